@@ -1,0 +1,97 @@
+// swift-tools-version:6.1
+// MigrationAuth — authenticate Hyper-V-style live-migration connections with real Kerberos
+// (MIT GSSAPI) and CredSSP, and simulate an AD-style domain to test two-host sign-on scenarios.
+//
+// Dependencies point one way: migauth → Scenario → MigrationRules → Hosts → Directory,
+// MigrationService/CredSSP → GSS → CGSSAPI; WindowsStatus is shared by all.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "MigrationAuth",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "GSS", targets: ["GSS"]),
+        .library(name: "TestRealm", targets: ["TestRealm"]),
+        .library(name: "WindowsStatus", targets: ["WindowsStatus"]),
+        .library(name: "Directory", targets: ["Directory"]),
+        .library(name: "Hosts", targets: ["Hosts"]),
+        .library(name: "MigrationRules", targets: ["MigrationRules"]),
+        .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "MigrationService", targets: ["MigrationService"]),
+        .library(name: "CredSSP", targets: ["CredSSP"]),
+        .executable(name: "migauth", targets: ["migauth"]),
+        .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
+        .systemLibrary(name: "CGSSAPI", path: "Sources/CGSSAPI"),
+
+        .target(name: "WindowsStatus", swiftSettings: swiftSettings),
+        .target(
+            name: "GSS",
+            dependencies: ["CGSSAPI", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        .target(name: "Directory", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
+        .target(name: "Hosts", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
+        .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "WindowsStatus"],
+                swiftSettings: swiftSettings),
+        .target(
+            name: "Scenario",
+            dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus",
+                           .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "MigrationService",
+            dependencies: ["GSS", "WindowsStatus", "MigrationRules",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOExtras", package: "swift-nio-extras"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "CredSSP",
+            dependencies: ["GSS", "WindowsStatus",
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "migauth",
+            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "MigAuthBench",
+            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory"],
+            path: "Sources/MigAuthBench",
+            swiftSettings: swiftSettings),
+
+        .testTarget(name: "WindowsStatusTests", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
+        .testTarget(name: "GSSTests", dependencies: ["GSS", "TestRealm"], swiftSettings: swiftSettings),
+        .testTarget(name: "TestRealmTests", dependencies: ["TestRealm"], swiftSettings: swiftSettings),
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: swiftSettings),
+        .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], swiftSettings: swiftSettings),
+        .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "CredSSPTests", dependencies: ["CredSSP", "TestRealm"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,1 @@
+// Placeholder: the CredSSP module is being written.

@@ -1,0 +1,1 @@
+// Placeholder: the Directory module is being written.

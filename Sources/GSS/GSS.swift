@@ -1,0 +1,1 @@
+// Placeholder: the GSS module is being written.

@@ -1,0 +1,1 @@
+// Placeholder: the Hosts module is being written.

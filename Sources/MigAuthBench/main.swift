@@ -1,0 +1,1 @@
+print("migauth-bench: not yet implemented")

@@ -1,0 +1,1 @@
+// Placeholder: the MigrationRules module is being written.

@@ -1,0 +1,1 @@
+// Placeholder: the MigrationService module is being written.

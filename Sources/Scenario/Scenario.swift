@@ -1,0 +1,1 @@
+// Placeholder: the Scenario module is being written.

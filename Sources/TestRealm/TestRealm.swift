@@ -1,0 +1,1 @@
+// Placeholder: the TestRealm module is being written.

@@ -1,0 +1,1 @@
+print("migauth: not yet implemented")
