@@ -29,10 +29,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
-        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        // Added by the modules that need them (CredSSP, MigrationService):
+        // swift-nio 2.101.2, swift-nio-extras 1.35.2, swift-nio-ssl 2.37.6, swift-asn1 1.7.4.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -58,18 +56,11 @@ let package = Package(
         .target(
             name: "MigrationService",
             dependencies: ["GSS", "WindowsStatus", "MigrationRules",
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOExtras", package: "swift-nio-extras"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "CredSSP",
-            dependencies: ["GSS", "WindowsStatus",
-                           .product(name: "SwiftASN1", package: "swift-asn1"),
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["GSS", "WindowsStatus"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
