@@ -1,1 +1,19 @@
-print("migauth-bench: not yet implemented")
+// migauth-bench: the package's benchmarks. Figures go in BENCHMARKS.md.
+// Usage: migauth-bench <suite> [options]   suites: gss, sim
+import Foundation
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let suite = arguments.first ?? "help"
+let rest = Array(arguments.dropFirst())
+do {
+    switch suite {
+    case "gss": try await GSSBench.run(rest)
+    case "sim": try await SimBench.run(rest)
+    default:
+        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import)")
+        exit(suite == "help" || suite == "--help" ? 0 : 2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("migauth-bench: \(error)\n".utf8))
+    exit(1)
+}
