@@ -54,7 +54,7 @@ public struct GSSAcceptorContext: ~Copyable, @unchecked Sendable {
         let delegatedCred = delegated.map(GSSCredential.init(owning:))
         defer { gss_release_buffer(&minor, &output) }
         guard major & 0xFFFF_0000 == 0 else {
-            throw GSSError(.acceptSecContext, major: major, minor: minor, mechanism: .kerberos)
+            throw GSSError(.acceptSecContext, major: major, minor: minor)
         }
         core.flags = GSSContextFlags(rawValue: retFlags)
         core.lifetime = timeRec == GSS_C_INDEFINITE ? nil : timeRec

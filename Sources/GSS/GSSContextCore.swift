@@ -26,7 +26,7 @@ struct GSSContextCore: ~Copyable {
     }
 
     func error(_ operation: GSSOperation, _ major: OM_uint32, _ minor: OM_uint32) -> GSSError {
-        GSSError(operation, major: major, minor: minor, mechanism: .kerberos)
+        GSSError(operation, major: major, minor: minor)
     }
 
     /// Supplementary bits a per-message call must not pass silently.

@@ -9,6 +9,8 @@ public enum GSSCredentialUsage: Int32, Sendable, Hashable {
 
 /// A GSSAPI credential (`gss_cred_id_t`): tickets or keys for one principal.
 ///
+/// Acquire with `mechanisms: [.kerberos, .spnego]` for a credential that SPNEGO contexts can use.
+///
 /// Immutable after acquisition and internally locked by MIT, hence `Sendable`. Acquiring may
 /// talk to the KDC (password, impersonation): call those from a thread that may block, or use
 /// the `async` variants.

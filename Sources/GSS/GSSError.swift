@@ -25,6 +25,16 @@ public enum GSSOperation: String, Sendable, Hashable {
     case wrapSizeLimit = "gss_wrap_size_limit"
 }
 
+extension GSSOperation {
+    /// Wrap, unwrap, MIC and size calls on an established context.
+    var isPerMessage: Bool {
+        switch self {
+        case .wrap, .unwrap, .wrapIOV, .unwrapIOV, .getMIC, .verifyMIC, .wrapSizeLimit: true
+        default: false
+        }
+    }
+}
+
 /// A failed GSSAPI call: the GSS major and minor status, the mechanism's own messages, the
 /// operation, and the equivalent Windows status with a hint at the usual cause.
 ///
@@ -44,8 +54,12 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The usual causes and fixes, in plain words.
     public let explanation: String
 
-    /// The minor status as a signed krb5 error code, as in `krb5.h` (e.g. -1765328377).
-    public var krb5ErrorCode: Int32 { Int32(bitPattern: minor) }
+    /// The krb5 error code behind the minor status, as in `krb5.h` (e.g. -1765328377 for
+    /// `KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN`), or nil when the minor status is not a krb5 code.
+    ///
+    /// MIT's mechanism glue hands out substitute minor numbers (from 100000) when a code passes
+    /// through a second mechanism such as SPNEGO; those are resolved from the message text.
+    public var krb5ErrorCode: Int32? { GSSError.resolveKrb5Code(minor: minor, messages: minorMessages) }
 
     public init(operation: GSSOperation, major: GSSMajorStatus, minor: UInt32,
                 majorMessages: [String], minorMessages: [String]) {
@@ -54,7 +68,8 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
         self.minor = minor
         self.majorMessages = majorMessages
         self.minorMessages = minorMessages
-        let (status, hint) = GSSError.classify(operation: operation, major: major, minor: minor)
+        let code = GSSError.resolveKrb5Code(minor: minor, messages: minorMessages)
+        let (status, hint) = GSSError.classify(operation: operation, major: major, minor: code.map { UInt32(bitPattern: $0) } ?? minor)
         self.windowsStatus = status
         self.explanation = hint
     }
@@ -62,8 +77,9 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Builds the error for a failed call, reading the texts from `gss_display_status`.
     init(_ operation: GSSOperation, major: OM_uint32, minor: OM_uint32, mechanism: GSSMechanism? = nil) {
         let majorMessages = GSSError.displayStatus(major, type: GSS_C_GSS_CODE, mechanism: nil)
+        // MIT's mechanism glue remembers which mechanism produced a minor code: no OID needed.
         let minorMessages = minor == 0 ? [] :
-            GSSError.displayStatus(minor, type: GSS_C_MECH_CODE, mechanism: mechanism ?? .kerberos)
+            GSSError.displayStatus(minor, type: GSS_C_MECH_CODE, mechanism: mechanism)
         self.init(operation: operation, major: GSSMajorStatus(rawValue: major), minor: minor,
                   majorMessages: majorMessages, minorMessages: minorMessages)
     }
@@ -76,7 +92,7 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `gss_init_sec_context failed: Server not found in Kerberos database (GSS_S_FAILURE, minor
     /// 0x96C73A07) → SEC_E_TARGET_UNKNOWN 0x80090303. Hint: …`
     public var description: String {
-        let texts = (minorMessages.isEmpty ? majorMessages : minorMessages).joined(separator: "; ")
+        let texts = (majorMessages + minorMessages.filter { $0 != "Success" }).joined(separator: "; ")
         let minorHex = "0x" + String(minor, radix: 16, uppercase: true)
         return "\(operation.rawValue) failed: \(texts) (\(major), minor \(minorHex)) → "
             + "\(windowsStatus.symbol) \(windowsStatus.hex). Hint: \(explanation)"
@@ -106,9 +122,51 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
 extension GSSError {
     private static func k(_ code: Int) -> UInt32 { UInt32(truncatingIfNeeded: code) }
 
+    /// krb5 error codes lie in the `krb5` com_err table: 0x96C73A00…0x96C73AFF.
+    static func isKrb5Code(_ minor: UInt32) -> Bool { minor & 0xFFFF_FF00 == 0x96C7_3A00 }
+
+    /// English texts of MIT's krb5 error table, to resolve substitute minor numbers.
+    static let krb5Texts: [(String, Int)] = [
+        ("Client '", KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN), ("Client not found in Kerberos database", KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN),
+        ("Server '", KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN), ("Server not found in Kerberos database", KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN),
+        ("Preauthentication failed", KRB5KDC_ERR_PREAUTH_FAILED),
+        ("Decrypt integrity check failed", KRB5KRB_AP_ERR_BAD_INTEGRITY),
+        ("Cannot contact any KDC", KRB5_KDC_UNREACH),
+        ("Cannot resolve network address for KDC", KRB5_REALM_CANT_RESOLVE),
+        ("No credentials cache found", KRB5_FCC_NOFILE),
+        ("Matching credential not found", KRB5_CC_NOTFOUND),
+        ("KDC can't fulfill requested option", KRB5KDC_ERR_BADOPTION),
+        ("KDC policy rejects request", KRB5KDC_ERR_POLICY),
+        ("Clock skew too great", KRB5KRB_AP_ERR_SKEW),
+        ("Ticket expired", KRB5KRB_AP_ERR_TKT_EXPIRED),
+        ("Key table entry not found", KRB5_KT_NOTFOUND), ("No key table entry found", KRB5_KT_NOTFOUND),
+        ("Message stream modified", KRB5KRB_AP_ERR_MODIFIED),
+        ("Request is a replay", KRB5KRB_AP_ERR_REPEAT),
+        ("Wrong principal in request", KRB5KRB_AP_WRONG_PRINC),
+        ("Client's credentials have been revoked", KRB5KDC_ERR_CLIENT_REVOKED),
+    ]
+
+    static func resolveKrb5Code(minor: UInt32, messages: [String]) -> Int32? {
+        if isKrb5Code(minor) { return Int32(bitPattern: minor) }
+        guard minor >= 100_000 else { return nil }
+        for text in messages {
+            if let hit = krb5Texts.first(where: { text.hasPrefix($0.0) || text.contains($0.0) && $0.0.count > 12 }) {
+                return Int32(truncatingIfNeeded: hit.1)
+            }
+        }
+        return nil
+    }
+
     /// Minor (krb5) codes first: MIT wraps most Kerberos failures in `GSS_S_FAILURE`.
     static func classify(operation: GSSOperation, major: GSSMajorStatus,
                          minor: UInt32) -> (WindowsStatus, String) {
+        // Per-message calls: the major status says it all (the minor is a crypto detail, e.g.
+        // BAD_INTEGRITY for an altered message, which must not read as a failed logon).
+        if operation.isPerMessage { return classifyMajor(major) }
+        if operation == .acceptSecContext && minor == k(KRB5KRB_AP_ERR_BAD_INTEGRITY) {
+            return (.wrongPrincipal, "The service could not decrypt the ticket with its key: the keytab is out "
+                    + "of date (the password or key changed) or the ticket was issued for another account.")
+        }
         switch minor {
         case k(KRB5_FCC_NOFILE), k(KRB5_CC_NOTFOUND), k(KRB5_CC_NOSUPP), k(KRB5_CC_BADNAME),
              k(KRB5_CC_FORMAT), k(KRB5_CC_END):

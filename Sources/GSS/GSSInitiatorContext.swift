@@ -53,7 +53,7 @@ public struct GSSInitiatorContext: ~Copyable, @unchecked Sendable {
         core.handle = handle
         defer { gss_release_buffer(&minor, &output) }
         guard major & 0xFFFF_0000 == 0 else {
-            throw GSSError(.initSecContext, major: major, minor: minor, mechanism: .kerberos)
+            throw GSSError(.initSecContext, major: major, minor: minor)
         }
         core.flags = GSSContextFlags(rawValue: retFlags)
         core.lifetime = timeRec == GSS_C_INDEFINITE ? nil : timeRec
