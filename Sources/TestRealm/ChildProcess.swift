@@ -26,7 +26,7 @@ final class ChildProcess: @unchecked Sendable {
     /// Starts `executable` with exactly `arguments` and `environment` (nothing inherited).
     /// Output goes to the given files (or /dev/null); `input` is written to its stdin, then closed.
     init(executable: String, arguments: [String], environment: [String: String],
-         currentDirectory: String? = nil, input: Data? = nil,
+         currentDirectory: String? = nil, input: Data? = nil, inputDirectory: String = NSTemporaryDirectory(),
          standardOutputPath: String? = nil, standardErrorPath: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -46,14 +46,22 @@ final class ChildProcess: @unchecked Sendable {
         let err = try sink(standardErrorPath)
         process.standardOutput = out
         process.standardError = err
-        let inputPipe: Pipe?
-        if input != nil {
-            let pipe = Pipe()
-            process.standardInput = pipe
-            inputPipe = pipe
+        // Input comes from a file, never a pipe: a child that exits before reading (kinit when the
+        // KDC is down) would make our write raise SIGPIPE and kill this process.
+        var inputFile: String?
+        if let input {
+            let path = (inputDirectory as NSString).appendingPathComponent("stdin-" + UUID().uuidString)
+            guard FileManager.default.createFile(atPath: path, contents: input, attributes: [.posixPermissions: 0o600]),
+                  let handle = FileHandle(forReadingAtPath: path) else {
+                throw TestRealmError.fileSystem(path: path, reason: "cannot create input file")
+            }
+            process.standardInput = handle
+            inputFile = path
         } else {
             process.standardInput = FileHandle.nullDevice
-            inputPipe = nil
+        }
+        defer {
+            if let inputFile { try? FileManager.default.removeItem(atPath: inputFile) }
         }
         let state = self.state
         process.terminationHandler = { finished in
@@ -62,35 +70,32 @@ final class ChildProcess: @unchecked Sendable {
         try Self.spawnWithDefaultSignalMask(process, executable: executable)
         if out !== FileHandle.nullDevice { try? out.close() }
         if err !== FileHandle.nullDevice { try? err.close() }
-        if let inputPipe, let input {
-            // Short inputs (passwords) fit in the pipe buffer; a dead reader must not kill us.
-            try? inputPipe.fileHandleForWriting.write(contentsOf: input)
-            try? inputPipe.fileHandleForWriting.close()
+        if let handle = process.standardInput as? FileHandle, handle !== FileHandle.nullDevice {
+            try? handle.close()
         }
         self.process = process
         self.pid = process.processIdentifier
         self.executable = executable
     }
 
-    /// Runs `process` from a fresh thread whose signal mask is empty: `posix_spawn` passes the
-    /// caller's mask on, and Swift's worker threads block almost every signal, so a daemon
-    /// spawned from them would ignore SIGTERM.
+    /// Runs `process` on the ``Spawner`` thread (empty signal mask, lives as long as this process).
     private static func spawnWithDefaultSignalMask(_ process: Process, executable: String) throws {
         final class Outcome: @unchecked Sendable { var error: (any Error)? }
         let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            var empty = sigset_t()
-            sigemptyset(&empty)
-            pthread_sigmask(SIG_SETMASK, &empty, nil)
+        Spawner.shared.run {
             do { try process.run() } catch { outcome.error = error }
-            done.signal()
         }
-        thread.start()
-        done.wait()
         if let error = outcome.error {
             throw TestRealmError.launchFailed(executable: executable, reason: "\(error)")
         }
+    }
+
+    /// `executable arguments` wrapped in `setpriv --pdeathsig KILL` (which execs it, so the PID stays
+    /// the daemon's): the daemon dies with this process even if it crashes. Unwrapped without setpriv.
+    static func dyingWithParent(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+        let setpriv = "/usr/bin/setpriv"
+        guard FileManager.default.isExecutableFile(atPath: setpriv) else { return (executable, arguments) }
+        return (setpriv, ["--pdeathsig", "KILL", "--", executable] + arguments)
     }
 
     /// Exit status (or signal number) and whether a signal ended it; nil while running.

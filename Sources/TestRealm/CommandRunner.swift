@@ -11,6 +11,7 @@ struct CommandRunner: Sendable {
         var environment = realmEnvironment
         environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
         environment["LC_ALL"] = "C"
+        environment["TZ"] = "UTC"
         if let traceFile { environment["KRB5_TRACE"] = traceFile }
         self.environment = environment
         self.scratchDirectory = scratchDirectory
@@ -33,7 +34,7 @@ struct CommandRunner: Sendable {
         let child = try ChildProcess(
             executable: executable, arguments: arguments,
             environment: environment.merging(extraEnvironment) { $1 },
-            input: input.map { Data($0.utf8) },
+            input: input.map { Data($0.utf8) }, inputDirectory: scratchDirectory,
             standardOutputPath: outPath, standardErrorPath: errPath)
         let (status, signaled) = await child.wait()
         let shown = [executable] + arguments.map { argument in

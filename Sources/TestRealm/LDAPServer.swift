@@ -60,6 +60,10 @@ final class LDAPServer: Sendable {
 
             """, to: base + "/slapd.conf")
         let socketPath = base + "/ldapi"
+        guard socketPath.utf8.count < 100 else {
+            throw TestRealmError.invalidArgument("LDAP socket path too long (\(socketPath.utf8.count) bytes, max 99): "
+                                                 + "use a shorter parentDirectory or realm name")
+        }
         let socketURI = "ldapi://" + (socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath)
         let output = base + "/slapd.out"
 
@@ -68,9 +72,10 @@ final class LDAPServer: Sendable {
             attempt += 1
             let port = try LoopbackPort.free()
             let uri = "ldap://127.0.0.1:\(port)/"
+            let (executable, arguments) = ChildProcess.dyingWithParent(
+                "/usr/sbin/slapd", ["-f", base + "/slapd.conf", "-h", uri + " " + socketURI, "-d", "256"])
             let child = try ChildProcess(
-                executable: "/usr/sbin/slapd",
-                arguments: ["-f", base + "/slapd.conf", "-h", uri + " " + socketURI, "-d", "256"],
+                executable: executable, arguments: arguments,
                 environment: runner.environment, standardOutputPath: output + ".stdout", standardErrorPath: output)
             CleanupRegistry.shared.register(realm: realmID, directory: nil, pid: child.pid)
             let deadline = ContinuousClock.now + timeout

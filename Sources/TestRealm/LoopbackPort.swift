@@ -44,6 +44,19 @@ enum LoopbackPort {
 
     static func closeHeld(_ fd: Int32) { close(fd) }
 
+    /// Binds `port` for TCP (listening) and UDP, as another program would; returns both sockets.
+    static func occupy(_ port: UInt16) throws -> [Int32] {
+        let tcp = try boundSocket(type: stream, port: port)
+        listen(tcp.fd, 1)
+        do {
+            let udp = try boundSocket(type: datagram, port: port)
+            return [tcp.fd, udp.fd]
+        } catch {
+            close(tcp.fd)
+            throw error
+        }
+    }
+
     #if canImport(Glibc) || canImport(Musl)
     private static let stream = Int32(SOCK_STREAM.rawValue)
     private static let datagram = Int32(SOCK_DGRAM.rawValue)

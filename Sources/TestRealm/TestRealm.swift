@@ -31,6 +31,8 @@ public actor TestRealm {
     public nonisolated let extraRealmPorts: [String: UInt16]
     /// `ldap://127.0.0.1:PORT/` of the private slapd (LDAP back end only).
     public nonisolated let ldapURI: String?
+    /// URIs, root DN and password of the private slapd (LDAP back end only).
+    public nonisolated let ldapConnection: LDAPConnection?
 
     /// Back end of this realm's KDC.
     public nonisolated var backend: KDCBackend { configuration.backend }
@@ -56,6 +58,11 @@ public actor TestRealm {
         self.kdc = kdc
         self.ldapServer = ldapServer
         self.ldapURI = ldapServer?.settings.uri
+        self.ldapConnection = ldapServer.map {
+            LDAPConnection(uri: $0.settings.uri, socketURI: $0.socketURI, rootDN: $0.settings.rootDN,
+                           rootPassword: $0.settings.rootPassword, suffix: $0.settings.suffix,
+                           kerberosContainerDN: $0.settings.containerDN)
+        }
         self.extraRealmPorts = extraRealmPorts
         self.heldSockets = heldSockets
         self.directory = files.directory
@@ -299,22 +306,20 @@ public actor TestRealm {
         return try await runner.run("/usr/bin/kvno", arguments)
     }
 
-    /// Ticket flags letters (`klist -f`, e.g. `"FRIA"`) of the first ticket in `ccache` for `server`
+    /// The tickets in `ccache` (`klist -f`).
+    public func tickets(ccache: String) async throws -> [Ticket] {
+        let output = try await runner.run("/usr/bin/klist", ["-f", "-c", ccache]).standardOutput
+        return Ticket.parse(klist: output)
+    }
+
+    /// Flag letters (`klist -f`, e.g. `"FRIA"`) of the ticket in `ccache` for `server`
     /// (default: the realm's krbtgt).
     public func ticketFlags(ccache: String, server: String? = nil) async throws -> String {
-        let output = try await runner.run("/usr/bin/klist", ["-f", "-c", ccache]).standardOutput
         let wanted = qualified(server ?? "krbtgt/\(name)")
-        // klist -f: "<start> <end> <server>" then indented lines, one holding "Flags: FRIA".
-        let lines = output.split(separator: "\n").map(String.init)
-        for (index, line) in lines.enumerated() where line.hasSuffix(" " + wanted) {
-            for next in lines[(index + 1)...] {
-                guard next.hasPrefix("\t") || next.hasPrefix(" ") else { break }
-                if let range = next.range(of: "Flags: ") {
-                    return String(next[range.upperBound...].prefix { $0.isLetter })
-                }
-            }
+        guard let ticket = try await tickets(ccache: ccache).first(where: { $0.server == wanted }) else {
+            throw TestRealmError.invalidArgument("no ticket for \(wanted) in \(ccache)")
         }
-        throw TestRealmError.invalidArgument("no ticket for \(wanted) in \(ccache):\n\(output)")
+        return ticket.flags
     }
 
     /// Runs any program (absolute path, argv entries, no shell) with the realm's environment.
@@ -425,8 +430,10 @@ public actor TestRealm {
     private static func launchKDC(files: RealmFiles, runner: CommandRunner, realm: String, port: UInt16,
                                   timeout: Duration, realmID: String) async throws -> ChildProcess {
         let logStart = CommandRunner.read(files.kdcLog).utf8.count
+        let (executable, arguments) = ChildProcess.dyingWithParent(
+            "/usr/sbin/krb5kdc", ["-n", "-r", realm, "-P", files.kdcPIDFile])
         let child = try ChildProcess(
-            executable: "/usr/sbin/krb5kdc", arguments: ["-n", "-r", realm, "-P", files.kdcPIDFile],
+            executable: executable, arguments: arguments,
             environment: runner.environment, standardOutputPath: files.kdcOutput,
             standardErrorPath: files.kdcOutput + ".err")
         CleanupRegistry.shared.register(realm: realmID, directory: nil, pid: child.pid)
