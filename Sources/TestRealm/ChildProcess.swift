@@ -1,7 +1,14 @@
 import Foundation
 
-/// One child program started with Foundation `Process` (argv, never a shell), with an async wait.
-final class ChildProcess: @unchecked Sendable {
+/// A program started with Foundation `Process` (argv entries, never a shell, explicit environment)
+/// with an async wait and a stop by its own PID.
+///
+/// Unlike a bare `Process.run()` from Swift concurrency code, it is spawned from a thread with an
+/// empty signal mask, so the program reacts to SIGTERM (Swift's worker threads block most
+/// signals and `posix_spawn` passes that mask on: `terminate()` then never ends a daemon such as
+/// `gss-server`, and `waitUntilExit()` hangs). Use ``TestRealm/launch(_:_:outputPath:dieWithParent:)``
+/// to start your own servers with a realm's environment.
+public final class ChildProcess: @unchecked Sendable {
     /// Exit state shared with Foundation's termination handler.
     private final class ExitState: @unchecked Sendable {
         let lock = NSLock()
@@ -20,12 +27,15 @@ final class ChildProcess: @unchecked Sendable {
 
     private let process: Process
     private let state = ExitState()
-    let pid: Int32
-    let executable: String
+    /// The program's process ID.
+    public let pid: Int32
+    /// The path that was executed (`/usr/bin/setpriv` for programs started to die with their parent).
+    public let executable: String
 
     /// Starts `executable` with exactly `arguments` and `environment` (nothing inherited).
-    /// Output goes to the given files (or /dev/null); `input` is written to its stdin, then closed.
-    init(executable: String, arguments: [String], environment: [String: String],
+    /// Output goes to the given files (or /dev/null; one file when both paths are equal); `input`
+    /// becomes its stdin (through a 0600 file in `inputDirectory`, removed once it is started).
+    public init(executable: String, arguments: [String], environment: [String: String],
          currentDirectory: String? = nil, input: Data? = nil, inputDirectory: String = NSTemporaryDirectory(),
          standardOutputPath: String? = nil, standardErrorPath: String? = nil) throws {
         let process = Process()
@@ -43,7 +53,7 @@ final class ChildProcess: @unchecked Sendable {
             return handle
         }
         let out = try sink(standardOutputPath)
-        let err = try sink(standardErrorPath)
+        let err = standardErrorPath != nil && standardErrorPath == standardOutputPath ? out : try sink(standardErrorPath)
         process.standardOutput = out
         process.standardError = err
         // Input comes from a file, never a pipe: a child that exits before reading (kinit when the
@@ -69,7 +79,7 @@ final class ChildProcess: @unchecked Sendable {
         }
         try Self.spawnWithDefaultSignalMask(process, executable: executable)
         if out !== FileHandle.nullDevice { try? out.close() }
-        if err !== FileHandle.nullDevice { try? err.close() }
+        if err !== FileHandle.nullDevice && err !== out { try? err.close() }
         if let handle = process.standardInput as? FileHandle, handle !== FileHandle.nullDevice {
             try? handle.close()
         }
@@ -92,21 +102,24 @@ final class ChildProcess: @unchecked Sendable {
 
     /// `executable arguments` wrapped in `setpriv --pdeathsig KILL` (which execs it, so the PID stays
     /// the daemon's): the daemon dies with this process even if it crashes. Unwrapped without setpriv.
-    static func dyingWithParent(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+    public static func dyingWithParent(_ executable: String, _ arguments: [String]) -> (String, [String]) {
         let setpriv = "/usr/bin/setpriv"
         guard FileManager.default.isExecutableFile(atPath: setpriv) else { return (executable, arguments) }
         return (setpriv, ["--pdeathsig", "KILL", "--", executable] + arguments)
     }
 
+    /// True until the program has exited (and been reaped).
+    public var isRunning: Bool { exitState == nil }
+
     /// Exit status (or signal number) and whether a signal ended it; nil while running.
-    var exitState: (status: Int32, signaled: Bool)? {
+    public var exitState: (status: Int32, signaled: Bool)? {
         state.lock.lock()
         defer { state.lock.unlock() }
         return state.status.map { ($0.0, $0.1) }
     }
 
     /// Waits for the program to end.
-    func wait() async -> (status: Int32, signaled: Bool) {
+    public func wait() async -> (status: Int32, signaled: Bool) {
         let value = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Bool), Never>) in
             state.lock.lock()
             if let status = state.status {
@@ -121,13 +134,13 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` to this process only (by its PID), if it is still running.
-    func send(_ signal: Int32) {
+    public func send(_ signal: Int32) {
         guard exitState == nil, pid > 0 else { return }
         kill(pid, signal)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited after `grace`; returns once it has exited.
-    func stop(grace: Duration = .seconds(5)) async {
+    public func stop(grace: Duration = .seconds(5)) async {
         guard exitState == nil else { return }
         send(SIGTERM)
         let deadline = ContinuousClock.now + grace

@@ -330,6 +330,20 @@ public actor TestRealm {
         try await runner.run(executable, arguments, input: input, check: check)
     }
 
+    /// Starts a long-running program (a test server such as `gss-server`) with the realm's
+    /// environment, stdout and stderr to `outputPath` (default: a new `.out` file in ``directory``).
+    /// It reacts to SIGTERM, and with `dieWithParent` (`setpriv --pdeathsig KILL`) it is killed if
+    /// this process dies. The caller owns it: end it with ``ChildProcess/stop(grace:)``.
+    public nonisolated func launch(_ executable: String, _ arguments: [String], outputPath: String? = nil,
+                                   dieWithParent: Bool = true) throws -> ChildProcess {
+        let output = outputPath ?? (files.directory + "/" + Self.fileSafe((executable as NSString).lastPathComponent)
+                                    + "-" + UUID().uuidString.prefix(8) + ".out")
+        let (path, argv) = dieWithParent ? ChildProcess.dyingWithParent(executable, arguments)
+                                         : (executable, arguments)
+        return try ChildProcess(executable: path, arguments: argv, environment: runner.environment,
+                                standardOutputPath: output, standardErrorPath: output)
+    }
+
     // MARK: LDAP delegation
 
     /// Sets the services `service` may delegate to (S4U2Proxy), as `krbAllowedToDelegateTo` values
