@@ -85,6 +85,9 @@ struct RealmFiles: Sendable {
             let port = extraRealmPorts[extra] ?? 1
             text += " \(extra) = {\n  kdc = tcp/127.0.0.1:\(port)\n }\n"
         }
+        for known in configuration.knownRealms {
+            text += " \(known.name) = {\n  kdc = 127.0.0.1:\(known.kdcPort)\n }\n"
+        }
         text += "\n[domain_realm]\n"
         for domain in configuration.domains {
             text += " .\(domain) = \(realm)\n \(domain) = \(realm)\n"
@@ -92,6 +95,11 @@ struct RealmFiles: Sendable {
         for extra in configuration.extraRealms {
             let domain = extra.lowercased()
             text += " .\(domain) = \(extra)\n \(domain) = \(extra)\n"
+        }
+        for known in configuration.knownRealms {
+            for domain in known.domains {
+                text += " .\(domain) = \(known.name)\n \(domain) = \(known.name)\n"
+            }
         }
         if let ldap {
             text += """
