@@ -52,37 +52,39 @@ public final class ChildProcess: @unchecked Sendable {
             }
             return handle
         }
+        // The child gets its own copies of these descriptors; ours are closed when init returns.
         let out = try sink(standardOutputPath)
+        defer { if out !== FileHandle.nullDevice { try? out.close() } }
         let err = standardErrorPath != nil && standardErrorPath == standardOutputPath ? out : try sink(standardErrorPath)
+        defer { if err !== FileHandle.nullDevice && err !== out { try? err.close() } }
         process.standardOutput = out
         process.standardError = err
         // Input comes from a file, never a pipe: a child that exits before reading (kinit when the
         // KDC is down) would make our write raise SIGPIPE and kill this process.
-        var inputFile: String?
+        var inputFile: (path: String, handle: FileHandle)?
+        defer {
+            if let inputFile {
+                try? inputFile.handle.close()
+                try? FileManager.default.removeItem(atPath: inputFile.path)
+            }
+        }
         if let input {
             let path = (inputDirectory as NSString).appendingPathComponent("stdin-" + UUID().uuidString)
             guard FileManager.default.createFile(atPath: path, contents: input, attributes: [.posixPermissions: 0o600]),
                   let handle = FileHandle(forReadingAtPath: path) else {
+                try? FileManager.default.removeItem(atPath: path)
                 throw TestRealmError.fileSystem(path: path, reason: "cannot create input file")
             }
+            inputFile = (path, handle)
             process.standardInput = handle
-            inputFile = path
         } else {
             process.standardInput = FileHandle.nullDevice
-        }
-        defer {
-            if let inputFile { try? FileManager.default.removeItem(atPath: inputFile) }
         }
         let state = self.state
         process.terminationHandler = { finished in
             state.finish((finished.terminationStatus, finished.terminationReason == .uncaughtSignal))
         }
         try Self.spawnWithDefaultSignalMask(process, executable: executable)
-        if out !== FileHandle.nullDevice { try? out.close() }
-        if err !== FileHandle.nullDevice && err !== out { try? err.close() }
-        if let handle = process.standardInput as? FileHandle, handle !== FileHandle.nullDevice {
-            try? handle.close()
-        }
         self.process = process
         self.pid = process.processIdentifier
         self.executable = executable
