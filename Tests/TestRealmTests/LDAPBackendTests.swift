@@ -66,6 +66,22 @@ import Testing
         await realm.shutdown()
     }
 
+    @Test func db2RefusesEveryS4U2Proxy() async throws {
+        let realm = try await TestRealm.start()
+        try await realm.addPrincipal("host/hosta.test", attributes: .init(okToAuthAsDelegate: true))
+        try await realm.addPrincipal(Self.migrationService)
+        try await realm.addPrincipal("user", password: "pw")
+        let keytab = try await realm.exportKeytab(["host/hosta.test"])
+        // S4U2Self alone works on DB2 ...
+        let cc = try await realm.kinit("host/hosta.test", keytab: keytab)
+        try await realm.kvno(["host/hosta.test"], ccache: cc, impersonating: "user", keytab: keytab)
+        // ... S4U2Proxy never does.
+        let refused = try await delegate(realm, keytab: keytab, user: "user", to: Self.migrationService)
+        #expect(!refused.succeeded)
+        #expect(refused.standardError.contains("KDC can't fulfill requested option"))
+        await realm.shutdown()
+    }
+
     @Test func delegationListNeedsLDAP() async throws {
         let realm = try await TestRealm.start()
         try await realm.addPrincipal("host/hosta.test")

@@ -60,6 +60,17 @@ import Testing
         await realm.shutdown()
     }
 
+    @Test func traceAndKeepDirectory() async throws {
+        let realm = try await TestRealm.start(.init(keepDirectory: true, trace: true))
+        try await realm.addPrincipal("ivan", password: "pw")
+        _ = try await realm.kinit("ivan", password: "pw")
+        let trace = try String(contentsOfFile: realm.directory + "/trace.log", encoding: .utf8)
+        #expect(trace.contains("AS-REQ") || trace.contains("Sending request"), "\(trace.prefix(300))")
+        await realm.shutdown()
+        #expect(FileManager.default.fileExists(atPath: realm.directory))
+        try FileManager.default.removeItem(atPath: realm.directory)
+    }
+
     @Test func invalidRealmNameIsRejected() async throws {
         await #expect(throws: TestRealmError.self) { _ = try await TestRealm.start(.init(name: "BAD REALM")) }
         await #expect(throws: TestRealmError.self) { _ = try await TestRealm.start(.init(extraRealms: ["X\nY"])) }
