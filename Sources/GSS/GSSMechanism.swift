@@ -42,6 +42,9 @@ public struct GSSMechanism: Sendable, Hashable, CustomStringConvertible {
 
     /// Calls `body` with a C OID for this mechanism, valid during the call.
     func withOID<R>(_ body: (gss_OID) -> R) -> R {
+        // The library's own OIDs for the common cases: no allocation per call.
+        if self == .kerberos { return body(mig_mech_krb5()) }
+        if self == .spnego { return body(mig_mech_spnego()) }
         var bytes = oid
         let count = bytes.count
         return bytes.withUnsafeMutableBytes { raw in
