@@ -53,6 +53,9 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
     public let windowsStatus: WindowsStatus
     /// The usual causes and fixes, in plain words.
     public let explanation: String
+    /// A token the failing context step produced for the peer (for example a KRB-ERROR from an
+    /// acceptor, telling the initiator about clock skew); send it before closing, if any.
+    public internal(set) var peerToken: [UInt8]? = nil
 
     /// The krb5 error code behind the minor status, as in `krb5.h` (e.g. -1765328377 for
     /// `KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN`), or nil when the minor status is not a krb5 code.

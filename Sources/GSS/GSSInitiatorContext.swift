@@ -53,7 +53,9 @@ public struct GSSInitiatorContext: ~Copyable, @unchecked Sendable {
         core.handle = handle
         defer { gss_release_buffer(&minor, &output) }
         guard major & 0xFFFF_0000 == 0 else {
-            throw GSSError(.initSecContext, major: major, minor: minor)
+            var error = GSSError(.initSecContext, major: major, minor: minor)
+            if output.length > 0 { error.peerToken = output.bytes }
+            throw error
         }
         core.flags = GSSContextFlags(rawValue: retFlags)
         core.lifetime = timeRec == GSS_C_INDEFINITE ? nil : timeRec

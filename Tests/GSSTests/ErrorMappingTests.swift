@@ -104,6 +104,8 @@ struct ErrorMappingTests {
         }
         #expect(error?.operation == .acceptSecContext)
         #expect(error?.windowsStatus == .wrongPrincipal, "\(String(describing: error))")
+        // MIT answers with a KRB-ERROR token (application tag 30 inside the GSS framing) for the initiator.
+        #expect(error?.peerToken.map { $0.first == 0x60 } == true)
     }
 
     @Test("decoding of major status fields", arguments: [
