@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scratch="${SCRATCH_PATH:-.build-gss}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-gcc -O2 -Wall -Wextra -o "$out/gss_bench" Benchmarks/c/gss_bench.c -lgssapi_krb5 -lkrb5
+gcc -O2 -Wall -Wextra -o "$out/gss_bench" Benchmarks/c/gss_bench.c -lgssapi_krb5 -lkrb5 -lpthread
 swift build -c release --scratch-path "$scratch" --product migauth-bench
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p')"
 "$scratch/release/migauth-bench" gss --c-binary "$out/gss_bench" "$@"

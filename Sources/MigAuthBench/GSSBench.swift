@@ -60,6 +60,7 @@ enum GSSBench {
 
         var swift = Figures()
         var c = Figures()
+        var cThread = Figures()
         // Each run gets a fresh replay cache (its cost grows with its size); the order alternates.
         var runs = 0
         func rcache() -> String {
@@ -73,12 +74,14 @@ enum GSSBench {
                                                 rcache: rcache()))
                 } else if let cBinary {
                     c.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
-                                        rcache: rcache(), environment: realm.environment))
+                                        rcache: rcache(), onThread: false, environment: realm.environment))
+                    cThread.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
+                                              rcache: rcache(), onThread: true, environment: realm.environment))
                 }
             }
             print("round \(round)/\(rounds) done")
         }
-        let report = table(swift: swift, c: cBinary == nil ? nil : c)
+        let report = table(swift: swift, c: cBinary == nil ? nil : c, cThread: cBinary == nil ? nil : cThread)
         print(report)
         if let markdown { try writeSection(report, to: markdown) }
     }
@@ -177,10 +180,11 @@ enum GSSBench {
     }
 
     static func runC(_ binary: String, service: String, ccache: String, keytab: String, rcache: String,
-                     environment: [String: String]) throws -> Figures {
+                     onThread: Bool, environment: [String: String]) throws -> Figures {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [service, ccache, keytab, rcache, "\(contexts)", "\(wraps64K)", "\(wraps1M)"]
+            + (onThread ? ["thread"] : [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -207,18 +211,18 @@ enum GSSBench {
         return Double(s) + Double(atto) / 1e18
     }
 
-    static func table(swift: Figures, c: Figures?) -> String {
-        func row(_ name: String, _ s: Double, _ c: Double?, _ unit: String) -> String {
-            let cText = c.map { String(format: "%.1f", $0) } ?? "–"
-            let ratio = c.map { String(format: "%.3f", s / $0) } ?? "–"
-            return "| \(name) | \(String(format: "%.1f", s)) | \(cText) | \(ratio) | \(unit) |"
+    static func table(swift: Figures, c: Figures?, cThread: Figures?) -> String {
+        func f(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "–" }
+        func row(_ name: String, _ s: Double, _ c: Double?, _ t: Double?, _ unit: String) -> String {
+            "| \(name) | \(f(s, "%.1f")) | \(f(c, "%.1f")) | \(f(c.map { s / $0 }, "%.3f")) | "
+                + "\(f(t, "%.1f")) | \(f(t.map { s / $0 }, "%.3f")) | \(unit) |"
         }
         return """
-        | measurement | Swift | C | Swift/C | unit |
-        |---|---|---|---|---|
-        \(row("context establishments (init+accept+init, mutual, in process)", swift.contextsPerSecond, c?.contextsPerSecond, "contexts/s"))
-        \(row("wrap+unwrap, confidentiality, 64 KiB messages", swift.wrap64KMBps, c?.wrap64KMBps, "MB/s"))
-        \(row("wrap+unwrap, confidentiality, 1 MiB messages", swift.wrap1MMBps, c?.wrap1MMBps, "MB/s"))
+        | measurement | Swift | C (main thread) | Swift/C | C (second thread) | Swift/C (thread) | unit |
+        |---|---|---|---|---|---|---|
+        \(row("context establishments (init+accept+init, mutual, in process)", swift.contextsPerSecond, c?.contextsPerSecond, cThread?.contextsPerSecond, "contexts/s"))
+        \(row("wrap+unwrap, confidentiality, 64 KiB messages", swift.wrap64KMBps, c?.wrap64KMBps, cThread?.wrap64KMBps, "MB/s"))
+        \(row("wrap+unwrap, confidentiality, 1 MiB messages", swift.wrap1MMBps, c?.wrap1MMBps, cThread?.wrap1MMBps, "MB/s"))
         """
     }
 
