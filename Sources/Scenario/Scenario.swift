@@ -1,1 +1,0 @@
-// Placeholder: the Scenario module is being written.
