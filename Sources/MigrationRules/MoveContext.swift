@@ -1,0 +1,85 @@
+import Directory
+import Hosts
+import WindowsStatus
+
+/// Everything the rules need about one move, resolved once.
+struct MoveContext {
+    let world: World
+    let move: MoveRequest
+    let source: Host
+    let destination: Host
+    let user: PrincipalRef
+    /// The host the command runs on.
+    let origin: Host
+    /// The user's session on `origin` that runs it.
+    let session: SignOn
+
+    var authentication: MigrationAuthenticationType { source.migration.authenticationType }
+    /// Started in a session on the source itself.
+    var startedAtSource: Bool { origin.key == source.key }
+    /// Reaches the source through remote management (another machine, or a remote shell on it): rule A2b.
+    var remotelyManaged: Bool { !startedAtSource || session.kind.isRemoteShell }
+    /// The destination as the user typed it.
+    var destinationName: String { move.destination }
+
+    /// `CONTOSO\alice`.
+    var userDisplay: String {
+        let nb = world.directory.domains[user.domain]?.domain.netBIOSName ?? user.domain
+        let name = world.directory.user(user)?.samAccountName ?? user.name
+        return "\(nb)\\\(name)"
+    }
+
+    init(world: World, move: MoveRequest) throws(SimulationError) {
+        guard let s = world.host(move.source) else { throw SimulationError.unknownHost(move.source) }
+        guard let d = world.host(move.destination) else { throw SimulationError.unknownHost(move.destination) }
+        let originName = move.startedFrom ?? move.source
+        guard let o = world.host(originName) else { throw SimulationError.unknownHost(originName) }
+        guard let u = world.directory.resolve(move.user, defaultDomain: o.domain),
+              world.directory.user(u) != nil else { throw SimulationError.unknownPrincipal(move.user) }
+        let sessions = o.signOns.filter { $0.user == u }
+        let chosen: SignOn?
+        if let kind = move.session {
+            chosen = sessions.first { $0.kind == kind }
+        } else {
+            let preference: [SignOnKind] = [.console, .remoteDesktop, .remoteShellCredSSP, .remoteShellKerberos]
+            chosen = preference.lazy.compactMap { k in sessions.first { $0.kind == k } }.first
+        }
+        guard let chosen else {
+            let how = move.session.map { " by \($0.rawValue)" } ?? ""
+            throw SimulationError(status: .logonDenied,
+                                  message: "\(move.user) is not signed on to \(o.name)\(how); sign on there first or say where the move is started from")
+        }
+        self.world = world
+        self.move = move
+        self.source = s
+        self.destination = d
+        self.user = u
+        self.origin = o
+        self.session = chosen
+    }
+
+    // MARK: Texts
+
+    /// The first line Hyper-V shows.
+    func headline(_ stage: Stage) -> String {
+        "Virtual machine migration operation failed at migration \(stage.rawValue)."
+    }
+
+    /// The seed's two lines for a connection the source could not authenticate.
+    func connectionMessage(_ status: WindowsStatus) -> String {
+        headline(.source) + "\nFailed to establish a connection with host \(destinationName): \(status.windowsMessage)"
+    }
+
+    func failure(_ rule: RuleID, _ status: WindowsStatus, stage: Stage, message: String, explanation: String,
+                 fixes: [String], related: [RuleID] = []) -> MigrationFailure {
+        MigrationFailure(rule: rule, relatedRules: related, status: status, stage: stage, source: source.name,
+                         destination: destination.name, vm: move.vm, message: message,
+                         explanation: explanation, fixes: fixes)
+    }
+
+    /// A failure in the seed's exact form (0x8009030E at the source, naming the destination).
+    func noCredentials(_ rule: RuleID, explanation: String, fixes: [String], related: [RuleID] = []) -> MigrationFailure {
+        failure(rule, .noCredentials, stage: .source, message: connectionMessage(.noCredentials),
+                explanation: explanation, fixes: fixes, related: related)
+    }
+}

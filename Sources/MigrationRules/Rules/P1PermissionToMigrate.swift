@@ -1,0 +1,31 @@
+import Directory
+import Hosts
+import WindowsStatus
+
+/// Rule P1: the user must be in local Administrators or Hyper-V Administrators on both hosts,
+/// directly or through a domain group (nested to any depth). Otherwise E_ACCESSDENIED.
+enum P1PermissionToMigrate {
+    /// Whether `user` may migrate on `host`, reading groups from the host's logon DC.
+    static func isAllowed(_ user: PrincipalRef, on host: Host, directory: Directory) -> Bool {
+        for group in [LocalGroup.administrators, .hyperVAdministrators] {
+            guard let members = host.localGroups[group] else { continue }
+            if members.contains(user) { return true }
+        }
+        for group in [LocalGroup.administrators, .hyperVAdministrators] {
+            guard let members = host.localGroups[group] else { continue }
+            for m in members where directory.isMember(user, of: m, on: host.logonDC) { return true }
+        }
+        return false
+    }
+
+    static func check(_ ctx: MoveContext, on host: Host, stage: Stage) -> MigrationFailure? {
+        if isAllowed(ctx.user, on: host, directory: ctx.world.directory) { return nil }
+        let status = WindowsStatus.accessDenied
+        let who = ctx.userDisplay
+        return ctx.failure(.p1, status, stage: stage,
+                           message: ctx.headline(stage) + "\nUser '\(who)' does not have permission to perform live migration on host \(host.name): \(status.windowsMessage)",
+                           explanation: "\(who) is neither in Administrators nor in Hyper-V Administrators on \(host.name) (directly or through a domain group); migrating needs that membership on both hosts.",
+                           fixes: ["On \(host.name): net localgroup \"Hyper-V Administrators\" \(who) /add",
+                                   "or: Add-LocalGroupMember -Group 'Hyper-V Administrators' -Member '\(who)' (Windows Server 2016 and later)"])
+    }
+}
