@@ -1,3 +1,7 @@
+import Directory
+import Hosts
+import MigrationRules
+
 /// One thing a scenario (or a `migauth` command) does to the world, in the article's vocabulary.
 ///
 /// Each case mirrors a cmdlet, an AD tool action or an operator action; ``ScenarioAction/cmdlet``
@@ -5,7 +9,7 @@
 /// world through the rules engine.
 public enum ScenarioAction: Sendable, Hashable, Codable {
     /// A user signs on to a host (`from` is the machine a remote session comes from).
-    case signOn(user: String, host: String, method: SignOnMethod, from: String?)
+    case signOn(user: String, host: String, method: SignOnKind, from: String?)
     /// A user signs off (all of that user's sessions on the host end).
     case signOff(user: String, host: String)
     /// `Enable-VMMigration`.
@@ -32,9 +36,9 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
     /// Restarts a host: sessions end, tickets go, running moves finish or fail.
     case restart(host: String)
     /// `Move-VM` / `Move-VMStorage`.
-    case move(MoveRequest)
+    case move(MoveSpec)
     /// Several moves started at once (rule N2).
-    case moves([MoveRequest])
+    case moves([MoveSpec])
 
     /// The cmdlet or tool this action mirrors.
     public var cmdlet: String {
@@ -58,27 +62,6 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
     }
 }
 
-/// How a user signs on to a host.
-public enum SignOnMethod: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Interactive logon at the console.
-    case console
-    /// Remote Desktop (interactive, credentials on the host).
-    case rdp
-    /// PowerShell remoting with Kerberos: a network logon, no reusable credentials on the host.
-    case remoteShellKerberos = "remote-shell-kerberos"
-    /// PowerShell remoting with CredSSP: the user's credentials are delegated to the host.
-    case remoteShellCredSSP = "remote-shell-credssp"
-
-    var tool: String {
-        switch self {
-        case .console: "console logon"
-        case .rdp: "mstsc"
-        case .remoteShellKerberos: "Enter-PSSession"
-        case .remoteShellCredSSP: "Enter-PSSession -Authentication CredSSP"
-        }
-    }
-}
-
 /// The `Set-VMHost` parameters a change sets (nil: unchanged).
 public struct HostSettingsChange: Sendable, Hashable, Codable {
     /// `-MaximumVirtualMachineMigrations`.
@@ -86,12 +69,12 @@ public struct HostSettingsChange: Sendable, Hashable, Codable {
     /// `-UseAnyNetworkForMigration`.
     public var useAnyNetworkForMigration: Bool?
     /// `-VirtualMachineMigrationAuthenticationType`.
-    public var authenticationType: AuthenticationType?
+    public var authenticationType: MigrationAuthenticationType?
     /// `-VirtualMachineMigrationPerformanceOption`.
-    public var performanceOption: PerformanceOption?
+    public var performanceOption: MigrationPerformanceOption?
 
     public init(maximumVirtualMachineMigrations: Int? = nil, useAnyNetworkForMigration: Bool? = nil,
-                authenticationType: AuthenticationType? = nil, performanceOption: PerformanceOption? = nil) {
+                authenticationType: MigrationAuthenticationType? = nil, performanceOption: MigrationPerformanceOption? = nil) {
         self.maximumVirtualMachineMigrations = maximumVirtualMachineMigrations
         self.useAnyNetworkForMigration = useAnyNetworkForMigration
         self.authenticationType = authenticationType
@@ -102,27 +85,6 @@ public struct HostSettingsChange: Sendable, Hashable, Codable {
         maximumVirtualMachineMigrations == nil && useAnyNetworkForMigration == nil
             && authenticationType == nil && performanceOption == nil
     }
-}
-
-/// `-VirtualMachineMigrationAuthenticationType`.
-public enum AuthenticationType: String, Sendable, Hashable, Codable, CaseIterable {
-    case credssp = "CredSSP"
-    case kerberos = "Kerberos"
-}
-
-/// `-VirtualMachineMigrationPerformanceOption`.
-public enum PerformanceOption: String, Sendable, Hashable, Codable, CaseIterable {
-    case tcpip = "TCPIP"
-    case compression = "Compression"
-    case smb = "SMB"
-}
-
-/// Kinds of constrained delegation a computer account can have (the Delegation tab).
-public enum DelegationProtocol: String, Sendable, Hashable, Codable, CaseIterable {
-    /// "Use Kerberos only".
-    case kerberosOnly = "kerberos-only"
-    /// "Use any authentication protocol" (protocol transition, TRUSTED_TO_AUTH_FOR_DELEGATION).
-    case anyProtocol = "any-protocol"
 }
 
 /// Adding or removing services in a computer account's `msDS-AllowedToDelegateTo`.
@@ -138,10 +100,10 @@ public struct DelegationChange: Sendable, Hashable, Codable {
     /// Service principal names, for example `Microsoft Virtual System Migration Service/TestServer02`.
     public var services: [String]
     /// The protocol setting to choose while adding (nil: leave as is, "Kerberos only" if none).
-    public var protocolChoice: DelegationProtocol?
+    public var protocolChoice: DelegationKind?
 
     public init(operation: Operation, dc: String, actingUser: String, computer: String, services: [String],
-                protocolChoice: DelegationProtocol? = nil) {
+                protocolChoice: DelegationKind? = nil) {
         self.operation = operation
         self.dc = dc
         self.actingUser = actingUser
@@ -151,26 +113,11 @@ public struct DelegationChange: Sendable, Hashable, Codable {
     }
 }
 
-/// What is moved.
-public enum MoveKind: String, Sendable, Hashable, Codable, CaseIterable {
-    /// The running VM (memory and state) — `Move-VM`.
-    case live
-    /// Only its storage — `Move-VMStorage`.
-    case storage
-    /// Both — `Move-VM -IncludeStorage`.
-    case both
-
-    var cmdlet: String {
-        switch self {
-        case .live: "Move-VM"
-        case .storage: "Move-VMStorage"
-        case .both: "Move-VM -IncludeStorage"
-        }
-    }
-}
-
-/// A move: who starts it, where from, which VM, between which hosts.
-public struct MoveRequest: Sendable, Hashable, Codable {
+/// A move as a scenario or the CLI states it: who starts it, where, which VM, between which hosts.
+///
+/// Unlike `MigrationRules.MoveSpec`, the source may be left out: it is then the host that
+/// holds the VM when the step runs.
+public struct MoveSpec: Sendable, Hashable, Codable {
     /// The user starting the move.
     public var user: String
     /// The machine the user starts it on (a sign-on there); defaults to the source.
@@ -192,5 +139,26 @@ public struct MoveRequest: Sendable, Hashable, Codable {
         self.destination = destination
         self.kind = kind
         self.address = address
+    }
+}
+
+extension SignOnKind {
+    var tool: String {
+        switch self {
+        case .console: "console logon"
+        case .remoteDesktop: "mstsc"
+        case .remoteShellKerberos: "Enter-PSSession"
+        case .remoteShellCredSSP: "Enter-PSSession -Authentication CredSSP"
+        }
+    }
+}
+
+extension MoveKind {
+    var cmdlet: String {
+        switch self {
+        case .live: "Move-VM"
+        case .storage: "Move-VMStorage"
+        case .both: "Move-VM -IncludeStorage"
+        }
     }
 }

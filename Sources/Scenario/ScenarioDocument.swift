@@ -1,3 +1,4 @@
+import Hosts
 import WindowsStatus
 
 /// A scenario file as written: directory, hosts and timeline, checked for keys and types but not
@@ -116,8 +117,8 @@ public struct HostSettingsSpec: Sendable, Hashable {
     public var maximumVirtualMachineMigrations: Int?
     public var useAnyNetworkForMigration: Bool?
     public var migrationNetworks: [String]?
-    public var authenticationType: AuthenticationType?
-    public var performanceOption: PerformanceOption?
+    public var authenticationType: MigrationAuthenticationType?
+    public var performanceOption: MigrationPerformanceOption?
     public var at: SourceLocation?
 }
 

@@ -2,7 +2,7 @@
 ///
 /// Every input error — malformed YAML, an unknown key, a wrong type, an unknown host or user,
 /// contradictory settings — is reported as one of these, before anything is applied.
-public struct ScenarioError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct ScenarioError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     /// The file the problem is in (`<string>` for YAML given as a string).
     public var file: String
     /// 1-based line, when known.

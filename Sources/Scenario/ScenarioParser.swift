@@ -1,4 +1,7 @@
 import Foundation
+import Directory
+import Hosts
+import MigrationRules
 import WindowsStatus
 
 /// Reads the YAML scenario format (docs/scenario-format.md) into a ``ScenarioDocument``.
@@ -132,7 +135,7 @@ enum ScenarioParser {
             settings.migrationNetworks = try sm["migration-networks"]?.strings()
             settings.authenticationType = try sm["authentication-type"].map { f throws(ScenarioError) in try authType(f) }
             settings.performanceOption = try sm["performance-option"].map { f throws(ScenarioError) in try perfOption(f) }
-            if os == "2012", let p = settings.performanceOption, p != .tcpip, let pf = sm["performance-option"] {
+            if os == "2012", let p = settings.performanceOption, p != .tcpIP, let pf = sm["performance-option"] {
                 throw pf.error("Windows Server 2012 supports only the TCPIP performance option, not \(p.rawValue)")
             }
         }
@@ -156,14 +159,14 @@ enum ScenarioParser {
         return c
     }
 
-    static func authType(_ f: YAMLField) throws(ScenarioError) -> AuthenticationType {
-        let c = try f.choice(AuthenticationType.allCases.map(\.rawValue))
-        return AuthenticationType(rawValue: c) ?? .credssp
+    static func authType(_ f: YAMLField) throws(ScenarioError) -> MigrationAuthenticationType {
+        let c = try f.choice(MigrationAuthenticationType.allCases.map(\.rawValue))
+        return MigrationAuthenticationType(parsing: c) ?? .credSSP
     }
 
-    static func perfOption(_ f: YAMLField) throws(ScenarioError) -> PerformanceOption {
-        let c = try f.choice(PerformanceOption.allCases.map(\.rawValue) + ["TCP/IP"])
-        return c == "TCP/IP" ? .tcpip : PerformanceOption(rawValue: c) ?? .compression
+    static func perfOption(_ f: YAMLField) throws(ScenarioError) -> MigrationPerformanceOption {
+        let c = try f.choice(MigrationPerformanceOption.allCases.map(\.rawValue) + ["TCP/IP"])
+        return MigrationPerformanceOption(parsing: c) ?? .compression
     }
 
     // MARK: Steps
@@ -208,9 +211,9 @@ enum ScenarioParser {
         switch key {
         case "sign-on":
             let m = try f.mapping(allowed: ["user", "host", "method", "from"], required: ["user", "host"])
-            let method = try m["method"]?.choice(SignOnMethod.allCases.map(\.rawValue)) ?? "console"
+            let method = try m["method"]?.choice(["console", "rdp", "remote-desktop", "remote-shell-kerberos", "remote-shell-credssp"]) ?? "console"
             return .signOn(user: try m.required("user").nonEmptyString(), host: try m.required("host").nonEmptyString(),
-                           method: SignOnMethod(rawValue: method) ?? .console, from: try m["from"]?.nonEmptyString())
+                           method: SignOnKind(parsing: method) ?? .console, from: try m["from"]?.nonEmptyString())
         case "sign-off":
             let m = try f.mapping(allowed: ["user", "host"], required: ["user", "host"])
             return .signOff(user: try m.required("user").nonEmptyString(), host: try m.required("host").nonEmptyString())
@@ -246,11 +249,11 @@ enum ScenarioParser {
                                   required: ["dc", "as", "computer", "services"])
             let services = try m.required("services").strings()
             if services.isEmpty { throw m.error("'services' must list at least one service") }
-            let proto = try m["protocol"]?.choice(DelegationProtocol.allCases.map(\.rawValue))
+            let proto = try m["protocol"]?.choice(["kerberos-only", "any-protocol"])
             return .delegation(DelegationChange(
                 operation: add ? .add : .remove, dc: try m.required("dc").nonEmptyString(),
                 actingUser: try m.required("as").nonEmptyString(), computer: try m.required("computer").nonEmptyString(),
-                services: services, protocolChoice: proto.flatMap(DelegationProtocol.init(rawValue:))))
+                services: services, protocolChoice: proto.flatMap(DelegationKind.init(parsing:))))
         case "replicate":
             if case .scalar = f.node {
                 _ = try f.choice(["all"])
@@ -267,7 +270,7 @@ enum ScenarioParser {
         case "move":
             return .move(try parseMove(f))
         case "moves":
-            var list: [MoveRequest] = []
+            var list: [MoveSpec] = []
             for item in try f.list() { list.append(try parseMove(item)) }
             if list.count < 2 { throw f.error("'moves' starts several moves at once; give at least two (or use 'move')") }
             return .moves(list)
@@ -276,7 +279,7 @@ enum ScenarioParser {
         }
     }
 
-    static func parseMove(_ f: YAMLField) throws(ScenarioError) -> MoveRequest {
+    static func parseMove(_ f: YAMLField) throws(ScenarioError) -> MoveSpec {
         let m = try f.mapping(allowed: ["user", "on", "vm", "from", "to", "kind", "address"], required: ["user", "vm", "to"])
         let kind = try m["kind"]?.choice(MoveKind.allCases.map(\.rawValue)) ?? "live"
         let from = try m["from"]?.nonEmptyString()
@@ -284,20 +287,20 @@ enum ScenarioParser {
         if let from, from.caseInsensitiveCompare(to) == .orderedSame, let tf = m["to"] {
             throw tf.error("the destination is the source (\(to))")
         }
-        return MoveRequest(user: try m.required("user").nonEmptyString(), startedOn: try m["on"]?.nonEmptyString(),
+        return MoveSpec(user: try m.required("user").nonEmptyString(), startedOn: try m["on"]?.nonEmptyString(),
                            vm: try m.required("vm").nonEmptyString(), source: from, destination: to,
                            kind: MoveKind(rawValue: kind) ?? .live, address: try m["address"].map { f throws(ScenarioError) in try address(f) })
     }
 
     static func subnet(_ f: YAMLField) throws(ScenarioError) -> String {
         let s = try f.nonEmptyString()
-        guard IPv4Subnet(s) != nil else { throw f.error("'\(s)' is not an IPv4 address or subnet (192.168.10.0/24)") }
+        guard Hosts.IPv4Subnet(s) != nil else { throw f.error("'\(s)' is not an IPv4 address or subnet (192.168.10.0/24)") }
         return s
     }
 
     static func address(_ f: YAMLField) throws(ScenarioError) -> String {
         let s = try f.nonEmptyString()
-        guard let n = IPv4Subnet(s), n.prefix == 32 else { throw f.error("'\(s)' is not an IPv4 address") }
+        guard Hosts.IPv4Address(s) != nil else { throw f.error("'\(s)' is not an IPv4 address") }
         return s
     }
 
@@ -360,28 +363,4 @@ enum ScenarioParser {
 /// The SEMANTICS.md rule ids.
 public enum Rules {
     public static let known = ["P1", "P2", "P3", "P4", "P5", "N1", "N2", "A1", "A2", "A2b", "A3", "A4", "A5", "A6", "A7", "S1"]
-}
-
-/// An IPv4 address or subnet (`192.168.10.0/24`, `192.168.10.1` = /32).
-struct IPv4Subnet: Hashable {
-    let address: UInt32
-    let prefix: Int
-    init?(_ text: String) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2 else { return nil }
-        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4 else { return nil }
-        var a: UInt32 = 0
-        for o in octets {
-            guard let v = UInt8(o) else { return nil }
-            a = a << 8 | UInt32(v)
-        }
-        var p = 32
-        if parts.count == 2 {
-            guard let v = Int(parts[1]), (0...32).contains(v) else { return nil }
-            p = v
-        }
-        address = a
-        prefix = p
-    }
 }

@@ -1,1 +1,2 @@
-print("migauth: not yet implemented")
+// migauth: scenarios, diagnosis and a persistent simulated environment, over the Scenario library.
+MigAuth.main()

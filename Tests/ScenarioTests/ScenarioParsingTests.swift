@@ -1,0 +1,105 @@
+import Foundation
+import Scenario
+import Testing
+
+/// Bad input is refused with the file, line and field, before anything runs.
+@Suite struct ScenarioParsingTests {
+    static let base = """
+        name: t
+        directory:
+          domains: [{name: contoso.com}]
+          users: [{name: alice}]
+        hosts:
+          - name: TestServer01
+            vms: [VM1]
+            local-groups: {Administrators: [alice]}
+            settings: {migration-enabled: true, use-any-network-for-migration: true}
+          - name: TestServer02
+            local-groups: {Administrators: [alice]}
+            settings: {migration-enabled: true, use-any-network-for-migration: true}
+        steps:
+
+        """
+
+    func error(_ yaml: String) -> ScenarioError? {
+        do {
+            _ = try Scenario(yaml: yaml, file: "test.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func malformedYAMLNamesTheLine() throws {
+        let yaml = "name: t\nhosts:\n  - name: [unclosed\nsteps: []\n"
+        let e = try #require(error(yaml))
+        #expect(e.file == "test.yaml")
+        #expect(e.line == 4, "\(e)")
+        #expect(e.message.contains("malformed YAML"))
+    }
+
+    @Test func badIndentationNamesTheLine() throws {
+        let yaml = Self.base + "  - sign-on: {user: alice, host: TestServer01}\n   bad: indentation\n"
+        let e = try #require(error(yaml))
+        #expect(e.line == 15, "\(e)")
+    }
+
+    @Test func unknownKeyNamesLineAndField() throws {
+        let yaml = Self.base + "  - move: {user: alice, vm: VM1, too: TestServer02}\n"
+        let e = try #require(error(yaml))
+        #expect(e.line == 14, "\(e)")
+        #expect(e.field == "steps[0].move.too")
+        #expect(e.message.contains("unknown key 'too'"))
+        #expect(e.description.hasPrefix("test.yaml:14:"))
+    }
+
+    @Test func wrongTypeIsAnError() throws {
+        let yaml = Self.base.replacingOccurrences(of: "migration-enabled: true, use", with: "migration-enabled: maybe, use")
+        let e = try #require(error(yaml + "  - restart: TestServer01\n"))
+        #expect(e.line == 9, "\(e)")
+        #expect(e.field == "hosts[0].settings.migration-enabled")
+        #expect(e.message.contains("true or false"))
+    }
+
+    @Test func unknownHostInAStepIsAnErrorAtItsLine() throws {
+        let yaml = Self.base + "  - restart: TestServer01\n  - purge-tickets: TestServer09\n"
+        let e = try #require(error(yaml))
+        #expect(e.line == 15, "\(e)")
+        #expect(e.message.contains("unknown host 'TestServer09'"))
+    }
+
+    @Test func unknownUserIsAnError() throws {
+        let e = try #require(error(Self.base + "  - sign-on: {user: mallory, host: TestServer01}\n"))
+        #expect(e.line == 14)
+        #expect(e.message.contains("unknown user 'mallory'"))
+    }
+
+    @Test func contradictorySettingsAreErrors() throws {
+        let os2012 = Self.base.replacingOccurrences(of: "  - name: TestServer02\n", with: "  - name: TestServer02\n    os: '2012'\n    settings: {performance-option: SMB}\n")
+        #expect(error(os2012 + "  - restart: TestServer01\n") != nil)
+        let ldifAndDomains = Self.base.replacingOccurrences(of: "directory:\n", with: "directory:\n  ldif: x.ldif\n")
+        let e = try #require(error(ldifAndDomains))
+        #expect(e.message.contains("cannot be combined with 'ldif'"))
+        let vmTwice = Self.base.replacingOccurrences(of: "  - name: TestServer02\n", with: "  - name: TestServer02\n    vms: [VM1]\n")
+        let e2 = try #require(error(vmTwice))
+        #expect(e2.message.contains("already on TestServer01"))
+    }
+
+    @Test func aMovesStepNeedsOneExpectationPerMove() throws {
+        let yaml = Self.base + """
+              - moves:
+                  - {user: alice, vm: VM1, to: TestServer02}
+                  - {user: alice, vm: VM1, to: TestServer02}
+                expect: [success]
+
+            """
+        let e = try #require(error(yaml))
+        #expect(e.message.contains("needs 2 expectations"))
+    }
+
+    @Test func unknownRuleIdsAreErrors() throws {
+        let e = try #require(error(Self.base.replacingOccurrences(of: "name: t\n", with: "name: t\nrules: [A9]\n")))
+        #expect(e.line == 2)
+        #expect(e.message.contains("unknown rule 'A9'"))
+    }
+}
