@@ -8,7 +8,7 @@ import WindowsStatus
 /// Writes that break AD's constraints (duplicate SPN, rule P2) throw and change nothing.
 public struct Directory: Sendable, Hashable, Codable {
     /// Domains by lower-cased DNS name.
-    public private(set) var domains: [String: DomainState] = [:]
+    public internal(set) var domains: [String: DomainState] = [:]
     /// Domain keys in the order they were added.
     public private(set) var domainOrder: [String] = []
     /// `trustedDomain` objects.
@@ -104,6 +104,8 @@ public struct Directory: Sendable, Hashable, Codable {
 
     /// The domain key of controller `name`.
     public func domainOfController(_ name: String) -> String? { controllerDomain[name.lowercased()] }
+
+    mutating func registerController(_ key: String, domain: String) { controllerDomain[key] = domain }
 
     // MARK: Reading
 

@@ -108,3 +108,27 @@ extension World {
         return MoveRequest(vm: "VM\(i % n)", from: name(i % n), to: name((i + 1) % n), user: "admin", startedFrom: name(0))
     }
 }
+
+extension World {
+    /// Adds one host per computer account that is not a DC and has no host yet: a Hyper-V host
+    /// when its `operatingSystem` names a Windows Server generation (with that generation),
+    /// otherwise a workstation without the hypervisor. Logon DC: the domain's first DC.
+    /// Returns the names added.
+    @discardableResult
+    public mutating func addHostsForComputers() throws(SimulationError) -> [String] {
+        var added: [String] = []
+        var copy = self
+        for d in directory.domainOrder {
+            guard let state = directory.domains[d], let replica = state.replica(), let dc = state.primaryController else { continue }
+            for c in replica.computers.values.sorted(by: { $0.key < $1.key }) where !c.isDomainController && copy.hosts[c.key] == nil {
+                let os = c.operatingSystem.flatMap(OSGeneration.init(parsing:))
+                let server = c.operatingSystem?.lowercased().contains("server") ?? false
+                try copy.addHost(Host(name: c.shortName, domain: d, os: os ?? .ws2012R2, hypervisorInstalled: server && os != nil,
+                                      logonDC: dc))
+                added.append(c.shortName)
+            }
+        }
+        self = copy
+        return added
+    }
+}
