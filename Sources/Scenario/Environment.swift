@@ -205,6 +205,8 @@ public struct Environment: Sendable, Hashable, Codable {
             let o = Self.refusal(error, stage: "host")
             return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [])
         }
+        var spec = spec
+        spec.source = request.source
         do {
             let d = try world.diagnose(request)
             let first = try world.evaluate(request)
@@ -245,23 +247,14 @@ public struct Environment: Sendable, Hashable, Codable {
         }
     }
 
-    /// The directory from an LDIF file, with a host (default settings) for every member computer
-    /// account that has a migration-service SPN, and a workstation for every other member computer.
+    /// The directory from an LDIF file, with a host for every computer account that is not a DC:
+    /// a Hyper-V host (default settings) when its `operatingSystem` is a Windows Server
+    /// generation, else a workstation. Logon DC: the domain's first DC.
     public static func fromLDIF(file: String) throws(ScenarioError) -> Environment {
         let directory = try LDIFSource.load(path: file, at: SourceLocation(file: file, field: ""))
         var world = World(directory: directory)
-        for d in directory.domainOrder {
-            guard let replica = directory.replica(of: d), let state = directory.domain(d) else { continue }
-            for c in replica.computers.values.sorted(by: { $0.key < $1.key }) where !c.isDomainController {
-                let hyperV = c.servicePrincipalNames.contains { ServiceTarget(spn: $0)?.serviceClass == .migration }
-                let os = c.operatingSystem.flatMap(OSGeneration.init(parsing:)) ?? .ws2012R2
-                do {
-                    try world.addHost(Host(name: c.shortName, domain: d, os: os, hypervisorInstalled: hyperV,
-                                           logonDC: state.primaryController ?? ""))
-                } catch {
-                    throw ScenarioError(file: file, message: "cannot create host \(c.shortName): \(error.message)")
-                }
-            }
+        do { try world.addHostsForComputers() } catch {
+            throw ScenarioError(file: file, message: "cannot create hosts: \(error.message)")
         }
         return Environment(world: world, origin: file)
     }

@@ -123,7 +123,7 @@ public enum ReportFormatter {
 extension MoveSpec {
     /// `Move-VM VM1 TestServer01 → TestServer02 by alice on TestServer01`.
     public var summary: String {
-        var s = "\(kind.cmdlet) \(vm) \(source ?? "?") → \(destination) by \(user)"
+        var s = "\(kind.cmdlet) \(vm) \(source.map { "\($0) " } ?? "")→ \(destination) by \(user)"
         if let on = startedOn { s += " on \(on)" }
         if let a = address { s += " via \(a)" }
         return s

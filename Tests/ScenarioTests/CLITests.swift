@@ -115,7 +115,7 @@ import Testing
 
     @Test func diagnoseListsEveryBlockingRule() throws {
         let scenario = TestPaths.fixtures.appendingPathComponent("a2-kerberos-constrained-delegation.yaml").path
-        let r = try migauth(["diagnose", "--scenario", scenario, "--user", "alice", "--on", "AdminPC", "--vm", "VM1",
+        let r = try migauth(["diagnose", "--scenario", scenario, "--after-step", "1", "--user", "alice", "--on", "AdminPC", "--vm", "VM1",
                              "--to", "TestServer02"])
         #expect(r.status == 1)
         #expect(r.stdout.contains("Would fail"))

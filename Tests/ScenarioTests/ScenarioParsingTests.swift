@@ -81,7 +81,7 @@ import Testing
         let e = try #require(error(ldifAndDomains))
         #expect(e.message.contains("cannot be combined with 'ldif'"))
         let vmTwice = Self.base.replacingOccurrences(of: "  - name: TestServer02\n", with: "  - name: TestServer02\n    vms: [VM1]\n")
-        let e2 = try #require(error(vmTwice))
+        let e2 = try #require(error(vmTwice + "  - restart: TestServer01\n"))
         #expect(e2.message.contains("already on TestServer01"))
     }
 
