@@ -116,6 +116,15 @@ public struct DelegationSnapshot: Sendable, Hashable, Codable {
 
     public static let none = DelegationSnapshot(kind: .none, targets: [])
 
+    private enum CodingKeys: String, CodingKey { case kind, targets }
+
+    /// Targets are written sorted, so equal snapshots encode to equal JSON.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(targets.sorted { $0.description < $1.description }, forKey: .targets)
+    }
+
     /// Whether constrained delegation to `target` is allowed (unconstrained allows every target).
     @inlinable
     public func allows(_ target: ServiceTarget) -> Bool {

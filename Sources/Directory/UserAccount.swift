@@ -58,6 +58,16 @@ public struct Group: Sendable, Hashable, Codable {
 
     public var key: String { samAccountName.lowercased() }
 
+    private enum CodingKeys: String, CodingKey { case samAccountName, distinguishedName, members }
+
+    /// Members are written sorted, so equal groups encode to equal JSON.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(samAccountName, forKey: .samAccountName)
+        try c.encode(distinguishedName, forKey: .distinguishedName)
+        try c.encode(members.sorted(), forKey: .members)
+    }
+
     public static let domainAdmins = "Domain Admins"
     public static let protectedUsers = "Protected Users"
 }

@@ -2,7 +2,7 @@ import Directory
 import WindowsStatus
 
 /// A host's local groups that grant the right to migrate (rule P1).
-public enum LocalGroup: String, Sendable, Hashable, Codable, CaseIterable {
+public enum LocalGroup: String, Sendable, Hashable, Codable, CaseIterable, CodingKeyRepresentable {
     case administrators = "Administrators"
     case hyperVAdministrators = "Hyper-V Administrators"
 
@@ -54,6 +54,30 @@ public struct Host: Sendable, Hashable, Codable {
         self.migration = MigrationSettings(os: os)
         self.tickets = TicketCache()
         self.signOns = []
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, domain, os, hypervisorInstalled, logonDC, localGroups, virtualMachines, credentialGuard,
+             addresses, migration, tickets, signOns
+    }
+
+    /// Sets are written sorted, so equal hosts encode to equal JSON.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(domain, forKey: .domain)
+        try c.encode(os, forKey: .os)
+        try c.encode(hypervisorInstalled, forKey: .hypervisorInstalled)
+        try c.encode(logonDC, forKey: .logonDC)
+        var groups: [String: [PrincipalRef]] = [:]
+        for (g, members) in localGroups { groups[g.rawValue] = members.sorted() }
+        try c.encode(groups, forKey: .localGroups)
+        try c.encode(virtualMachines, forKey: .virtualMachines)
+        try c.encode(credentialGuard, forKey: .credentialGuard)
+        try c.encode(addresses, forKey: .addresses)
+        try c.encode(migration, forKey: .migration)
+        try c.encode(tickets, forKey: .tickets)
+        try c.encode(signOns, forKey: .signOns)
     }
 
     /// Lower-cased short name, the key hosts are filed under.
