@@ -16,8 +16,8 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
     public var message: String?
     /// A plain explanation naming the hosts, users and settings involved.
     public var explanation: String?
-    /// What to change so it works.
-    public var fix: String?
+    /// What to change so it works, in order (commands or actions).
+    public var fixes: [String]
     /// Warnings (rule S1: migration traffic allowed on any network).
     public var warnings: [OutcomeWarning]
     /// Every rule the engine checked or applied for this action.
@@ -28,7 +28,7 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
     public var parts: [ActionOutcome]
 
     public init(result: Expectation.Result, status: WindowsStatus? = nil, rule: String? = nil, stage: String? = nil,
-                message: String? = nil, explanation: String? = nil, fix: String? = nil,
+                message: String? = nil, explanation: String? = nil, fixes: [String] = [],
                 warnings: [OutcomeWarning] = [], rulesExercised: [String] = [], changedWorld: Bool = false,
                 parts: [ActionOutcome] = []) {
         self.result = result
@@ -37,7 +37,7 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
         self.stage = stage
         self.message = message
         self.explanation = explanation
-        self.fix = fix
+        self.fixes = fixes
         self.warnings = warnings
         self.rulesExercised = rulesExercised
         self.changedWorld = changedWorld

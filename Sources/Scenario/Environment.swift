@@ -102,9 +102,9 @@ public struct Environment: Sendable, Hashable, Codable {
     static func refusal(_ error: SimulationError, stage: String) -> ActionOutcome {
         ActionOutcome(result: .error, status: error.status, rule: error.rule?.rawValue,
                       stage: error.rule == .p2 ? "directory" : stage, message: error.status.windowsMessage,
-                      explanation: error.message, fix: error.rule == .p2
-                        ? "Make the change as a member of the account domain's Domain Admins (the article: \"Membership in the Domain Administrators group is required to configure constrained delegation\")."
-                        : nil,
+                      explanation: error.message, fixes: error.rule == .p2
+                        ? ["Make the change as a member of the account domain's Domain Admins (the article: \"Membership in the Domain Administrators group is required to configure constrained delegation\")."]
+                        : [],
                       rulesExercised: error.rule.map { [$0.rawValue] } ?? [], changedWorld: false)
     }
 
@@ -310,7 +310,7 @@ extension ActionOutcome {
         case .failure(let f):
             self.init(result: .error, status: f.status, rule: f.rule.rawValue,
                       stage: f.stage.rawValue.lowercased(), message: f.message, explanation: f.explanation,
-                      fix: f.fixes.isEmpty ? nil : f.fixes.joined(separator: " "),
+                      fixes: f.fixes,
                       rulesExercised: ([f.rule] + f.relatedRules).map(\.rawValue), changedWorld: false)
             self.relatedRules = f.relatedRules.map(\.rawValue)
         }

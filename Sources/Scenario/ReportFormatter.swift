@@ -86,7 +86,7 @@ public enum ReportFormatter {
         if let r = o.rule { out += "rule:        \(r)\n" }
         if let s = o.stage { out += "stage:       \(s)\n" }
         if let e = o.explanation { out += "explanation: \(e)\n" }
-        if let f = o.fix { out += "fix:         \(f)\n" }
+        for (i, f) in o.fixes.enumerated() { out += (i == 0 ? "fix:         " : "             ") + f + "\n" }
         for w in o.warnings { out += "warning (\(w.rule)): \(w.text)\n" }
         return out
     }
@@ -106,7 +106,7 @@ public enum ReportFormatter {
                 if let st = b.stage { out += " at \(st)" }
                 out += "\n"
                 if let e = b.explanation { out += "   why: \(e)\n" }
-                if let f = b.fix { out += "   fix: \(f)\n" }
+                for (i, f) in b.fixes.enumerated() { out += (i == 0 ? "   fix: " : "        ") + f + "\n" }
             }
         }
         for w in d.warnings { out += "warning (\(w.rule)): \(w.text)\n" }
