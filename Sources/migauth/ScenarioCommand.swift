@@ -27,7 +27,8 @@ struct ScenarioCommand: ParsableCommand {
         var verbose = false
 
         func run() throws {
-            let files = try ScenarioFiles.expand(paths)
+            let files: [String]
+            do { files = try ScenarioFiles.expand(paths) } catch { throw CLIError(error.description) }
             var results: [ScenarioResult] = []
             var loadErrors: [ScenarioError] = []
             for file in files {
@@ -61,7 +62,8 @@ struct ScenarioCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let files = try ScenarioFiles.expand(paths)
+            let files: [String]
+            do { files = try ScenarioFiles.expand(paths) } catch { throw CLIError(error.description) }
             var errors: [ScenarioError] = []
             var valid: [String] = []
             for file in files {
