@@ -56,6 +56,32 @@ import Testing
         #expect(json?["mismatches"] as? Int == 1)
     }
 
+    @Test func anInvalidFileMakesScenarioRunExitWith2() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("broken.yaml")
+        try "name: x\nhosts: [\nsteps: []\n".write(to: file, atomically: true, encoding: .utf8)
+        let r = try migauth(["scenario", "run", file.path])
+        #expect(r.status == 2)
+        #expect(r.stdout.contains("broken.yaml:"), "\(r.stdout)")
+        #expect(r.stdout.contains("malformed YAML"))
+    }
+
+    @Test func envInitRefusesToOverwriteAndBadOptionsAreUsageErrors() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["MIGAUTH_ENV": dir.appendingPathComponent("e.json").path]
+        #expect(try migauth(["env", "init"], environment: env).status == 0)
+        let again = try migauth(["env", "init"], environment: env)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("--force"))
+        #expect(try migauth(["set-host", "--host", "TestServer01"], environment: env).status == 64)
+        #expect(try migauth(["set-host", "--host", "TestServer01", "--max-migrations", "0"], environment: env).status == 64)
+        let unknown = try migauth(["enable-migration", "--host", "TestServer09"], environment: env)
+        #expect(unknown.status == 1)
+        #expect(unknown.stdout.contains("TestServer09"))
+    }
+
     @Test func scenarioValidateReportsFileLineAndField() throws {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

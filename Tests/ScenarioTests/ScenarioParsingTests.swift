@@ -1,4 +1,5 @@
 import Foundation
+import Hosts
 import Scenario
 import Testing
 
@@ -101,5 +102,44 @@ import Testing
         let e = try #require(error(Self.base.replacingOccurrences(of: "name: t\n", with: "name: t\nrules: [A9]\n")))
         #expect(e.line == 2)
         #expect(e.message.contains("unknown rule 'A9'"))
+    }
+}
+
+/// A scenario whose directory is an LDIF file: errors in the LDIF name that file and line.
+@Suite struct ScenarioLDIFTests {
+    @Test func ldifErrorsNameTheLDIFFileAndLine() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "version: 1\n\ndn: DC=contoso,DC=com\nobjectClass: domainDNS\nthis line has no colon\n"
+            .write(to: dir.appendingPathComponent("bad.ldif"), atomically: true, encoding: .utf8)
+        let yaml = "name: x\ndirectory: {ldif: bad.ldif}\nhosts: []\nsteps: []\n"
+        try yaml.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        do {
+            _ = try Scenario.load(file: dir.appendingPathComponent("s.yaml").path)
+            Issue.record("a broken LDIF file was accepted")
+        } catch {
+            #expect(error.file.hasSuffix("bad.ldif"), "\(error)")
+            #expect(error.line == 5, "\(error)")
+        }
+    }
+
+    @Test func aMissingLDIFFileIsReportedAtTheScenarioLine() throws {
+        let yaml = "name: x\ndirectory:\n  ldif: nowhere.ldif\nhosts: []\nsteps: []\n"
+        do {
+            _ = try Scenario(yaml: yaml, file: "s.yaml", baseDirectory: "/nonexistent")
+            Issue.record("a missing LDIF file was accepted")
+        } catch {
+            #expect(error.file == "s.yaml")
+            #expect(error.line == 3)
+            #expect(error.field == "directory.ldif")
+        }
+    }
+
+    @Test func theContosoExportBuildsTheHostsWorld() throws {
+        let ldif = TestPaths.root.appendingPathComponent("Fixtures/ldif/contoso.ldif").path
+        let env = try Environment.fromLDIF(file: ldif)
+        #expect(env.world.host("TestServer01")?.hypervisorInstalled == true)
+        #expect(env.world.host("TestServer03")?.os == .ws2016)
+        #expect(env.world.host("ADMIN-WS01")?.hypervisorInstalled == false)
     }
 }
