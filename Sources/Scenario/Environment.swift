@@ -123,7 +123,8 @@ public struct Environment: Sendable, Hashable, Codable {
         case .setHost(_, let c):
             (c.maximumVirtualMachineMigrations != nil ? ["N2"] : []) + (c.useAnyNetworkForMigration != nil ? ["N1", "S1"] : [])
                 + (c.authenticationType != nil ? ["A1", "A2"] : [])
-        case .enableMigration, .disableMigration: ["P3"]
+        case .enableMigration, .disableMigration, .newVM: ["P3"]
+        case .localGroupMember: ["P1"]
         case .signOn, .signOff: ["A1"]
         case .move, .moves: []
         }
@@ -148,6 +149,10 @@ public struct Environment: Sendable, Hashable, Codable {
         case let .removeMigrationNetwork(host, subnet): return [.removeMigrationNetwork(host: host, subnet: subnet)]
         case let .setMigrationNetwork(host, subnet, newSubnet, priority):
             return [.setMigrationNetwork(host: host, subnet: subnet, newSubnet: newSubnet, priority: priority)]
+        case let .newVM(host, name): return [.createVM(host: host, name: name)]
+        case let .localGroupMember(host, group, member, add):
+            return [add ? .addLocalGroupMember(host: host, group: group, member: member)
+                        : .removeLocalGroupMember(host: host, group: group, member: member)]
         case let .delegation(c):
             switch c.operation {
             case .add:

@@ -150,6 +150,9 @@ extension ScenarioAction {
         case let .removeMigrationNetwork(host, subnet): return "Remove-VMMigrationNetwork \(host) \(subnet)"
         case let .setMigrationNetwork(host, subnet, new, priority):
             return "Set-VMMigrationNetwork \(host) \(subnet)\(new.map { " -NewSubnet \($0)" } ?? "")\(priority.map { " -Priority \($0)" } ?? "")"
+        case let .newVM(host, name): return "New-VM \(name) on \(host)"
+        case let .localGroupMember(host, group, member, add):
+            return "\(add ? "Add" : "Remove")-LocalGroupMember -Group '\(group.rawValue)' -Member \(member) on \(host)"
         case let .delegation(c):
             let verb = c.operation == .add ? "-Add" : "-Remove"
             return "Set-ADComputer \(c.computer) \(verb) msDS-AllowedToDelegateTo=\(c.services.joined(separator: ", "))\(c.protocolChoice.map { " (\($0.rawValue))" } ?? "") on \(c.dc) as \(c.actingUser)"

@@ -24,6 +24,10 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
     case removeMigrationNetwork(host: String, subnet: String)
     /// `Set-VMMigrationNetwork`.
     case setMigrationNetwork(host: String, subnet: String, newSubnet: String?, priority: Int?)
+    /// `New-VM` on a host.
+    case newVM(host: String, name: String)
+    /// `Add-LocalGroupMember` / `Remove-LocalGroupMember` on a host (Administrators, Hyper-V Administrators).
+    case localGroupMember(host: String, group: LocalGroup, member: String, add: Bool)
     /// Changes a computer account's delegation on one DC, done by one user (`Set-ADComputer` /
     /// the Delegation tab of Active Directory Users and Computers).
     case delegation(DelegationChange)
@@ -51,6 +55,8 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
         case .addMigrationNetwork: "Add-VMMigrationNetwork"
         case .removeMigrationNetwork: "Remove-VMMigrationNetwork"
         case .setMigrationNetwork: "Set-VMMigrationNetwork"
+        case .newVM: "New-VM"
+        case .localGroupMember(_, _, _, let add): add ? "Add-LocalGroupMember" : "Remove-LocalGroupMember"
         case .delegation: "Set-ADComputer -Add/-Remove @{'msDS-AllowedToDelegateTo'=…}"
         case .replicate: "repadmin /syncall"
         case .advanceClock: "(time passes)"

@@ -174,7 +174,7 @@ enum ScenarioParser {
     static let actionKeys = ["sign-on", "sign-off", "enable-vmmigration", "disable-vmmigration", "set-vmhost",
                              "add-vmmigrationnetwork", "remove-vmmigrationnetwork", "set-vmmigrationnetwork",
                              "add-delegation", "remove-delegation", "replicate", "advance-clock", "purge-tickets",
-                             "restart", "move", "moves"]
+                             "restart", "move", "moves", "new-vm", "add-localgroupmember", "remove-localgroupmember"]
 
     static func parseStep(_ f: YAMLField) throws(ScenarioError) -> ScenarioStep {
         let m = try f.mapping(allowed: actionKeys + ["expect", "name"])
@@ -267,6 +267,17 @@ enum ScenarioParser {
                 throw f.error("'\(s)' is not a duration (examples: 90, 90s, 15m, 10h, 1h30m, 2d)")
             }
             return .advanceClock(seconds: seconds)
+        case "new-vm":
+            let m = try f.mapping(allowed: ["host", "name"], required: ["host", "name"])
+            return .newVM(host: try m.required("host").nonEmptyString(), name: try m.required("name").nonEmptyString())
+        case "add-localgroupmember", "remove-localgroupmember":
+            let m = try f.mapping(allowed: ["host", "group", "member"], required: ["host", "group", "member"])
+            let g = try m.required("group")
+            guard let group = LocalGroup(parsing: try g.string()) else {
+                throw g.error("'\(try g.string())' is not Administrators or Hyper-V Administrators")
+            }
+            return .localGroupMember(host: try m.required("host").nonEmptyString(), group: group,
+                                     member: try m.required("member").nonEmptyString(), add: key.hasPrefix("add"))
         case "move":
             return .move(try parseMove(f))
         case "moves":

@@ -237,7 +237,12 @@ enum WorldBuilder {
             if let from { try host(from) }
         case let .signOff(u, h): try user(u); try host(h)
         case let .enableMigration(h), let .disableMigration(h), let .purgeTickets(h), let .restart(h): try host(h)
-        case let .setHost(h, _): try host(h)
+        case let .setHost(h, _), let .newVM(h, _): try host(h)
+        case let .localGroupMember(h, _, member, _):
+            try host(h)
+            guard world.directory.resolve(member, defaultDomain: world.host(h)?.domain) != nil else {
+                throw at.error("unknown domain user or group '\(member)'")
+            }
         case let .addMigrationNetwork(h, _, _), let .removeMigrationNetwork(h, _), let .setMigrationNetwork(h, _, _, _):
             try host(h)
         case let .delegation(c):

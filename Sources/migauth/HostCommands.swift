@@ -92,3 +92,49 @@ struct MigrationNetwork: ParsableCommand {
         }
     }
 }
+
+/// `migauth new-vm` — `New-VM`.
+struct NewVM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new-vm", abstract: "Create a running virtual machine on a host (mirrors New-VM).")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The host (New-VM -ComputerName).") var host: String
+    @Argument(help: "The VM's name (New-VM -Name).") var name: String
+    func run() throws { try options.apply(.newVM(host: host, name: name)) }
+}
+
+/// `migauth local-group add|remove`.
+struct LocalGroupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-group",
+        abstract: "Change a host's local Administrators or Hyper-V Administrators (rule P1).",
+        subcommands: [Add.self, Remove.self])
+
+    struct Target: ParsableArguments {
+        @Option(help: "The host.") var host: String
+        @Option(help: "Administrators or \"Hyper-V Administrators\".") var group: LocalGroup
+        @Argument(help: "A domain user or group: CONTOSO\\alice, alice@contoso.com, \"CONTOSO\\Hyper-V Operators\".") var member: String
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a member (mirrors Add-LocalGroupMember).")
+        @OptionGroup var options: EnvOptions
+        @OptionGroup var target: Target
+        func run() throws {
+            try options.apply(.localGroupMember(host: target.host, group: target.group, member: target.member, add: true))
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a member (mirrors Remove-LocalGroupMember).")
+        @OptionGroup var options: EnvOptions
+        @OptionGroup var target: Target
+        func run() throws {
+            try options.apply(.localGroupMember(host: target.host, group: target.group, member: target.member, add: false))
+        }
+    }
+}
+
+extension LocalGroup: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}

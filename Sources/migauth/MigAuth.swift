@@ -13,7 +13,8 @@ struct MigAuth: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ScenarioCommand.self, Diagnose.self, EnvCommand.self,
-            EnableMigration.self, DisableMigration.self, MigrationNetwork.self, SetHost.self,
+            EnableMigration.self, DisableMigration.self, MigrationNetwork.self, SetHost.self, NewVM.self,
+            LocalGroupCommand.self,
             DelegationCommand.self, Replicate.self,
             SignOn.self, SignOff.self, PurgeTickets.self, Restart.self, AdvanceClock.self, Move.self,
         ])
