@@ -56,10 +56,9 @@ struct YAMLField {
 
     /// The node as a mapping whose keys must all be in `allowed` and include all of `required`.
     func mapping(allowed: [String], required: [String] = []) throws(ScenarioError) -> YAMLMapping {
-        guard case let .mapping(m) = node else { throw error("expected a mapping (key: value), found \(kind)") }
         var fields: [String: YAMLField] = [:]
         var order: [String] = []
-        for (k, v) in m {
+        for (k, v) in try pairs() {
             guard case let .scalar(s) = k else { throw error("mapping keys must be plain strings") }
             let key = s.string
             let keyField = YAMLField(node: k, path: path.isEmpty ? key : "\(path).\(key)", file: file)
@@ -77,12 +76,39 @@ struct YAMLField {
         return YAMLMapping(owner: self, fields: fields, order: order)
     }
 
+    /// The mapping's pairs with YAML merge keys (`<<: *defaults`) expanded: merged pairs come
+    /// first and keys written in the mapping itself override them.
+    func pairs() throws(ScenarioError) -> [(Node, Node)] {
+        guard case let .mapping(m) = node else { throw error("expected a mapping (key: value), found \(kind)") }
+        var own: [(Node, Node)] = []
+        var merged: [(Node, Node)] = []
+        for (k, v) in m {
+            guard case let .scalar(s) = k, s.string == "<<", s.style == .plain else {
+                own.append((k, v))
+                continue
+            }
+            let sources: [Node]
+            switch v {
+            case .mapping: sources = [v]
+            case let .sequence(seq): sources = Array(seq)
+            default: throw YAMLField(node: v, path: path, file: file).error("'<<' must merge a mapping or a list of mappings")
+            }
+            for src in sources {
+                guard case let .mapping(sm) = src else {
+                    throw YAMLField(node: src, path: path, file: file).error("'<<' must merge a mapping or a list of mappings")
+                }
+                for (mk, mv) in sm where !merged.contains(where: { $0.0 == mk }) { merged.append((mk, mv)) }
+            }
+        }
+        let ownKeys = Set(own.map(\.0))
+        return merged.filter { !ownKeys.contains($0.0) } + own
+    }
+
     /// The node as a mapping with free-form string keys (for example local group → members).
     func dictionary() throws(ScenarioError) -> [(key: String, value: YAMLField)] {
-        guard case let .mapping(m) = node else { throw error("expected a mapping (key: value), found \(kind)") }
         var out: [(String, YAMLField)] = []
         var seen = Set<String>()
-        for (k, v) in m {
+        for (k, v) in try pairs() {
             guard case let .scalar(s) = k else { throw error("mapping keys must be plain strings") }
             guard seen.insert(s.string).inserted else {
                 throw YAMLField(node: k, path: path, file: file).error("duplicate key '\(s.string)'")

@@ -143,3 +143,51 @@ import Testing
         #expect(env.world.host("ADMIN-WS01")?.hypervisorInstalled == false)
     }
 }
+
+@Suite struct YAMLFeatureTests {
+    @Test func anchorsAliasesAndMergeKeys() throws {
+        let yaml = """
+            name: aliases
+            directory:
+              domains: [{name: contoso.com}]
+              users: [{name: alice}]
+            hosts:
+              - name: TestServer01
+                vms: [VM1]
+                local-groups: &groups {Administrators: [alice]}
+                settings: &settings {migration-enabled: true, use-any-network-for-migration: true, maximum-virtual-machine-migrations: 3}
+              - name: TestServer02
+                local-groups: *groups
+                settings:
+                  <<: *settings
+                  maximum-virtual-machine-migrations: 5
+            steps:
+              - sign-on: {user: alice, host: TestServer01}
+              - move: {user: alice, vm: VM1, to: TestServer02}
+                expect: {warnings: [S1]}
+            """
+        let scenario = try Scenario(yaml: yaml)
+        #expect(scenario.world.host("TestServer02")?.migration.maximumMigrations == 5)
+        #expect(scenario.world.host("TestServer02")?.migration.useAnyNetwork == true)
+        #expect(scenario.run().passed)
+    }
+
+    @Test func aMergedUnknownKeyIsStillAnError() throws {
+        let yaml = """
+            name: x
+            directory: {domains: [{name: contoso.com}]}
+            hosts:
+              - name: TestServer01
+                settings:
+                  <<: {migration-enabled: true, colour: blue}
+            steps: []
+            """
+        do {
+            _ = try Scenario(yaml: yaml)
+            Issue.record("unknown merged key accepted")
+        } catch {
+            #expect(error.message.contains("unknown key 'colour'"))
+            #expect(error.line == 6)
+        }
+    }
+}
