@@ -12,7 +12,7 @@ enum ScenarioParser {
 
     static func parse(yaml: String, file: String, baseDirectory: String?) throws(ScenarioError) -> ScenarioDocument {
         let root = try YAMLField.root(yaml: yaml, file: file)
-        let top = try root.mapping(allowed: topKeys, required: ["name", "hosts", "steps"])
+        let top = try root.mapping(allowed: topKeys, required: ["name", "directory", "hosts", "steps"])
         let name = try top.required("name").nonEmptyString()
         let description = try top["description"]?.string()
         var rules: [String] = []
@@ -25,8 +25,7 @@ enum ScenarioParser {
                 rules.append(id)
             }
         }
-        let directory = try top["directory"].map { f throws(ScenarioError) in try parseDirectory(f, baseDirectory: baseDirectory) }
-            ?? DirectorySpec()
+        let directory = try parseDirectory(top.required("directory"), baseDirectory: baseDirectory)
         var hosts: [HostSpec] = []
         for h in try top.required("hosts").list() { hosts.append(try parseHost(h)) }
         var steps: [ScenarioStep] = []

@@ -86,7 +86,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("bad.yaml")
-        try "name: x\nhosts: []\nsteps:\n  - restart: {hots: A}\n".write(to: file, atomically: true, encoding: .utf8)
+        try "name: x\ndirectory: {domains: [{name: contoso.com}]}\nsteps:\n  - restart: {hots: A}\nhosts: []\n".write(to: file, atomically: true, encoding: .utf8)
         let r = try migauth(["scenario", "validate", file.path])
         #expect(r.status == 2)
         #expect(r.stdout.contains("bad.yaml:4:"), "\(r.stdout)")
