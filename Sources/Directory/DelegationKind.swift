@@ -94,9 +94,16 @@ public struct ServiceTarget: Sendable, Hashable, Codable, CustomStringConvertibl
 
     /// `TestServer02.contoso.com` → `testserver02`.
     public static func shortKey(_ name: String) -> String {
+        // Fast path: already a key (ASCII lower-case, no `.` or `$`), as stored names are.
+        var clean = true
+        for u in name.utf8 where u == UInt8(ascii: ".") || u == UInt8(ascii: "$") || (u >= 65 && u <= 90) || u >= 128 {
+            clean = false
+            break
+        }
+        if clean { return name }
         var s = Substring(name)
-        if s.hasSuffix("$") { s = s.dropLast() }
-        if let dot = s.firstIndex(of: ".") { s = s[..<dot] }
+        if let dot = s.utf8.firstIndex(of: UInt8(ascii: ".")) { s = s[..<dot] }
+        if s.utf8.last == UInt8(ascii: "$") { s = s.dropLast() }
         return s.lowercased()
     }
 

@@ -162,6 +162,9 @@ public struct Directory: Sendable, Hashable, Codable {
     /// across domains). Reads each group from `dc` when it belongs to that group's domain.
     public func isMember(_ principal: PrincipalRef, of group: PrincipalRef, on dc: String? = nil) -> Bool {
         if principal == group { return false }
+        // Fast path: a direct member, or not a group at all.
+        guard let top = self.group(group, on: dc) else { return false }
+        if top.members.contains(principal) { return true }
         var visited: Set<PrincipalRef> = []
         var stack = [group]
         while let g = stack.popLast() {
@@ -216,37 +219,35 @@ public struct Directory: Sendable, Hashable, Codable {
 
     /// Places an object on every replica of its domain at once (setting up a world, importing LDIF).
     public mutating func seed(_ object: DirectoryObject, in domain: String) throws(DirectoryError) {
-        guard let dkey = domainKey(domain), var state = domains[dkey] else {
+        guard let dkey = domainKey(domain), let order = domains[dkey]?.controllerOrder else {
             throw DirectoryError(status: .noSuchDomain, message: "No domain \(domain)")
         }
         try checkSPNs(object)
-        for c in state.controllerOrder {
-            guard var dc = state.controllers[c] else { continue }
-            let version = (dc.replica.stamp(of: object)?.version ?? 0) + 1
-            dc.replica.store(object, stamp: ObjectStamp(version: version, time: .zero, originDC: ""))
-            state.controllers[c] = dc
+        // Mutate in place (no copy of the replicas).
+        for c in order {
+            let version = (domains[dkey]?.controllers[c]?.replica.stamp(of: object)?.version ?? 0) + 1
+            domains[dkey]?.controllers[c]?.replica.store(object, stamp: ObjectStamp(version: version, time: .zero, originDC: ""))
         }
-        domains[dkey] = state
     }
 
     /// Writes an object on one DC (`dc`, default the domain's first) at `time`; the other DCs get it by replication.
     public mutating func write(_ object: DirectoryObject, in domain: String, on dc: String? = nil, at time: SimTime) throws(DirectoryError) {
-        guard let dkey = domainKey(domain), var state = domains[dkey] else {
+        guard let dkey = domainKey(domain), let state = domains[dkey] else {
             throw DirectoryError(status: .noSuchDomain, message: "No domain \(domain)")
         }
-        guard let ckey = dc?.lowercased() ?? state.primaryController, var controller = state.controllers[ckey] else {
+        guard let ckey = dc?.lowercased() ?? state.primaryController, let controller = state.controllers[ckey] else {
             throw DirectoryError(status: .noSuchDomain, message: "No domain controller \(dc ?? "") in \(state.domain.dnsName)")
         }
         try checkSPNs(object)
-        controller.usn += 1
+        let usn = controller.usn + 1
         let version = (controller.replica.stamp(of: object)?.version ?? 0) + 1
         let stamp = ObjectStamp(version: version, time: time, originDC: ckey)
-        let change = DirectoryChange(originDC: ckey, originUSN: controller.usn,
+        let change = DirectoryChange(originDC: ckey, originUSN: usn,
                                      due: replicationDelay.map { time + $0 }, object: object, stamp: stamp)
-        controller.replica.store(object, stamp: stamp)
-        state.controllers[ckey] = controller
-        if state.controllerOrder.count > 1 { state.log.append(change) }
-        domains[dkey] = state
+        let logged = state.controllerOrder.count > 1
+        domains[dkey]?.controllers[ckey]?.usn = usn
+        domains[dkey]?.controllers[ckey]?.replica.store(object, stamp: stamp)
+        if logged { domains[dkey]?.log.append(change) }
     }
 
     private func checkSPNs(_ object: DirectoryObject) throws(DirectoryError) {
@@ -268,47 +269,40 @@ public struct Directory: Sendable, Hashable, Codable {
     /// Pulls every change `from` has and `to` lacks (both DCs of one domain).
     public mutating func replicate(from source: String, to destination: String) throws(DirectoryError) {
         let s = source.lowercased(), t = destination.lowercased()
-        guard let d = controllerDomain[s], controllerDomain[t] == d, var state = domains[d],
-              let src = state.controllers[s], var dst = state.controllers[t] else {
+        guard let d = controllerDomain[s], controllerDomain[t] == d, let state = domains[d],
+              let src = state.controllers[s], state.controllers[t] != nil else {
             throw DirectoryError(status: .noSuchDomain,
                                  message: "\(source) and \(destination) are not domain controllers of the same domain")
         }
         guard s != t else { return }
-        for change in state.log where src.has(change) { dst.apply(change) }
-        state.controllers[t] = dst
-        state.prune()
-        domains[d] = state
+        for change in state.log where src.has(change) { domains[d]?.controllers[t]?.apply(change) }
+        domains[d]?.prune()
     }
 
     /// Brings every DC of every domain up to date.
     public mutating func replicateAll() {
         for d in domainOrder {
-            guard var state = domains[d] else { continue }
+            guard let state = domains[d], !state.log.isEmpty else { continue }
             for c in state.controllerOrder {
-                guard var dc = state.controllers[c] else { continue }
-                for change in state.log { dc.apply(change) }
-                state.controllers[c] = dc
+                for change in state.log { domains[d]?.controllers[c]?.apply(change) }
             }
-            state.prune()
-            domains[d] = state
+            domains[d]?.prune()
         }
     }
 
     /// Delivers every change whose due time is at or before `now` to every DC (delayed replication).
+    /// Changes from one DC fall due in the order they were written, so applying in log order keeps
+    /// each DC's up-to-dateness vector exact.
     public mutating func deliverDue(now: SimTime) {
         for d in domainOrder {
-            guard var state = domains[d], !state.log.isEmpty else { continue }
+            guard let state = domains[d], !state.log.isEmpty else { continue }
             for c in state.controllerOrder {
-                guard var dc = state.controllers[c] else { continue }
                 for change in state.log {
                     guard let due = change.due, due <= now else { continue }
-                    // Per origin, changes are due in order; applying skips only later ones.
-                    if (dc.upToDate[change.originDC] ?? 0) + 1 == change.originUSN || dc.has(change) { dc.apply(change) }
+                    domains[d]?.controllers[c]?.apply(change)
                 }
-                state.controllers[c] = dc
             }
-            state.prune()
-            domains[d] = state
+            domains[d]?.prune()
         }
     }
 

@@ -16,6 +16,19 @@ public struct DistinguishedName: Sendable, Hashable, Codable, CustomStringConver
 
     /// Parses `CN=Smith\, John,OU=Sales,DC=contoso,DC=com`; nil when malformed.
     public init?(_ text: String) {
+        if text.isEmpty { self.components = []; return }
+        // Fast path: nothing escaped, quoted or multi-valued.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "\"") }) {
+            var comps: [RDN] = []
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let eq = part.firstIndex(of: "=") else { return nil }
+                let type = part[..<eq].trimmingCharacters(in: .whitespaces)
+                guard !type.isEmpty else { return nil }
+                comps.append(RDN(type: type, value: part[part.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
+            }
+            self.components = comps
+            return
+        }
         var comps: [RDN] = []
         let chars = Array(text.unicodeScalars)
         var i = 0

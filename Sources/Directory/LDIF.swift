@@ -9,6 +9,15 @@ public struct LDIFRecord: Sendable, Hashable {
         public var value: String
         /// 1-based line where the attribute starts.
         public var line: Int
+        /// `name` lower-cased, for lookups.
+        public var key: String
+
+        public init(name: String, value: String, line: Int) {
+            self.name = name
+            self.value = value
+            self.line = line
+            self.key = LDIF.asciiLower(name)
+        }
     }
 
     public var dn: String
@@ -24,12 +33,14 @@ public struct LDIFRecord: Sendable, Hashable {
 
     /// All values of `name` (case-insensitive).
     public func all(_ name: String) -> [Value] {
-        values.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        let k = LDIF.asciiLower(name)
+        return values.filter { $0.key == k }
     }
 
-    /// The first value of `name`.
+    /// The first value of `name` (case-insensitive).
     public func first(_ name: String) -> Value? {
-        values.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        let k = LDIF.asciiLower(name)
+        return values.first { $0.key == k }
     }
 }
 
@@ -77,11 +88,12 @@ public enum LDIF {
             } else {
                 value = String(decoding: raw, as: UTF8.self)
             }
-            if name.caseInsensitiveCompare("version") == .orderedSame && current == nil && records.isEmpty {
+            let key = LDIF.asciiLower(name)
+            if key == "version" && current == nil && records.isEmpty {
                 guard value == "1" else { throw error("Unsupported LDIF version \(value)", line: logicalLine, attribute: name) }
                 return
             }
-            if name.caseInsensitiveCompare("dn") == .orderedSame {
+            if key == "dn" {
                 guard current == nil else {
                     throw error("A second 'dn:' in one record (records are separated by an empty line)", line: logicalLine, attribute: "dn")
                 }
@@ -94,7 +106,7 @@ public enum LDIF {
             guard current != nil else {
                 throw error("Attribute '\(name)' before any 'dn:' line", line: logicalLine, attribute: name)
             }
-            if name.caseInsensitiveCompare("changetype") == .orderedSame {
+            if key == "changetype" {
                 guard value.lowercased() == "add" else {
                     throw error("Only content records (or changetype: add) are supported, not '\(value)'", line: logicalLine, attribute: name)
                 }
@@ -147,6 +159,12 @@ public enum LDIF {
         finishRecord()
         _ = sawAnything
         return records
+    }
+
+    /// ASCII lower-casing (attribute names are ASCII).
+    static func asciiLower(_ s: String) -> String {
+        if !s.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) { return s }
+        return String(decoding: s.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     private static func isAttrChar(_ c: UInt8) -> Bool {

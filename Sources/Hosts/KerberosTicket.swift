@@ -10,13 +10,17 @@ public struct KerberosTicket: Sendable, Hashable, Codable {
     public var expiresAt: SimTime
     /// The delegation setting the issuing DC had for the host's account at issue time (rule A3).
     public var delegation: DelegationSnapshot
+    /// The replication stamp of the account the snapshot was taken from (nil when unknown).
+    public var accountStamp: ObjectStamp?
 
-    public init(server: String, issuedBy: String, issuedAt: SimTime, expiresAt: SimTime, delegation: DelegationSnapshot) {
+    public init(server: String, issuedBy: String, issuedAt: SimTime, expiresAt: SimTime, delegation: DelegationSnapshot,
+                accountStamp: ObjectStamp? = nil) {
         self.server = server
         self.issuedBy = issuedBy
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.delegation = delegation
+        self.accountStamp = accountStamp
     }
 
     @inlinable

@@ -36,13 +36,22 @@ struct MoveContext {
         guard let o = world.host(originName) else { throw SimulationError.unknownHost(originName) }
         guard let u = world.directory.resolve(move.user, defaultDomain: o.domain),
               world.directory.user(u) != nil else { throw SimulationError.unknownPrincipal(move.user) }
-        let sessions = o.signOns.filter { $0.user == u }
-        let chosen: SignOn?
-        if let kind = move.session {
-            chosen = sessions.first { $0.kind == kind }
-        } else {
-            let preference: [SignOnKind] = [.console, .remoteDesktop, .remoteShellCredSSP, .remoteShellKerberos]
-            chosen = preference.lazy.compactMap { k in sessions.first { $0.kind == k } }.first
+        var chosen: SignOn? = nil
+        var best = Int.max
+        for s in o.signOns where s.user == u {
+            if let kind = move.session {
+                if s.kind == kind { chosen = s; break }
+                continue
+            }
+            // Preference: console, Remote Desktop, CredSSP shell, Kerberos shell.
+            let rank: Int
+            switch s.kind {
+            case .console: rank = 0
+            case .remoteDesktop: rank = 1
+            case .remoteShellCredSSP: rank = 2
+            case .remoteShellKerberos: rank = 3
+            }
+            if rank < best { best = rank; chosen = s }
         }
         guard let chosen else {
             let how = move.session.map { " by \($0.rawValue)" } ?? ""

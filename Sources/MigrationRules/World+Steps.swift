@@ -7,10 +7,14 @@ extension World {
     /// rule failures — their outcomes are in the result.
     @discardableResult
     public mutating func apply(_ step: Step) throws(SimulationError) -> StepResult {
-        var copy = self
-        let result = try copy.applyUnchecked(step)
-        self = copy
-        return result
+        // Every step validates before it mutates, except a batch of moves: run that on a copy.
+        if case .moveMany = step {
+            var copy = self
+            let result = try copy.applyUnchecked(step)
+            self = copy
+            return result
+        }
+        return try applyUnchecked(step)
     }
 
     /// Applies steps in order; stops at the first refused one (earlier steps stay applied).

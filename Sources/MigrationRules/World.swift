@@ -69,17 +69,20 @@ public struct World: Sendable, Hashable, Codable {
             guard let ip = IPv4Address(a) else { throw SimulationError(status: .invalidArgument, message: "Not an IPv4 address: \(a)") }
             ips.append(ip)
         }
-        var copy = self
-        if copy.directory.computer(name, domain: state.domain.key) == nil {
+        let dc = logonDC ?? state.primaryController ?? ""
+        guard directory.domainOfController(dc) == state.domain.key else {
+            throw SimulationError(status: .noSuchDomain, message: "Host \(name): \(dc) is not a DC of \(state.domain.key)")
+        }
+        guard host(name) == nil else { throw SimulationError(status: .dsObjectExists, message: "Host \(name) already exists") }
+        // Validated above: seeding the account and adding the host cannot fail half-way.
+        if directory.computer(name, domain: state.domain.key) == nil {
             do {
-                try copy.directory.seed(.computer(.standard(name: name, domain: state.domain, hyperV: hypervisor,
-                                                            operatingSystem: os.productName)), in: state.domain.key)
+                try directory.seed(.computer(.standard(name: name, domain: state.domain, hyperV: hypervisor,
+                                                       operatingSystem: os.productName)), in: state.domain.key)
             } catch { throw SimulationError(error) }
         }
-        let dc = logonDC ?? state.primaryController ?? ""
-        try copy.addHost(Host(name: name, domain: state.domain.key, os: os, hypervisorInstalled: hypervisor,
-                              logonDC: dc, addresses: ips))
-        self = copy
+        try addHost(Host(name: name, domain: state.domain.key, os: os, hypervisorInstalled: hypervisor,
+                         logonDC: dc, addresses: ips))
     }
 
     /// Replaces a host's state (for builders and the CLI's direct edits). The host must exist.
@@ -119,10 +122,12 @@ public struct World: Sendable, Hashable, Codable {
     /// Gives a host a fresh TGT from its logon DC (if it has none valid).
     mutating func obtainTGT(_ key: String) {
         guard var h = hosts[key], h.tickets.validTGT(at: now) == nil else { return }
-        let account = directory.computer(h.name, domain: h.domain, on: h.logonDC)
+        let replica = directory.replica(of: h.domain, on: h.logonDC)
+        let account = replica?.computers[h.key]
         h.tickets.store(tgt: KerberosTicket(server: "krbtgt/\(h.domain.uppercased())", issuedBy: h.logonDC,
                                             issuedAt: now, expiresAt: now + ticketLifetime,
-                                            delegation: account?.delegationSnapshot ?? .none))
+                                            delegation: account?.delegationSnapshot ?? .none,
+                                            accountStamp: replica?.computerStamps[h.key]))
         hosts[key] = h
     }
 

@@ -84,9 +84,11 @@ enum A3DelegationTakesEffectLate {
         let dir = ctx.world.directory
         guard let state = dir.domains[ctx.source.domain] else { return }
         if state.log.isEmpty {
+            // No ticket: the decision already used the (fully replicated) directory.
             guard let ticket else { return }
-            guard let stamp = state.controllers[ctx.source.logonDC]?.replica.computerStamps[ctx.source.key],
-                  stamp.time >= ticket.issuedAt else { return }
+            // The account has not changed since the ticket was issued.
+            if let issued = ticket.accountStamp,
+               state.controllers[ctx.source.logonDC]?.replica.computerStamps[ctx.source.key] == issued { return }
         }
         guard let (account, dc) = newest(ctx) else { return }
         let snap = account.delegationSnapshot

@@ -7,14 +7,11 @@ import WindowsStatus
 enum P1PermissionToMigrate {
     /// Whether `user` may migrate on `host`, reading groups from the host's logon DC.
     static func isAllowed(_ user: PrincipalRef, on host: Host, directory: Directory) -> Bool {
-        for group in [LocalGroup.administrators, .hyperVAdministrators] {
-            guard let members = host.localGroups[group] else { continue }
-            if members.contains(user) { return true }
-        }
-        for group in [LocalGroup.administrators, .hyperVAdministrators] {
-            guard let members = host.localGroups[group] else { continue }
-            for m in members where directory.isMember(user, of: m, on: host.logonDC) { return true }
-        }
+        let admins = host.localGroups[.administrators]
+        let hyperV = host.localGroups[.hyperVAdministrators]
+        if admins?.contains(user) == true || hyperV?.contains(user) == true { return true }
+        if let admins { for m in admins where directory.isMember(user, of: m, on: host.logonDC) { return true } }
+        if let hyperV { for m in hyperV where directory.isMember(user, of: m, on: host.logonDC) { return true } }
         return false
     }
 
