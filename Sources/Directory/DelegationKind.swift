@@ -92,6 +92,28 @@ public struct ServiceTarget: Sendable, Hashable, Codable, CustomStringConvertibl
         self.host = ServiceTarget.shortKey(String(rest))
     }
 
+    /// ASCII-only names lower-cased cheaply; returns the string itself when already lower-case.
+    public static func asciiLower(_ s: String) -> String {
+        var upper = false
+        for u in s.utf8 {
+            if u >= 128 { return s.lowercased() }
+            if u >= 65 && u <= 90 { upper = true }
+        }
+        return upper ? asciiLowered(s.utf8[...]) : s
+    }
+
+    /// Lower-cases ASCII bytes into a new string (small strings need no allocation).
+    static func asciiLowered(_ bytes: Substring.UTF8View) -> String {
+        String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            var i = 0
+            for u in bytes {
+                buffer[i] = u >= 65 && u <= 90 ? u + 32 : u
+                i += 1
+            }
+            return i
+        }
+    }
+
     /// `TestServer02.contoso.com` → `testserver02`.
     public static func shortKey(_ name: String) -> String {
         // Fast path: already a key (ASCII lower-case, no `.` or `$`), as stored names are.
@@ -104,7 +126,8 @@ public struct ServiceTarget: Sendable, Hashable, Codable, CustomStringConvertibl
         var s = Substring(name)
         if let dot = s.utf8.firstIndex(of: UInt8(ascii: ".")) { s = s[..<dot] }
         if s.utf8.last == UInt8(ascii: "$") { s = s.dropLast() }
-        return s.lowercased()
+        if s.utf8.contains(where: { $0 >= 128 }) { return s.lowercased() }
+        return asciiLowered(s.utf8)
     }
 
     public var description: String { "\(serviceClass.name)/\(host)" }

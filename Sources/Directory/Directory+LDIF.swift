@@ -122,10 +122,15 @@ struct LDIFImporter {
     }
 
     static func key(_ dn: String) -> String {
-        if dn.contains("\\") || dn.contains(", ") || dn.contains(" ,") || dn.contains(" =") || dn.contains("= ") {
-            return DistinguishedName.normalize(dn)
+        // Only DNs with escapes or spaces around separators need parsing to compare.
+        var previous: UInt8 = 0
+        for u in dn.utf8 {
+            if u == UInt8(ascii: "\\") || u == UInt8(ascii: "\"") || u == UInt8(ascii: "+") { return DistinguishedName.normalize(dn) }
+            if u == UInt8(ascii: " ") && (previous == UInt8(ascii: ",") || previous == UInt8(ascii: "=")) { return DistinguishedName.normalize(dn) }
+            if previous == UInt8(ascii: " ") && (u == UInt8(ascii: ",") || u == UInt8(ascii: "=")) { return DistinguishedName.normalize(dn) }
+            previous = u
         }
-        return dn.lowercased()
+        return ServiceTarget.asciiLower(dn)
     }
 
     private func classes(_ r: LDIFRecord) -> Set<String> { Set(r.all("objectClass").map { $0.value.lowercased() }) }

@@ -111,6 +111,8 @@ public struct Directory: Sendable, Hashable, Codable {
 
     /// The replica to read `domain` from: `dc` when it belongs to that domain, else the domain's first DC.
     public func replica(of domain: String, on dc: String? = nil) -> DirectoryReplica? {
+        // Quick path: keys as stored (lower-case domain key and DC key).
+        if let dc, let r = domains[domain]?.controllers[dc]?.replica { return r }
         guard let state = domains[domain] ?? self.domain(domain) else { return nil }
         if let dc, let c = state.controllers[dc.lowercased()] { return c.replica }
         return state.replica()
@@ -175,6 +177,23 @@ public struct Directory: Sendable, Hashable, Codable {
             }
         }
         return false
+    }
+
+    /// ``isMember(_:of:on:)`` reading `group` from `replica` (which holds `replicaDomain` as `dc` sees
+    /// it) when it lives there: the quick path for checks that already hold the replica.
+    public func isMember(_ principal: PrincipalRef, of group: PrincipalRef, replica: DirectoryReplica?,
+                         replicaDomain: String, on dc: String?) -> Bool {
+        if group.domain == replicaDomain, let replica {
+            guard let g = replica.groups[group.name] else { return false }
+            if g.members.contains(principal) { return true }
+            if principal == group { return false }
+        }
+        return isMember(principal, of: group, on: dc)
+    }
+
+    /// Whether `domain` (a key) has changes not yet on every DC.
+    public func hasPendingReplication(in domain: String) -> Bool {
+        domains[domain]?.log.isEmpty == false
     }
 
     /// Every group `principal` belongs to, transitively, sorted.

@@ -9,7 +9,10 @@ public struct DistinguishedName: Sendable, Hashable, Codable, CustomStringConver
     public struct RDN: Sendable, Hashable, Codable {
         public var type: String
         public var value: String
-        public init(type: String, value: String) { self.type = type.uppercased(); self.value = value }
+        public init(type: String, value: String) {
+            self.type = type.utf8.contains { $0 >= 97 && $0 <= 122 } ? type.uppercased() : type
+            self.value = value
+        }
     }
 
     public init(components: [RDN]) { self.components = components }
@@ -22,9 +25,9 @@ public struct DistinguishedName: Sendable, Hashable, Codable, CustomStringConver
             var comps: [RDN] = []
             for part in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let eq = part.firstIndex(of: "=") else { return nil }
-                let type = part[..<eq].trimmingCharacters(in: .whitespaces)
+                let type = trimSpaces(part[..<eq])
                 guard !type.isEmpty else { return nil }
-                comps.append(RDN(type: type, value: part[part.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
+                comps.append(RDN(type: String(type), value: String(trimSpaces(part[part.index(after: eq)...]))))
             }
             self.components = comps
             return
@@ -129,6 +132,14 @@ public struct DistinguishedName: Sendable, Hashable, Codable, CustomStringConver
     public static func normalize(_ text: String) -> String {
         DistinguishedName(text)?.normalized ?? text.lowercased()
     }
+}
+
+/// Drops leading and trailing ASCII spaces.
+private func trimSpaces(_ s: Substring) -> Substring {
+    var t = s
+    while t.utf8.first == UInt8(ascii: " ") { t = t.dropFirst() }
+    while t.utf8.last == UInt8(ascii: " ") { t = t.dropLast() }
+    return t
 }
 
 private func hexValue(_ c: Unicode.Scalar) -> Int? {

@@ -66,7 +66,7 @@ public enum LDIF {
             guard let colon = logical.firstIndex(of: UInt8(ascii: ":")) else {
                 throw error("Expected 'attribute: value'", line: logicalLine)
             }
-            var name = String(decoding: logical[..<colon], as: UTF8.self)
+            var name = logical[..<colon].withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
             if let semi = name.firstIndex(of: ";") { name = String(name[..<semi]) }
             guard !name.isEmpty, name.utf8.allSatisfy({ isAttrChar($0) }) else {
                 throw error("Invalid attribute name '\(name)'", line: logicalLine, attribute: name)
@@ -86,7 +86,7 @@ public enum LDIF {
                 }
                 value = s
             } else {
-                value = String(decoding: raw, as: UTF8.self)
+                value = raw.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
             }
             let key = LDIF.asciiLower(name)
             if key == "version" && current == nil && records.isEmpty {

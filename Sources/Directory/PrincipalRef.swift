@@ -9,6 +9,13 @@ public struct PrincipalRef: Sendable, Hashable, Codable, Comparable, CustomStrin
         self.name = name.lowercased()
     }
 
+    /// A reference from parts that are already lower-cased (no normalisation; for hot paths).
+    @inlinable
+    public init(normalizedDomain domain: String, name: String) {
+        self.domain = domain
+        self.name = name
+    }
+
     public static func < (a: PrincipalRef, b: PrincipalRef) -> Bool {
         (a.domain, a.name) < (b.domain, b.name)
     }

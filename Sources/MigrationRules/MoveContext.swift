@@ -13,6 +13,10 @@ struct MoveContext {
     let origin: Host
     /// The user's session on `origin` that runs it.
     let session: SignOn
+    /// The source's domain as its logon DC holds it.
+    let sourceReplica: DirectoryReplica?
+    /// The destination's domain as its logon DC holds it.
+    let destinationReplica: DirectoryReplica?
 
     var authentication: MigrationAuthenticationType { source.migration.authenticationType }
     /// Started in a session on the source itself.
@@ -34,8 +38,19 @@ struct MoveContext {
         guard let d = world.host(move.destination) else { throw SimulationError.unknownHost(move.destination) }
         let originName = move.startedFrom ?? move.source
         guard let o = world.host(originName) else { throw SimulationError.unknownHost(originName) }
-        guard let u = world.directory.resolve(move.user, defaultDomain: o.domain),
-              world.directory.user(u) != nil else { throw SimulationError.unknownPrincipal(move.user) }
+        let dir = world.directory
+        let originReplica = dir.replica(of: o.domain, on: o.logonDC)
+        let u: PrincipalRef
+        // Quick path: a bare name of the origin's domain.
+        if !move.user.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "@") }),
+           case let key = ServiceTarget.asciiLower(move.user), originReplica?.users[key] != nil {
+            u = PrincipalRef(normalizedDomain: o.domain, name: key)
+        } else {
+            guard let r = dir.resolve(move.user, defaultDomain: o.domain), dir.user(r) != nil else {
+                throw SimulationError.unknownPrincipal(move.user)
+            }
+            u = r
+        }
         var chosen: SignOn? = nil
         var best = Int.max
         for s in o.signOns where s.user == u {
@@ -65,6 +80,8 @@ struct MoveContext {
         self.user = u
         self.origin = o
         self.session = chosen
+        self.sourceReplica = o.key == s.key ? originReplica : dir.replica(of: s.domain, on: s.logonDC)
+        self.destinationReplica = o.key == d.key ? originReplica : dir.replica(of: d.domain, on: d.logonDC)
     }
 
     // MARK: Texts

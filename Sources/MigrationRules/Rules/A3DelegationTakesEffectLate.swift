@@ -81,14 +81,11 @@ enum A3DelegationTakesEffectLate {
     static func warnIfStale(_ ctx: MoveContext, ticket: KerberosTicket?, classes: [ServiceClass],
                             needsProtocolTransition: Bool, _ run: inout RuleRun) {
         // Fast path: nothing pending in the domain and the account unchanged since the ticket.
-        let dir = ctx.world.directory
-        guard let state = dir.domains[ctx.source.domain] else { return }
-        if state.log.isEmpty {
+        if !ctx.world.directory.hasPendingReplication(in: ctx.source.domain) {
             // No ticket: the decision already used the (fully replicated) directory.
             guard let ticket else { return }
             // The account has not changed since the ticket was issued.
-            if let issued = ticket.accountStamp,
-               state.controllers[ctx.source.logonDC]?.replica.computerStamps[ctx.source.key] == issued { return }
+            if let issued = ticket.accountStamp, ctx.sourceReplica?.computerStamps[ctx.source.key] == issued { return }
         }
         guard let (account, dc) = newest(ctx) else { return }
         let snap = account.delegationSnapshot

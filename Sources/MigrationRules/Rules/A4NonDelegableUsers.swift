@@ -4,11 +4,15 @@ import Hosts
 /// Rule A4: a user marked "sensitive and cannot be delegated" or in Protected Users cannot be
 /// delegated (Kerberos fails) and leaves no reusable credentials for CredSSP (CredSSP fails).
 enum A4NonDelegableUsers {
+    static let protectedUsersKey = Group.protectedUsers.lowercased()
+
     static func check(_ ctx: MoveContext) -> MigrationFailure? {
         let dir = ctx.world.directory
         let dc = ctx.source.logonDC
-        guard let account = dir.user(ctx.user, on: dc) else { return nil }
-        let protected = dir.isMember(ctx.user, of: PrincipalRef(domain: ctx.user.domain, name: Group.protectedUsers), on: dc)
+        let sameDomain = ctx.user.domain == ctx.source.domain
+        guard let account = sameDomain ? ctx.sourceReplica?.users[ctx.user.name] : dir.user(ctx.user, on: dc) else { return nil }
+        let protected = dir.isMember(ctx.user, of: PrincipalRef(normalizedDomain: ctx.user.domain, name: protectedUsersKey),
+                                     replica: sameDomain ? ctx.sourceReplica : nil, replicaDomain: ctx.source.domain, on: dc)
         guard account.sensitive || protected else { return nil }
         let who = ctx.userDisplay
         var reasons: [String] = []

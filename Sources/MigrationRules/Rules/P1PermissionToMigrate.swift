@@ -6,17 +6,22 @@ import WindowsStatus
 /// directly or through a domain group (nested to any depth). Otherwise E_ACCESSDENIED.
 enum P1PermissionToMigrate {
     /// Whether `user` may migrate on `host`, reading groups from the host's logon DC.
-    static func isAllowed(_ user: PrincipalRef, on host: Host, directory: Directory) -> Bool {
+    static func isAllowed(_ user: PrincipalRef, on host: Host, directory: Directory, replica: DirectoryReplica?) -> Bool {
         let admins = host.localGroups[.administrators]
         let hyperV = host.localGroups[.hyperVAdministrators]
         if admins?.contains(user) == true || hyperV?.contains(user) == true { return true }
-        if let admins { for m in admins where directory.isMember(user, of: m, on: host.logonDC) { return true } }
-        if let hyperV { for m in hyperV where directory.isMember(user, of: m, on: host.logonDC) { return true } }
+        if let admins {
+            for m in admins where directory.isMember(user, of: m, replica: replica, replicaDomain: host.domain, on: host.logonDC) { return true }
+        }
+        if let hyperV {
+            for m in hyperV where directory.isMember(user, of: m, replica: replica, replicaDomain: host.domain, on: host.logonDC) { return true }
+        }
         return false
     }
 
     static func check(_ ctx: MoveContext, on host: Host, stage: Stage) -> MigrationFailure? {
-        if isAllowed(ctx.user, on: host, directory: ctx.world.directory) { return nil }
+        let replica = host.key == ctx.source.key ? ctx.sourceReplica : ctx.destinationReplica
+        if isAllowed(ctx.user, on: host, directory: ctx.world.directory, replica: replica) { return nil }
         let status = WindowsStatus.accessDenied
         let who = ctx.userDisplay
         return ctx.failure(.p1, status, stage: stage,
