@@ -1,19 +1,109 @@
 /// One domain controller's copy of its domain's objects.
 public struct DirectoryReplica: Sendable, Hashable, Codable {
+    /// Copy-on-write storage: copying a replica (as every lookup does) costs one reference count.
+    final class Storage: @unchecked Sendable {
+        var computers: [String: ComputerAccount] = [:]
+        var users: [String: UserAccount] = [:]
+        var groups: [String: Group] = [:]
+        var stamps: [String: ObjectStamp] = [:]
+        var computerStamps: [String: ObjectStamp] = [:]
+        var spnIndex: [String: String] = [:]
+        init() {}
+        func copy() -> Storage {
+            let c = Storage()
+            c.computers = computers
+            c.users = users
+            c.groups = groups
+            c.stamps = stamps
+            c.computerStamps = computerStamps
+            c.spnIndex = spnIndex
+            return c
+        }
+    }
+
+    private var storage = Storage()
+
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
     /// Computers by lower-cased short name (`testserver01`).
-    public internal(set) var computers: [String: ComputerAccount] = [:]
+    public internal(set) var computers: [String: ComputerAccount] {
+        get { storage.computers }
+        set { unique(); storage.computers = newValue }
+        _modify { unique(); yield &storage.computers }
+    }
+
     /// Users by lower-cased `sAMAccountName`.
-    public internal(set) var users: [String: UserAccount] = [:]
+    public internal(set) var users: [String: UserAccount] {
+        get { storage.users }
+        set { unique(); storage.users = newValue }
+        _modify { unique(); yield &storage.users }
+    }
+
     /// Groups by lower-cased `sAMAccountName`.
-    public internal(set) var groups: [String: Group] = [:]
+    public internal(set) var groups: [String: Group] {
+        get { storage.groups }
+        set { unique(); storage.groups = newValue }
+        _modify { unique(); yield &storage.groups }
+    }
+
     /// Version stamps for last-writer-wins replication: users and groups by key (`alice`).
-    public internal(set) var stamps: [String: ObjectStamp] = [:]
+    public internal(set) var stamps: [String: ObjectStamp] {
+        get { storage.stamps }
+        set { unique(); storage.stamps = newValue }
+        _modify { unique(); yield &storage.stamps }
+    }
+
     /// Version stamps of computers by short key (`testserver01`).
-    public internal(set) var computerStamps: [String: ObjectStamp] = [:]
+    public internal(set) var computerStamps: [String: ObjectStamp] {
+        get { storage.computerStamps }
+        set { unique(); storage.computerStamps = newValue }
+        _modify { unique(); yield &storage.computerStamps }
+    }
+
     /// Lower-cased SPN → owning object key, for forest-wide uniqueness checks.
-    var spnIndex: [String: String] = [:]
+    var spnIndex: [String: String] {
+        get { storage.spnIndex }
+        set { unique(); storage.spnIndex = newValue }
+        _modify { unique(); yield &storage.spnIndex }
+    }
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey { case computers, users, groups, stamps, computerStamps, spnIndex }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let s = Storage()
+        s.computers = try c.decode([String: ComputerAccount].self, forKey: .computers)
+        s.users = try c.decode([String: UserAccount].self, forKey: .users)
+        s.groups = try c.decode([String: Group].self, forKey: .groups)
+        s.stamps = try c.decode([String: ObjectStamp].self, forKey: .stamps)
+        s.computerStamps = try c.decode([String: ObjectStamp].self, forKey: .computerStamps)
+        s.spnIndex = try c.decode([String: String].self, forKey: .spnIndex)
+        storage = s
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(computers, forKey: .computers)
+        try c.encode(users, forKey: .users)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(stamps, forKey: .stamps)
+        try c.encode(computerStamps, forKey: .computerStamps)
+        try c.encode(spnIndex, forKey: .spnIndex)
+    }
+
+    public static func == (a: DirectoryReplica, b: DirectoryReplica) -> Bool {
+        a.storage === b.storage || (a.computers == b.computers && a.users == b.users && a.groups == b.groups && a.stamps == b.stamps && a.computerStamps == b.computerStamps && a.spnIndex == b.spnIndex)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(computers.count)
+        hasher.combine(users.count)
+        hasher.combine(groups.count)
+    }
 
     /// The object with this key (`testserver01$`, `alice`, `domain admins`).
     public func object(key: String) -> DirectoryObject? {
