@@ -34,16 +34,17 @@ struct MoveContext {
     }
 
     init(world: World, move: MoveRequest) throws(SimulationError) {
-        guard let s = world.host(move.source) else { throw SimulationError.unknownHost(move.source) }
-        guard let d = world.host(move.destination) else { throw SimulationError.unknownHost(move.destination) }
-        let originName = move.startedFrom ?? move.source
-        guard let o = world.host(originName) else { throw SimulationError.unknownHost(originName) }
+        let keys = move.keys
+        guard let s = world.hosts[keys.source] else { throw SimulationError.unknownHost(move.source) }
+        guard let d = world.hosts[keys.destination] else { throw SimulationError.unknownHost(move.destination) }
+        guard let o = keys.origin == keys.source ? s : world.hosts[keys.origin] else {
+            throw SimulationError.unknownHost(move.startedFrom ?? move.source)
+        }
         let dir = world.directory
         let originReplica = dir.replica(of: o.domain, on: o.logonDC)
         let u: PrincipalRef
         // Quick path: a bare name of the origin's domain.
-        if !move.user.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "@") }),
-           case let key = ServiceTarget.asciiLower(move.user), originReplica?.users[key] != nil {
+        if let key = keys.bareUser, originReplica?.users[key] != nil {
             u = PrincipalRef(normalizedDomain: o.domain, name: key)
         } else {
             guard let r = dir.resolve(move.user, defaultDomain: o.domain), dir.user(r) != nil else {

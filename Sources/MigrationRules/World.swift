@@ -52,7 +52,6 @@ public struct World: Sendable, Hashable, Codable {
         }
         var h = host
         h.domain = dkey
-        try? h.migration.validate(for: h.os)
         hosts[h.key] = h
         hostOrder.append(h.key)
         obtainTGT(h.key)

@@ -19,7 +19,7 @@ enum P3Prerequisites {
                                explanation: "A move needs two different hosts.",
                                fixes: ["Name another host as the destination."])
         }
-        if ctx.source.virtualMachines[ServiceTarget.asciiLower(ctx.move.vm)] == nil {
+        if ctx.source.virtualMachines[ctx.move.keys.vm] == nil {
             let others = ctx.source.virtualMachines.values.map(\.name).sorted()
             return ctx.failure(.p3, .notFound, stage: .source,
                                message: ctx.headline(.source) + "\nHyper-V was unable to find a virtual machine with name '\(ctx.move.vm)' on host \(ctx.source.name): \(WindowsStatus.notFound.windowsMessage)",
