@@ -4,7 +4,9 @@ import WindowsStatus
 
 /// Everything the rules need about one move, resolved once.
 struct MoveContext {
-    let world: World
+    /// The world's directory and clock (not the whole world: cheaper to hold).
+    let directory: Directory
+    let now: SimTime
     let move: MoveRequest
     let source: Host
     let destination: Host
@@ -28,8 +30,8 @@ struct MoveContext {
 
     /// `CONTOSO\alice`.
     var userDisplay: String {
-        let nb = world.directory.domains[user.domain]?.domain.netBIOSName ?? user.domain
-        let name = world.directory.user(user)?.samAccountName ?? user.name
+        let nb = directory.domains[user.domain]?.domain.netBIOSName ?? user.domain
+        let name = directory.user(user)?.samAccountName ?? user.name
         return "\(nb)\\\(name)"
     }
 
@@ -74,7 +76,8 @@ struct MoveContext {
             throw SimulationError(status: .logonDenied,
                                   message: "\(move.user) is not signed on to \(o.name)\(how); sign on there first or say where the move is started from")
         }
-        self.world = world
+        self.directory = dir
+        self.now = world.now
         self.move = move
         self.source = s
         self.destination = d

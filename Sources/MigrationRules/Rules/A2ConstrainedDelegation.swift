@@ -13,21 +13,24 @@ import Hosts
 enum A2ConstrainedDelegation {
     static func neededClasses(_ ctx: MoveContext) -> [ServiceClass] { neededClasses(kind: ctx.move.kind) }
 
+    private static let liveClasses: [ServiceClass] = [.migration]
+    private static let storageClasses: [ServiceClass] = [.cifs]
+    private static let bothClasses: [ServiceClass] = [.migration, .cifs]
+
     static func neededClasses(kind: MoveKind) -> [ServiceClass] {
         switch kind {
-        case .live: return [.migration]
-        case .storage: return [.cifs]
-        case .both: return [.migration, .cifs]
+        case .live: return liveClasses
+        case .storage: return storageClasses
+        case .both: return bothClasses
         }
     }
 
     static func check(_ ctx: MoveContext, _ run: inout RuleRun) -> MigrationFailure? {
-        let world = ctx.world
         let source = ctx.source
         let destKey = ctx.destination.key
         // The ticket the source would present: its cached TGT's snapshot, else a new one's.
-        let ticket = source.tickets.validTGT(at: world.now)
-        let effective = ticket?.delegation ?? world.directory.computer(source.name, domain: source.domain, on: source.logonDC)?.delegationSnapshot ?? .none
+        let ticket = source.tickets.validTGT(at: ctx.now)
+        let effective = ticket?.delegation ?? ctx.directory.computer(source.name, domain: source.domain, on: source.logonDC)?.delegationSnapshot ?? .none
         let classes = neededClasses(ctx)
         var missing: [ServiceClass] = []
         for c in classes where !effective.allows(ServiceTarget(serviceClass: c, key: destKey)) { missing.append(c) }
@@ -65,7 +68,7 @@ enum A2ConstrainedDelegation {
             fixes.append("samba-tool delegation add-service \(s)$ '\(v)'")
         }
         if anyProtocol { fixes.append("samba-tool delegation for-any-protocol \(s)$ on") }
-        fixes.append("then purge the source's tickets: klist -li 0x3e7 purge (on \(s)), after the change has replicated to its logon DC \(ctx.world.directory.controller(ctx.source.logonDC)?.name ?? ctx.source.logonDC)")
+        fixes.append("then purge the source's tickets: klist -li 0x3e7 purge (on \(s)), after the change has replicated to its logon DC \(ctx.directory.controller(ctx.source.logonDC)?.name ?? ctx.source.logonDC)")
         return fixes
     }
 

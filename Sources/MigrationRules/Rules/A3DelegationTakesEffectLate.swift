@@ -11,7 +11,7 @@ import Hosts
 enum A3DelegationTakesEffectLate {
     /// The newest version of the source's account anywhere in its domain, and the DC holding it.
     static func newest(_ ctx: MoveContext) -> (account: ComputerAccount, dc: String)? {
-        guard let state = ctx.world.directory.domains[ctx.source.domain] else { return nil }
+        guard let state = ctx.directory.domains[ctx.source.domain] else { return nil }
         let key = ctx.source.key
         var best: (ObjectStamp, ComputerAccount, String)? = nil
         for c in state.controllerOrder {
@@ -25,16 +25,16 @@ enum A3DelegationTakesEffectLate {
 
     /// What is missing before the newest setting takes effect: replication to the logon DC, a new ticket.
     private static func pending(_ ctx: MoveContext, newestDC: String, newestAccount: ComputerAccount) -> (replicate: Bool, newTicket: Bool) {
-        let dir = ctx.world.directory
+        let dir = ctx.directory
         let logon = dir.computer(ctx.source.name, domain: ctx.source.domain, on: ctx.source.logonDC)
         let replicate = logon?.delegationSnapshot != newestAccount.delegationSnapshot
-        let ticket = ctx.source.tickets.validTGT(at: ctx.world.now)
+        let ticket = ctx.source.tickets.validTGT(at: ctx.now)
         let newTicket = ticket != nil && ticket?.delegation != newestAccount.delegationSnapshot
         return (replicate, newTicket)
     }
 
     private static func steps(_ ctx: MoveContext, newestDC: String, replicate: Bool, newTicket: Bool) -> (String, [String]) {
-        let dir = ctx.world.directory
+        let dir = ctx.directory
         let logonName = dir.controller(ctx.source.logonDC)?.name ?? ctx.source.logonDC
         let s = ctx.source.name
         var why: [String] = []
@@ -45,7 +45,7 @@ enum A3DelegationTakesEffectLate {
             fixes.append("repadmin /replicate \(logonName) \(newestDC) \(nc) (or wait for replication)")
         }
         if newTicket || replicate {
-            if let t = ctx.source.tickets.validTGT(at: ctx.world.now) {
+            if let t = ctx.source.tickets.validTGT(at: ctx.now) {
                 why.append("\(s) still holds a ticket issued by \(dir.controller(t.issuedBy)?.name ?? t.issuedBy) at \(t.issuedAt), valid until \(t.expiresAt), carrying the old setting")
             }
             fixes.append("then purge the source's tickets: klist -li 0x3e7 purge (on \(s)), or restart \(s), or wait until its ticket expires")
@@ -81,7 +81,7 @@ enum A3DelegationTakesEffectLate {
     static func warnIfStale(_ ctx: MoveContext, ticket: KerberosTicket?, classes: [ServiceClass],
                             needsProtocolTransition: Bool, _ run: inout RuleRun) {
         // Fast path: nothing pending in the domain and the account unchanged since the ticket.
-        if !ctx.world.directory.hasPendingReplication(in: ctx.source.domain) {
+        if !ctx.directory.hasPendingReplication(in: ctx.source.domain) {
             // No ticket: the decision already used the (fully replicated) directory.
             guard let ticket else { return }
             // The account has not changed since the ticket was issued.

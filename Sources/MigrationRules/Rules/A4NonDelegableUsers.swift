@@ -7,7 +7,7 @@ enum A4NonDelegableUsers {
     static let protectedUsersKey = Group.protectedUsers.lowercased()
 
     static func check(_ ctx: MoveContext) -> MigrationFailure? {
-        let dir = ctx.world.directory
+        let dir = ctx.directory
         let dc = ctx.source.logonDC
         let sameDomain = ctx.user.domain == ctx.source.domain
         guard let account = sameDomain ? ctx.sourceReplica?.users[ctx.user.name] : dir.user(ctx.user, on: dc) else { return nil }

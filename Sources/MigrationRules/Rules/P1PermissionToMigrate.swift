@@ -21,7 +21,7 @@ enum P1PermissionToMigrate {
 
     static func check(_ ctx: MoveContext, on host: Host, stage: Stage) -> MigrationFailure? {
         let replica = host.key == ctx.source.key ? ctx.sourceReplica : ctx.destinationReplica
-        if isAllowed(ctx.user, on: host, directory: ctx.world.directory, replica: replica) { return nil }
+        if isAllowed(ctx.user, on: host, directory: ctx.directory, replica: replica) { return nil }
         let status = WindowsStatus.accessDenied
         let who = ctx.userDisplay
         return ctx.failure(.p1, status, stage: stage,

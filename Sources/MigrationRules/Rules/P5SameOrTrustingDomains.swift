@@ -5,7 +5,7 @@ import WindowsStatus
 /// trust each other; trusts are direct (not transitive). Otherwise the source cannot authenticate.
 enum P5SameOrTrustingDomains {
     static func check(_ ctx: MoveContext) -> MigrationFailure? {
-        let dir = ctx.world.directory
+        let dir = ctx.directory
         let s = ctx.source.domain, d = ctx.destination.domain, u = ctx.user.domain
         if s == d && d == u { return nil }
         var missing: [(String, String)] = []
