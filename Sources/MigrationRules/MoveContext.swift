@@ -84,8 +84,16 @@ struct MoveContext {
         self.user = u
         self.origin = o
         self.session = chosen
-        self.sourceReplica = o.key == s.key ? originReplica : dir.replica(of: s.domain, on: s.logonDC)
-        self.destinationReplica = o.key == d.key ? originReplica : dir.replica(of: d.domain, on: d.logonDC)
+        // One replica per (domain, logon DC): hosts sharing both share it.
+        let sr = (s.domain == o.domain && s.logonDC == o.logonDC) ? originReplica : dir.replica(of: s.domain, on: s.logonDC)
+        self.sourceReplica = sr
+        if d.domain == o.domain && d.logonDC == o.logonDC {
+            self.destinationReplica = originReplica
+        } else if d.domain == s.domain && d.logonDC == s.logonDC {
+            self.destinationReplica = sr
+        } else {
+            self.destinationReplica = dir.replica(of: d.domain, on: d.logonDC)
+        }
     }
 
     // MARK: Texts
