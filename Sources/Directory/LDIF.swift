@@ -54,7 +54,6 @@ public enum LDIF {
         var logical: [UInt8] = []
         var logicalLine = 0
         var inComment = false
-        var sawAnything = false
 
         func error(_ message: String, line: Int, attribute: String? = nil) -> DirectoryError {
             DirectoryError(status: .invalidArgument, message: message, file: file, line: line, attribute: attribute)
@@ -151,13 +150,11 @@ public enum LDIF {
             try finishLogical()
             if first == UInt8(ascii: "#") { inComment = true; continue }
             inComment = false
-            sawAnything = true
             logical.append(contentsOf: line)
             logicalLine = lineNumber
         }
         try finishLogical()
         finishRecord()
-        _ = sawAnything
         return records
     }
 
