@@ -19,9 +19,34 @@ public struct Directory: Sendable, Hashable, Codable {
     private var controllerDomain: [String: String] = [:]
     /// NetBIOS name (upper-cased) → domain key.
     private var netBIOSIndex: [String: String] = [:]
+    /// Domains whose replication log is not empty (kept so the common "all replicated" check is free).
+    /// Sorted, so the directory encodes to stable JSON.
+    private var pendingDomains: [String] = []
+
+    private mutating func notePending(_ d: String) {
+        let pending = domains[d]?.log.isEmpty == false
+        if pending, !pendingDomains.contains(d) { pendingDomains.append(d); pendingDomains.sort() }
+        if !pending { pendingDomains.removeAll { $0 == d } }
+    }
 
     public init(replicationDelay: SimDuration? = nil) {
         self.replicationDelay = replicationDelay
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case domains, domainOrder, trusts, replicationDelay, controllerDomain, netBIOSIndex, pendingDomains
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        domains = try c.decode([String: DomainState].self, forKey: .domains)
+        domainOrder = try c.decode([String].self, forKey: .domainOrder)
+        trusts = try c.decode([Trust].self, forKey: .trusts)
+        replicationDelay = try c.decodeIfPresent(SimDuration.self, forKey: .replicationDelay)
+        controllerDomain = try c.decode([String: String].self, forKey: .controllerDomain)
+        netBIOSIndex = try c.decode([String: String].self, forKey: .netBIOSIndex)
+        // Derived; recomputed so documents written before it existed still load.
+        pendingDomains = domainOrder.filter { domains[$0]?.log.isEmpty == false }.sorted()
     }
 
     // MARK: Domains, controllers, trusts
@@ -193,7 +218,7 @@ public struct Directory: Sendable, Hashable, Codable {
 
     /// Whether `domain` (a key) has changes not yet on every DC.
     public func hasPendingReplication(in domain: String) -> Bool {
-        domains[domain]?.log.isEmpty == false
+        !pendingDomains.isEmpty && pendingDomains.contains(domain)
     }
 
     /// Every group `principal` belongs to, transitively, sorted.
@@ -266,7 +291,10 @@ public struct Directory: Sendable, Hashable, Codable {
         let logged = state.controllerOrder.count > 1
         domains[dkey]?.controllers[ckey]?.usn = usn
         domains[dkey]?.controllers[ckey]?.replica.store(object, stamp: stamp)
-        if logged { domains[dkey]?.log.append(change) }
+        if logged {
+            domains[dkey]?.log.append(change)
+            notePending(dkey)
+        }
     }
 
     private func checkSPNs(_ object: DirectoryObject) throws(DirectoryError) {
@@ -296,6 +324,7 @@ public struct Directory: Sendable, Hashable, Codable {
         guard s != t else { return }
         for change in state.log where src.has(change) { domains[d]?.controllers[t]?.apply(change) }
         domains[d]?.prune()
+        notePending(d)
     }
 
     /// Brings every DC of every domain up to date.
@@ -306,6 +335,7 @@ public struct Directory: Sendable, Hashable, Codable {
                 for change in state.log { domains[d]?.controllers[c]?.apply(change) }
             }
             domains[d]?.prune()
+            notePending(d)
         }
     }
 
@@ -322,6 +352,7 @@ public struct Directory: Sendable, Hashable, Codable {
                 }
             }
             domains[d]?.prune()
+            notePending(d)
         }
     }
 
