@@ -3,16 +3,16 @@ import WindowsStatus
 
 /// A scenario file as written: directory, hosts and timeline, checked for keys and types but not
 /// yet resolved against each other (that happens when the world is built).
-public struct ScenarioDocument: Sendable, Hashable {
-    public var name: String
-    public var description: String?
+struct ScenarioDocument: Sendable, Hashable {
+    var name: String
+    var description: String?
     /// The SEMANTICS.md rule ids this scenario exercises (`A6`, `N2`, …).
-    public var rules: [String]
-    public var directory: DirectorySpec
-    public var hosts: [HostSpec]
-    public var steps: [ScenarioStep]
+    var rules: [String]
+    var directory: DirectorySpec
+    var hosts: [HostSpec]
+    var steps: [ScenarioStep]
     /// The file it came from (`<string>` for YAML given as a string).
-    public var file: String
+    var file: String
 }
 
 /// Where a spec came from, for error messages after parsing.
@@ -38,88 +38,88 @@ public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertib
 }
 
 /// The directory: an LDIF file or inline objects (not both).
-public struct DirectorySpec: Sendable, Hashable {
+struct DirectorySpec: Sendable, Hashable {
     /// Absolute path of the LDIF file, resolved against the scenario file's directory.
-    public var ldif: String?
-    public var ldifLocation: SourceLocation?
-    public var domains: [DomainSpec] = []
-    public var trusts: [TrustSpec] = []
-    public var dcs: [DCSpec] = []
-    public var computers: [ComputerSpec] = []
-    public var users: [UserSpec] = []
-    public var groups: [GroupSpec] = []
+    var ldif: String?
+    var ldifLocation: SourceLocation?
+    var domains: [DomainSpec] = []
+    var trusts: [TrustSpec] = []
+    var dcs: [DCSpec] = []
+    var computers: [ComputerSpec] = []
+    var users: [UserSpec] = []
+    var groups: [GroupSpec] = []
 }
 
-public struct DomainSpec: Sendable, Hashable {
-    public var name: String
-    public var netbios: String?
-    public var at: SourceLocation
+struct DomainSpec: Sendable, Hashable {
+    var name: String
+    var netbios: String?
+    var at: SourceLocation
 }
 
-public struct TrustSpec: Sendable, Hashable {
+struct TrustSpec: Sendable, Hashable {
     /// The domain that trusts (accepts accounts of) `trusted`.
-    public var trusting: String
-    public var trusted: String
-    public var twoWay: Bool
-    public var at: SourceLocation
+    var trusting: String
+    var trusted: String
+    var twoWay: Bool
+    var at: SourceLocation
 }
 
-public struct DCSpec: Sendable, Hashable {
-    public var name: String
-    public var domain: String
-    public var at: SourceLocation
+struct DCSpec: Sendable, Hashable {
+    var name: String
+    var domain: String
+    var at: SourceLocation
 }
 
-public struct ComputerSpec: Sendable, Hashable {
-    public var name: String
-    public var domain: String?
+struct ComputerSpec: Sendable, Hashable {
+    var name: String
+    var domain: String?
     /// `none`, `unconstrained`, `kerberos-only`, `any-protocol` (nil: none, or kerberos-only when services are listed).
-    public var delegation: String?
-    public var allowedToDelegateTo: [String]
-    public var at: SourceLocation
+    var delegation: String?
+    var allowedToDelegateTo: [String]
+    var at: SourceLocation
 }
 
-public struct UserSpec: Sendable, Hashable {
-    public var name: String
-    public var domain: String?
-    public var groups: [String]
-    public var sensitive: Bool
-    public var at: SourceLocation
+struct UserSpec: Sendable, Hashable {
+    var name: String
+    var domain: String?
+    var groups: [String]
+    var sensitive: Bool
+    var at: SourceLocation
 }
 
-public struct GroupSpec: Sendable, Hashable {
-    public var name: String
-    public var domain: String?
-    public var members: [String]
-    public var at: SourceLocation
+struct GroupSpec: Sendable, Hashable {
+    var name: String
+    var domain: String?
+    var members: [String]
+    var at: SourceLocation
 }
 
 /// A host (a server running Hyper-V, or a management workstation when `hyperV` is false).
-public struct HostSpec: Sendable, Hashable {
-    public var name: String
-    public var domain: String?
+struct HostSpec: Sendable, Hashable {
+    var name: String
+    var domain: String?
     /// `2012`, `2012r2`, `2016`, `2019`, `2022`, `2025`.
-    public var os: String
-    public var hyperV: Bool
-    public var logonDC: String?
-    public var credentialGuard: Bool?
-    public var addresses: [String]
+    var os: String
+    var hyperV: Bool
+    var logonDC: String?
+    var credentialGuard: Bool?
+    var addresses: [String]
     /// Local group name → members (`CONTOSO\alice`, `CONTOSO\Domain Admins`, `alice`).
-    public var localGroups: [String: [String]]
-    public var vms: [String]
-    public var settings: HostSettingsSpec
-    public var at: SourceLocation
+    var localGroups: [String: [String]]
+    var vms: [String]
+    var settings: HostSettingsSpec
+    var at: SourceLocation
 }
 
 /// A host's initial migration settings (nil: the default of SEMANTICS.md).
-public struct HostSettingsSpec: Sendable, Hashable {
-    public var migrationEnabled: Bool?
-    public var maximumVirtualMachineMigrations: Int?
-    public var useAnyNetworkForMigration: Bool?
-    public var migrationNetworks: [String]?
-    public var authenticationType: MigrationAuthenticationType?
-    public var performanceOption: MigrationPerformanceOption?
-    public var at: SourceLocation?
+struct HostSettingsSpec: Sendable, Hashable {
+    var migrationEnabled: Bool?
+    var maximumVirtualMachineMigrations: Int?
+    var useAnyNetworkForMigration: Bool?
+    var migrationNetworks: [String]?
+    var authenticationType: MigrationAuthenticationType?
+    var performanceOption: MigrationPerformanceOption?
+    var at: SourceLocation?
 }
 
 /// One timeline step: what happens and what should come of it.
