@@ -51,7 +51,7 @@ struct Restart: ParsableCommand {
 struct AdvanceClock: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "advance-clock",
-        abstract: "Let simulated time pass (tickets expire after 10h; queued moves run).")
+        abstract: "Let simulated time pass (tickets expire after 10h; delayed replication arrives).")
     @OptionGroup var options: EnvOptions
     @Argument(help: "How long: 90, 90s, 15m, 10h, 1h30m, 2d.") var duration: DurationArgument
     func run() throws { try options.apply(.advanceClock(seconds: duration.seconds)) }
