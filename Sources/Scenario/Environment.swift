@@ -282,7 +282,9 @@ public struct Environment: Sendable, Hashable, Codable {
         var out = "\(summary)\n"
         for h in world.allHosts {
             let m = h.migration
-            out += "\n\(h.name) (\(h.domain), Windows Server \(h.os.rawValue)\(h.hypervisorInstalled ? ", Hyper-V" : ", no Hyper-V"), logon DC \(h.logonDC))\n"
+            let kind = h.hypervisorInstalled ? "Windows Server \(h.os.rawValue), Hyper-V" : "workstation, no Hyper-V"
+            let dc = world.directory.controller(h.logonDC)?.name ?? h.logonDC
+            out += "\n\(h.name) (\(h.domain), \(kind), logon DC \(dc))\n"
             if !h.addresses.isEmpty { out += "  addresses: \(h.addresses.map(\.description).joined(separator: ", "))\n" }
             if h.hypervisorInstalled {
                 out += "  live migration: \(m.enabled ? "enabled" : "disabled"); simultaneous: \(m.maximumMigrations); authentication: \(m.authenticationType.rawValue); performance: \(m.performanceOption.rawValue)\n"
@@ -291,15 +293,23 @@ public struct Environment: Sendable, Hashable, Codable {
             }
             if h.credentialGuard { out += "  Credential Guard: on\n" }
             for g in LocalGroup.allCases {
-                let members = (h.localGroups[g] ?? []).map(\.description).sorted()
+                let members = (h.localGroups[g] ?? []).map(display).sorted()
                 if !members.isEmpty { out += "  \(g.rawValue): \(members.joined(separator: ", "))\n" }
             }
-            for s in h.signOns { out += "  signed on: \(s.user) (\(s.kind.rawValue)\(s.from.map { " from \($0)" } ?? ""))\n" }
+            for s in h.signOns { out += "  signed on: \(display(s.user)) (\(s.kind.rawValue)\(s.from.map { " from \($0)" } ?? ""))\n" }
         }
         return out
     }
 
     public func jsonString() throws -> String { try JSONOutput.string(self) }
+
+    /// `CONTOSO\Domain Admins`: NetBIOS domain and the account's own spelling.
+    func display(_ ref: PrincipalRef) -> String {
+        let dir = world.directory
+        let domain = dir.domain(ref.domain)?.domain.netBIOSName ?? ref.domain
+        let name = dir.user(ref)?.samAccountName ?? dir.group(ref)?.samAccountName ?? ref.name
+        return "\(domain)\\\(name)"
+    }
 }
 
 extension ActionOutcome {
