@@ -80,7 +80,9 @@ let package = Package(
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], swiftSettings: swiftSettings),
+        // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CredSSPTests", dependencies: ["CredSSP", "TestRealm"], swiftSettings: swiftSettings),

@@ -103,6 +103,8 @@ extension WindowsStatus {
     // MARK: Win32 and directory statuses (as HRESULTs)
     public static let accessDenied = WindowsStatus(code: 0x8007_0005, symbol: "E_ACCESSDENIED", text: "Access is denied.")
     public static let notSupported = WindowsStatus(code: 0x8007_0032, symbol: "ERROR_NOT_SUPPORTED", text: "The request is not supported.")
+    /// The Hyper-V Virtual Machine Management Service is not installed (no Hyper-V role, rule P3).
+    public static let serviceDoesNotExist = WindowsStatus(code: 0x8007_0424, symbol: "ERROR_SERVICE_DOES_NOT_EXIST", text: "The specified service does not exist as an installed service.")
     public static let invalidArgument = WindowsStatus(code: 0x8007_0057, symbol: "E_INVALIDARG", text: "The parameter is incorrect.")
     public static let notFound = WindowsStatus(code: 0x8007_0490, symbol: "ERROR_NOT_FOUND", text: "Element not found.")
     public static let accountDisabled = WindowsStatus(code: 0x8007_0533, symbol: "ERROR_ACCOUNT_DISABLED", text: "Logon failure: account currently disabled.")
@@ -128,7 +130,7 @@ extension WindowsStatus {
         algorithmMismatch, securityQoSFailed, kdcInvalidRequest, kdcUnknownEtype, delegationRequired, badBindings,
         noKerbKey, downgradeDetected, noS4UProtSupport, crossRealmDelegationFailure, invalidParameter,
         delegationPolicy, policyNTLMOnly,
-        accessDenied, notSupported, invalidArgument, notFound, accountDisabled, noSuchDomain, trustFailure,
+        accessDenied, notSupported, serviceDoesNotExist, invalidArgument, notFound, accountDisabled, noSuchDomain, trustFailure,
         dsNoSuchObject, dsInsufficientAccessRights, dsObjectExists, dsSPNNotUniqueInForest,
         connectionTimedOut, connectionRefused, connectionReset,
     ].sorted { $0.code < $1.code }

@@ -1,1 +1,0 @@
-// Placeholder: the Hosts module is being written.

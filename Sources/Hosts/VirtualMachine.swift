@@ -1,0 +1,22 @@
+/// A virtual machine on a host.
+public struct VirtualMachine: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable, CaseIterable {
+        case running = "Running"
+        case off = "Off"
+        case saved = "Saved"
+        case paused = "Paused"
+    }
+
+    public var name: String
+    public var state: State
+    /// Where its configuration and disks live, e.g. `D:\VMs\VM1` or `\\fs01\vms\VM1`.
+    public var storagePath: String
+
+    public init(name: String, state: State = .running, storagePath: String? = nil) {
+        self.name = name
+        self.state = state
+        self.storagePath = storagePath ?? "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\\(name)"
+    }
+
+    public var key: String { name.lowercased() }
+}

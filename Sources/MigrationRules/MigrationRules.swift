@@ -1,1 +1,0 @@
-// Placeholder: the MigrationRules module is being written.

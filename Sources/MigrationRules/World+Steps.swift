@@ -1,0 +1,201 @@
+import Directory
+import Hosts
+import WindowsStatus
+
+extension World {
+    /// Applies one step. Refused steps throw and leave the world unchanged; moves do not throw for
+    /// rule failures — their outcomes are in the result.
+    @discardableResult
+    public mutating func apply(_ step: Step) throws(SimulationError) -> StepResult {
+        // Every step validates before it mutates, except a batch of moves: run that on a copy.
+        if case .moveMany = step {
+            var copy = self
+            let result = try copy.applyUnchecked(step)
+            self = copy
+            return result
+        }
+        return try applyUnchecked(step)
+    }
+
+    /// Applies steps in order; stops at the first refused one (earlier steps stay applied).
+    public mutating func apply(_ steps: [Step]) throws(SimulationError) -> [StepResult] {
+        var results: [StepResult] = []
+        for s in steps { results.append(try apply(s)) }
+        return results
+    }
+
+    private func principal(_ name: String, near host: String? = nil) throws(SimulationError) -> PrincipalRef {
+        let d = host.flatMap { self.host($0)?.domain }
+        guard let p = directory.resolve(name, defaultDomain: d) else { throw SimulationError.unknownPrincipal(name) }
+        return p
+    }
+
+    private mutating func withHost(_ name: String, _ body: (inout Host) throws(HostError) -> Void) throws(SimulationError) -> Host {
+        let key = ServiceTarget.shortKey(name)
+        guard var h = hosts[key] else { throw SimulationError.unknownHost(name) }
+        do { try body(&h) } catch { throw SimulationError(error) }
+        hosts[key] = h
+        return h
+    }
+
+    private mutating func settings(_ name: String, _ body: (inout MigrationSettings) throws(HostError) -> Void) throws(SimulationError) -> Host {
+        try withHost(name) { (h: inout Host) throws(HostError) in try h.updateMigrationSettings(body) }
+    }
+
+    private static func subnet(_ text: String) throws(SimulationError) -> IPv4Subnet {
+        guard let s = IPv4Subnet(text) else { throw SimulationError(status: .invalidArgument, message: "Not an IPv4 subnet: \(text)") }
+        return s
+    }
+
+    private mutating func dirWrite(_ body: (inout Directory) throws(DirectoryError) -> Void) throws(SimulationError) {
+        do { try body(&directory) } catch { throw SimulationError(error) }
+    }
+
+    private mutating func applyUnchecked(_ step: Step) throws(SimulationError) -> StepResult {
+        let now = self.now
+        switch step {
+        case let .signOn(user, host, kind, from):
+            let u = try principal(user, near: host)
+            if let from, self.host(from) == nil { throw SimulationError.unknownHost(from) }
+            guard let account = directory.user(u) else { throw SimulationError.unknownPrincipal(user) }
+            if account.disabled { throw SimulationError(status: .accountDisabled, message: "\(user) is disabled") }
+            let h = try withHost(host) { $0.signOn(SignOn(user: u, kind: kind, from: from.map(ServiceTarget.shortKey), since: now)) }
+            return StepResult(summary: "\(user) signed on to \(h.name) by \(kind.rawValue)")
+        case let .signOff(user, host, kind):
+            let u = try principal(user, near: host)
+            var n = 0
+            let h = try withHost(host) { n = $0.signOff(u, kind: kind) }
+            return StepResult(summary: "\(user) signed off from \(h.name) (\(n) session\(n == 1 ? "" : "s"))")
+        case .enableMigration(let host):
+            let h = try settings(host) { $0.enabled = true }
+            return StepResult(summary: "Enabled live migration on \(h.name)")
+        case .disableMigration(let host):
+            let h = try settings(host) { $0.enabled = false }
+            return StepResult(summary: "Disabled live migration on \(h.name)")
+        case let .setMaximumMigrations(host, count):
+            let h = try settings(host) { $0.maximumMigrations = count }
+            return StepResult(summary: "Set MaximumVirtualMachineMigrations of \(h.name) to \(count)")
+        case let .addMigrationNetwork(host, subnet, priority):
+            let s = try World.subnet(subnet)
+            let h = try settings(host) { $0.addNetwork(s, priority: priority) }
+            return StepResult(summary: "Added migration network \(s) to \(h.name)")
+        case let .removeMigrationNetwork(host, subnet):
+            let s = try World.subnet(subnet)
+            let h = try settings(host) { (m: inout MigrationSettings) throws(HostError) in try m.removeNetwork(s) }
+            return StepResult(summary: "Removed migration network \(s) from \(h.name)")
+        case let .setMigrationNetwork(host, subnet, newSubnet, priority):
+            let s = try World.subnet(subnet)
+            let n: IPv4Subnet? = try newSubnet.map { (t: String) throws(SimulationError) in try World.subnet(t) }
+            let h = try settings(host) { (m: inout MigrationSettings) throws(HostError) in try m.setNetwork(s, newSubnet: n, priority: priority) }
+            return StepResult(summary: "Changed migration network \(s) on \(h.name)")
+        case let .setUseAnyNetwork(host, enabled):
+            let h = try settings(host) { $0.useAnyNetwork = enabled }
+            return StepResult(summary: "Set UseAnyNetworkForMigration of \(h.name) to \(enabled)")
+        case let .setAuthenticationType(host, type):
+            let h = try settings(host) { $0.authenticationType = type }
+            return StepResult(summary: "Set VirtualMachineMigrationAuthenticationType of \(h.name) to \(type.rawValue)")
+        case let .setPerformanceOption(host, option):
+            let h = try settings(host) { $0.performanceOption = option }
+            return StepResult(summary: "Set VirtualMachineMigrationPerformanceOption of \(h.name) to \(option.rawValue)")
+        case let .setCredentialGuard(host, enabled):
+            let h = try withHost(host) { $0.credentialGuard = enabled }
+            return StepResult(summary: "Credential Guard \(enabled ? "on" : "off") on \(h.name)")
+        case let .createVM(host, name, state, storagePath):
+            let h = try withHost(host) { (h: inout Host) throws(HostError) in
+                guard h.hypervisorInstalled else {
+                    throw HostError(status: .serviceDoesNotExist, message: "\(h.name) does not have the Hyper-V role")
+                }
+                try h.addVirtualMachine(VirtualMachine(name: name, state: state, storagePath: storagePath))
+            }
+            return StepResult(summary: "Created virtual machine \(name) on \(h.name)")
+        case let .addLocalGroupMember(host, group, member):
+            let m = try principal(member, near: host)
+            let h = try withHost(host) { $0.localGroups[group, default: []].insert(m) }
+            return StepResult(summary: "Added \(member) to \(group.rawValue) on \(h.name)")
+        case let .removeLocalGroupMember(host, group, member):
+            let m = try principal(member, near: host)
+            let h = try withHost(host) { $0.localGroups[group]?.remove(m) }
+            return StepResult(summary: "Removed \(member) from \(group.rawValue) on \(h.name)")
+        case let .addDelegation(computer, services, by, dc):
+            return StepResult(summary: try P2ConfigureDelegation.apply(.add(services), computer: computer, by: by, dc: dc, world: &self))
+        case let .removeDelegation(computer, services, by, dc):
+            return StepResult(summary: try P2ConfigureDelegation.apply(.remove(services), computer: computer, by: by, dc: dc, world: &self))
+        case let .setDelegationKind(computer, kind, by, dc):
+            return StepResult(summary: try P2ConfigureDelegation.apply(.kind(kind), computer: computer, by: by, dc: dc, world: &self))
+        case let .addGroupMember(group, member, dc):
+            let g = try principal(group), m = try principal(member)
+            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.addMember(m, to: g, on: dc, at: now) }
+            return StepResult(summary: "Added \(member) to \(group)")
+        case let .removeGroupMember(group, member, dc):
+            let g = try principal(group), m = try principal(member)
+            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.removeMember(m, from: g, on: dc, at: now) }
+            return StepResult(summary: "Removed \(member) from \(group)")
+        case let .setSensitive(user, sensitive, dc):
+            let u = try principal(user)
+            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.setSensitive(u, sensitive, on: dc, at: now) }
+            return StepResult(summary: "\(sensitive ? "Marked" : "Unmarked") \(user) as sensitive and cannot be delegated")
+        case .replicateAll:
+            directory.replicateAll()
+            return StepResult(summary: "Replicated all domain controllers")
+        case let .replicate(from, to):
+            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.replicate(from: from, to: to) }
+            return StepResult(summary: "Replicated \(from) to \(to)")
+        case .advanceClock(let d):
+            advance(by: d)
+            return StepResult(summary: "Clock advanced by \(d) to \(self.now)")
+        case .purgeTickets(let host):
+            let h = try withHost(host) { $0.tickets.purge() }
+            return StepResult(summary: "Purged the tickets of \(h.name) (klist -li 0x3e7 purge)")
+        case .restartHost(let host):
+            let h = try withHost(host) { $0.restart() }
+            obtainTGT(h.key)
+            return StepResult(summary: "Restarted \(h.name)")
+        case .move(let move):
+            let outcome = try evaluate(move)
+            if outcome.report != nil { perform(move) } else { touchTickets(move) }
+            return StepResult(summary: summary(move, outcome), outcomes: [outcome])
+        case .moveMany(let moves):
+            let outcomes = try runBatch(moves)
+            let ok = outcomes.filter { $0.isSuccess }.count, q = outcomes.filter(\.isQueued).count
+            return StepResult(summary: "\(moves.count) moves: \(ok) running, \(q) queued, \(moves.count - ok - q) failed", outcomes: outcomes)
+        }
+    }
+
+    private func summary(_ move: MoveRequest, _ outcome: MoveOutcome) -> String {
+        switch outcome {
+        case .success: return "Moved \(move.vm) from \(move.source) to \(move.destination)"
+        case .queued(_, let p): return "Queued \(move.vm) (position \(p))"
+        case .failure(let f): return "Move of \(move.vm) failed [\(f.rule)] \(f.status.hex)"
+        }
+    }
+
+    /// A move attempt makes the source obtain a TGT if it has none (even when it fails later).
+    private mutating func touchTickets(_ move: MoveRequest) {
+        guard let s = host(move.source), s.hypervisorInstalled else { return }
+        obtainTGT(s.key)
+    }
+
+    /// Carries out a move that authenticated: the source gets its tickets, the VM (or its storage) moves.
+    mutating func perform(_ move: MoveRequest) {
+        guard let s = host(move.source), let d = host(move.destination) else { return }
+        obtainTGT(s.key)
+        if s.migration.authenticationType == .kerberos, var src = hosts[s.key], let tgt = src.tickets.tgt {
+            for cls in A2ConstrainedDelegation.neededClasses(kind: move.kind) {
+                src.tickets.store(serviceTicket: KerberosTicket(server: "\(cls.name)/\(d.fqdn)", issuedBy: tgt.issuedBy,
+                                                                issuedAt: now, expiresAt: tgt.expiresAt, delegation: .none))
+            }
+            hosts[s.key] = src
+        }
+        let vmKey = move.vm.lowercased()
+        guard var vm = hosts[s.key]?.virtualMachines[vmKey] else { return }
+        if move.kind.needsCIFS {
+            vm.storagePath = "\\\\\(d.name)\\VMs\\\(vm.name)"
+        }
+        if move.kind.movesVM {
+            hosts[s.key]?.virtualMachines[vmKey] = nil
+            hosts[d.key]?.virtualMachines[vmKey] = vm
+        } else {
+            hosts[s.key]?.virtualMachines[vmKey] = vm
+        }
+    }
+}

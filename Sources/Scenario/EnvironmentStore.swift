@@ -1,0 +1,67 @@
+import Foundation
+
+/// The persistent environment behind `migauth`'s cmdlet-like commands: one JSON file.
+///
+/// ``save(_:)`` replaces the file crash-safely (``DurableFile``); callers save only accepted
+/// changes, so a refused command leaves the file byte-identical.
+public struct EnvironmentStore: Sendable {
+    /// The file (`./.migauth-env.json` by default).
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// `$MIGAUTH_ENV` when set and not empty, else `./.migauth-env.json`.
+    public static func defaultPath(environment: [String: String]) -> String {
+        if let p = environment["MIGAUTH_ENV"], !p.isEmpty { return p }
+        return ".migauth-env.json"
+    }
+
+    /// A problem reading or writing the store.
+    public struct StoreError: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let message: String
+        public var description: String { "\(path): \(message)" }
+    }
+
+    /// Reads the environment; a missing file says how to create one.
+    public func load() throws(StoreError) -> Environment {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(path: path, message: "no environment here; create one with `migauth env init [--ldif FILE | --scenario FILE]`")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw StoreError(path: path, message: "cannot read: \(error.localizedDescription)")
+        }
+        do {
+            let file = try JSONDecoder().decode(StoredEnvironment.self, from: data)
+            guard file.format == StoredEnvironment.currentFormat else {
+                throw StoreError(path: path, message: "format \(file.format) is not \(StoredEnvironment.currentFormat); recreate it with `migauth env init --force`")
+            }
+            return file.environment
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError(path: path, message: "not a migauth environment file: \(error)")
+        }
+    }
+
+    /// Writes the environment crash-safely (temp file, fsync, rename, fsync of the directory).
+    public func save(_ environment: Environment) throws(StoreError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data: Data
+        do { data = try encoder.encode(StoredEnvironment(environment: environment)) } catch {
+            throw StoreError(path: path, message: "cannot encode: \(error)")
+        }
+        do { try DurableFile.write(data, to: path) } catch {
+            throw StoreError(path: path, message: error.description)
+        }
+    }
+}
+
+/// The file's top level: a format marker and the environment.
+struct StoredEnvironment: Codable {
+    static let currentFormat = "migauth-env/1"
+    var format: String = currentFormat
+    var environment: Environment
+}

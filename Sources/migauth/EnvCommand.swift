@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Directory
+import Hosts
+import MigrationRules
+import Scenario
+
+/// `migauth env init|show`.
+struct EnvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env",
+        abstract: "Create or show the persistent simulated environment.",
+        subcommands: [Init.self, Show.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the environment file from an LDIF directory or a scenario file's world.",
+            discussion: "Refuses to overwrite an existing file unless --force is given.")
+
+        @OptionGroup var options: EnvOptions
+
+        @Option(help: "An LDIF export of the directory (hosts are then created for its computer accounts).")
+        var ldif: String?
+
+        @Option(help: "A scenario file: its directory and hosts become the environment (its steps are not run).")
+        var scenario: String?
+
+        @Flag(help: "Overwrite an existing environment file.")
+        var force = false
+
+        func validate() throws {
+            if ldif != nil && scenario != nil { throw ValidationError("give --ldif or --scenario, not both") }
+        }
+
+        func run() throws {
+            let store = options.store
+            if !force && FileManager.default.fileExists(atPath: store.path) {
+                throw CLIError("\(store.path) exists; use --force to replace it")
+            }
+            let environment: Environment
+            do {
+                if let ldif { environment = try Environment.fromLDIF(file: ldif) }
+                else if let scenario { environment = try Scenario.load(file: scenario).initialEnvironment() }
+                else { environment = Environment.seedWorld() }
+                try store.save(environment)
+            } catch {
+                throw CLIError("\(error)")
+            }
+            print("created \(store.path): \(environment.summary)")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the environment's hosts, settings and sessions.")
+
+        @OptionGroup var options: EnvOptions
+
+        func run() throws {
+            let environment: Environment
+            do { environment = try options.store.load() } catch { throw CLIError("\(error)") }
+            if options.json { print(try environment.jsonString()) } else { print(environment.overview, terminator: "") }
+        }
+    }
+}

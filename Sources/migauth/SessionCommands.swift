@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Directory
+import Hosts
+import MigrationRules
+import Scenario
+
+/// `migauth sign-on`.
+struct SignOn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-on",
+        abstract: "Sign a user on to a host (console, Remote Desktop (mstsc), or Enter-PSSession with Kerberos or CredSSP).")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The user (alice or CONTOSO\\alice).") var user: String
+    @Option(help: "The host signed on to.") var host: String
+    @Option(help: "console, rdp, remote-shell-kerberos or remote-shell-credssp.") var method: SignOnKind = .console
+    @Option(help: "For remote sessions: the machine the session comes from.") var from: String?
+    func run() throws { try options.apply(.signOn(user: user, host: host, method: method, from: from)) }
+}
+
+/// `migauth sign-off`.
+struct SignOff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-off", abstract: "End a user's sessions on a host (mirrors logoff / Exit-PSSession).")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The user.") var user: String
+    @Option(help: "The host.") var host: String
+    func run() throws { try options.apply(.signOff(user: user, host: host)) }
+}
+
+/// `migauth purge-tickets` — `klist purge`.
+struct PurgeTickets: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge-tickets",
+        abstract: "Discard a host's Kerberos tickets so it gets new ones (mirrors klist purge -li 0x3e7).")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The host.") var host: String
+    func run() throws { try options.apply(.purgeTickets(host: host)) }
+}
+
+/// `migauth restart` — `Restart-Computer`.
+struct Restart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restart a host: sessions end and its tickets are discarded (mirrors Restart-Computer).")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The host.") var host: String
+    func run() throws { try options.apply(.restart(host: host)) }
+}
+
+/// `migauth advance-clock`.
+struct AdvanceClock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "advance-clock",
+        abstract: "Let simulated time pass (tickets expire after 10h; delayed replication arrives).")
+    @OptionGroup var options: EnvOptions
+    @Argument(help: "How long: 90, 90s, 15m, 10h, 1h30m, 2d.") var duration: DurationArgument
+    func run() throws { try options.apply(.advanceClock(seconds: duration.seconds)) }
+}
+
+/// `migauth move` — `Move-VM` / `Move-VMStorage`.
+struct Move: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move a VM (mirrors Move-VM; --kind storage mirrors Move-VMStorage, both Move-VM -IncludeStorage).",
+        discussion: "Prints Hyper-V's two-line message on failure, then the rule, stage, explanation and fix. Exit 1 on failure.")
+    @OptionGroup var options: EnvOptions
+    @Option(help: "The user starting the move.") var user: String
+    @Option(help: "The machine the move is started on (the user's sign-on there); default: the source.") var on: String?
+    @Option(help: "The virtual machine.") var vm: String
+    @Option(help: "The source host (default: the host that has the VM).") var from: String?
+    @Option(help: "The destination host.") var to: String
+    @Option(help: "live, storage or both.") var kind: MoveKind = .live
+    @Option(help: "The destination address to connect to (default: its first address).") var address: String?
+    func run() throws {
+        try options.apply(.move(MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to,
+                                             kind: kind, address: address)))
+    }
+}
+
+/// `migauth diagnose`.
+struct Diagnose: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain whether a move would work, every rule that blocks it, and the fixes.",
+        discussion: """
+        The world comes from --scenario (its directory and hosts, optionally after running its first N \
+        steps with --after-step), from --ldif (the directory, with default hosts for its computers), or \
+        from the persistent environment. Nothing is changed. Exit 0 when the move would work, 1 otherwise.
+        """)
+    @Option(help: "The environment file (default: $MIGAUTH_ENV, else ./.migauth-env.json).") var env: String?
+    @Option(help: "Take the world from this scenario file.") var scenario: String?
+    @Option(name: .customLong("after-step"), help: "With --scenario: run this many of its steps first.") var afterStep: Int?
+    @Option(help: "Take the directory from this LDIF file.") var ldif: String?
+    @Flag(help: "Print the diagnosis as JSON.") var json = false
+    @Option(help: "The user starting the move.") var user: String
+    @Option(help: "The machine the move is started on (default: the source).") var on: String?
+    @Option(help: "The virtual machine.") var vm: String
+    @Option(help: "The source host (default: the host that has the VM).") var from: String?
+    @Option(help: "The destination host.") var to: String
+    @Option(help: "live, storage or both.") var kind: MoveKind = .live
+    @Option(help: "The destination address to connect to.") var address: String?
+
+    func validate() throws {
+        if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
+        if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
+    }
+
+    func run() throws {
+        let environment: Environment
+        do {
+            if let scenario {
+                environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
+            } else if let ldif {
+                environment = try Environment.fromLDIF(file: ldif)
+            } else {
+                let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
+                environment = try store.load()
+            }
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let request = MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to, kind: kind, address: address)
+        let diagnosis = environment.diagnose(request)
+        if json { print(try diagnosis.jsonString()) } else { print(ReportFormatter.text(diagnosis), terminator: "") }
+        if !diagnosis.wouldSucceed { throw ExitCode(1) }
+    }
+}
