@@ -12,6 +12,7 @@ import NIOTLS
 final class TLSEngine: Sendable {
     private let channel: NIOAsyncTestingChannel
     private let state: NIOLockedValueBox<Bool>
+    private let closed = NIOLockedValueBox(false)
 
     private init(channel: NIOAsyncTestingChannel, state: NIOLockedValueBox<Bool>) {
         self.channel = channel
@@ -33,11 +34,11 @@ final class TLSEngine: Sendable {
         let channel = NIOAsyncTestingChannel()
         let state = NIOLockedValueBox(false)
         do {
-            try await channel.eventLoop.submit {
+            try await channel.testingEventLoop.executeInContext {
                 try channel.pipeline.syncOperations.addHandler(handler())
                 try channel.pipeline.syncOperations.addHandler(HandshakeRecorder(state: state))
-            }.get()
-            try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+            }
+            try await channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1))
         } catch {
             throw Self.map(error)
         }
@@ -50,6 +51,9 @@ final class TLSEngine: Sendable {
     /// Consumes TLS records from the peer.
     func feed(_ records: [UInt8]) async throws {
         guard !records.isEmpty else { return }
+        guard !closed.withLockedValue({ $0 }) else {
+            throw CredSSPError(.invalidState, .invalidHandle, "The TLS session is closed")
+        }
         do {
             try await channel.writeInbound(ByteBuffer(bytes: records))
             try await channel.throwIfErrorCaught()
@@ -89,25 +93,25 @@ final class TLSEngine: Sendable {
     /// The peer's leaf certificate (DER), after the handshake.
     func peerCertificateDER() async throws -> [UInt8]? {
         let channel = self.channel
-        return try await channel.eventLoop.submit {
+        return try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate?.toDERBytes()
-        }.get()
+        }
     }
 
     /// The negotiated TLS version, after the handshake.
     func tlsVersion() async throws -> TLSVersion? {
         let channel = self.channel
-        return try await channel.eventLoop.submit {
+        return try await channel.testingEventLoop.executeInContext {
             if let client = try? channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) {
                 return client.tlsVersion
             }
             return try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
-        }.get()
+        }
     }
 
-    /// Closes the in-memory channel.
+    /// Ends the session: later records are refused.
     func close() async {
-        _ = try? await channel.finish(acceptAlreadyClosed: true)
+        closed.withLockedValue { $0 = true }
     }
 
     static func map(_ error: any Error) -> CredSSPError {
