@@ -104,6 +104,7 @@ let package = Package(
                            .product(name: "NIOExtras", package: "swift-nio-extras"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["peer"],
             swiftSettings: swiftSettings),
     ]
 )
