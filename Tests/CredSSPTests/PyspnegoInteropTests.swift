@@ -139,4 +139,43 @@ import Testing
         #expect(await server.negotiatedVersion == version)
         #expect(await server.tlsVersion == tls)
     }
+
+    @Test func pyspnegoClientRefusesAServerBelowItsMinimum() async throws {
+        let realm = try await TestRealm.shared()
+        let host = "host-\(CredSSPKerberosTests.unique()).test"
+        let service = "TERMSRV/\(host)@\(realm.name)"
+        try await realm.addPrincipal(service, password: nil)
+        let keytab = try await realm.exportKeytab([service])
+        let user = "user-\(CredSSPKerberosTests.unique())@\(realm.name)"
+        let password = "pw-\(CredSSPKerberosTests.unique())"
+        try await realm.addPrincipal(user, password: password)
+        let acceptorCredential = try GSSCredential.acquire(name: GSSName(principal: service), usage: .accept,
+                                                           mechanisms: [.spnego], store: GSSCredentialStore(keytab: "FILE:" + keytab))
+        let certs = try TestCertificates.get()
+        let server = try CredSSPServer(certificateChain: certs.selfSignedChain, privateKey: certs.selfSignedKey,
+                                       inner: GSSAcceptorAuthenticator(credential: acceptorCredential),
+                                       policy: CredSSPPolicy(minimumVersion: 3, version: 3))
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { CredSSPLoopbackTests.framed($0) }
+        let port = try #require(listener.channel.localAddress?.port)
+        let peer = try Peer(script: "credssp_client.py", arguments: ["\(port)", user, password, host, "TERMSRV", "6"],
+                            environment: realm.environment)
+        let received: CredSSPCredentials? = try await listener.executeThenClose { inbound in
+            for try await connection in inbound {
+                return try await connection.executeThenClose { input, output in
+                    for try await frame in input {
+                        switch try await server.step(Array(frame.readableBytesView)) {
+                        case .send(let bytes): try await output.write(ByteBuffer(bytes: bytes))
+                        case .finished(let credentials): return credentials
+                        }
+                    }
+                    return nil
+                }
+            }
+            return nil
+        }
+        let result = peer.line() ?? "(no output)"
+        #expect(result.hasPrefix("ERROR") && result.contains("minimum"), "\(result)")
+        #expect(received == nil)
+    }
 }

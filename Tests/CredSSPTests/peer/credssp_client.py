@@ -2,7 +2,7 @@
 
 Connects to 127.0.0.1:<port>, tokens framed with a 4-byte big-endian length, runs
 spnego.client(user, password, hostname, service, protocol='credssp') and prints "DONE <version>" or "ERROR ...".
-Environment: KRB5_CONFIG (the test realm); argv: port user password hostname service.
+Environment: KRB5_CONFIG (the test realm); argv: port user password hostname service [minimum version].
 """
 import socket
 import struct
@@ -29,8 +29,9 @@ def recv_exact(conn, n):
 
 def main():
     port, user, password, hostname, service = sys.argv[1:6]
+    options = {"credssp_min_protocol": int(sys.argv[6])} if len(sys.argv) > 6 else {}
     conn = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
-    ctx = spnego.client(user, password, hostname=hostname, service=service, protocol="credssp")
+    ctx = spnego.client(user, password, hostname=hostname, service=service, protocol="credssp", **options)
     try:
         out = ctx.step()
         while True:
