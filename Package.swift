@@ -32,6 +32,12 @@ let package = Package(
         // Added by the modules that need them (CredSSP, MigrationService):
         // swift-nio 2.101.2, swift-nio-extras 1.35.2, swift-nio-ssl 2.37.6, swift-asn1 1.7.4.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // CredSSP: DER (swift-asn1), in-memory TLS (swift-nio-ssl), SHA-256 (swift-crypto).
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
@@ -60,7 +66,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "CredSSP",
-            dependencies: ["GSS", "WindowsStatus"],
+            dependencies: ["GSS", "WindowsStatus",
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOTLS", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
@@ -85,6 +97,16 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "CredSSPTests", dependencies: ["CredSSP", "TestRealm"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CredSSPTests",
+            dependencies: ["CredSSP", "TestRealm", "GSS", "WindowsStatus",
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOExtras", package: "swift-nio-extras"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["peer"],
+            swiftSettings: swiftSettings),
     ]
 )

@@ -1,1 +1,0 @@
-// Placeholder: the CredSSP module is being written.

@@ -1,0 +1,226 @@
+import NIOSSL
+import WindowsStatus
+
+/// What a CredSSP state machine wants done after a step.
+public enum CredSSPClientStep: Sendable, Equatable {
+    /// Send these bytes (possibly empty) and call ``CredSSPClient/step(_:)`` with the peer's answer.
+    case send([UInt8])
+    /// Send these bytes (the encrypted credentials); the exchange is over and the peer answers no more.
+    case finished([UInt8])
+}
+
+/// The CredSSP initiator ([MS-CSSP] versions 2–6) as a sans-IO state machine: bytes in, bytes out.
+///
+/// Any transport carries the tokens (length-prefixed TCP frames, HTTP, RDP). The client runs TLS, then the inner
+/// authentication, binds it to the server's public key through `pubKeyAuth`, and finally sends the credentials.
+public actor CredSSPClient {
+    private enum State {
+        case initial, handshake, awaitingTLSReply, negotiating, awaitingPubKeyAuth, finished, failed
+    }
+
+    private let credentials: CredSSPCredentials
+    private let inner: any CredSSPInnerAuthenticator
+    private let policy: CredSSPPolicy
+    private let verification: CredSSPServerVerification
+    private var tls: TLSEngine?
+    private var state: State = .initial
+    private var serverKey: CertificatePublicKey?
+    private var nonce: [UInt8]?
+    /// The protocol version both sides use (the smaller of the two announced).
+    public private(set) var negotiatedVersion: Int?
+    /// The TLS version of the channel, once established.
+    public private(set) var tlsVersion: TLSVersion?
+
+    /// - Parameters:
+    ///   - credentials: what to delegate; wiped once sent (or on failure).
+    ///   - inner: the initiator side of the inner authentication.
+    ///   - verification: how to check the server certificate.
+    public init(credentials: CredSSPCredentials, inner: sending any CredSSPInnerAuthenticator,
+                verification: CredSSPServerVerification, policy: CredSSPPolicy = CredSSPPolicy()) throws {
+        try policy.validate()
+        self.credentials = credentials
+        self.inner = inner
+        self.policy = policy
+        self.verification = verification
+    }
+
+    /// Advances the exchange. Call first with `nil`, then with each token the server sends.
+    public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {
+        do {
+            return try await advance(input)
+        } catch {
+            let failure = (error as? CredSSPError) ?? CredSSPError(.innerAuthenticationFailed,
+                                                                    inner.windowsStatus(for: error), "\(error)")
+            state = .failed
+            credentials.wipe()
+            inner.dispose()
+            await tls?.close()
+            throw failure
+        }
+    }
+
+    private func advance(_ input: [UInt8]?) async throws -> CredSSPClientStep {
+        switch state {
+        case .initial:
+            guard input == nil else { throw CredSSPError.unexpected("The first client step takes no input") }
+            let engine = try await TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            tls = engine
+            state = .handshake
+            return .send(try await engine.drainRecords())
+        case .handshake:
+            let engine = try requireTLS()
+            try await engine.feed(try require(input))
+            let records = try await engine.drainRecords()
+            guard engine.handshakeComplete else { return .send(records) }
+            try await tlsEstablished(engine)
+            if !records.isEmpty {
+                // TLS 1.3: the Finished goes alone and the server answers it, so turns alternate strictly.
+                state = .awaitingTLSReply
+                return .send(records)
+            }
+            return try await firstRequest(engine)
+        case .awaitingTLSReply:
+            let engine = try requireTLS()
+            try await engine.feed(try require(input))
+            return try await firstRequest(engine)
+        case .negotiating:
+            let engine = try requireTLS()
+            let reply = try await receive(engine, try require(input))
+            try checkVersion(reply.version)
+            guard let token = reply.negoTokens?.tokens.first else {
+                throw CredSSPError.unexpected("The server's TSRequest has no negoTokens")
+            }
+            let out = try inner.step(token)
+            return .send(try await nextRequest(engine, token: out))
+        case .awaitingPubKeyAuth:
+            let engine = try requireTLS()
+            let reply = try await receive(engine, try require(input))
+            if let token = reply.negoTokens?.tokens.first, !token.isEmpty {
+                _ = try inner.step(token)  // e.g. SPNEGO's mechListMIC
+            }
+            guard let sealed = reply.pubKeyAuth else {
+                throw CredSSPError.unexpected("The server's answer has no pubKeyAuth")
+            }
+            try verifyServerBinding(sealed)
+            var wire = TSCredentials(credType: TSCredentials.passwordCredType,
+                                     credentials: try TSRequestCodec.encode(credentials.wire))
+            defer { wire.wipe() }
+            var plain = try TSRequestCodec.encode(wire)
+            defer { plain.wipe() }
+            let authInfo = try inner.wrap(plain)
+            credentials.wipe()
+            state = .finished
+            let last = try await send(engine, TSRequest(version: policy.version, authInfo: authInfo))
+            await engine.close()
+            inner.dispose()
+            return .finished(last)
+        case .finished, .failed:
+            throw CredSSPError(.invalidState, .invalidHandle, "The CredSSP client has already \(state == .finished ? "finished" : "failed")")
+        }
+    }
+
+    private var hostname: String? {
+        if case .certificateAuthorities(_, let host) = verification { return host }
+        return nil
+    }
+
+    private func tlsConfiguration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = policy.minimumTLSVersion
+        configuration.maximumTLSVersion = policy.maximumTLSVersion
+        switch verification {
+        case .certificateAuthorities(let file, _):
+            configuration.certificateVerification = .fullVerification
+            configuration.trustRoots = .file(file)
+        case .pinnedPublicKeySHA256, .insecureAcceptAny:
+            configuration.certificateVerification = .none
+        }
+        return configuration
+    }
+
+    private func tlsEstablished(_ engine: TLSEngine) async throws {
+        tlsVersion = try await engine.tlsVersion()
+        guard let der = try await engine.peerCertificateDER() else {
+            throw CredSSPError(.serverCertificateRejected, .untrustedRoot, "The server sent no certificate")
+        }
+        let key = try CertificatePublicKey(certificateDER: der)
+        if case .pinnedPublicKeySHA256(let pin) = verification, key.sha256 != pin {
+            throw CredSSPError(.serverCertificateRejected, .untrustedRoot,
+                               "The server's public key does not match the pinned SHA-256")
+        }
+        serverKey = key
+    }
+
+    private func firstRequest(_ engine: TLSEngine) async throws -> CredSSPClientStep {
+        let out = try inner.step(nil)
+        return .send(try await nextRequest(engine, token: out))
+    }
+
+    /// The next TSRequest: more negotiation, or (once the inner context is complete) the public-key binding.
+    private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) async throws -> [UInt8] {
+        guard inner.isComplete else {
+            state = .negotiating
+            return try await send(engine, TSRequest(version: policy.version, negoTokens: NegoData(tokens: [token ?? []])))
+        }
+        let version = negotiatedVersion ?? policy.version
+        negotiatedVersion = version
+        guard let key = serverKey?.subjectPublicKey else { throw CredSSPError.unexpected("No server key") }
+        if version >= 5 { nonce = SecureRandom.bytes(32) }
+        let binding = PublicKeyBinding.client(version: version, nonce: nonce, subjectPublicKey: key)
+        let request = TSRequest(version: policy.version, negoTokens: token.map { NegoData(tokens: [$0]) },
+                                pubKeyAuth: try inner.wrap(binding), clientNonce: nonce)
+        state = .awaitingPubKeyAuth
+        return try await send(engine, request)
+    }
+
+    private func checkVersion(_ serverVersion: Int) throws {
+        let version = min(serverVersion, policy.version)
+        guard version >= policy.minimumVersion else {
+            throw CredSSPError(.versionRefused, .unsupportedFunction,
+                               "The server speaks CredSSP version \(serverVersion), below the minimum \(policy.minimumVersion)")
+        }
+        negotiatedVersion = version
+    }
+
+    private func verifyServerBinding(_ sealed: [UInt8]) throws {
+        guard let key = serverKey?.subjectPublicKey, let version = negotiatedVersion else {
+            throw CredSSPError.unexpected("No server key")
+        }
+        let expected = PublicKeyBinding.server(version: version, nonce: nonce, subjectPublicKey: key)
+        let actual: [UInt8]
+        do {
+            actual = try inner.unwrap(sealed)
+        } catch {
+            throw CredSSPError(.publicKeyMismatch, .messageAltered, "The server's pubKeyAuth cannot be decrypted: \(error)")
+        }
+        guard actual == expected else {
+            throw CredSSPError(.publicKeyMismatch, .messageAltered,
+                               "The server's pubKeyAuth does not match its TLS public key: possible man in the middle")
+        }
+    }
+
+    private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
+        try await engine.write(try TSRequestCodec.encode(request))
+        return try await engine.drainRecords()
+    }
+
+    private func receive(_ engine: TLSEngine, _ records: [UInt8]) async throws -> TSRequest {
+        guard records.count <= policy.maximumMessageBytes + 4096 else {
+            throw CredSSPError.tooLarge("TLS token", records.count, limit: policy.maximumMessageBytes)
+        }
+        try await engine.feed(records)
+        let request = try TSRequestCodec.decodeRequest(try await engine.readPlaintext(), policy: policy)
+        if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
+        return request
+    }
+
+    private func requireTLS() throws -> TLSEngine {
+        guard let tls else { throw CredSSPError(.invalidState, .invalidHandle, "TLS is not started") }
+        return tls
+    }
+
+    private func require(_ input: [UInt8]?) throws -> [UInt8] {
+        guard let input else { throw CredSSPError.unexpected("A server token is required at this step") }
+        return input
+    }
+}

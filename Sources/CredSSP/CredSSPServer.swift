@@ -1,0 +1,199 @@
+import NIOSSL
+import WindowsStatus
+
+/// What the server wants done after a step.
+public enum CredSSPServerStep: Sendable {
+    /// Send these bytes (possibly empty) and call ``CredSSPServer/step(_:)`` with the client's answer.
+    case send([UInt8])
+    /// The client is authenticated and delegated these credentials; nothing more to send.
+    case finished(CredSSPCredentials)
+}
+
+/// The CredSSP acceptor ([MS-CSSP] versions 2–6) as a sans-IO state machine: bytes in, bytes out.
+///
+/// On failure the thrown ``CredSSPError`` may carry ``CredSSPError/replyToPeer``: a TSRequest with `errorCode`
+/// (versions 3, 4 and 6) to send before closing.
+public actor CredSSPServer {
+    private enum State { case handshake, awaitingFirstRequest, negotiating, awaitingCredentials, finished, failed }
+
+    private let inner: any CredSSPInnerAuthenticator
+    private let policy: CredSSPPolicy
+    private let tlsConfiguration: TLSConfiguration
+    private let key: CertificatePublicKey
+    private var tls: TLSEngine?
+    private var state: State = .handshake
+    /// The protocol version both sides use (the smaller of the two announced).
+    public private(set) var negotiatedVersion: Int?
+    /// The TLS version of the channel, once established.
+    public private(set) var tlsVersion: TLSVersion?
+
+    /// - Parameters:
+    ///   - certificateChain: the server's TLS certificate (leaf first).
+    ///   - privateKey: its key.
+    ///   - inner: the acceptor side of the inner authentication.
+    public init(certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey,
+                inner: sending any CredSSPInnerAuthenticator, policy: CredSSPPolicy = CredSSPPolicy()) throws {
+        try policy.validate()
+        guard let leaf = certificateChain.first else {
+            throw CredSSPError(.tls, .invalidParameter, "The server needs a certificate")
+        }
+        do {
+            self.key = try CertificatePublicKey(certificateDER: try leaf.toDERBytes())
+        } catch {
+            throw CredSSPError(.tls, .invalidParameter, "The server certificate cannot be read: \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        configuration.minimumTLSVersion = policy.minimumTLSVersion
+        configuration.maximumTLSVersion = policy.maximumTLSVersion
+        self.tlsConfiguration = configuration
+        self.inner = inner
+        self.policy = policy
+    }
+
+    /// Advances the exchange with the client's next token.
+    public func step(_ input: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
+        do {
+            return try await advance(input)
+        } catch {
+            var failure = (error as? CredSSPError) ?? CredSSPError(.innerAuthenticationFailed,
+                                                                    inner.windowsStatus(for: error), "\(error)")
+            if failure.replyToPeer == nil, state != .handshake, let version = negotiatedVersion,
+               CredSSPPolicy.errorCodeAllowed(version: version), let engine = tls {
+                let request = TSRequest(version: policy.version, errorCode: failure.status.code)
+                if let reply = try? await send(engine, request) { failure = failure.replying(reply) }
+            }
+            state = .failed
+            inner.dispose()
+            await tls?.close()
+            throw failure
+        }
+    }
+
+    private func advance(_ input: [UInt8]) async throws -> CredSSPServerStep {
+        switch state {
+        case .handshake:
+            let engine: TLSEngine
+            if let tls { engine = tls } else {
+                engine = try await TLSEngine.server(configuration: tlsConfiguration)
+                tls = engine
+            }
+            try checkTokenSize(input)
+            try await engine.feed(input)
+            let records = try await engine.drainRecords()
+            guard engine.handshakeComplete else { return .send(records) }
+            tlsVersion = try await engine.tlsVersion()
+            state = .awaitingFirstRequest
+            let plaintext = try await engine.readPlaintext()
+            if plaintext.isEmpty { return .send(records) }
+            // The client sent its first TSRequest together with its last handshake records.
+            return try await handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine,
+                                    prefix: records)
+        case .awaitingFirstRequest, .negotiating, .awaitingCredentials:
+            let engine = try requireTLS()
+            try checkTokenSize(input)
+            try await engine.feed(input)
+            let plaintext = try await engine.readPlaintext()
+            return try await handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine, prefix: [])
+        case .finished, .failed:
+            throw CredSSPError(.invalidState, .invalidHandle, "The CredSSP server has already \(state == .finished ? "finished" : "failed")")
+        }
+    }
+
+    private func handle(_ request: TSRequest, _ engine: TLSEngine, prefix: [UInt8]) async throws -> CredSSPServerStep {
+        if state == .awaitingFirstRequest {
+            let version = min(request.version, policy.version)
+            negotiatedVersion = version
+            guard version >= policy.minimumVersion else {
+                throw CredSSPError(.versionRefused, .unsupportedFunction,
+                                   "The client speaks CredSSP version \(request.version), below the minimum \(policy.minimumVersion)")
+            }
+            state = .negotiating
+        }
+        if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
+        switch state {
+        case .negotiating:
+            var out: [UInt8]?
+            if let token = request.negoTokens?.tokens.first {
+                out = try inner.step(token)
+            }
+            guard let sealed = request.pubKeyAuth else {
+                guard !inner.isComplete || out != nil else {
+                    throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
+                }
+                return .send(prefix + (try await send(engine, TSRequest(version: policy.version,
+                                                                           negoTokens: NegoData(tokens: [out ?? []])))))
+            }
+            guard inner.isComplete else {
+                throw CredSSPError.unexpected("The client sent pubKeyAuth before the inner authentication completed")
+            }
+            let version = negotiatedVersion ?? policy.version
+            var nonce: [UInt8]?
+            if version >= 5 {
+                guard let clientNonce = request.clientNonce, clientNonce.count == 32 else {
+                    throw CredSSPError(.publicKeyMismatch, .invalidToken,
+                                       "CredSSP version \(version) needs a 32-byte clientNonce")
+                }
+                nonce = clientNonce
+            }
+            let expected = PublicKeyBinding.client(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
+            let actual: [UInt8]
+            do {
+                actual = try inner.unwrap(sealed)
+            } catch {
+                throw CredSSPError(.publicKeyMismatch, .messageAltered, "The client's pubKeyAuth cannot be decrypted: \(error)")
+            }
+            guard actual == expected else {
+                throw CredSSPError(.publicKeyMismatch, .messageAltered,
+                                   "The client's pubKeyAuth does not match this server's TLS public key: possible man in the middle")
+            }
+            let answer = PublicKeyBinding.server(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
+            let reply = TSRequest(version: policy.version, negoTokens: out.map { NegoData(tokens: [$0]) },
+                                  pubKeyAuth: try inner.wrap(answer))
+            state = .awaitingCredentials
+            return .send(prefix + (try await send(engine, reply)))
+        case .awaitingCredentials:
+            guard let sealed = request.authInfo else {
+                throw CredSSPError(.invalidCredentials, .invalidToken, "The client's last TSRequest has no authInfo")
+            }
+            var plain = try inner.unwrap(sealed)
+            defer { plain.wipe() }
+            var credentials = try TSRequestCodec.decode(TSCredentials.self, plain, what: "TSCredentials")
+            defer { credentials.wipe() }
+            guard credentials.credType == TSCredentials.passwordCredType else {
+                throw CredSSPError(.invalidCredentials, .unknownCredentials,
+                                   "Credential type \(credentials.credType) is not supported (only passwords, type 1)")
+            }
+            var password = try TSRequestCodec.decode(TSPasswordCreds.self, credentials.credentials, what: "TSPasswordCreds")
+            do {
+                try TSRequestCodec.checkString(password.domainName, field: "domain name", policy: policy)
+                try TSRequestCodec.checkString(password.userName, field: "user name", policy: policy)
+                try TSRequestCodec.checkString(password.password, field: "password", policy: policy)
+            } catch {
+                password.wipe()
+                throw error
+            }
+            state = .finished
+            inner.dispose()
+            await engine.close()
+            return .finished(CredSSPCredentials(wire: password))
+        default:
+            throw CredSSPError.unexpected("Unexpected TSRequest")
+        }
+    }
+
+    private func checkTokenSize(_ input: [UInt8]) throws {
+        let limit = policy.maximumMessageBytes + 4096
+        guard input.count <= limit else { throw CredSSPError.tooLarge("TLS token", input.count, limit: limit) }
+    }
+
+    private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
+        try await engine.write(try TSRequestCodec.encode(request))
+        return try await engine.drainRecords()
+    }
+
+    private func requireTLS() throws -> TLSEngine {
+        guard let tls else { throw CredSSPError(.invalidState, .invalidHandle, "TLS is not started") }
+        return tls
+    }
+}

@@ -1,0 +1,69 @@
+import Crypto
+import SwiftASN1
+
+/// The `pubKeyAuth` values that bind the inner authentication to the TLS server key ([MS-CSSP] 3.1.5).
+///
+/// Versions 5 and later hash the key with the client nonce (the CVE-2018-0886 fix); earlier versions send the
+/// key itself (client) and the key with its first byte incremented (server).
+enum PublicKeyBinding {
+    static let clientMagic = Array("CredSSP Client-To-Server Binding Hash\0".utf8)
+    static let serverMagic = Array("CredSSP Server-To-Client Binding Hash\0".utf8)
+
+    /// What the client encrypts into `pubKeyAuth`.
+    static func client(version: Int, nonce: [UInt8]?, subjectPublicKey: [UInt8]) -> [UInt8] {
+        if version >= 5, let nonce {
+            return Array(SHA256.hash(data: clientMagic + nonce + subjectPublicKey))
+        }
+        return subjectPublicKey
+    }
+
+    /// What the server encrypts into its `pubKeyAuth` answer.
+    static func server(version: Int, nonce: [UInt8]?, subjectPublicKey: [UInt8]) -> [UInt8] {
+        if version >= 5, let nonce {
+            return Array(SHA256.hash(data: serverMagic + nonce + subjectPublicKey))
+        }
+        var key = subjectPublicKey
+        if !key.isEmpty { key[0] = key[0] &+ 1 }
+        return key
+    }
+}
+
+/// The key parts of an X.509 certificate that CredSSP needs.
+public struct CertificatePublicKey: Sendable, Hashable {
+    /// The whole DER `SubjectPublicKeyInfo` (what pins hash).
+    public let subjectPublicKeyInfo: [UInt8]
+    /// The `subjectPublicKey` BIT STRING's bits (for RSA, the DER `RSAPublicKey`): what `pubKeyAuth` binds.
+    public let subjectPublicKey: [UInt8]
+
+    /// Parses a DER certificate.
+    public init(certificateDER: [UInt8]) throws {
+        do {
+            let certificate = try DER.parse(certificateDER)
+            guard case .constructed(let parts) = certificate.content,
+                  let tbs = parts.first(where: { _ in true }),
+                  case .constructed(let fields) = tbs.content
+            else { throw ASN1Error.invalidASN1Object(reason: "not a certificate") }
+            var iterator = fields.makeIterator()
+            var field = iterator.next()
+            if field?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) {
+                field = iterator.next()  // version
+            }
+            // serialNumber, signature, issuer, validity, subject, then subjectPublicKeyInfo.
+            for _ in 0..<5 { field = iterator.next() }
+            guard let spki = field else { throw ASN1Error.invalidASN1Object(reason: "no SubjectPublicKeyInfo") }
+            let key = try DER.sequence(spki, identifier: .sequence) { nodes in
+                _ = try ASN1Any(derEncoded: &nodes)
+                return try ASN1BitString(derEncoded: &nodes)
+            }
+            self.subjectPublicKeyInfo = Array(spki.encodedBytes)
+            self.subjectPublicKey = Array(key.bytes)
+        } catch let error as CredSSPError {
+            throw error
+        } catch {
+            throw CredSSPError(.tls, .illegalMessage, "The server certificate cannot be parsed: \(error)")
+        }
+    }
+
+    /// SHA-256 of the DER `SubjectPublicKeyInfo`, for pinning.
+    public var sha256: [UInt8] { Array(SHA256.hash(data: subjectPublicKeyInfo)) }
+}
