@@ -1,1 +1,0 @@
-// Placeholder: the GSS module is being written.

@@ -1,0 +1,124 @@
+import CGSSAPI
+
+/// What a credential may be used for (`gss_cred_usage_t`).
+public enum GSSCredentialUsage: Int32, Sendable, Hashable {
+    case both = 0
+    case initiate = 1
+    case accept = 2
+}
+
+/// A GSSAPI credential (`gss_cred_id_t`): tickets or keys for one principal.
+///
+/// Acquire with `mechanisms: [.kerberos, .spnego]` for a credential that SPNEGO contexts can use.
+///
+/// Immutable after acquisition and internally locked by MIT, hence `Sendable`. Acquiring may
+/// talk to the KDC (password, impersonation): call those from a thread that may block, or use
+/// the `async` variants.
+public final class GSSCredential: @unchecked Sendable {
+    let handle: gss_cred_id_t
+
+    init(owning handle: gss_cred_id_t) { self.handle = handle }
+
+    deinit {
+        var minor: OM_uint32 = 0
+        var h: gss_cred_id_t? = handle
+        gss_release_cred(&minor, &h)
+    }
+
+    /// Acquires a credential (`gss_acquire_cred_from`). With no `store`, the process defaults
+    /// (`KRB5CCNAME`, `KRB5_KTNAME`) apply; give a store to keep hosts apart.
+    public static func acquire(name: GSSName? = nil, usage: GSSCredentialUsage = .initiate,
+                               mechanisms: [GSSMechanism] = [.kerberos], lifetime: UInt32? = nil,
+                               store: GSSCredentialStore? = nil) throws(GSSError) -> GSSCredential {
+        var minor: OM_uint32 = 0
+        var cred: gss_cred_id_t? = nil
+        let major = GSSMechanism.withOIDSet(mechanisms) { set in
+            if let store {
+                return store.withKeyValueSet { kv in
+                    gss_acquire_cred_from(&minor, name?.handle, lifetime ?? GSS_C_INDEFINITE, set,
+                                          usage.rawValue, kv, &cred, nil, nil)
+                }
+            }
+            return gss_acquire_cred(&minor, name?.handle, lifetime ?? GSS_C_INDEFINITE, set,
+                                    usage.rawValue, &cred, nil, nil)
+        }
+        guard major == 0, let cred else {
+            throw GSSError(.acquireCredential, major: major, minor: minor)
+        }
+        return GSSCredential(owning: cred)
+    }
+
+    /// Gets an initial ticket for `name` with a password (`gss_acquire_cred_with_password`);
+    /// contacts the KDC. The tickets stay in memory (use ``store(into:usage:overwrite:makeDefault:)``
+    /// to write them to a ccache).
+    public static func acquire(name: GSSName, password: String, usage: GSSCredentialUsage = .initiate,
+                               mechanisms: [GSSMechanism] = [.kerberos],
+                               lifetime: UInt32? = nil) throws(GSSError) -> GSSCredential {
+        var minor: OM_uint32 = 0
+        var cred: gss_cred_id_t? = nil
+        var secret = Array(password.utf8)
+        let major = GSSMechanism.withOIDSet(mechanisms) { set in
+            secret.withUnsafeMutableBytes { raw in
+                var buffer = gss_buffer_desc(length: raw.count, value: raw.baseAddress)
+                return gss_acquire_cred_with_password(&minor, name.handle, &buffer, lifetime ?? GSS_C_INDEFINITE,
+                                                      set, usage.rawValue, &cred, nil, nil)
+            }
+        }
+        for i in secret.indices { secret[i] = 0 }
+        guard major == 0, let cred else {
+            throw GSSError(.acquireCredentialWithPassword, major: major, minor: minor)
+        }
+        return GSSCredential(owning: cred)
+    }
+
+    /// S4U2Self (protocol transition): a credential for `user` obtained by this service
+    /// credential (`gss_acquire_cred_impersonate_name`); contacts the KDC. The service needs a
+    /// TGT (a ccache, or keys through `client_keytab`); for a forwardable evidence ticket the
+    /// KDC must allow it (MIT: `+ok_to_auth_as_delegate`).
+    public func impersonate(_ user: GSSName, usage: GSSCredentialUsage = .initiate,
+                            mechanisms: [GSSMechanism] = [.kerberos],
+                            lifetime: UInt32? = nil) throws(GSSError) -> GSSCredential {
+        var minor: OM_uint32 = 0
+        var cred: gss_cred_id_t? = nil
+        let major = GSSMechanism.withOIDSet(mechanisms) { set in
+            gss_acquire_cred_impersonate_name(&minor, handle, user.handle, lifetime ?? GSS_C_INDEFINITE, set,
+                                              usage.rawValue, &cred, nil, nil)
+        }
+        guard major == 0, let cred else { throw GSSError(.impersonate, major: major, minor: minor) }
+        return GSSCredential(owning: cred)
+    }
+
+    /// Writes the credential's tickets into `store` (`gss_store_cred_into`), e.g. a delegated
+    /// TGT into the ccache of the session it belongs to.
+    public func store(into store: GSSCredentialStore, usage: GSSCredentialUsage = .initiate,
+                      mechanism: GSSMechanism = .kerberos, overwrite: Bool = true,
+                      makeDefault: Bool = false) throws(GSSError) {
+        var minor: OM_uint32 = 0
+        let major = mechanism.withOID { oid in
+            store.withKeyValueSet { kv in
+                gss_store_cred_into(&minor, handle, usage.rawValue, oid, overwrite ? 1 : 0,
+                                    makeDefault ? 1 : 0, kv, nil, nil)
+            }
+        }
+        guard major == 0 else { throw GSSError(.storeCredential, major: major, minor: minor) }
+    }
+
+    /// The credential's principal, remaining lifetime (seconds; nil = indefinite) and usage.
+    public func inquire() throws(GSSError) -> (name: GSSName, lifetime: UInt32?, usage: GSSCredentialUsage) {
+        var minor: OM_uint32 = 0
+        var name: gss_name_t? = nil
+        var lifetime: OM_uint32 = 0
+        var usage: gss_cred_usage_t = 0
+        let major = gss_inquire_cred(&minor, handle, &name, &lifetime, &usage, nil)
+        guard major == 0, let name else { throw GSSError(.inquireCredential, major: major, minor: minor) }
+        return (GSSName(owning: name), lifetime == GSS_C_INDEFINITE ? nil : lifetime,
+                GSSCredentialUsage(rawValue: usage) ?? .both)
+    }
+
+    /// The principal the credential belongs to.
+    public var name: GSSName { get throws(GSSError) { try inquire().name } }
+    /// Remaining lifetime in seconds; 0 when expired, nil when indefinite (keytab keys).
+    public var lifetime: UInt32? { get throws(GSSError) { try inquire().lifetime } }
+    /// What the credential may be used for.
+    public var usage: GSSCredentialUsage { get throws(GSSError) { try inquire().usage } }
+}
