@@ -79,11 +79,11 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // RFC 4121 per-message tokens (wrap/MIC) on OpenSSL 3; see docs/fast-protection.md.
-        .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "WindowsStatus"],
+        .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "CGSSAPI", "WindowsStatus"],
                 swiftSettings: swiftSettings),
-        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto"],
+        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "TestRealm"],
                           swiftSettings: swiftSettings),
-        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto"],
+        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
                     swiftSettings: swiftSettings),
 
         .testTarget(name: "WindowsStatusTests", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
