@@ -8,7 +8,11 @@ import CLibCrypto
 /// preceding ciphertext block as IV, which is the same computation as one CTS pass over the whole.
 enum AESCTS {
     static let blockSize = 16
-    private static let chunkLimit = 1 << 30
+    /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
+    static let chunkLength = 16 * 1024
+
+    /// Called after each encryption run with (plaintext consumed, ciphertext produced), in order.
+    typealias Observer = (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
 
     /// Where the bulk (plain CBC) part ends for a message of `length` octets.
     private static func bulkLength(_ length: Int) -> Int {
@@ -17,7 +21,7 @@ enum AESCTS {
 
     /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
     static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
-                        length: Int) throws {
+                        length: Int, observer: Observer? = nil) throws {
         guard length >= blockSize else { throw KerberosCryptoError.libcrypto("AES-CTS needs at least one block") }
         let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
         let bulk = bulkLength(length)
@@ -35,13 +39,14 @@ enum AESCTS {
                 var produced = 0
                 var remaining = bulk
                 while remaining > 0 {
-                    let chunk = reader.next(max: min(remaining, chunkLimit))
+                    let chunk = reader.next(max: min(remaining, chunkLength))
                     var outl: Int32 = 0
                     guard EVP_CipherUpdate(ctx, (out + produced).assumingMemoryBound(to: UInt8.self), &outl,
                                            chunk.baseAddress?.assumingMemoryBound(to: UInt8.self),
                                            Int32(chunk.count)) == 1 else {
                         throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
                     }
+                    try observer?(chunk, UnsafeRawBufferPointer(start: out + produced, count: Int(outl)))
                     produced += Int(outl)
                     remaining -= chunk.count
                 }
@@ -55,6 +60,8 @@ enum AESCTS {
                 try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
                             iv: iv, encrypt: true, input: UnsafeRawPointer(t.baseAddress!),
                             output: out + bulk, count: tail)
+                try observer?(UnsafeRawBufferPointer(rebasing: t[0..<tail]),
+                              UnsafeRawBufferPointer(start: out + bulk, count: tail))
             }
         }
     }
@@ -62,7 +69,9 @@ enum AESCTS {
     /// Decrypts `length` octets at `input` (≥ 16) into `pieces`, whose total length is `length`.
     /// A piece may be the input region itself (exact in-place decryption).
     static func decrypt(key: KerberosKey, input: UnsafeRawPointer, length: Int,
-                        into pieces: [UnsafeMutableRawBufferPointer]) throws {
+                        into pieces: [UnsafeMutableRawBufferPointer],
+                        beforeRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
+                        afterRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws {
         guard length >= blockSize else { throw KerberosCryptoError.defectiveToken("ciphertext shorter than one AES block") }
         let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
         let bulk = bulkLength(length)
@@ -86,25 +95,29 @@ enum AESCTS {
                     guard let (target, available) = writer.currentRun() else {
                         throw KerberosCryptoError.libcrypto("AES-CTS output pieces too short")
                     }
-                    let wanted = min(available, bulk - position, chunkLimit)
+                    let wanted = min(available, bulk - position, chunkLength)
                     var outl: Int32 = 0
                     if wanted >= blockSize {
                         let n = wanted & ~(blockSize - 1)
+                        try beforeRun?(UnsafeRawBufferPointer(start: input + position, count: n))
                         guard EVP_CipherUpdate(ctx, target.assumingMemoryBound(to: UInt8.self), &outl,
                                                (input + position).assumingMemoryBound(to: UInt8.self),
                                                Int32(n)) == 1, Int(outl) == n else {
                             throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
                         }
+                        try afterRun?(UnsafeRawBufferPointer(start: target, count: n))
                         writer.advance(n)
                         position += n
                     } else {
                         // A block straddling two pieces.
+                        try beforeRun?(UnsafeRawBufferPointer(start: input + position, count: blockSize))
                         try tmp.withUnsafeMutableBytes { (t) throws in
                             guard EVP_CipherUpdate(ctx, t.baseAddress!.assumingMemoryBound(to: UInt8.self), &outl,
                                                    (input + position).assumingMemoryBound(to: UInt8.self),
                                                    Int32(blockSize)) == 1, Int(outl) == blockSize else {
                                 throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
                             }
+                            try afterRun?(UnsafeRawBufferPointer(rebasing: t[0..<blockSize]))
                             writer.scatter(from: UnsafeRawPointer(t.baseAddress!), count: blockSize)
                         }
                         position += blockSize
@@ -112,12 +125,14 @@ enum AESCTS {
                 }
             }
             let tail = length - bulk
+            try beforeRun?(UnsafeRawBufferPointer(start: input + bulk, count: tail))
             try tmp.withUnsafeMutableBytes { (t) throws in
                 try iv.withUnsafeBytes { (ivBytes) throws in
                     try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
                                 iv: bulk > 0 ? ivBytes.baseAddress : nil, encrypt: false, input: input + bulk,
                                 output: t.baseAddress!, count: tail)
                 }
+                try afterRun?(UnsafeRawBufferPointer(rebasing: t[0..<tail]))
                 writer.scatter(from: UnsafeRawPointer(t.baseAddress!), count: tail)
                 t.initializeMemory(as: UInt8.self, repeating: 0)
             }

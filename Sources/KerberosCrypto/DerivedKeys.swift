@@ -107,21 +107,27 @@ public final class DerivedKeys: Sendable {
                 try LibCrypto.randomBytes(c)
             }
             let all = [UnsafeRawBufferPointer(c)] + pieces
-            try AESCTS.encrypt(key: ke, pieces: all, into: outBase, length: plainLength)
-            var mac = [UInt8](repeating: 0, count: 64)
-            try mac.withUnsafeMutableBytes { (m) throws in
-                if enctype.isRFC8009 {
-                    let zeroIV = [UInt8](repeating: 0, count: 16)
-                    try zeroIV.withUnsafeBytes { (iv) throws in
-                        try ki.compute([iv, UnsafeRawBufferPointer(rebasing: out[0..<plainLength])], into: m)
-                    }
-                } else {
-                    try ki.compute(all, into: m)
-                }
+            // The HMAC runs alongside the cipher, one cache-sized run at a time: over the
+            // plaintext (RFC 3962) or over zero IV | ciphertext (RFC 8009).
+            let mac = try ki.start()
+            let macsCiphertext = enctype.isRFC8009
+            if macsCiphertext { try mac.update(UnsafeRawBufferPointer(start: Self.zeroBlock, count: 16)) }
+            try AESCTS.encrypt(key: ke, pieces: all, into: outBase, length: plainLength) { plain, cipher in
+                try mac.update(macsCiphertext ? cipher : plain)
+            }
+            try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { m in
+                try mac.finish(into: m)
                 (outBase + plainLength).copyMemory(from: m.baseAddress!, byteCount: enctype.macLength)
             }
         }
     }
+
+    /// Sixteen zero octets: RFC 8009's initial cipher state, hashed before the ciphertext.
+    nonisolated(unsafe) private static let zeroBlock: UnsafeRawPointer = {  // never written after init
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        return UnsafeRawPointer(p)
+    }()
 
     /// Verifies and decrypts `ciphertext` (ciphertext | truncated HMAC) into `pieces`, whose total
     /// length is `ciphertext.count - macLength` (the first 16 octets are the confounder).
@@ -136,24 +142,24 @@ public final class DerivedKeys: Sendable {
             throw KerberosCryptoError.bufferTooSmall(needed: cipherLength)
         }
         let received = UnsafeRawBufferPointer(rebasing: ciphertext[cipherLength...])
-        var mac = [UInt8](repeating: 0, count: 64)
-        try mac.withUnsafeMutableBytes { (m) throws in
-            if enctype.isRFC8009 {
-                let zeroIV = [UInt8](repeating: 0, count: 16)
-                try zeroIV.withUnsafeBytes { (iv) throws in
-                    try ki.compute([iv, UnsafeRawBufferPointer(rebasing: ciphertext[0..<cipherLength])], into: m)
-                }
-                guard LibCrypto.constantTimeEqual(UnsafeRawBufferPointer(rebasing: m[0..<macLength]), received) else {
-                    throw KerberosCryptoError.badSignature("HMAC of the ciphertext does not match")
-                }
-                try AESCTS.decrypt(key: ke, input: base, length: cipherLength, into: pieces)
-            } else {
-                try AESCTS.decrypt(key: ke, input: base, length: cipherLength, into: pieces)
-                try ki.compute(pieces.map { UnsafeRawBufferPointer($0) }, into: m)
-                guard LibCrypto.constantTimeEqual(UnsafeRawBufferPointer(rebasing: m[0..<macLength]), received) else {
-                    throw KerberosCryptoError.badSignature("HMAC of the plaintext does not match")
-                }
-            }
+        // Decrypt and HMAC in one pass (cache-sized runs). RFC 8009 MACs the ciphertext, RFC 3962
+        // the plaintext; either way nothing is returned unless the MAC matches, and on a mismatch
+        // the plaintext already written is wiped.
+        let mac = try ki.start()
+        let macsCiphertext = enctype.isRFC8009
+        if macsCiphertext { try mac.update(UnsafeRawBufferPointer(start: Self.zeroBlock, count: 16)) }
+        // Ciphertext is hashed before each run is decrypted (decryption may be in place).
+        try AESCTS.decrypt(key: ke, input: base, length: cipherLength, into: pieces,
+                           beforeRun: macsCiphertext ? { try mac.update($0) } : nil,
+                           afterRun: macsCiphertext ? nil : { try mac.update($0) })
+        let matches = try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { m in
+            try mac.finish(into: m)
+            return LibCrypto.constantTimeEqual(UnsafeRawBufferPointer(rebasing: m[0..<macLength]), received)
+        }
+        guard matches else {
+            for piece in pieces { piece.initializeMemory(as: UInt8.self, repeating: 0) }
+            throw KerberosCryptoError.badSignature(macsCiphertext ? "HMAC of the ciphertext does not match"
+                                                                  : "HMAC of the plaintext does not match")
         }
     }
 

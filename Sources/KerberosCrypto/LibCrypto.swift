@@ -106,10 +106,39 @@ final class HMACKey: @unchecked Sendable {
         }
     }
 
+    /// A running HMAC for data that arrives in runs.
+    func start() throws -> HMACStream {
+        guard let ctx = EVP_MAC_CTX_dup(template) else { throw LibCrypto.lastError("EVP_MAC_CTX_dup") }
+        return HMACStream(ctx: ctx)
+    }
+
     /// HMAC over `pieces` truncated to `length` octets, as an array.
     func compute(_ pieces: [UnsafeRawBufferPointer], truncatedTo length: Int) throws -> [UInt8] {
         var full = [UInt8](repeating: 0, count: 64)
         try full.withUnsafeMutableBytes { (out) throws in try compute(pieces, into: out) }
         return Array(full.prefix(length))
+    }
+}
+
+/// One HMAC computation in progress (see ``HMACKey/start()``).
+final class HMACStream {
+    private let ctx: OpaquePointer
+
+    init(ctx: OpaquePointer) { self.ctx = ctx }
+    deinit { EVP_MAC_CTX_free(ctx) }
+
+    func update(_ data: UnsafeRawBufferPointer) throws {
+        guard data.count > 0 else { return }
+        guard EVP_MAC_update(ctx, data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count) == 1 else {
+            throw LibCrypto.lastError("EVP_MAC_update")
+        }
+    }
+
+    /// The full MAC, written to `out` (at least 64 octets).
+    func finish(into out: UnsafeMutableRawBufferPointer) throws {
+        var written = 0
+        guard EVP_MAC_final(ctx, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, out.count) == 1 else {
+            throw LibCrypto.lastError("EVP_MAC_final")
+        }
     }
 }
