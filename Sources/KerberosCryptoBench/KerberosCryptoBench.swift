@@ -11,18 +11,34 @@ struct KerberosCryptoBench {
     static let sizes = [64 * 1024, 1024 * 1024]
 
     static func main() async throws {
-        let seconds = Int(ProcessInfo.processInfo.environment["BENCH_SECONDS"] ?? "") ?? 2
+        let seconds = Int(ProcessInfo.processInfo.environment["BENCH_SECONDS"] ?? "") ?? 1
+        // The machine is shared: every figure is the best of `rounds` runs.
+        let rounds = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 3
+        if ProcessInfo.processInfo.environment["BENCH_OURS_ONLY"] != nil {
+            // Only KerberosCrypto's own loop (for profilers).
+            for enctype in enctypes {
+                for size in sizes {
+                    let r = try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size, duration: .seconds(seconds))
+                    print(String(format: "%@ %d: %.0f MB/s", enctype.name, size, r.megabytesPerSecond))
+                }
+            }
+            return
+        }
         print("CPU: \(cpuModel())")
         print("OpenSSL: \(run("/usr/bin/openssl", ["version"]).trimmingCharacters(in: .whitespacesAndNewlines))")
-        print("Sealed wrap + unwrap, one core, message MB/s (10^6 octets/s); \(seconds) s per figure\n")
+        print("Sealed wrap + unwrap, one core, message MB/s (10^6 octets/s) per CPU second (as openssl speed counts);")
+        print("best of \(rounds) x \(seconds) s CPU\n")
 
         // Raw primitive rates at each size.
         var primitives: [Int: (enc: Double, dec: Double, sha1: Double, sha384: Double)] = [:]
         for size in sizes {
-            let enc = opensslSpeed(["-evp", "aes-256-cbc"], size, seconds)
-            let dec = opensslSpeed(["-evp", "aes-256-cbc", "-decrypt"], size, seconds)
-            let sha1 = opensslSpeed(["-evp", "sha1"], size, seconds)
-            let sha384 = opensslSpeed(["-evp", "sha384"], size, seconds)
+            func best(_ arguments: [String]) -> Double {
+                (0..<rounds).map { _ in opensslSpeed(arguments, size, seconds) }.max() ?? .nan
+            }
+            let enc = best(["-evp", "aes-256-cbc"])
+            let dec = best(["-evp", "aes-256-cbc", "-decrypt"])
+            let sha1 = best(["-evp", "sha1"])
+            let sha384 = best(["-evp", "sha384"])
             primitives[size] = (enc, dec, sha1, sha384)
             print(String(format: "openssl speed %7d B: aes-256-cbc enc %8.0f  dec %8.0f  sha1 %8.0f  sha384 %8.0f MB/s",
                          size, enc, dec, sha1, sha384))
@@ -44,9 +60,13 @@ struct KerberosCryptoBench {
         for enctype in enctypes {
             try interopCheck(enctype: enctype, ccache: ccache, keytab: keytab)
             for size in sizes {
-                let ours = try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
-                                                              duration: .seconds(seconds)).megabytesPerSecond
-                let mit = try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds, ccache: ccache, keytab: keytab)
+                var ours = 0.0, mit = 0.0
+                for _ in 0..<rounds {
+                    ours = max(ours, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
+                                                                        duration: .seconds(seconds)).megabytesPerSecond)
+                    mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
+                                                     ccache: ccache, keytab: keytab))
+                }
                 let p = primitives[size]!
                 let hash = enctype == .aes256CtsHmacSha1_96 ? p.sha1 : p.sha384
                 // Each message is encrypted once, decrypted once and HMACed twice.
@@ -87,16 +107,15 @@ struct KerberosCryptoBench {
         defer { message.deallocate() }
         message.initializeMemory(as: UInt8.self, repeating: 0xA5)
         try initiator.wrapUnwrap(message, peer: acceptor)
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = ProtectionBenchmark.threadCPUSeconds()
         var iterations = 0
-        while clock.now - start < .seconds(seconds) {
+        var elapsed = 0.0
+        while elapsed < Double(seconds) {
             try initiator.wrapUnwrap(message, peer: acceptor)
             iterations += 1
+            elapsed = ProtectionBenchmark.threadCPUSeconds() - start
         }
-        let elapsed = clock.now - start
-        let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(size * iterations) / s / 1e6
+        return Double(size * iterations) / elapsed / 1e6
     }
 
     /// `openssl speed` rate in MB/s for one block size.
