@@ -84,7 +84,8 @@ let package = Package(
         .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "TestRealm"],
                           swiftSettings: swiftSettings),
         .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
-                    swiftSettings: swiftSettings),
+                    swiftSettings: swiftSettings,
+                    linkerSettings: [.linkedLibrary("k5crypto")]),  // krb5_c_* for the MIT crypto cross-check
 
         .testTarget(name: "WindowsStatusTests", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .testTarget(name: "GSSTests", dependencies: ["GSS", "TestRealm"], swiftSettings: swiftSettings),
