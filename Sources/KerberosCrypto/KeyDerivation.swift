@@ -46,6 +46,7 @@ public enum KeyDerivation {
                 produced += take
                 block = next
             }
+            block.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
             return KerberosKey(enctype: key.enctype, adopting: out, length: length)
         } catch {
             OPENSSL_cleanse(out.baseAddress, out.count)
