@@ -182,6 +182,28 @@ import Testing
         #expect(try p.acceptor.unwrap(token).info.sequence == .inSequence)
     }
 
+    @Test func concurrentWrapsGetDistinctSequenceNumbers() async throws {
+        let p = try Self.pair(.aes256CtsHmacSha1_96, subkey: true, seed: 11)
+        let sender = p.initiator
+        let tokens = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    try (0..<50).map { i in try sender.wrap([UInt8(task), UInt8(i)], confidential: i % 2 == 0) }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let numbers = try Set(tokens.map { try WrapToken(parsing: $0).sequenceNumber })
+        #expect(numbers.count == 200)
+        var received = Set<[UInt8]>()
+        for token in tokens {
+            let unwrapped = try p.acceptor.unwrap(token)
+            #expect(unwrapped.info.sequence != .duplicate)
+            received.insert(unwrapped.data)
+        }
+        #expect(received.count == 200)
+    }
+
     @Test func keysAreNeverPrinted() throws {
         let key = try KerberosKey(enctype: .aes128CtsHmacSha1_96, bytes: [UInt8](repeating: 0xAB, count: 16))
         #expect(!key.description.lowercased().contains("ab"))
