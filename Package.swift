@@ -23,8 +23,10 @@ let package = Package(
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
+        .library(name: "KerberosCrypto", targets: ["KerberosCrypto"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
+        .executable(name: "kerberos-crypto-bench", targets: ["KerberosCryptoBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,6 +44,8 @@ let package = Package(
     targets: [
         // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
         .systemLibrary(name: "CGSSAPI", path: "Sources/CGSSAPI"),
+        // OpenSSL 3 libcrypto for RFC 3961/3962/8009 per-message crypto (KerberosCrypto).
+        .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto"),
 
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
         .target(
@@ -85,6 +89,15 @@ let package = Package(
             dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory"],
             path: "Sources/MigAuthBench",
             swiftSettings: swiftSettings),
+
+        // RFC 4121 per-message tokens (wrap/MIC) on OpenSSL 3; see docs/fast-protection.md.
+        .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "CGSSAPI", "WindowsStatus"],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "TestRealm"],
+                          swiftSettings: swiftSettings),
+        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
+                    swiftSettings: swiftSettings,
+                    linkerSettings: [.linkedLibrary("k5crypto")]),  // krb5_c_* for the MIT crypto cross-check
 
         .testTarget(name: "WindowsStatusTests", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .testTarget(name: "GSSTests", dependencies: ["GSS", "TestRealm"], swiftSettings: swiftSettings),

@@ -1,0 +1,218 @@
+import CLibCrypto
+
+/// AES in CBC mode with ciphertext stealing, CS3 variant, zero initial vector (RFC 3962 §5),
+/// over messages given as several pieces so callers need not copy them together.
+///
+/// All but the last two blocks go through OpenSSL's AES-CBC in one pass (AES-NI, pipelined
+/// decryption); the last two (16 < n ≤ 32 octets) go through OpenSSL's AES-CBC-CTS ("CS3") with the
+/// preceding ciphertext block as IV, which is the same computation as one CTS pass over the whole.
+enum AESCTS {
+    static let blockSize = 16
+    /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
+    static let chunkLength = 16 * 1024
+
+    /// Called after each encryption run with (plaintext consumed, ciphertext produced), in order.
+    typealias Observer = (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+
+    /// Where the bulk (plain CBC) part ends for a message of `length` octets.
+    private static func bulkLength(_ length: Int) -> Int {
+        max(0, (length + blockSize - 1) / blockSize - 2) * blockSize
+    }
+
+    /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
+    static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
+                        length: Int, observer: Observer? = nil) throws {
+        guard length >= blockSize else { throw KerberosCryptoError.libcrypto("AES-CTS needs at least one block") }
+        let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
+        let bulk = bulkLength(length)
+        var reader = ReadCursor(pieces: pieces)
+        try key.withUnsafeBytes { (k) throws in
+            let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            let zeroIV = [UInt8](repeating: 0, count: blockSize)
+            if bulk > 0 {
+                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+                defer { EVP_CIPHER_CTX_free(ctx) }
+                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 1, nil) == 1 else {
+                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
+                }
+                EVP_CIPHER_CTX_set_padding(ctx, 0)
+                var produced = 0
+                var remaining = bulk
+                while remaining > 0 {
+                    let chunk = reader.next(max: min(remaining, chunkLength))
+                    var outl: Int32 = 0
+                    guard EVP_CipherUpdate(ctx, (out + produced).assumingMemoryBound(to: UInt8.self), &outl,
+                                           chunk.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                           Int32(chunk.count)) == 1 else {
+                        throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                    }
+                    try observer?(chunk, UnsafeRawBufferPointer(start: out + produced, count: Int(outl)))
+                    produced += Int(outl)
+                    remaining -= chunk.count
+                }
+                guard produced == bulk else { throw KerberosCryptoError.libcrypto("AES-CBC produced \(produced) of \(bulk) octets") }
+            }
+            let tail = length - bulk
+            var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
+            try tmp.withUnsafeMutableBytes { (t) throws in
+                reader.copy(into: t.baseAddress!, count: tail)
+                let iv = bulk > 0 ? UnsafeRawPointer(out + bulk - blockSize) : nil
+                try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
+                            iv: iv, encrypt: true, input: UnsafeRawPointer(t.baseAddress!),
+                            output: out + bulk, count: tail)
+                try observer?(UnsafeRawBufferPointer(rebasing: t[0..<tail]),
+                              UnsafeRawBufferPointer(start: out + bulk, count: tail))
+            }
+        }
+    }
+
+    /// Decrypts `length` octets at `input` (≥ 16) into `pieces`, whose total length is `length`.
+    /// A piece may be the input region itself (exact in-place decryption).
+    static func decrypt(key: KerberosKey, input: UnsafeRawPointer, length: Int,
+                        into pieces: [UnsafeMutableRawBufferPointer],
+                        beforeRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
+                        afterRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws {
+        guard length >= blockSize else { throw KerberosCryptoError.defectiveToken("ciphertext shorter than one AES block") }
+        let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
+        let bulk = bulkLength(length)
+        var writer = WriteCursor(pieces: pieces)
+        // The tail's IV is the last bulk ciphertext block: save it before in-place decryption overwrites it.
+        var iv = [UInt8](repeating: 0, count: blockSize)
+        if bulk > 0 { iv.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: input + bulk - blockSize, count: blockSize)) } }
+        try key.withUnsafeBytes { (k) throws in
+            let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
+            if bulk > 0 {
+                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+                defer { EVP_CIPHER_CTX_free(ctx) }
+                let zeroIV = [UInt8](repeating: 0, count: blockSize)
+                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 0, nil) == 1 else {
+                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
+                }
+                EVP_CIPHER_CTX_set_padding(ctx, 0)
+                var position = 0
+                while position < bulk {
+                    guard let (target, available) = writer.currentRun() else {
+                        throw KerberosCryptoError.libcrypto("AES-CTS output pieces too short")
+                    }
+                    let wanted = min(available, bulk - position, chunkLength)
+                    var outl: Int32 = 0
+                    if wanted >= blockSize {
+                        let n = wanted & ~(blockSize - 1)
+                        try beforeRun?(UnsafeRawBufferPointer(start: input + position, count: n))
+                        guard EVP_CipherUpdate(ctx, target.assumingMemoryBound(to: UInt8.self), &outl,
+                                               (input + position).assumingMemoryBound(to: UInt8.self),
+                                               Int32(n)) == 1, Int(outl) == n else {
+                            throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                        }
+                        try afterRun?(UnsafeRawBufferPointer(start: target, count: n))
+                        writer.advance(n)
+                        position += n
+                    } else {
+                        // A block straddling two pieces.
+                        try beforeRun?(UnsafeRawBufferPointer(start: input + position, count: blockSize))
+                        try tmp.withUnsafeMutableBytes { (t) throws in
+                            guard EVP_CipherUpdate(ctx, t.baseAddress!.assumingMemoryBound(to: UInt8.self), &outl,
+                                                   (input + position).assumingMemoryBound(to: UInt8.self),
+                                                   Int32(blockSize)) == 1, Int(outl) == blockSize else {
+                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                            }
+                            try afterRun?(UnsafeRawBufferPointer(rebasing: t[0..<blockSize]))
+                            writer.scatter(from: UnsafeRawPointer(t.baseAddress!), count: blockSize)
+                        }
+                        position += blockSize
+                    }
+                }
+            }
+            let tail = length - bulk
+            try beforeRun?(UnsafeRawBufferPointer(start: input + bulk, count: tail))
+            try tmp.withUnsafeMutableBytes { (t) throws in
+                try iv.withUnsafeBytes { (ivBytes) throws in
+                    try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
+                                iv: bulk > 0 ? ivBytes.baseAddress : nil, encrypt: false, input: input + bulk,
+                                output: t.baseAddress!, count: tail)
+                }
+                try afterRun?(UnsafeRawBufferPointer(rebasing: t[0..<tail]))
+                writer.scatter(from: UnsafeRawPointer(t.baseAddress!), count: tail)
+                t.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+        }
+    }
+
+    /// One CTS (or, for exactly one block, CBC) pass over the last one or two blocks.
+    private static func runTail(cipher: OpaquePointer, stealing: Bool, key: UnsafePointer<UInt8>?,
+                                iv: UnsafeRawPointer?, encrypt: Bool, input: UnsafeRawPointer,
+                                output: UnsafeMutableRawPointer, count: Int) throws {
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let zeroIV = [UInt8](repeating: 0, count: blockSize)
+        let ok = zeroIV.withUnsafeBufferPointer { z in
+            let ivPtr = iv?.assumingMemoryBound(to: UInt8.self) ?? z.baseAddress
+            return stealing ? migauth_cts3_init(ctx, cipher, key, ivPtr, encrypt ? 1 : 0)
+                : EVP_CipherInit_ex2(ctx, cipher, key, ivPtr, encrypt ? 1 : 0, nil)
+        }
+        guard ok == 1 else { throw LibCrypto.lastError("EVP_CipherInit_ex2(\(stealing ? "CTS" : "CBC"))") }
+        if !stealing { EVP_CIPHER_CTX_set_padding(ctx, 0) }
+        var outl: Int32 = 0
+        guard EVP_CipherUpdate(ctx, output.assumingMemoryBound(to: UInt8.self), &outl,
+                               input.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1,
+              Int(outl) == count else {
+            throw LibCrypto.lastError("EVP_CipherUpdate(\(stealing ? "CTS" : "CBC"))")
+        }
+    }
+}
+
+/// Reads consecutive octets from a list of buffers.
+struct ReadCursor {
+    let pieces: [UnsafeRawBufferPointer]
+    var index = 0
+    var offset = 0
+
+    /// The next run of at most `max` octets (empty at the end).
+    mutating func next(max: Int) -> UnsafeRawBufferPointer {
+        while index < pieces.count, offset >= pieces[index].count { index += 1; offset = 0 }
+        guard index < pieces.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let piece = pieces[index]
+        let n = min(max, piece.count - offset)
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: piece[offset..<(offset + n)])
+    }
+
+    /// Copies the next `count` octets to `target`.
+    mutating func copy(into target: UnsafeMutableRawPointer, count: Int) {
+        var done = 0
+        while done < count {
+            let run = next(max: count - done)
+            guard run.count > 0, let base = run.baseAddress else { return }
+            (target + done).copyMemory(from: base, byteCount: run.count)
+            done += run.count
+        }
+    }
+}
+
+/// Writes consecutive octets into a list of buffers.
+struct WriteCursor {
+    let pieces: [UnsafeMutableRawBufferPointer]
+    var index = 0
+    var offset = 0
+
+    /// The current writable run (skipping empty pieces), or nil at the end.
+    mutating func currentRun() -> (UnsafeMutableRawPointer, Int)? {
+        while index < pieces.count, offset >= pieces[index].count { index += 1; offset = 0 }
+        guard index < pieces.count, let base = pieces[index].baseAddress else { return nil }
+        return (base + offset, pieces[index].count - offset)
+    }
+
+    mutating func advance(_ n: Int) { offset += n }
+
+    /// Writes `count` octets from `source`, crossing piece boundaries.
+    mutating func scatter(from source: UnsafeRawPointer, count: Int) {
+        var done = 0
+        while done < count, let (target, available) = currentRun() {
+            let n = min(available, count - done)
+            target.copyMemory(from: source + done, byteCount: n)
+            advance(n)
+            done += n
+        }
+    }
+}

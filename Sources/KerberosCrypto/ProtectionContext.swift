@@ -1,0 +1,354 @@
+import Foundation
+
+/// RFC 4121 per-message protection for one established Kerberos GSS context (CFX tokens):
+/// Wrap (sealed or not) and MIC tokens, byte-for-byte as MIT krb5 makes and checks them, computed
+/// with OpenSSL. Holds the keys, role, acceptor-subkey flag, send sequence number and the receive
+/// window (MIT `g_seqstate` semantics).
+///
+/// Thread-safe: the sequence state is locked; the cryptography runs outside the lock.
+public final class ProtectionContext: @unchecked Sendable {
+    /// Which side of the context this is.
+    public enum Role: Sendable, Hashable {
+        case initiator, acceptor
+    }
+
+    /// What unwrapping or verifying learned besides the data.
+    public struct TokenInfo: Sendable, Hashable {
+        /// Whether the data was encrypted (sealed Wrap token).
+        public let confidential: Bool
+        /// The sender's sequence number.
+        public let sequenceNumber: UInt64
+        /// Where the number fell in the receive window (`.inSequence`, `.gap` or `.unsequenced`).
+        public let sequence: SequenceWindow.Status
+    }
+
+    /// An unwrapped message.
+    public struct Unwrapped: Sendable, Hashable {
+        public let data: [UInt8]
+        public let info: TokenInfo
+    }
+
+    public let role: Role
+    /// Whether the acceptor asserted a subkey (tokens then carry `AcceptorSubkey` and use it).
+    public let hasAcceptorSubkey: Bool
+    /// When true, `.gap`/`.unsequenced` tokens are rejected instead of reported (SSPI behaviour);
+    /// duplicates and too-old tokens are always rejected.
+    public let rejectOutOfSequence: Bool
+    /// RRC used for tokens this side makes (MIT uses 0 unless DCE style; any RRC is accepted).
+    public let rightRotationCount: UInt16
+
+    private let sendSeal: DerivedKeys
+    private let sendSign: DerivedKeys
+    private let peerSeal: DerivedKeys
+    private let peerSign: DerivedKeys
+    private let peerSealSubkey: DerivedKeys?
+    private let peerSignSubkey: DerivedKeys?
+    private let lock = NSLock()
+    private var nextSendSequence: UInt64
+    private var window: SequenceWindow
+
+    /// - Parameters:
+    ///   - contextKey: the initiator subkey (or session key) of the context.
+    ///   - acceptorSubkey: the acceptor's subkey, if it asserted one.
+    ///   - sendSequenceNumber: the next sequence number this side sends.
+    ///   - receiveSequenceNumber: the first sequence number expected from the peer.
+    public init(role: Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey? = nil,
+                sendSequenceNumber: UInt64, receiveSequenceNumber: UInt64,
+                replayDetection: Bool = true, sequenceDetection: Bool = true,
+                rejectOutOfSequence: Bool = false, rightRotationCount: UInt16 = 0) throws {
+        self.role = role
+        hasAcceptorSubkey = acceptorSubkey != nil
+        self.rejectOutOfSequence = rejectOutOfSequence
+        self.rightRotationCount = rightRotationCount
+        let (mySeal, mySign, theirSeal, theirSign): (KeyUsage, KeyUsage, KeyUsage, KeyUsage) = role == .initiator
+            ? (.initiatorSeal, .initiatorSign, .acceptorSeal, .acceptorSign)
+            : (.acceptorSeal, .acceptorSign, .initiatorSeal, .initiatorSign)
+        let sendKey = acceptorSubkey ?? contextKey
+        sendSeal = try DerivedKeys(base: sendKey, usage: mySeal)
+        sendSign = try DerivedKeys(base: sendKey, usage: mySign)
+        peerSeal = try DerivedKeys(base: contextKey, usage: theirSeal)
+        peerSign = try DerivedKeys(base: contextKey, usage: theirSign)
+        peerSealSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSeal) }
+        peerSignSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSign) }
+        nextSendSequence = sendSequenceNumber
+        window = SequenceWindow(initialSequenceNumber: receiveSequenceNumber, replayDetection: replayDetection,
+                                sequenceDetection: sequenceDetection)
+    }
+
+    private var ownFlags: TokenFlags {
+        var flags: TokenFlags = role == .acceptor ? .sentByAcceptor : []
+        if hasAcceptorSubkey { flags.insert(.acceptorSubkey) }
+        return flags
+    }
+
+    private func takeSequenceNumber() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let n = nextSendSequence
+        nextSendSequence &+= 1
+        return n
+    }
+
+    /// The next sequence number this side will send.
+    public var sendSequenceNumber: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return nextSendSequence
+    }
+
+    // MARK: - Wrap
+
+    /// Length of the Wrap token for a message of `messageLength` octets.
+    public func wrappedLength(messageLength: Int, confidential: Bool = true) -> Int {
+        confidential
+            ? WrapToken.headerLength + DerivedKeys.confounderLength + messageLength + WrapToken.headerLength
+                + sendSeal.enctype.macLength
+            : WrapToken.headerLength + messageLength + sendSeal.enctype.macLength
+    }
+
+    /// Wraps `message` into `output` (at least `wrappedLength` octets) without intermediate copies;
+    /// returns the token length.
+    @discardableResult
+    public func wrap(_ message: UnsafeRawBufferPointer, confidential: Bool = true,
+                     into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        let length = wrappedLength(messageLength: message.count, confidential: confidential)
+        guard output.count >= length, let out = output.baseAddress else {
+            throw KerberosCryptoError.bufferTooSmall(needed: length)
+        }
+        let macLength = sendSeal.enctype.macLength
+        let sequenceNumber = takeSequenceNumber()
+        var header = WrapToken(flags: ownFlags, sequenceNumber: sequenceNumber)
+        if confidential {
+            header.flags.insert(.sealed)
+            header.write(to: out)
+            // Encrypted: data | filler (EC = 0) | header with RRC = 0.
+            try withUnsafeTemporaryAllocation(byteCount: 16, alignment: 16) { copy in
+                header.write(to: copy.baseAddress!)
+                try sendSeal.encrypt(confounder: nil, pieces: [message, UnsafeRawBufferPointer(copy)],
+                                     into: UnsafeMutableRawBufferPointer(rebasing: output[16..<length]))
+            }
+        } else {
+            // Checksum over data | header with EC = RRC = 0; then EC = checksum length.
+            header.write(to: out)
+            if let base = message.baseAddress, message.count > 0 {
+                (out + 16).copyMemory(from: base, byteCount: message.count)
+            }
+            try sendSeal.checksum([message, UnsafeRawBufferPointer(start: out, count: 16)],
+                                  into: out + 16 + message.count)
+            header.extraCount = UInt16(macLength)
+            header.write(to: out)
+        }
+        if rightRotationCount != 0 {
+            let body = UnsafeMutableRawBufferPointer(rebasing: output[16..<length])
+            rotateRight(body, by: Int(rightRotationCount) % body.count)
+            header.rightRotationCount = rightRotationCount
+            header.write(to: out)
+        }
+        return length
+    }
+
+    /// Wraps `message` (one allocation: the token).
+    public func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
+        let length = wrappedLength(messageLength: message.count, confidential: confidential)
+        var failure: (any Error)?
+        let token = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            do {
+                _ = try message.withUnsafeBytes { m in
+                    try wrap(m, confidential: confidential, into: UnsafeMutableRawBufferPointer(buffer))
+                }
+                count = length
+            } catch {
+                failure = error
+                count = 0
+            }
+        }
+        if let failure { throw failure }
+        return token
+    }
+
+    // MARK: - Unwrap
+
+    /// Header checks common to Wrap tokens; returns the header and the keys for it.
+    private func validateWrapHeader(_ token: UnsafeRawBufferPointer) throws -> (WrapToken, DerivedKeys) {
+        let header = try WrapToken(parsing: token)
+        try checkDirection(header.flags)
+        let keys = header.flags.contains(.acceptorSubkey) ? (peerSealSubkey ?? peerSeal) : peerSeal
+        return (header, keys)
+    }
+
+    private func checkDirection(_ flags: TokenFlags) throws {
+        guard flags.contains(.sentByAcceptor) == (role == .initiator) else {
+            throw KerberosCryptoError.badSignature("token sent in the wrong direction (SentByAcceptor flag)")
+        }
+    }
+
+    /// The decrypted copy of the header must match the outer one (TOK_ID, flags, filler, SND_SEQ).
+    private func checkHeaderCopy(_ copy: UnsafeRawBufferPointer, _ outer: UnsafeRawBufferPointer) throws {
+        guard copy[0] == 0x05, copy[1] == 0x04, copy[2] == outer[2], copy[3] == outer[3],
+              (8..<16).allSatisfy({ copy[$0] == outer[$0] }) else {
+            throw KerberosCryptoError.defectiveToken("encrypted header copy does not match the token header")
+        }
+    }
+
+    private func record(_ sequenceNumber: UInt64, confidential: Bool) throws -> TokenInfo {
+        lock.lock()
+        let status = window.check(sequenceNumber)
+        lock.unlock()
+        let fatal = status == .duplicate || status == .old
+            || (rejectOutOfSequence && (status == .gap || status == .unsequenced))
+        if fatal, let error = status.error(sequenceNumber: sequenceNumber) { throw error }
+        return TokenInfo(confidential: confidential, sequenceNumber: sequenceNumber, sequence: status)
+    }
+
+    /// Unwraps a token held in `buffer`, in place: decrypts where it lies and returns the range of
+    /// `buffer` holding the message. No allocation proportional to the message.
+    public func unwrap(inPlace buffer: UnsafeMutableRawBufferPointer) throws -> (range: Range<Int>, info: TokenInfo) {
+        let token = UnsafeRawBufferPointer(buffer)
+        let (header, keys) = try validateWrapHeader(token)
+        let body = UnsafeMutableRawBufferPointer(rebasing: buffer[16...])
+        if body.count > 0 { rotateLeft(body, by: Int(header.rightRotationCount) % body.count) }
+        let macLength = keys.enctype.macLength
+        let ec = Int(header.extraCount)
+        if header.flags.contains(.sealed) {
+            guard body.count >= 32 + macLength + ec else {
+                throw KerberosCryptoError.defectiveToken("sealed Wrap token too short")
+            }
+            let plainLength = body.count - macLength
+            try keys.decrypt(UnsafeRawBufferPointer(body),
+                             into: [UnsafeMutableRawBufferPointer(rebasing: body[0..<plainLength])])
+            try checkHeaderCopy(UnsafeRawBufferPointer(rebasing: body[(plainLength - 16)..<plainLength]), token)
+            let info = try record(header.sequenceNumber, confidential: true)
+            return (32..<(16 + plainLength - 16 - ec), info)
+        }
+        guard ec == macLength else {
+            throw KerberosCryptoError.badSignature("EC \(ec) is not the checksum length \(macLength)")
+        }
+        guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
+        let dataLength = body.count - ec
+        try verifyWrapChecksum(keys: keys, header: header, data: UnsafeRawBufferPointer(rebasing: body[0..<dataLength]),
+                               checksum: UnsafeRawBufferPointer(rebasing: body[dataLength...]))
+        let info = try record(header.sequenceNumber, confidential: false)
+        return (16..<(16 + dataLength), info)
+    }
+
+    private func verifyWrapChecksum(keys: DerivedKeys, header: WrapToken, data: UnsafeRawBufferPointer,
+                                    checksum: UnsafeRawBufferPointer) throws {
+        var zeroed = header
+        zeroed.extraCount = 0
+        zeroed.rightRotationCount = 0
+        let headerBytes = zeroed.bytes
+        var expected = [UInt8](repeating: 0, count: keys.enctype.macLength)
+        try headerBytes.withUnsafeBytes { h in
+            try expected.withUnsafeMutableBytes { e in try keys.checksum([data, h], into: e.baseAddress!) }
+        }
+        let ok = expected.withUnsafeBytes { LibCrypto.constantTimeEqual($0, checksum) }
+        guard ok else { throw KerberosCryptoError.badSignature("Wrap token checksum does not match") }
+    }
+
+    /// Unwraps `token`, returning the message (one allocation: the message).
+    public func unwrap(_ token: [UInt8]) throws -> Unwrapped {
+        if token.count > 16, (Int(token[6]) << 8 | Int(token[7])) % (token.count - 16) != 0 {
+            // Rotated body (e.g. DCE style): work on a copy.
+            var copy = token
+            let (range, info) = try copy.withUnsafeMutableBytes { try unwrap(inPlace: $0) }
+            return Unwrapped(data: Array(copy[range]), info: info)
+        }
+        return try token.withUnsafeBytes { t in
+            let (header, keys) = try validateWrapHeader(t)
+            let body = UnsafeRawBufferPointer(rebasing: t[16...])
+            let macLength = keys.enctype.macLength
+            let ec = Int(header.extraCount)
+            if header.flags.contains(.sealed) {
+                guard body.count >= 32 + macLength + ec else {
+                    throw KerberosCryptoError.defectiveToken("sealed Wrap token too short")
+                }
+                let dataLength = body.count - macLength - 32 - ec
+                var failure: (any Error)?
+                var trailer = [UInt8](repeating: 0, count: 16 + ec)
+                var confounder = [UInt8](repeating: 0, count: 16)
+                let data = [UInt8](unsafeUninitializedCapacity: dataLength) { buffer, count in
+                    do {
+                        try confounder.withUnsafeMutableBytes { c in
+                            try trailer.withUnsafeMutableBytes { tr in
+                                try keys.decrypt(body, into: [c, UnsafeMutableRawBufferPointer(buffer), tr])
+                                try checkHeaderCopy(UnsafeRawBufferPointer(rebasing: tr[ec...]), t)
+                            }
+                        }
+                        count = dataLength
+                    } catch {
+                        failure = error
+                        count = 0
+                    }
+                }
+                if let failure { throw failure }
+                return Unwrapped(data: data, info: try record(header.sequenceNumber, confidential: true))
+            }
+            guard ec == macLength else {
+                throw KerberosCryptoError.badSignature("EC \(ec) is not the checksum length \(macLength)")
+            }
+            guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
+            let dataLength = body.count - ec
+            let data = UnsafeRawBufferPointer(rebasing: body[0..<dataLength])
+            try verifyWrapChecksum(keys: keys, header: header, data: data,
+                                   checksum: UnsafeRawBufferPointer(rebasing: body[dataLength...]))
+            return Unwrapped(data: Array(data), info: try record(header.sequenceNumber, confidential: false))
+        }
+    }
+
+    // MARK: - MIC
+
+    /// A MIC token over `message`.
+    public func getMIC(_ message: UnsafeRawBufferPointer) throws -> [UInt8] {
+        let header = MICToken(flags: ownFlags, sequenceNumber: takeSequenceNumber())
+        let macLength = sendSign.enctype.macLength
+        var token = header.bytes + [UInt8](repeating: 0, count: macLength)
+        try token.withUnsafeMutableBytes { t in
+            try sendSign.checksum([message, UnsafeRawBufferPointer(rebasing: t[0..<16])], into: t.baseAddress! + 16)
+        }
+        return token
+    }
+
+    /// A MIC token over `message`.
+    public func getMIC(_ message: [UInt8]) throws -> [UInt8] {
+        try message.withUnsafeBytes { try getMIC($0) }
+    }
+
+    /// Verifies a MIC `token` over `message`.
+    @discardableResult
+    public func verifyMIC(_ message: UnsafeRawBufferPointer, token: [UInt8]) throws -> TokenInfo {
+        try token.withUnsafeBytes { t in
+            let header = try MICToken(parsing: t)
+            try checkDirection(header.flags)
+            let keys = header.flags.contains(.acceptorSubkey) ? (peerSignSubkey ?? peerSign) : peerSign
+            var expected = [UInt8](repeating: 0, count: keys.enctype.macLength)
+            try expected.withUnsafeMutableBytes { e in
+                try keys.checksum([message, UnsafeRawBufferPointer(rebasing: t[0..<16])], into: e.baseAddress!)
+            }
+            let ok = expected.withUnsafeBytes { LibCrypto.constantTimeEqual($0, UnsafeRawBufferPointer(rebasing: t[16...])) }
+            guard ok else { throw KerberosCryptoError.badSignature("MIC checksum does not match") }
+            return try record(header.sequenceNumber, confidential: false)
+        }
+    }
+
+    /// Verifies a MIC `token` over `message`.
+    @discardableResult
+    public func verifyMIC(_ message: [UInt8], token: [UInt8]) throws -> TokenInfo {
+        try message.withUnsafeBytes { try verifyMIC($0, token: token) }
+    }
+}
+
+/// Rotates `buffer` right by `count` octets (the last `count` octets move to the front).
+func rotateRight(_ buffer: UnsafeMutableRawBufferPointer, by count: Int) {
+    guard count > 0, count < buffer.count, let base = buffer.baseAddress else { return }
+    let saved = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[(buffer.count - count)...]))
+    (base + count).copyMemory(from: base, byteCount: buffer.count - count)  // memmove semantics
+    saved.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: count) }
+}
+
+/// Rotates `buffer` left by `count` octets (the first `count` octets move to the end).
+func rotateLeft(_ buffer: UnsafeMutableRawBufferPointer, by count: Int) {
+    guard count > 0, count < buffer.count, let base = buffer.baseAddress else { return }
+    let saved = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+    base.copyMemory(from: base + count, byteCount: buffer.count - count)
+    saved.withUnsafeBytes { (base + buffer.count - count).copyMemory(from: $0.baseAddress!, byteCount: count) }
+}
