@@ -36,27 +36,46 @@ public struct SimDuration: Sendable, Hashable, Comparable, Codable, CustomString
 
     public static func < (a: SimDuration, b: SimDuration) -> Bool { a.seconds < b.seconds }
 
-    /// Parses `90`, `90s`, `15m`, `10h`, `2d`, or combinations such as `1h30m`.
+    /// The longest span a parsed duration may have (about 1,000 years): more is refused, never wrapped.
+    public static let maximumParsedSeconds: Int64 = 1_000 * 366 * 86_400
+
+    /// Parses `90`, `90s`, `15m`, `10h`, `2d`, or combinations such as `1h30m` (spaces ignored).
+    /// Returns `nil` for anything else, including empty text and spans over ``maximumParsedSeconds``.
     public init?(parsing text: String) {
         var total: Int64 = 0
         var number: Int64? = nil
+        func add(_ n: Int64, _ unit: Int64) -> Bool {
+            let (scaled, o1) = n.multipliedReportingOverflow(by: unit)
+            let (sum, o2) = total.addingReportingOverflow(scaled)
+            guard !o1, !o2, sum <= SimDuration.maximumParsedSeconds else { return false }
+            total = sum
+            return true
+        }
         for ch in text.lowercased() where ch != " " {
             if let d = ch.wholeNumberValue {
-                number = (number ?? 0) * 10 + Int64(d)
+                let (times10, o1) = (number ?? 0).multipliedReportingOverflow(by: 10)
+                let (next, o2) = times10.addingReportingOverflow(Int64(d))
+                guard !o1, !o2, next <= SimDuration.maximumParsedSeconds else { return nil }
+                number = next
                 continue
             }
             guard let n = number else { return nil }
+            let unit: Int64
             switch ch {
-            case "s": total += n
-            case "m": total += n * 60
-            case "h": total += n * 3600
-            case "d": total += n * 86400
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86400
             default: return nil
             }
+            guard add(n, unit) else { return nil }
             number = nil
         }
-        if let n = number { total += n }
-        else if text.isEmpty { return nil }
+        if let n = number {
+            guard add(n, 1) else { return nil }
+        } else if total == 0 && !text.contains(where: \.isNumber) {
+            return nil
+        }
         self.seconds = total
     }
 

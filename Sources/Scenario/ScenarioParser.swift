@@ -351,22 +351,7 @@ enum ScenarioParser {
     }
 
     static func parseDuration(_ text: String) -> Int? {
-        var total = 0
-        var number: Int?
-        for ch in text.lowercased() where ch != " " {
-            if let d = ch.wholeNumberValue { number = (number ?? 0) * 10 + d; continue }
-            guard let n = number else { return nil }
-            switch ch {
-            case "s": total += n
-            case "m": total += n * 60
-            case "h": total += n * 3600
-            case "d": total += n * 86400
-            default: return nil
-            }
-            number = nil
-        }
-        if let n = number { total += n } else if total == 0 { return nil }
-        return total
+        SimDuration(parsing: text).map { Int($0.seconds) }
     }
 }
 

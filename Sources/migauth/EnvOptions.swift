@@ -49,22 +49,8 @@ struct CLIError: Error, CustomStringConvertible {
 struct DurationArgument: ExpressibleByArgument {
     let seconds: Int
     init?(argument: String) {
-        var total = 0
-        var number: Int?
-        for ch in argument.lowercased() {
-            if let d = ch.wholeNumberValue { number = (number ?? 0) * 10 + d; continue }
-            guard let n = number else { return nil }
-            switch ch {
-            case "s": total += n
-            case "m": total += n * 60
-            case "h": total += n * 3600
-            case "d": total += n * 86400
-            default: return nil
-            }
-            number = nil
-        }
-        if let n = number { total += n } else if argument.isEmpty { return nil }
-        seconds = total
+        guard let d = SimDuration(parsing: argument) else { return nil }
+        seconds = Int(d.seconds)
     }
 }
 

@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 import Scenario
 import Testing
@@ -48,5 +49,35 @@ import Testing
             copy[i] = " " + copy[i]
             check(copy.joined(separator: "\n"), lineCount: copy.count)
         }
+    }
+}
+
+/// Durations from scenario files and the command line: huge values are refused, never wrapped.
+@Suite struct DurationInputTests {
+    @Test(arguments: [
+        ("90", 90), ("90s", 90), ("15m", 900), ("10h", 36_000), ("1h30m", 5_400), ("2d", 172_800),
+        ("1h 30m", 5_400), ("0", 0), ("0s", 0),
+    ] as [(String, Int64)])
+    func valid(_ text: String, _ seconds: Int64) {
+        #expect(SimDuration(parsing: text)?.seconds == seconds)
+    }
+
+    @Test(arguments: ["", " ", "h", "10x", "1.5h", "-5s", "99999999999999999999999h", "9223372036854775807",
+                      "2562047788015215h", "400000d", "999999999999999999d1s"])
+    func refused(_ text: String) {
+        #expect(SimDuration(parsing: text) == nil)
+    }
+
+    @Test func scenarioWithHugeAdvanceIsAnErrorNotACrash() throws {
+        let yaml = """
+            name: overflow
+            directory:
+              domains:
+                - {name: contoso.com, netbios: CONTOSO}
+            hosts: []
+            steps:
+              - advance-clock: 99999999999999999999999h
+            """
+        #expect(throws: ScenarioError.self) { try Scenario(yaml: yaml, file: "huge.yaml") }
     }
 }
