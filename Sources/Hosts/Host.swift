@@ -219,6 +219,9 @@ public struct Host: Sendable, Hashable, Codable {
 
     /// Adds a VM; throws when one with that name exists.
     public mutating func addVirtualMachine(_ vm: VirtualMachine) throws(HostError) {
+        if let problem = VirtualMachine.nameProblem(vm.name) {
+            throw HostError(status: .invalidArgument, message: problem)
+        }
         guard virtualMachines[vm.key] == nil else {
             throw HostError(status: .dsObjectExists, message: "A virtual machine named \(vm.name) already exists on \(name)")
         }
