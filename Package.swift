@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
         .target(
             name: "GSS",
-            dependencies: ["CGSSAPI", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),

@@ -11,8 +11,9 @@ enum AESCTS {
     /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
     static let chunkLength = 16 * 1024
 
-    /// Called after each encryption run with (plaintext consumed, ciphertext produced), in order.
-    typealias Observer = (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    /// Sees each run of an encryption, in order: the plaintext before it is encrypted (it may be
+    /// overwritten in place), or the ciphertext after.
+    typealias Observer = (UnsafeRawBufferPointer) throws -> Void
 
     /// Where the bulk (plain CBC) part ends for a message of `length` octets.
     private static func bulkLength(_ length: Int) -> Int {
@@ -21,48 +22,89 @@ enum AESCTS {
 
     /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
     static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
-                        length: Int, observer: Observer? = nil) throws {
+                        length: Int) throws {
+        try encrypt(key: key, pieces: pieces, into: [UnsafeMutableRawBufferPointer(start: out, count: length)])
+    }
+
+    /// Encrypts the concatenation of `pieces` (≥ 16 octets) into the concatenation of `outputs`
+    /// (same total length). An output piece may be the input piece at the same stream offset
+    /// (exact in-place encryption, as `wrapInPlace` does with the caller's data).
+    static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableRawBufferPointer],
+                        beforeRun: Observer? = nil, afterRun: Observer? = nil) throws {
+        let length = outputs.reduce(0) { $0 + $1.count }
         guard length >= blockSize else { throw KerberosCryptoError.libcrypto("AES-CTS needs at least one block") }
+        guard pieces.reduce(0, { $0 + $1.count }) == length else {
+            throw KerberosCryptoError.bufferTooSmall(needed: length)
+        }
         let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
         let bulk = bulkLength(length)
         var reader = ReadCursor(pieces: pieces)
-        try key.withUnsafeBytes { (k) throws in
-            let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            let zeroIV = [UInt8](repeating: 0, count: blockSize)
-            if bulk > 0 {
-                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
-                defer { EVP_CIPHER_CTX_free(ctx) }
-                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 1, nil) == 1 else {
-                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
-                }
-                EVP_CIPHER_CTX_set_padding(ctx, 0)
-                var produced = 0
-                var remaining = bulk
-                while remaining > 0 {
-                    let chunk = reader.next(max: min(remaining, chunkLength))
-                    var outl: Int32 = 0
-                    guard EVP_CipherUpdate(ctx, (out + produced).assumingMemoryBound(to: UInt8.self), &outl,
-                                           chunk.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                                           Int32(chunk.count)) == 1 else {
-                        throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+        var writer = WriteCursor(pieces: outputs)
+        try withUnsafeTemporaryAllocation(byteCount: 4 * blockSize, alignment: 16) { scratch in
+            let base = scratch.baseAddress!
+            let tmpIn = base, tmpOut = base + 2 * blockSize
+            // The tail's IV: the last ciphertext block of the bulk part (zero when there is none).
+            var lastBlock = (UInt64(0), UInt64(0))
+            try key.withUnsafeBytes { (k) throws in
+                let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                if bulk > 0 {
+                    guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+                    defer { EVP_CIPHER_CTX_free(ctx) }
+                    guard withUnsafeBytes(of: (UInt64(0), UInt64(0)), { zero in
+                        EVP_CipherInit_ex2(ctx, cbc, keyPtr, zero.baseAddress?.assumingMemoryBound(to: UInt8.self), 1, nil)
+                    }) == 1 else {
+                        throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
                     }
-                    try observer?(chunk, UnsafeRawBufferPointer(start: out + produced, count: Int(outl)))
-                    produced += Int(outl)
-                    remaining -= chunk.count
+                    EVP_CIPHER_CTX_set_padding(ctx, 0)
+                    var position = 0
+                    while position < bulk {
+                        guard let (target, available) = writer.currentRun() else {
+                            throw KerberosCryptoError.libcrypto("AES-CTS output pieces too short")
+                        }
+                        let chunk = reader.next(max: min(available, bulk - position, chunkLength))
+                        var outl: Int32 = 0
+                        let n = chunk.count & ~(blockSize - 1)
+                        if n > 0, let input = chunk.baseAddress {
+                            reader.back(chunk.count - n)
+                            try beforeRun?(UnsafeRawBufferPointer(start: input, count: n))
+                            guard EVP_CipherUpdate(ctx, target.assumingMemoryBound(to: UInt8.self), &outl,
+                                                   input.assumingMemoryBound(to: UInt8.self), Int32(n)) == 1,
+                                  Int(outl) == n else {
+                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                            }
+                            try afterRun?(UnsafeRawBufferPointer(start: target, count: n))
+                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: target + n - blockSize, count: blockSize)) }
+                            writer.advance(n)
+                            position += n
+                        } else {
+                            // A block straddling two input or output pieces.
+                            reader.back(chunk.count)
+                            reader.copy(into: tmpIn, count: blockSize)
+                            try beforeRun?(UnsafeRawBufferPointer(start: tmpIn, count: blockSize))
+                            guard EVP_CipherUpdate(ctx, tmpOut.assumingMemoryBound(to: UInt8.self), &outl,
+                                                   tmpIn.assumingMemoryBound(to: UInt8.self), Int32(blockSize)) == 1,
+                                  Int(outl) == blockSize else {
+                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                            }
+                            try afterRun?(UnsafeRawBufferPointer(start: tmpOut, count: blockSize))
+                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: tmpOut, count: blockSize)) }
+                            writer.scatter(from: UnsafeRawPointer(tmpOut), count: blockSize)
+                            position += blockSize
+                        }
+                    }
                 }
-                guard produced == bulk else { throw KerberosCryptoError.libcrypto("AES-CBC produced \(produced) of \(bulk) octets") }
+                let tail = length - bulk
+                reader.copy(into: tmpIn, count: tail)
+                try beforeRun?(UnsafeRawBufferPointer(start: tmpIn, count: tail))
+                try withUnsafeBytes(of: lastBlock) { iv in
+                    try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
+                                iv: bulk > 0 ? iv.baseAddress : nil, encrypt: true, input: UnsafeRawPointer(tmpIn),
+                                output: tmpOut, count: tail)
+                }
+                try afterRun?(UnsafeRawBufferPointer(start: tmpOut, count: tail))
+                writer.scatter(from: UnsafeRawPointer(tmpOut), count: tail)
             }
-            let tail = length - bulk
-            var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
-            try tmp.withUnsafeMutableBytes { (t) throws in
-                reader.copy(into: t.baseAddress!, count: tail)
-                let iv = bulk > 0 ? UnsafeRawPointer(out + bulk - blockSize) : nil
-                try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
-                            iv: iv, encrypt: true, input: UnsafeRawPointer(t.baseAddress!),
-                            output: out + bulk, count: tail)
-                try observer?(UnsafeRawBufferPointer(rebasing: t[0..<tail]),
-                              UnsafeRawBufferPointer(start: out + bulk, count: tail))
-            }
+            scratch.initializeMemory(as: UInt8.self, repeating: 0)  // plaintext tail
         }
     }
 
@@ -177,6 +219,9 @@ struct ReadCursor {
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: piece[offset..<(offset + n)])
     }
+
+    /// Gives back the last `count` octets taken by `next` (within the same piece).
+    mutating func back(_ count: Int) { offset -= count }
 
     /// Copies the next `count` octets to `target`.
     mutating func copy(into target: UnsafeMutableRawPointer, count: Int) {
