@@ -60,14 +60,41 @@ func verifyOutcome(_ message: [UInt8], _ mic: [UInt8], at receiver: inout some G
     }
 }
 
-/// Messages both ways between a fast side and an MIT side: sealed and not, array and in-place
-/// forms, MIC tokens; every message must arrive intact.
+extension SeededGenerator {
+    /// `count` pseudo-random octets, eight at a time (fast enough for MiB-sized messages).
+    mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { raw in
+            var i = 0
+            while i < count {
+                var word = next()
+                for _ in 0..<min(8, count - i) { raw[i] = UInt8(truncatingIfNeeded: word); word >>= 8; i += 1 }
+            }
+        }
+        return out
+    }
+}
+
+/// One message of an exchange: its size, sealed or only signed, `wrap` or `wrapInPlace`.
+struct MessageCase: CustomStringConvertible {
+    let size: Int
+    let encrypt: Bool
+    let inPlace: Bool
+    var description: String { "\(size) octets, encrypt \(encrypt), in place \(inPlace)" }
+
+    /// Fixed sizes around the block and header boundaries, cycling through the forms.
+    static func fixed(_ sizes: [Int]) -> [MessageCase] {
+        sizes.enumerated().map { MessageCase(size: $1, encrypt: $0 % 3 != 1, inPlace: $0 % 2 == 0) }
+    }
+}
+
+/// Messages both ways between a fast side and an MIT side (`wrap`/`wrapInPlace` on one,
+/// `unwrap`/`unwrapInPlace` on the other) and a MIC each way; every message must arrive intact.
 func exchange(fast: inout some GSSSecurityContext & ~Copyable, mit: inout some GSSSecurityContext & ~Copyable,
-              sizes: [Int], rng: inout SeededGenerator) throws {
-    for (i, size) in sizes.enumerated() {
-        let message = FuzzTests.randomBytes(size, &rng)
-        let encrypt = i % 3 != 1
-        let inPlace = i % 2 == 0
+              cases: [MessageCase], rng: inout SeededGenerator, context: String = "") throws {
+    for item in cases {
+        let (size, encrypt, inPlace) = (item.size, item.encrypt, item.inPlace)
+        let message = rng.bytes(size)
         for fastSends in [true, false] {
             var token: [UInt8]
             if inPlace {
@@ -86,7 +113,7 @@ func exchange(fast: inout some GSSSecurityContext & ~Copyable, mit: inout some G
                 let u = fastSends ? try mit.unwrap(token) : try fast.unwrap(token)
                 received = (u.message, u.confidential)
             }
-            #expect(received.message == message, "size \(size), encrypt \(encrypt), in place \(inPlace), fast sends \(fastSends)")
+            #expect(received.message == message, "\(context) \(item), fast sends \(fastSends)")
             #expect(received.confidential == encrypt)
             let mic = fastSends ? try fast.getMIC(message) : try mit.getMIC(message)
             if fastSends { try mit.verifyMIC(message, mic: mic) } else { try fast.verifyMIC(message, mic: mic) }
@@ -109,13 +136,13 @@ struct FastProtectionTests {
                                         fastInitiator: fastInitiator, fastAcceptor: !fastInitiator)
                 #expect(pair.initiator.protectionPath == .undecided)
                 var rng = SeededGenerator(state: UInt64(enctype) << 8 | (mutual ? 2 : 0) | (fastInitiator ? 1 : 0))
-                let sizes = [0, 1, 15, 16, 17, 33, 1000, 65_536, 100_003]
+                let cases = MessageCase.fixed([0, 1, 15, 16, 17, 33, 1000, 65_536, 100_003])
                 if fastInitiator {
-                    try exchange(fast: &pair.initiator, mit: &pair.acceptor, sizes: sizes, rng: &rng)
+                    try exchange(fast: &pair.initiator, mit: &pair.acceptor, cases: cases, rng: &rng)
                     #expect(pair.initiator.protectionPath == .kerberosCrypto(enctype: enctype))
                     #expect(pair.acceptor.protectionPath == .mit)
                 } else {
-                    try exchange(fast: &pair.acceptor, mit: &pair.initiator, sizes: sizes, rng: &rng)
+                    try exchange(fast: &pair.acceptor, mit: &pair.initiator, cases: cases, rng: &rng)
                     #expect(pair.acceptor.protectionPath == .kerberosCrypto(enctype: enctype))
                     #expect(pair.initiator.protectionPath == .mit)
                 }
@@ -123,6 +150,41 @@ struct FastProtectionTests {
                 let names = try pair.initiator.inquire()
                 #expect(names.isOpen)
                 #expect(try pair.acceptor.wrapSizeLimit(maximumTokenSize: 65_536) > 65_000)
+            }
+        }
+    }
+
+    /// Property: for random sizes from 0 octets to 4 MiB (seeded, so a failure names a replayable
+    /// case), random forms, both roles, a message wrapped by the fast path unwraps at MIT and one
+    /// wrapped by MIT unwraps on the fast path, through the public API only.
+    @Test("property: random sizes up to 4 MiB round-trip fast ⇄ MIT through the public API", arguments: enctypes)
+    func randomSizesRoundTrip(enctype: Int32) async throws {
+        let seed = 0x9A0D_5EED_0000 + UInt64(enctype)
+        for fastInitiator in [true, false] {
+            let endpoints = try await FastPair.endpoints()
+            try await onThread {
+                var pair = try FastPair(endpoints, enctype: enctype, fastInitiator: fastInitiator,
+                                        fastAcceptor: !fastInitiator)
+                var rng = SeededGenerator(state: seed ^ (fastInitiator ? 0x100 : 0))
+                // Always 0 octets and one message of 2–4 MiB, then random sizes at four scales.
+                var cases = [MessageCase(size: 0, encrypt: true, inPlace: false),
+                             MessageCase(size: (2 << 20) + Int(rng.next() % (2 << 20)), encrypt: rng.next() & 1 == 0,
+                                         inPlace: rng.next() & 1 == 0)]
+                for _ in 0..<8 {
+                    let r = rng.next()
+                    let limit = [64, 70_000, 1 << 20, 4 << 20][Int(r % 4)]
+                    cases.append(MessageCase(size: Int(rng.next() % UInt64(limit + 1)), encrypt: r & 0x10 == 0,
+                                             inPlace: r & 0x20 == 0))
+                }
+                let context = "seed 0x\(String(seed, radix: 16)), fast initiator \(fastInitiator):"
+                if fastInitiator {
+                    try exchange(fast: &pair.initiator, mit: &pair.acceptor, cases: cases, rng: &rng, context: context)
+                } else {
+                    try exchange(fast: &pair.acceptor, mit: &pair.initiator, cases: cases, rng: &rng, context: context)
+                }
+                #expect((fastInitiator ? pair.initiator.protectionPath : pair.acceptor.protectionPath)
+                        == .kerberosCrypto(enctype: enctype))
+                #expect((fastInitiator ? pair.acceptor.protectionPath : pair.initiator.protectionPath) == .mit)
             }
         }
     }
