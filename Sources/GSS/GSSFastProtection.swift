@@ -1,5 +1,9 @@
 import CGSSAPI
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import KerberosCrypto
 
 /// Which code protects a context's messages (see docs/fast-protection.md).
@@ -37,8 +41,8 @@ struct GSSFastProtection {
     static let environmentVariable = "MIGAUTH_GSS_FAST_PROTECTION"
 
     static var enabledByEnvironment: Bool {
-        guard let value = ProcessInfo.processInfo.environment[environmentVariable]?.lowercased() else { return true }
-        return !["0", "off", "false", "no"].contains(value)
+        guard let raw = getenv(environmentVariable) else { return true }  // no dictionary per context
+        return !["0", "off", "false", "no"].contains(String(cString: raw).lowercased())
     }
 
     var path: GSSProtectionPath {
