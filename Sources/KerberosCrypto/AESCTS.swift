@@ -48,14 +48,8 @@ enum AESCTS {
             try key.withUnsafeBytes { (k) throws in
                 let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
                 if bulk > 0 {
-                    guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+                    let ctx = try cbcContext(cbc, key: keyPtr, encrypt: true)
                     defer { EVP_CIPHER_CTX_free(ctx) }
-                    guard withUnsafeBytes(of: (UInt64(0), UInt64(0)), { zero in
-                        EVP_CipherInit_ex2(ctx, cbc, keyPtr, zero.baseAddress?.assumingMemoryBound(to: UInt8.self), 1, nil)
-                    }) == 1 else {
-                        throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
-                    }
-                    EVP_CIPHER_CTX_set_padding(ctx, 0)
                     var position = 0
                     while position < bulk {
                         guard let (target, available) = writer.currentRun() else {
@@ -125,13 +119,8 @@ enum AESCTS {
             let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
             var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
             if bulk > 0 {
-                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+                let ctx = try cbcContext(cbc, key: keyPtr, encrypt: false)
                 defer { EVP_CIPHER_CTX_free(ctx) }
-                let zeroIV = [UInt8](repeating: 0, count: blockSize)
-                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 0, nil) == 1 else {
-                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
-                }
-                EVP_CIPHER_CTX_set_padding(ctx, 0)
                 var position = 0
                 while position < bulk {
                     guard let (target, available) = writer.currentRun() else {
@@ -179,6 +168,21 @@ enum AESCTS {
                 t.initializeMemory(as: UInt8.self, repeating: 0)
             }
         }
+    }
+
+    /// A new AES-CBC context with `key`, zero IV and no padding, for the bulk of a message.
+    /// The caller frees it (`EVP_CIPHER_CTX_free`).
+    private static func cbcContext(_ cbc: OpaquePointer, key: UnsafePointer<UInt8>?, encrypt: Bool) throws -> OpaquePointer {
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
+        let ok = withUnsafeBytes(of: (UInt64(0), UInt64(0))) { zero in
+            EVP_CipherInit_ex2(ctx, cbc, key, zero.baseAddress?.assumingMemoryBound(to: UInt8.self), encrypt ? 1 : 0, nil)
+        }
+        guard ok == 1 else {
+            EVP_CIPHER_CTX_free(ctx)
+            throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
+        }
+        EVP_CIPHER_CTX_set_padding(ctx, 0)
+        return ctx
     }
 
     /// One CTS (or, for exactly one block, CBC) pass over the last one or two blocks.
