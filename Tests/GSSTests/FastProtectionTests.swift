@@ -189,6 +189,26 @@ struct FastProtectionTests {
         }
     }
 
+    /// SPNEGO forwards the key inquiry to its Kerberos context, so SPNEGO contexts get the fast
+    /// path too; the MIT side (opted out) must accept its tokens and the reverse.
+    @Test("SPNEGO contexts take the fast path as well")
+    func spnego() async throws {
+        let (service, user) = try await FastPair.endpoints()
+        try await onThread {
+            let both: [GSSMechanism] = [.kerberos, .spnego]
+            var initiator = GSSInitiatorContext(target: try service.targetName(),
+                                                credential: try user.credential(mechanisms: both), mechanism: .spnego)
+            var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(mechanisms: both))
+            acceptor.allowsFastProtection = false
+            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            var rng = SeededGenerator(state: 0x5E0_0001)
+            try exchange(fast: &initiator, mit: &acceptor, cases: MessageCase.fixed([0, 17, 4096, 100_003]), rng: &rng)
+            #expect(initiator.mechanism == .spnego)
+            #expect(initiator.protectionPath == .kerberosCrypto(enctype: 18))
+            #expect(acceptor.protectionPath == .mit)
+        }
+    }
+
     /// The same altered, truncated or extended tokens, once made by the fast side for MIT and once
     /// made by MIT for the fast side: both receivers must answer alike, status for status.
     @Test("altered and truncated tokens: the fast path refuses with MIT's statuses", arguments: enctypes)
