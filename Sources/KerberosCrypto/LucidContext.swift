@@ -13,6 +13,8 @@ public struct LucidContext: Sendable {
     public let sendSequenceNumber: UInt64
     /// First sequence number expected from the peer (`recv_seq`).
     public let receiveSequenceNumber: UInt64
+    /// When the context expires (`endtime`, seconds since 1970; the ticket's end time).
+    public var endTime: UInt32 = 0
 
     public init(role: ProtectionContext.Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey?,
                 sendSequenceNumber: UInt64, receiveSequenceNumber: UInt64) {
@@ -73,12 +75,14 @@ public struct LucidContext: Sendable {
             throw KerberosCryptoError.invalidKey("not a CFX (RFC 4121) context: lucid version \(lucid.version), protocol \(lucid.protocol)")
         }
         let cfx = lucid.cfx_kd
-        return LucidContext(
+        var result = LucidContext(
             role: lucid.initiate != 0 ? .initiator : .acceptor,
             contextKey: try key(cfx.ctx_key),
             acceptorSubkey: cfx.have_acceptor_subkey != 0 ? try key(cfx.acceptor_subkey) : nil,
             sendSequenceNumber: lucid.send_seq,
             receiveSequenceNumber: lucid.recv_seq)
+        result.endTime = lucid.endtime
+        return result
     }
 
     private static func key(_ lucid: gss_krb5_lucid_key_t) throws -> KerberosKey {

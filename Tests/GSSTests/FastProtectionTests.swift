@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GSS
 import Testing
 import WindowsStatus
@@ -14,12 +17,12 @@ struct FastPair: ~Copyable {
     }
 
     init(_ endpoints: (GSSFixture.Service, GSSFixture.User), enctype: Int32, flags: GSSContextFlags = .standard,
-         fastInitiator: Bool, fastAcceptor: Bool) throws {
+         lifetime: UInt32? = nil, fastInitiator: Bool, fastAcceptor: Bool) throws {
         let credential = try endpoints.1.credential()
         try credential.setAllowableEnctypes([enctype])
         let target = try endpoints.0.targetName()
         let acceptorCredential = try endpoints.0.acceptorCredential()
-        var initiator = GSSInitiatorContext(target: target, credential: credential, flags: flags)
+        var initiator = GSSInitiatorContext(target: target, credential: credential, flags: flags, lifetime: lifetime)
         var acceptor = GSSAcceptorContext(credential: acceptorCredential)
         initiator.allowsFastProtection = fastInitiator
         acceptor.allowsFastProtection = fastAcceptor
@@ -308,6 +311,33 @@ struct FastProtectionTests {
             #expect(atMIT == expected, "MIT itself: \(atMIT)")
             #expect(pair.initiator.protectionPath == .kerberosCrypto(enctype: 18))
             #expect(pair.acceptor.protectionPath == .mit)
+        }
+    }
+
+    /// MIT 1.20 does not look at the context's end time in per-message calls (wrap, MIC, unwrap
+    /// all keep working after the ticket expired); the fast path must not refuse either.
+    @Test("after the ticket's end time, per-message calls keep working on both paths, as in MIT 1.20")
+    func expiredTicket() async throws {
+        let endpoints = try await FastPair.endpoints()
+        try await onThread {
+            // A 2-second service ticket; the fast side opposite MIT.
+            var pair = try FastPair(endpoints, enctype: 18, lifetime: 2, fastInitiator: true, fastAcceptor: false)
+            let message = Array("late".utf8)
+            #expect(try pair.acceptor.unwrap(pair.initiator.wrap(message)).message == message)
+            #expect(pair.initiator.protectionPath == .kerberosCrypto(enctype: 18))
+            #expect(pair.initiator.lifetime == 2)
+            usleep(3_500_000)
+            var fromFast: [UInt8] = [], fromMIT: [UInt8] = [], fastMIC: [UInt8] = [], mitMIC: [UInt8] = []
+            let mitErrors = [gssError { () throws(GSSError) in fromMIT = try pair.acceptor.wrap(message) },
+                             gssError { () throws(GSSError) in mitMIC = try pair.acceptor.getMIC(message) }]
+            let fastErrors = [gssError { () throws(GSSError) in fromFast = try pair.initiator.wrap(message) },
+                              gssError { () throws(GSSError) in fastMIC = try pair.initiator.getMIC(message) }]
+            #expect(mitErrors.allSatisfy { $0 == nil }, "MIT: \(mitErrors)")
+            #expect(fastErrors.allSatisfy { $0 == nil }, "fast: \(fastErrors)")
+            #expect(try pair.acceptor.unwrap(fromFast).message == message)
+            #expect(try pair.initiator.unwrap(fromMIT).message == message)
+            #expect(try pair.acceptor.verifyMIC(message, mic: fastMIC) == 0)
+            #expect(try pair.initiator.verifyMIC(message, mic: mitMIC) == 0)
         }
     }
 
