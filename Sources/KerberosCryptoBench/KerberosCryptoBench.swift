@@ -19,6 +19,7 @@ struct KerberosCryptoBench {
         let rounds = Int(environment["BENCH_ROUNDS"] ?? "") ?? 3
         let selected = environment["BENCH_ENCTYPES"].map { $0.split(separator: ",").compactMap { Int32($0) } }
         let enctypes = selected.map { list in Self.enctypes.filter { list.contains($0.rawValue) } } ?? Self.enctypes
+        let sizes = environment["BENCH_SIZES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? Self.sizes
         if environment["BENCH_OURS_ONLY"] != nil {
             // Only KerberosCrypto's own loop (for profilers).
             for enctype in enctypes {
