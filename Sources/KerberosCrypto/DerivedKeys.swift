@@ -7,7 +7,7 @@
 public final class DerivedKeys: Sendable {
     public let enctype: Enctype
     public let usage: KeyUsage
-    let ke: KerberosKey
+    let ke: AESContexts
     let ki: HMACKey
     let kc: HMACKey
 
@@ -15,7 +15,7 @@ public final class DerivedKeys: Sendable {
     public init(base: KerberosKey, usage: KeyUsage) throws {
         enctype = base.enctype
         self.usage = usage
-        ke = try KeyDerivation.derive(base, usage: usage, purpose: .encryption)
+        ke = try AESContexts(key: KeyDerivation.derive(base, usage: usage, purpose: .encryption))
         ki = try HMACKey(key: KeyDerivation.derive(base, usage: usage, purpose: .integrity), digest: enctype.digestName)
         kc = try HMACKey(key: KeyDerivation.derive(base, usage: usage, purpose: .checksum), digest: enctype.digestName)
     }
