@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
         .target(
             name: "GSS",
-            dependencies: ["CGSSAPI", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
@@ -93,7 +93,7 @@ let package = Package(
         // RFC 4121 per-message tokens (wrap/MIC) on OpenSSL 3; see docs/fast-protection.md.
         .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "CGSSAPI", "WindowsStatus"],
                 swiftSettings: swiftSettings),
-        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "TestRealm"],
+        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "GSS", "TestRealm"],
                           swiftSettings: swiftSettings),
         .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
                     swiftSettings: swiftSettings,

@@ -1,13 +1,16 @@
 import CGSSAPI
+import KerberosCrypto
 
-/// The security context handle shared by initiator and acceptor: owns the `gss_ctx_id_t` and
+/// The security context handle shared by initiator and acceptor (opaque outside the module): owns the `gss_ctx_id_t` and
 /// deletes it exactly once. Non-copyable, so only one owner can use it at a time.
-struct GSSContextCore: ~Copyable {
+public struct GSSContextCore: ~Copyable {
     var handle: gss_ctx_id_t? = nil
     var mechanism: GSSMechanism
     var isComplete = false
     var flags: GSSContextFlags = []
     var lifetime: UInt32? = nil
+    /// MIT or KerberosCrypto for per-message calls (decided on the first one).
+    var protection = GSSFastProtection()
 
     init(mechanism: GSSMechanism) { self.mechanism = mechanism }
 
@@ -23,6 +26,11 @@ struct GSSContextCore: ~Copyable {
             throw GSSError(operation, .noContext, "The security context is not established yet")
         }
         return handle
+    }
+
+    /// The KerberosCrypto context to protect messages with, or nil for MIT's path.
+    mutating func fast(qop: UInt32 = 0) -> ProtectionContext? {
+        protection.context(qop: qop, handle: handle, isComplete: isComplete, flags: flags)
     }
 
     func error(_ operation: GSSOperation, _ major: OM_uint32, _ minor: OM_uint32) -> GSSError {
@@ -53,6 +61,7 @@ struct GSSContextCore: ~Copyable {
 
     mutating func wrap(_ message: [UInt8], encrypt: Bool, qop: UInt32) throws(GSSError) -> [UInt8] {
         let handle = try requireReady(.wrap)
+        if let fast = fast(qop: qop) { return try fastCall(.wrap) { try fast.wrap(message, confidential: encrypt) } }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
         var output = gss_buffer_desc()
@@ -70,6 +79,12 @@ struct GSSContextCore: ~Copyable {
 
     mutating func unwrap(_ token: [UInt8]) throws(GSSError) -> GSSUnwrapped {
         let handle = try requireReady(.unwrap)
+        if let fast = fast() {
+            // MIT's mechanism glue refuses an empty token before the mechanism sees it.
+            guard !token.isEmpty else { throw GSSError(.unwrap, .callInaccessibleRead, "Empty token") }
+            let unwrapped = try fastCall(.unwrap) { try fast.unwrap(token) }
+            return GSSUnwrapped(message: unwrapped.data, confidential: unwrapped.info.confidential, qop: 0)
+        }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
         var qop: gss_qop_t = 0
@@ -87,6 +102,7 @@ struct GSSContextCore: ~Copyable {
 
     mutating func getMIC(_ message: [UInt8], qop: UInt32) throws(GSSError) -> [UInt8] {
         let handle = try requireReady(.getMIC)
+        if let fast = fast(qop: qop) { return try fastCall(.getMIC) { try fast.getMIC(message) } }
         var minor: OM_uint32 = 0
         var output = gss_buffer_desc()
         let major = message.withUnsafeBytes { raw in
@@ -100,6 +116,11 @@ struct GSSContextCore: ~Copyable {
 
     mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32 {
         let handle = try requireReady(.verifyMIC)
+        if let fast = fast() {
+            guard !mic.isEmpty else { throw GSSError(.verifyMIC, .callInaccessibleRead, "Empty token") }
+            _ = try fastCall(.verifyMIC) { try fast.verifyMIC(message, token: mic) }
+            return 0
+        }
         var minor: OM_uint32 = 0
         var qop: gss_qop_t = 0
         let major = message.withUnsafeBytes { m in
@@ -128,6 +149,10 @@ struct GSSContextCore: ~Copyable {
     mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool,
                               qop: UInt32) throws(GSSError) -> GSSWrappedIOV {
         let handle = try requireReady(.wrapIOV)
+        if let fast = fast(qop: qop) {
+            let (header, trailer) = try fastCall(.wrapIOV) { try fast.wrapInPlace(data, confidential: encrypt) }
+            return GSSWrappedIOV(header: header, padding: [], trailer: trailer)
+        }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
         let allocate = OM_uint32(GSS_IOV_BUFFER_FLAG_ALLOCATE)
@@ -157,6 +182,10 @@ struct GSSContextCore: ~Copyable {
         guard let base = token.baseAddress else {
             throw GSSError(.unwrapIOV, .defectiveToken, "Empty token")
         }
+        if let fast = fast() {
+            let (range, info) = try fastCall(.unwrapIOV) { try fast.unwrap(inPlace: token) }
+            return GSSUnwrappedIOV(range: range, confidential: info.confidential, qop: 0)
+        }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
         var qop: gss_qop_t = 0
@@ -178,6 +207,29 @@ struct GSSContextCore: ~Copyable {
         }
         let offset = start - UnsafeMutableRawPointer(base)
         return GSSUnwrappedIOV(range: offset..<(offset + data.length), confidential: conf != 0, qop: qop)
+    }
+}
+
+// Shared by the initiator's and the acceptor's public forwarding methods.
+extension GSSContextCore {
+    /// `inquire()` with the names the public API uses.
+    func inquireContext() throws(GSSError) -> (initiator: GSSName, acceptor: GSSName?, lifetime: UInt32?,
+                                               flags: GSSContextFlags, locallyInitiated: Bool, isOpen: Bool) {
+        let i = try inquire()
+        // MIT's source/target are initiator/acceptor names whichever side asks.
+        return (i.source, i.target, i.lifetime, i.flags, i.locallyInitiated, i.open)
+    }
+
+    mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool, qop: UInt32) throws(GSSError) -> GSSWrappedIOV {
+        try data.withUnsafeMutableBytes { raw in
+            Result { () throws(GSSError) in try wrapInPlace(raw, encrypt: encrypt, qop: qop) }
+        }.get()
+    }
+
+    mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV {
+        try token.withUnsafeMutableBytes { raw in
+            Result { () throws(GSSError) in try unwrapInPlace(raw) }
+        }.get()
     }
 }
 

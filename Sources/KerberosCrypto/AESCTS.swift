@@ -1,4 +1,5 @@
 import CLibCrypto
+import Foundation
 
 /// AES in CBC mode with ciphertext stealing, CS3 variant, zero initial vector (RFC 3962 §5),
 /// over messages given as several pieces so callers need not copy them together.
@@ -11,8 +12,9 @@ enum AESCTS {
     /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
     static let chunkLength = 16 * 1024
 
-    /// Called after each encryption run with (plaintext consumed, ciphertext produced), in order.
-    typealias Observer = (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    /// Sees each run of an encryption, in order: the plaintext before it is encrypted (it may be
+    /// overwritten in place), or the ciphertext after.
+    typealias Observer = (UnsafeRawBufferPointer) throws -> Void
 
     /// Where the bulk (plain CBC) part ends for a message of `length` octets.
     private static func bulkLength(_ length: Int) -> Int {
@@ -21,75 +23,97 @@ enum AESCTS {
 
     /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
     static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
-                        length: Int, observer: Observer? = nil) throws {
+                        length: Int) throws {
+        try encrypt(key: AESContexts(key: key), pieces: pieces,
+                    into: [UnsafeMutableRawBufferPointer(start: out, count: length)])
+    }
+
+    /// Encrypts the concatenation of `pieces` (≥ 16 octets) into the concatenation of `outputs`
+    /// (same total length). An output piece may be the input piece at the same stream offset
+    /// (exact in-place encryption, as `wrapInPlace` does with the caller's data).
+    static func encrypt(key: AESContexts, pieces: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableRawBufferPointer],
+                        beforeRun: Observer? = nil, afterRun: Observer? = nil) throws {
+        let length = outputs.reduce(0) { $0 + $1.count }
         guard length >= blockSize else { throw KerberosCryptoError.libcrypto("AES-CTS needs at least one block") }
-        let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
+        guard pieces.reduce(0, { $0 + $1.count }) == length else {
+            throw KerberosCryptoError.bufferTooSmall(needed: length)
+        }
         let bulk = bulkLength(length)
         var reader = ReadCursor(pieces: pieces)
-        try key.withUnsafeBytes { (k) throws in
-            let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            let zeroIV = [UInt8](repeating: 0, count: blockSize)
-            if bulk > 0 {
-                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
-                defer { EVP_CIPHER_CTX_free(ctx) }
-                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 1, nil) == 1 else {
-                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
-                }
-                EVP_CIPHER_CTX_set_padding(ctx, 0)
-                var produced = 0
-                var remaining = bulk
-                while remaining > 0 {
-                    let chunk = reader.next(max: min(remaining, chunkLength))
-                    var outl: Int32 = 0
-                    guard EVP_CipherUpdate(ctx, (out + produced).assumingMemoryBound(to: UInt8.self), &outl,
-                                           chunk.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                                           Int32(chunk.count)) == 1 else {
-                        throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+        var writer = WriteCursor(pieces: outputs)
+        try withUnsafeTemporaryAllocation(byteCount: 4 * blockSize, alignment: 16) { scratch in
+            let base = scratch.baseAddress!
+            let tmpIn = base, tmpOut = base + 2 * blockSize
+            // The tail's IV: the last ciphertext block of the bulk part (zero when there is none).
+            var lastBlock = (UInt64(0), UInt64(0))
+            do {
+                if bulk > 0 { try key.with(.cbcEncrypt, iv: nil) { ctx in
+                    var position = 0
+                    while position < bulk {
+                        guard let (target, available) = writer.currentRun() else {
+                            throw KerberosCryptoError.libcrypto("AES-CTS output pieces too short")
+                        }
+                        let chunk = reader.next(max: min(available, bulk - position, chunkLength))
+                        var outl: Int32 = 0
+                        let n = chunk.count & ~(blockSize - 1)
+                        if n > 0, let input = chunk.baseAddress {
+                            reader.back(chunk.count - n)
+                            try beforeRun?(UnsafeRawBufferPointer(start: input, count: n))
+                            guard EVP_CipherUpdate(ctx, target.assumingMemoryBound(to: UInt8.self), &outl,
+                                                   input.assumingMemoryBound(to: UInt8.self), Int32(n)) == 1,
+                                  Int(outl) == n else {
+                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                            }
+                            try afterRun?(UnsafeRawBufferPointer(start: target, count: n))
+                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: target + n - blockSize, count: blockSize)) }
+                            writer.advance(n)
+                            position += n
+                        } else {
+                            // A block straddling two input or output pieces.
+                            reader.back(chunk.count)
+                            reader.copy(into: tmpIn, count: blockSize)
+                            try beforeRun?(UnsafeRawBufferPointer(start: tmpIn, count: blockSize))
+                            guard EVP_CipherUpdate(ctx, tmpOut.assumingMemoryBound(to: UInt8.self), &outl,
+                                                   tmpIn.assumingMemoryBound(to: UInt8.self), Int32(blockSize)) == 1,
+                                  Int(outl) == blockSize else {
+                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                            }
+                            try afterRun?(UnsafeRawBufferPointer(start: tmpOut, count: blockSize))
+                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: tmpOut, count: blockSize)) }
+                            writer.scatter(from: UnsafeRawPointer(tmpOut), count: blockSize)
+                            position += blockSize
+                        }
                     }
-                    try observer?(chunk, UnsafeRawBufferPointer(start: out + produced, count: Int(outl)))
-                    produced += Int(outl)
-                    remaining -= chunk.count
+                } }
+                let tail = length - bulk
+                reader.copy(into: tmpIn, count: tail)
+                try beforeRun?(UnsafeRawBufferPointer(start: tmpIn, count: tail))
+                try withUnsafeBytes(of: lastBlock) { iv in
+                    try runTail(key, tail == blockSize ? .cbcEncrypt : .ctsEncrypt, iv: bulk > 0 ? iv.baseAddress : nil,
+                                input: UnsafeRawPointer(tmpIn), output: tmpOut, count: tail)
                 }
-                guard produced == bulk else { throw KerberosCryptoError.libcrypto("AES-CBC produced \(produced) of \(bulk) octets") }
+                try afterRun?(UnsafeRawBufferPointer(start: tmpOut, count: tail))
+                writer.scatter(from: UnsafeRawPointer(tmpOut), count: tail)
             }
-            let tail = length - bulk
-            var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
-            try tmp.withUnsafeMutableBytes { (t) throws in
-                reader.copy(into: t.baseAddress!, count: tail)
-                let iv = bulk > 0 ? UnsafeRawPointer(out + bulk - blockSize) : nil
-                try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
-                            iv: iv, encrypt: true, input: UnsafeRawPointer(t.baseAddress!),
-                            output: out + bulk, count: tail)
-                try observer?(UnsafeRawBufferPointer(rebasing: t[0..<tail]),
-                              UnsafeRawBufferPointer(start: out + bulk, count: tail))
-            }
+            scratch.initializeMemory(as: UInt8.self, repeating: 0)  // plaintext tail
         }
     }
 
     /// Decrypts `length` octets at `input` (≥ 16) into `pieces`, whose total length is `length`.
     /// A piece may be the input region itself (exact in-place decryption).
-    static func decrypt(key: KerberosKey, input: UnsafeRawPointer, length: Int,
+    static func decrypt(key: AESContexts, input: UnsafeRawPointer, length: Int,
                         into pieces: [UnsafeMutableRawBufferPointer],
                         beforeRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
                         afterRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws {
         guard length >= blockSize else { throw KerberosCryptoError.defectiveToken("ciphertext shorter than one AES block") }
-        let (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
         let bulk = bulkLength(length)
         var writer = WriteCursor(pieces: pieces)
         // The tail's IV is the last bulk ciphertext block: save it before in-place decryption overwrites it.
         var iv = [UInt8](repeating: 0, count: blockSize)
         if bulk > 0 { iv.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: input + bulk - blockSize, count: blockSize)) } }
-        try key.withUnsafeBytes { (k) throws in
-            let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        do {
             var tmp = [UInt8](repeating: 0, count: 2 * blockSize)
-            if bulk > 0 {
-                guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
-                defer { EVP_CIPHER_CTX_free(ctx) }
-                let zeroIV = [UInt8](repeating: 0, count: blockSize)
-                guard EVP_CipherInit_ex2(ctx, cbc, keyPtr, zeroIV, 0, nil) == 1 else {
-                    throw LibCrypto.lastError("EVP_CipherInit_ex2(CBC)")
-                }
-                EVP_CIPHER_CTX_set_padding(ctx, 0)
+            if bulk > 0 { try key.with(.cbcDecrypt, iv: nil) { ctx in
                 var position = 0
                 while position < bulk {
                     guard let (target, available) = writer.currentRun() else {
@@ -123,14 +147,13 @@ enum AESCTS {
                         position += blockSize
                     }
                 }
-            }
+            } }
             let tail = length - bulk
             try beforeRun?(UnsafeRawBufferPointer(start: input + bulk, count: tail))
             try tmp.withUnsafeMutableBytes { (t) throws in
                 try iv.withUnsafeBytes { (ivBytes) throws in
-                    try runTail(cipher: tail == blockSize ? cbc : cts, stealing: tail != blockSize, key: keyPtr,
-                                iv: bulk > 0 ? ivBytes.baseAddress : nil, encrypt: false, input: input + bulk,
-                                output: t.baseAddress!, count: tail)
+                    try runTail(key, tail == blockSize ? .cbcDecrypt : .ctsDecrypt, iv: bulk > 0 ? ivBytes.baseAddress : nil,
+                                input: input + bulk, output: t.baseAddress!, count: tail)
                 }
                 try afterRun?(UnsafeRawBufferPointer(rebasing: t[0..<tail]))
                 writer.scatter(from: UnsafeRawPointer(t.baseAddress!), count: tail)
@@ -140,25 +163,83 @@ enum AESCTS {
     }
 
     /// One CTS (or, for exactly one block, CBC) pass over the last one or two blocks.
-    private static func runTail(cipher: OpaquePointer, stealing: Bool, key: UnsafePointer<UInt8>?,
-                                iv: UnsafeRawPointer?, encrypt: Bool, input: UnsafeRawPointer,
-                                output: UnsafeMutableRawPointer, count: Int) throws {
+    private static func runTail(_ key: AESContexts, _ kind: AESContexts.Kind, iv: UnsafeRawPointer?,
+                                input: UnsafeRawPointer, output: UnsafeMutableRawPointer, count: Int) throws {
+        try key.with(kind, iv: iv) { ctx in
+            var outl: Int32 = 0
+            guard EVP_CipherUpdate(ctx, output.assumingMemoryBound(to: UInt8.self), &outl,
+                                   input.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1,
+                  Int(outl) == count else {
+                throw LibCrypto.lastError("EVP_CipherUpdate(\(kind))")
+            }
+        }
+    }
+}
+
+/// The AES-CBC and AES-CBC-CTS ("CS3") contexts of one key, keyed once and reused: a message takes
+/// a context, sets its IV and gives it back, so the key schedule and the CTS parameter are set up
+/// once per key rather than per message. Thread-safe: concurrent users get separate contexts
+/// (one of each kind is kept). OpenSSL wipes the key schedules when the contexts are freed.
+final class AESContexts: @unchecked Sendable {
+    enum Kind: Int, CustomStringConvertible {
+        case cbcEncrypt, cbcDecrypt, ctsEncrypt, ctsDecrypt
+        var encrypts: Bool { self == .cbcEncrypt || self == .ctsEncrypt }
+        var steals: Bool { self == .ctsEncrypt || self == .ctsDecrypt }
+        var description: String { steals ? "CTS" : "CBC" }
+    }
+
+    private let key: KerberosKey
+    private let cbc: OpaquePointer
+    private let cts: OpaquePointer
+    private let lock = NSLock()
+    private var idle: [OpaquePointer?] = [nil, nil, nil, nil]
+
+    init(key: KerberosKey) throws {
+        self.key = key
+        (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
+    }
+
+    deinit { for ctx in idle { EVP_CIPHER_CTX_free(ctx) } }
+
+    /// Runs `body` with a context of `kind` whose IV is `iv` (nil: zero), padding off.
+    func with<R>(_ kind: Kind, iv: UnsafeRawPointer?, _ body: (OpaquePointer) throws -> R) throws -> R {
+        lock.lock()
+        let reused = idle[kind.rawValue]
+        idle[kind.rawValue] = nil
+        lock.unlock()
+        let ctx = try reused ?? make(kind)
+        defer {
+            lock.lock()
+            let keep = idle[kind.rawValue] == nil
+            if keep { idle[kind.rawValue] = ctx }
+            lock.unlock()
+            if !keep { EVP_CIPHER_CTX_free(ctx) }
+        }
+        // Re-initialising with only an IV keeps the key schedule and the CTS mode.
+        let ok = withUnsafeBytes(of: (UInt64(0), UInt64(0))) { zero in
+            EVP_CipherInit_ex2(ctx, nil, nil, (iv ?? zero.baseAddress)?.assumingMemoryBound(to: UInt8.self),
+                               kind.encrypts ? 1 : 0, nil)
+        }
+        guard ok == 1 else { throw LibCrypto.lastError("EVP_CipherInit_ex2(\(kind), IV)") }
+        return try body(ctx)
+    }
+
+    private func make(_ kind: Kind) throws -> OpaquePointer {
         guard let ctx = EVP_CIPHER_CTX_new() else { throw LibCrypto.lastError("EVP_CIPHER_CTX_new") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        let zeroIV = [UInt8](repeating: 0, count: blockSize)
-        let ok = zeroIV.withUnsafeBufferPointer { z in
-            let ivPtr = iv?.assumingMemoryBound(to: UInt8.self) ?? z.baseAddress
-            return stealing ? migauth_cts3_init(ctx, cipher, key, ivPtr, encrypt ? 1 : 0)
-                : EVP_CipherInit_ex2(ctx, cipher, key, ivPtr, encrypt ? 1 : 0, nil)
+        let ok = key.withUnsafeBytes { k in
+            withUnsafeBytes(of: (UInt64(0), UInt64(0))) { zero in
+                let keyPtr = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                let ivPtr = zero.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                return kind.steals ? migauth_cts3_init(ctx, cts, keyPtr, ivPtr, kind.encrypts ? 1 : 0)
+                    : EVP_CipherInit_ex2(ctx, cbc, keyPtr, ivPtr, kind.encrypts ? 1 : 0, nil)
+            }
         }
-        guard ok == 1 else { throw LibCrypto.lastError("EVP_CipherInit_ex2(\(stealing ? "CTS" : "CBC"))") }
-        if !stealing { EVP_CIPHER_CTX_set_padding(ctx, 0) }
-        var outl: Int32 = 0
-        guard EVP_CipherUpdate(ctx, output.assumingMemoryBound(to: UInt8.self), &outl,
-                               input.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1,
-              Int(outl) == count else {
-            throw LibCrypto.lastError("EVP_CipherUpdate(\(stealing ? "CTS" : "CBC"))")
+        guard ok == 1 else {
+            EVP_CIPHER_CTX_free(ctx)
+            throw LibCrypto.lastError("EVP_CipherInit_ex2(\(kind))")
         }
+        if !kind.steals { EVP_CIPHER_CTX_set_padding(ctx, 0) }
+        return ctx
     }
 }
 
@@ -177,6 +258,9 @@ struct ReadCursor {
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: piece[offset..<(offset + n)])
     }
+
+    /// Gives back the last `count` octets taken by `next` (within the same piece).
+    mutating func back(_ count: Int) { offset -= count }
 
     /// Copies the next `count` octets to `target`.
     mutating func copy(into target: UnsafeMutableRawPointer, count: Int) {

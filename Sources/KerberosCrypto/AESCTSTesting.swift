@@ -24,7 +24,7 @@
                     start += length
                 }
                 pieces.append(UnsafeMutableRawBufferPointer(rebasing: o[start...]))
-                try AESCTS.decrypt(key: k, input: c.baseAddress!, length: c.count, into: pieces)
+                try AESCTS.decrypt(key: AESContexts(key: k), input: c.baseAddress!, length: c.count, into: pieces)
             }
         }
         return out

@@ -7,7 +7,7 @@
 public final class DerivedKeys: Sendable {
     public let enctype: Enctype
     public let usage: KeyUsage
-    let ke: KerberosKey
+    let ke: AESContexts
     let ki: HMACKey
     let kc: HMACKey
 
@@ -15,7 +15,7 @@ public final class DerivedKeys: Sendable {
     public init(base: KerberosKey, usage: KeyUsage) throws {
         enctype = base.enctype
         self.usage = usage
-        ke = try KeyDerivation.derive(base, usage: usage, purpose: .encryption)
+        ke = try AESContexts(key: KeyDerivation.derive(base, usage: usage, purpose: .encryption))
         ki = try HMACKey(key: KeyDerivation.derive(base, usage: usage, purpose: .integrity), digest: enctype.digestName)
         kc = try HMACKey(key: KeyDerivation.derive(base, usage: usage, purpose: .checksum), digest: enctype.digestName)
     }
@@ -98,8 +98,21 @@ public final class DerivedKeys: Sendable {
         guard out.count == plainLength + enctype.macLength, let outBase = out.baseAddress else {
             throw KerberosCryptoError.bufferTooSmall(needed: plainLength + enctype.macLength)
         }
-        var conf = [UInt8](repeating: 0, count: Self.confounderLength)
-        try conf.withUnsafeMutableBytes { (c) throws in
+        try encrypt(confounder: confounder, pieces: pieces,
+                    into: [UnsafeMutableRawBufferPointer(start: outBase, count: plainLength)], mac: outBase + plainLength)
+    }
+
+    /// Encrypts confounder | `pieces` into the concatenation of `outputs` (16 + the pieces' total
+    /// octets; an output may be the input piece at the same offset, for in-place encryption) and
+    /// writes the truncated HMAC (`macLength` octets) to `mac`.
+    func encrypt(confounder: UnsafeRawBufferPointer?, pieces: [UnsafeRawBufferPointer],
+                 into outputs: [UnsafeMutableRawBufferPointer], mac macOut: UnsafeMutableRawPointer) throws {
+        let plainLength = pieces.reduce(Self.confounderLength) { $0 + $1.count }
+        guard outputs.reduce(0, { $0 + $1.count }) == plainLength else {
+            throw KerberosCryptoError.bufferTooSmall(needed: plainLength)
+        }
+        try withUnsafeTemporaryAllocation(byteCount: Self.confounderLength + 64, alignment: 16) { scratch in
+            let c = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Self.confounderLength])
             if let confounder {
                 guard confounder.count == Self.confounderLength else { throw KerberosCryptoError.libcrypto("confounder must be 16 octets") }
                 c.copyMemory(from: confounder)
@@ -112,13 +125,14 @@ public final class DerivedKeys: Sendable {
             let mac = try ki.start()
             let macsCiphertext = enctype.isRFC8009
             if macsCiphertext { try mac.update(UnsafeRawBufferPointer(start: Self.zeroBlock, count: 16)) }
-            try AESCTS.encrypt(key: ke, pieces: all, into: outBase, length: plainLength) { plain, cipher in
-                try mac.update(macsCiphertext ? cipher : plain)
-            }
-            try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { m in
-                try mac.finish(into: m)
-                (outBase + plainLength).copyMemory(from: m.baseAddress!, byteCount: enctype.macLength)
-            }
+            // Plaintext is hashed before each run is encrypted (encryption may be in place).
+            try AESCTS.encrypt(key: ke, pieces: all, into: outputs,
+                               beforeRun: macsCiphertext ? nil : { try mac.update($0) },
+                               afterRun: macsCiphertext ? { try mac.update($0) } : nil)
+            let m = UnsafeMutableRawBufferPointer(rebasing: scratch[Self.confounderLength...])
+            try mac.finish(into: m)
+            macOut.copyMemory(from: m.baseAddress!, byteCount: enctype.macLength)
+            scratch.initializeMemory(as: UInt8.self, repeating: 0)
         }
     }
 

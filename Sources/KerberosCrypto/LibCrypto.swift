@@ -1,4 +1,5 @@
 import CLibCrypto
+import Foundation
 
 /// Thin, internal wrappers over OpenSSL 3 libcrypto: fetched ciphers, HMAC, PBKDF2, randomness.
 enum LibCrypto {
@@ -68,9 +69,13 @@ enum LibCrypto {
     }
 }
 
-/// A keyed HMAC, initialised once; each computation works on a duplicate of the keyed state.
+/// A keyed HMAC, initialised once. Each computation takes a context (a kept one, reset to the
+/// keyed state with `EVP_MAC_init(ctx, NULL, 0, NULL)`, or a new duplicate of the keyed template)
+/// and gives it back when done, so no HMAC context is set up per message. Thread-safe.
 final class HMACKey: @unchecked Sendable {
     private let template: OpaquePointer  // EVP_MAC_CTX, never mutated after init
+    private let lock = NSLock()
+    private var idle: OpaquePointer?
     /// Full (untruncated) output length in octets.
     let outputLength: Int
 
@@ -89,27 +94,42 @@ final class HMACKey: @unchecked Sendable {
         outputLength = EVP_MAC_CTX_get_mac_size(ctx)
     }
 
-    deinit { EVP_MAC_CTX_free(template) }
+    deinit {
+        EVP_MAC_CTX_free(idle)
+        EVP_MAC_CTX_free(template)
+    }
 
     /// HMAC over the concatenation of `pieces`, written to `out` (at least 64 octets).
     func compute(_ pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawBufferPointer) throws {
-        guard let ctx = EVP_MAC_CTX_dup(template) else { throw LibCrypto.lastError("EVP_MAC_CTX_dup") }
-        defer { EVP_MAC_CTX_free(ctx) }
-        for piece in pieces where piece.count > 0 {
-            guard EVP_MAC_update(ctx, piece.baseAddress?.assumingMemoryBound(to: UInt8.self), piece.count) == 1 else {
-                throw LibCrypto.lastError("EVP_MAC_update")
-            }
-        }
-        var written = 0
-        guard EVP_MAC_final(ctx, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, out.count) == 1 else {
-            throw LibCrypto.lastError("EVP_MAC_final")
-        }
+        let stream = try start()
+        for piece in pieces { try stream.update(piece) }
+        try stream.finish(into: out)
     }
 
     /// A running HMAC for data that arrives in runs.
     func start() throws -> HMACStream {
+        lock.lock()
+        let kept = idle
+        idle = nil
+        lock.unlock()
+        if let kept {
+            guard EVP_MAC_init(kept, nil, 0, nil) == 1 else {
+                EVP_MAC_CTX_free(kept)
+                throw LibCrypto.lastError("EVP_MAC_init(reset)")
+            }
+            return HMACStream(ctx: kept, owner: self)
+        }
         guard let ctx = EVP_MAC_CTX_dup(template) else { throw LibCrypto.lastError("EVP_MAC_CTX_dup") }
-        return HMACStream(ctx: ctx)
+        return HMACStream(ctx: ctx, owner: self)
+    }
+
+    /// Takes back a context a stream is done with (keeps one, frees the rest).
+    fileprivate func giveBack(_ ctx: OpaquePointer) {
+        lock.lock()
+        let keep = idle == nil
+        if keep { idle = ctx }
+        lock.unlock()
+        if !keep { EVP_MAC_CTX_free(ctx) }
     }
 
     /// HMAC over `pieces` truncated to `length` octets, as an array.
@@ -120,12 +140,17 @@ final class HMACKey: @unchecked Sendable {
     }
 }
 
-/// One HMAC computation in progress (see ``HMACKey/start()``).
+/// One HMAC computation in progress (see ``HMACKey/start()``); its context goes back to the key.
 final class HMACStream {
     private let ctx: OpaquePointer
+    private let owner: HMACKey
 
-    init(ctx: OpaquePointer) { self.ctx = ctx }
-    deinit { EVP_MAC_CTX_free(ctx) }
+    init(ctx: OpaquePointer, owner: HMACKey) {
+        self.ctx = ctx
+        self.owner = owner
+    }
+
+    deinit { owner.giveBack(ctx) }
 
     func update(_ data: UnsafeRawBufferPointer) throws {
         guard data.count > 0 else { return }

@@ -147,6 +147,40 @@ public final class ProtectionContext: @unchecked Sendable {
         return length
     }
 
+    /// Wraps `data` where it lies (the IOV form, like `gss_wrap_iov` with HEADER | DATA | TRAILER):
+    /// sealed, the data is encrypted in place; either way the token on the wire is
+    /// `header + data + trailer`, an ordinary Wrap token with RRC = 0 that `unwrap` accepts.
+    public func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, confidential: Bool = true) throws
+        -> (header: [UInt8], trailer: [UInt8]) {
+        let macLength = sendSeal.enctype.macLength
+        var header = WrapToken(flags: ownFlags, sequenceNumber: takeSequenceNumber())
+        let message = UnsafeRawBufferPointer(data)
+        if confidential {
+            header.flags.insert(.sealed)
+            var head = [UInt8](repeating: 0, count: 16 + DerivedKeys.confounderLength)
+            var trailer = [UInt8](repeating: 0, count: 16 + macLength)
+            try head.withUnsafeMutableBytes { h in
+                try trailer.withUnsafeMutableBytes { t in
+                    header.write(to: h.baseAddress!)
+                    let copy = UnsafeRawBufferPointer(start: h.baseAddress!, count: 16)  // header, RRC = EC = 0
+                    try sendSeal.encrypt(confounder: nil, pieces: [message, copy],
+                                         into: [UnsafeMutableRawBufferPointer(rebasing: h[16...]), data,
+                                                UnsafeMutableRawBufferPointer(rebasing: t[0..<16])],
+                                         mac: t.baseAddress! + 16)
+                }
+            }
+            return (head, trailer)
+        }
+        var head = header.bytes  // EC = RRC = 0 for the checksum
+        var trailer = [UInt8](repeating: 0, count: macLength)
+        try head.withUnsafeBytes { h in
+            try trailer.withUnsafeMutableBytes { t in try sendSeal.checksum([message, h], into: t.baseAddress!) }
+        }
+        header.extraCount = UInt16(macLength)
+        head = header.bytes
+        return (head, trailer)
+    }
+
     /// Wraps `message` (one allocation: the token).
     public func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
         let length = wrappedLength(messageLength: message.count, confidential: confidential)
@@ -182,9 +216,11 @@ public final class ProtectionContext: @unchecked Sendable {
         }
     }
 
-    /// The decrypted copy of the header must match the outer one (TOK_ID, flags, filler, SND_SEQ).
+    /// The decrypted copy of the header must match the outer one (TOK_ID, flags, filler, EC,
+    /// SND_SEQ), as MIT 1.20.1 in Debian 12 checks it (EC included since the CVE-2024-37370 fix).
     private func checkHeaderCopy(_ copy: UnsafeRawBufferPointer, _ outer: UnsafeRawBufferPointer) throws {
         guard copy[0] == 0x05, copy[1] == 0x04, copy[2] == outer[2], copy[3] == outer[3],
+              copy[4] == outer[4], copy[5] == outer[5],
               (8..<16).allSatisfy({ copy[$0] == outer[$0] }) else {
             throw KerberosCryptoError.defectiveToken("encrypted header copy does not match the token header")
         }
@@ -210,20 +246,26 @@ public final class ProtectionContext: @unchecked Sendable {
         let macLength = keys.enctype.macLength
         let ec = Int(header.extraCount)
         if header.flags.contains(.sealed) {
-            guard body.count >= 32 + macLength + ec else {
-                throw KerberosCryptoError.defectiveToken("sealed Wrap token too short")
+            // MIT's order: a body too short to decrypt fails decryption (BAD_SIG); a plaintext too
+            // short for the header copy and EC is DEFECTIVE_TOKEN, found only after decryption.
+            guard body.count >= DerivedKeys.confounderLength + macLength else {
+                throw KerberosCryptoError.badSignature("sealed Wrap token shorter than confounder and checksum")
             }
             let plainLength = body.count - macLength
             try keys.decrypt(UnsafeRawBufferPointer(body),
                              into: [UnsafeMutableRawBufferPointer(rebasing: body[0..<plainLength])])
+            guard plainLength >= 32 + ec else {
+                body.initializeMemory(as: UInt8.self, repeating: 0)
+                throw KerberosCryptoError.defectiveToken("EC \(ec) exceeds the sealed plaintext")
+            }
             try checkHeaderCopy(UnsafeRawBufferPointer(rebasing: body[(plainLength - 16)..<plainLength]), token)
             let info = try record(header.sequenceNumber, confidential: true)
             return (32..<(16 + plainLength - 16 - ec), info)
         }
+        guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
         guard ec == macLength else {
             throw KerberosCryptoError.badSignature("EC \(ec) is not the checksum length \(macLength)")
         }
-        guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
         let dataLength = body.count - ec
         try verifyWrapChecksum(keys: keys, header: header, data: UnsafeRawBufferPointer(rebasing: body[0..<dataLength]),
                                checksum: UnsafeRawBufferPointer(rebasing: body[dataLength...]))
@@ -260,7 +302,10 @@ public final class ProtectionContext: @unchecked Sendable {
             let ec = Int(header.extraCount)
             if header.flags.contains(.sealed) {
                 guard body.count >= 32 + macLength + ec else {
-                    throw KerberosCryptoError.defectiveToken("sealed Wrap token too short")
+                    // Too short for its EC or even for decryption: the in-place path reports it as MIT does.
+                    var copy = Array(t)
+                    let (range, info) = try copy.withUnsafeMutableBytes { try unwrap(inPlace: $0) }
+                    return Unwrapped(data: Array(copy[range]), info: info)
                 }
                 let dataLength = body.count - macLength - 32 - ec
                 var failure: (any Error)?
@@ -283,10 +328,10 @@ public final class ProtectionContext: @unchecked Sendable {
                 if let failure { throw failure }
                 return Unwrapped(data: data, info: try record(header.sequenceNumber, confidential: true))
             }
+            guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
             guard ec == macLength else {
                 throw KerberosCryptoError.badSignature("EC \(ec) is not the checksum length \(macLength)")
             }
-            guard body.count >= ec else { throw KerberosCryptoError.defectiveToken("Wrap token too short") }
             let dataLength = body.count - ec
             let data = UnsafeRawBufferPointer(rebasing: body[0..<dataLength])
             try verifyWrapChecksum(keys: keys, header: header, data: data,

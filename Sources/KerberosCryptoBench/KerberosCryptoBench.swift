@@ -1,20 +1,26 @@
 import Foundation
+import GSS
 @_spi(Interop) import KerberosCrypto
 import TestRealm
 
-/// `kerberos-crypto-bench`: sealed wrap+unwrap throughput of KerberosCrypto against the raw
-/// OpenSSL primitives (`openssl speed`) and MIT krb5's gss_wrap+gss_unwrap, on one core.
-/// Build with `-c release`. Starts a throwaway MIT realm (loopback, temp dir) for the MIT figures.
+/// `kerberos-crypto-bench`: sealed wrap+unwrap throughput, one core, in one run: MIT krb5's
+/// gss_wrap+gss_unwrap, the public `GSS` API (which picks KerberosCrypto automatically), the raw
+/// `ProtectionContext`, and the OpenSSL primitives' limit (`openssl speed`), per enctype.
+/// Build with `-c release`. Starts a throwaway MIT realm (loopback, temp dir) for the contexts.
 @main
 struct KerberosCryptoBench {
-    static let enctypes: [Enctype] = [.aes256CtsHmacSha1_96, .aes256CtsHmacSha384_192]
+    static let enctypes = Enctype.allCases
     static let sizes = [64 * 1024, 1024 * 1024]
 
     static func main() async throws {
-        let seconds = Int(ProcessInfo.processInfo.environment["BENCH_SECONDS"] ?? "") ?? 1
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = Int(environment["BENCH_SECONDS"] ?? "") ?? 1
         // The machine is shared: every figure is the best of `rounds` runs.
-        let rounds = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 3
-        if ProcessInfo.processInfo.environment["BENCH_OURS_ONLY"] != nil {
+        let rounds = Int(environment["BENCH_ROUNDS"] ?? "") ?? 3
+        let selected = environment["BENCH_ENCTYPES"].map { $0.split(separator: ",").compactMap { Int32($0) } }
+        let enctypes = selected.map { list in Self.enctypes.filter { list.contains($0.rawValue) } } ?? Self.enctypes
+        let sizes = environment["BENCH_SIZES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? Self.sizes
+        if environment["BENCH_OURS_ONLY"] != nil {
             // Only KerberosCrypto's own loop (for profilers).
             for enctype in enctypes {
                 for size in sizes {
@@ -30,21 +36,26 @@ struct KerberosCryptoBench {
         print("best of \(rounds) x \(seconds) s CPU\n")
 
         // Raw primitive rates at each size.
-        var primitives: [Int: (enc: Double, dec: Double, sha1: Double, sha384: Double)] = [:]
+        var rates: [String: Double] = [:]
         for size in sizes {
             func best(_ arguments: [String]) -> Double {
                 (0..<rounds).map { _ in opensslSpeed(arguments, size, seconds) }.max() ?? .nan
             }
-            let enc = best(["-evp", "aes-256-cbc"])
-            let dec = best(["-evp", "aes-256-cbc", "-decrypt"])
-            let sha1 = best(["-evp", "sha1"])
-            let sha384 = best(["-evp", "sha384"])
-            primitives[size] = (enc, dec, sha1, sha384)
-            print(String(format: "openssl speed %7d B: aes-256-cbc enc %8.0f  dec %8.0f  sha1 %8.0f  sha384 %8.0f MB/s",
-                         size, enc, dec, sha1, sha384))
+            var line = String(format: "openssl speed %7d B:", size)
+            for (name, arguments) in [("aes-128-cbc enc", ["-evp", "aes-128-cbc"]),
+                                      ("aes-128-cbc dec", ["-evp", "aes-128-cbc", "-decrypt"]),
+                                      ("aes-256-cbc enc", ["-evp", "aes-256-cbc"]),
+                                      ("aes-256-cbc dec", ["-evp", "aes-256-cbc", "-decrypt"]),
+                                      ("sha1", ["-evp", "sha1"]), ("sha256", ["-evp", "sha256"]),
+                                      ("sha384", ["-evp", "sha384"])] {
+                let rate = best(arguments)
+                rates["\(name) \(size)"] = rate
+                line += String(format: "  %@ %.0f", name, rate)
+            }
+            print(line + " MB/s")
         }
 
-        // MIT contexts in a private realm that allows the RFC 8009 enctypes too.
+        // Contexts in a private realm that allows all four enctypes.
         let realm = try await TestRealm.start(.init(name: "BENCH.TEST", encryptionTypes: [
             "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128",
             "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"]))
@@ -54,25 +65,37 @@ struct KerberosCryptoBench {
         let keytab = try await realm.exportKeytab(["bench/bench.test"])
         try await realm.addPrincipal("benchuser", password: "bench-password")
         let ccache = try await realm.kinit("benchuser", password: "bench-password")
+        let endpoints = GSSEndpoints(ccache: ccache, keytab: keytab)
 
         print("")
-        print("enctype                      size      ours    MIT   ours/MIT  limit  ours/limit")
+        print("MIT = gss_wrap+gss_unwrap (MIT's C, built-in crypto); GSS = public GSS API wrap/unwrap (arrays);")
+        print("GSS in place = wrapInPlace/unwrapInPlace; raw = ProtectionContext into a preallocated buffer;")
+        print("limit = 1/(1/enc + 1/dec + 2/hash) from openssl speed (each message is encrypted, decrypted, hashed twice)")
+        print("")
+        print("enctype                      size      MIT     GSS  in place    raw   limit  GSS/MIT  in place/MIT  GSS/limit  in place/limit")
         for enctype in enctypes {
             try interopCheck(enctype: enctype, ccache: ccache, keytab: keytab)
             for size in sizes {
-                var ours = 0.0, mit = 0.0
+                var mit = 0.0, gss = 0.0, inPlace = 0.0, raw = 0.0
                 for _ in 0..<rounds {
-                    ours = max(ours, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
-                                                                        duration: .seconds(seconds)).megabytesPerSecond)
                     mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
                                                      ccache: ccache, keytab: keytab))
+                    gss = max(gss, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: false))
+                    inPlace = max(inPlace, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: true))
+                    raw = max(raw, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
+                                                                      duration: .seconds(seconds)).megabytesPerSecond)
                 }
-                let p = primitives[size]!
-                let hash = enctype == .aes256CtsHmacSha1_96 ? p.sha1 : p.sha384
-                // Each message is encrypted once, decrypted once and HMACed twice.
-                let limit = 1 / (1 / p.enc + 1 / p.dec + 2 / hash)
-                print(String(format: "%-26@ %7d  %7.0f  %5.0f  %7.1fx  %5.0f  %8.0f%%",
-                             enctype.name as NSString, size, ours, mit, ours / mit, limit, 100 * ours / limit))
+                let aes = enctype.keyLength == 16 ? "aes-128-cbc" : "aes-256-cbc"
+                let hash = switch enctype {
+                case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: "sha1"
+                case .aes128CtsHmacSha256_128: "sha256"
+                case .aes256CtsHmacSha384_192: "sha384"
+                }
+                let enc = rates["\(aes) enc \(size)"] ?? .nan, dec = rates["\(aes) dec \(size)"] ?? .nan
+                let limit = 1 / (1 / enc + 1 / dec + 2 / (rates["\(hash) \(size)"] ?? .nan))
+                print(String(format: "%-26@ %7d  %7.0f  %6.0f  %8.0f  %5.0f  %6.0f  %6.1fx  %11.1fx  %8.0f%%  %13.0f%%",
+                             enctype.name as NSString, size, mit, gss, inPlace, raw, limit, gss / mit, inPlace / mit,
+                             100 * gss / limit, 100 * inPlace / limit))
             }
         }
         await realm.shutdown()
@@ -144,5 +167,75 @@ struct KerberosCryptoBench {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// GSS contexts through the public API (the automatic KerberosCrypto path), one pair per run.
+struct GSSEndpoints {
+    let ccache: String
+    let keytab: String
+
+    /// Sealed wrap on the initiator + unwrap on the acceptor, in MB/s of message per CPU second.
+    /// `inPlace`: the message sits inside a token buffer between room for the header and the
+    /// trailer; `wrapInPlace` encrypts it there and `unwrapInPlace` decrypts it back in place.
+    func wrapUnwrap(enctype: Enctype, size: Int, seconds: Int, inPlace: Bool) throws -> Double {
+        let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
+        try credential.setAllowableEnctypes([enctype.rawValue])
+        var initiator = GSSInitiatorContext(target: try GSSName("bench@bench.test", kind: .hostBasedService),
+                                            credential: credential)
+        var acceptor = GSSAcceptorContext(credential: try GSSCredential.acquire(
+            usage: .accept, store: GSSCredentialStore(keytab: keytab)))
+        var input: [UInt8]? = nil
+        while !(initiator.isComplete && acceptor.isComplete) {
+            let step = try initiator.step(input)
+            input = try step.token.flatMap { try acceptor.step($0).token }
+        }
+        let message = [UInt8](repeating: 0xA5, count: size)
+        var iterations = 0
+        var elapsed = 0.0
+        if inPlace {
+            let headerRoom = 32, trailerRoom = 16 + 24
+            var buffer = [UInt8](repeating: 0, count: headerRoom + size + trailerRoom)
+            buffer.replaceSubrange(headerRoom..<(headerRoom + size), with: message)
+            func once() throws {
+                try buffer.withUnsafeMutableBytes { raw in
+                    let parts = try initiator.wrapInPlace(UnsafeMutableRawBufferPointer(rebasing: raw[headerRoom..<(headerRoom + size)]))
+                    guard parts.header.count == headerRoom, parts.padding.isEmpty, parts.trailer.count <= trailerRoom else {
+                        throw KerberosCryptoError.bufferTooSmall(needed: parts.header.count + parts.trailer.count)
+                    }
+                    raw.baseAddress!.copyMemory(from: parts.header, byteCount: headerRoom)
+                    (raw.baseAddress! + headerRoom + size).copyMemory(from: parts.trailer, byteCount: parts.trailer.count)
+                    let token = UnsafeMutableRawBufferPointer(rebasing: raw[0..<(headerRoom + size + parts.trailer.count)])
+                    let range = try acceptor.unwrapInPlace(token).range
+                    guard range == headerRoom..<(headerRoom + size) else {
+                        throw KerberosCryptoError.defectiveToken("plaintext not where it was")
+                    }
+                }
+            }
+            try once()
+            guard buffer[headerRoom..<(headerRoom + size)].elementsEqual(message) else {
+                throw KerberosCryptoError.badSignature("in-place round trip changed the message")
+            }
+            let start = ProtectionBenchmark.threadCPUSeconds()
+            while elapsed < Double(seconds) {
+                try once()
+                iterations += 1
+                elapsed = ProtectionBenchmark.threadCPUSeconds() - start
+            }
+        } else {
+            guard try acceptor.unwrap(initiator.wrap(message)).message == message else {
+                throw KerberosCryptoError.badSignature("GSS round trip changed the message")
+            }
+            let start = ProtectionBenchmark.threadCPUSeconds()
+            while elapsed < Double(seconds) {
+                _ = try acceptor.unwrap(initiator.wrap(message))
+                iterations += 1
+                elapsed = ProtectionBenchmark.threadCPUSeconds() - start
+            }
+        }
+        guard initiator.protectionPath == .kerberosCrypto(enctype: enctype.rawValue) else {
+            throw KerberosCryptoError.invalidKey("GSS did not take the fast path: \(initiator.protectionPath)")
+        }
+        return Double(size * iterations) / elapsed / 1e6
     }
 }

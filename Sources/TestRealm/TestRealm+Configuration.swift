@@ -34,7 +34,7 @@ extension TestRealm {
                     domains: [String] = ["test"], extraRealms: [String] = [], knownRealms: [KnownRealm] = [],
                     maxTicketLifetime: Duration = .seconds(24 * 3600),
                     maxRenewableLifetime: Duration = .seconds(7 * 24 * 3600),
-                    encryptionTypes: [String] = ["aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"],
+                    encryptionTypes: [String] = ["aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96", "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128"],
                     parentDirectory: String? = nil, keepDirectory: Bool = false,
                     startTimeout: Duration = .seconds(15), trace: Bool = false) {
             self.name = name

@@ -81,6 +81,10 @@ struct InteropTests {
             let (flags, mic) = try SampleToken.receive(socket)
             guard flags & SampleToken.mic != 0 else { throw SocketError("expected a MIC, flags \(flags)") }
             try initiator.verifyMIC(message, mic: mic)
+            // Our side protected the messages with KerberosCrypto; gss-server (MIT) accepted them.
+            guard case .kerberosCrypto = initiator.protectionPath else {
+                throw SocketError("expected the fast path, got \(initiator.protectionPath)")
+            }
             try SampleToken.send(socket, flags: SampleToken.noop, [])
             return true
         }
@@ -123,6 +127,10 @@ struct InteropTests {
                     } else {
                         try SampleToken.send(socket, flags: SampleToken.noop, [])
                     }
+                }
+                // MIT's gss-client verified our MICs over messages we unwrapped with KerberosCrypto.
+                guard case .kerberosCrypto = acceptor.protectionPath else {
+                    throw SocketError("expected the fast path, got \(acceptor.protectionPath)")
                 }
                 return (acceptor.peerName?.description ?? "", messages, acceptor.grantedFlags)
             }

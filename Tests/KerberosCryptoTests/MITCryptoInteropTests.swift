@@ -5,8 +5,7 @@ import Testing
 
 /// Our RFC 3961 encryption and checksums against MIT's libk5crypto (krb5_c_encrypt/decrypt,
 /// krb5_c_make_checksum) for all four enctypes and the four RFC 4121 key usages, both ways.
-/// This is what covers enctypes 19 and 20 against MIT in-process (the shared realm only permits
-/// the aes-sha1 enctypes for GSS contexts).
+/// (GSS-level interop for all four enctypes is in `MITInteropTests` and GSSTests' `FastProtectionTests`.)
 @Suite struct MITCryptoInteropTests {
     static func checksumType(_ enctype: Enctype) -> Int32 {
         switch enctype {

@@ -3,20 +3,15 @@ import Foundation
 import TestRealm
 import Testing
 
-/// Interop with MIT krb5 1.20 GSSAPI in both directions: contexts are established in this process
-/// against the shared throwaway KDC; one side's keys are exported (lucid context, which ends that
-/// MIT context) into a `ProtectionContext`, and the other side stays a live MIT context.
-///
-/// The shared realm permits only aes256/aes128-cts-hmac-sha1-96, so enctypes 19 and 20 are
-/// covered here only through MIT's own krb5_c_* functions (see `MITCryptoInteropTests`).
-@Suite struct MITInteropTests {
-    struct Endpoints {
-        let ccache: String
-        let keytab: String
-        let target: String
-    }
+/// A pair of live MIT krb5 GSS contexts of one enctype, established in this process against the
+/// shared throwaway KDC (which permits all four enctypes), with a fresh service and user each.
+/// `split(exporting:)` exports one side's keys (lucid context; MIT deletes that side) into a
+/// ``ProtectionContext`` and keeps the other side live.
+struct MITContextFixture {
+    let initiator: MITGSSContext
+    let acceptor: MITGSSContext
 
-    static func endpoints() async throws -> Endpoints {
+    init(enctype: Enctype, mutual: Bool) async throws {
         let realm = try await TestRealm.shared()
         let id = UUID().uuidString.prefix(8).lowercased()
         let host = "kcrypto-\(id).test"
@@ -25,9 +20,23 @@ import Testing
         let password = "pw-\(UUID().uuidString)"
         try await realm.addPrincipal("kcuser-\(id)", password: password)
         let ccache = try await realm.kinit("kcuser-\(id)", password: password)
-        return Endpoints(ccache: ccache, keytab: keytab, target: "kcrypto@\(host)")
+        (initiator, acceptor) = try MITGSSContext.establish(initiatorCCache: ccache, acceptorKeytab: keytab,
+                                                            target: "kcrypto@\(host)", mutual: mutual,
+                                                            enctypes: [enctype.rawValue])
     }
 
+    /// The exported side's lucid keys and MIT's live peer.
+    func split(exporting role: ProtectionContext.Role) throws -> (lucid: LucidContext, peer: MITGSSContext) {
+        role == .initiator ? (try initiator.exportLucid(), acceptor) : (try acceptor.exportLucid(), initiator)
+    }
+
+    func side(_ role: ProtectionContext.Role) -> MITGSSContext { role == .initiator ? initiator : acceptor }
+}
+
+/// Interop with MIT krb5 1.20 GSSAPI for enctypes 17–20, exporting either side: our tokens are
+/// accepted by MIT's live peer and MIT's by us; our MIC and unsealed Wrap tokens equal MIT's byte
+/// for byte at the same sequence number; MIT reports our replays and tampering as it should.
+@Suite struct MITInteropTests {
     static let sizes = [0, 1, 15, 16, 17, 33, 1000, 65_536, 100_003]
 
     /// Exchanges messages between our context `ours` and MIT's live `peer` in both directions.
@@ -58,7 +67,9 @@ import Testing
         #expect(try peer.unwrap(token).major & 0x2 != 0, "MIT: GSS_S_DUPLICATE_TOKEN")
         let fromMIT = try peer.wrap(message)
         _ = try ours.unwrap(fromMIT)
-        #expect(throws: KerberosCryptoError.self) { try ours.unwrap(fromMIT) }
+        #expect(throws: KerberosCryptoError.duplicateToken(sequenceNumber: try WrapToken(parsing: fromMIT).sequenceNumber)) {
+            try ours.unwrap(fromMIT)
+        }
         var bad = try ours.wrap(message)
         bad[bad.count - 1] ^= 1
         do {
@@ -69,61 +80,50 @@ import Testing
         }
     }
 
-    @Test(arguments: [Enctype.aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96], [true, false])
-    func exportedInitiatorWithMITAcceptor(enctype: Enctype, mutual: Bool) async throws {
-        let e = try await Self.endpoints()
-        let (initiator, acceptor) = try MITGSSContext.establish(initiatorCCache: e.ccache, acceptorKeytab: e.keytab,
-                                                                target: e.target, mutual: mutual,
-                                                                enctypes: [enctype.rawValue])
-        // Deterministic tokens from MIT before export, to compare byte for byte.
-        let fixed = Array("RFC 4121 byte for byte".utf8)
-        let mitMIC = try initiator.getMIC(fixed)
-        let mitWrap = try initiator.wrap(fixed, confidential: false)
-        try acceptor.verifyMIC(fixed, token: mitMIC)
-        _ = try acceptor.unwrap(mitWrap)
+    @Test(arguments: Enctype.allCases, [ProtectionContext.Role.initiator, .acceptor])
+    func exportedSideTalksToMITPeer(enctype: Enctype, exported role: ProtectionContext.Role) async throws {
+        for mutual in [true, false] {
+            let fixture = try await MITContextFixture(enctype: enctype, mutual: mutual)
+            // Deterministic tokens from MIT before export, to compare byte for byte.
+            let fixed = Array("RFC 4121 byte for byte, \(role)".utf8)
+            let mitMIC = try fixture.side(role).getMIC(fixed)
+            let mitWrap = try fixture.side(role).wrap(fixed, confidential: false)
+            let (lucid, peer) = try fixture.split(exporting: role)
+            try peer.verifyMIC(fixed, token: mitMIC)
+            _ = try peer.unwrap(mitWrap)
 
-        let lucid = try initiator.exportLucid()
-        #expect(lucid.role == .initiator)
-        #expect(lucid.contextKey.enctype == enctype)
-        #expect((lucid.acceptorSubkey != nil) == mutual, "MIT asserts an acceptor subkey with mutual auth")
-        if let subkey = lucid.acceptorSubkey { #expect(subkey.enctype == enctype) }
+            #expect(lucid.role == role)
+            #expect(lucid.contextKey.enctype == enctype)
+            #expect(lucid.enctype == enctype)
+            #expect((lucid.acceptorSubkey != nil) == mutual, "MIT asserts an acceptor subkey with mutual auth")
+            if let subkey = lucid.acceptorSubkey { #expect(subkey.enctype == enctype) }
 
-        let replay = try ProtectionContext(role: .initiator, contextKey: lucid.contextKey,
-                                           acceptorSubkey: lucid.acceptorSubkey,
-                                           sendSequenceNumber: lucid.sendSequenceNumber &- 2,
-                                           receiveSequenceNumber: lucid.receiveSequenceNumber)
-        #expect(try replay.getMIC(fixed) == mitMIC, "our MIC token equals MIT's, byte for byte")
-        #expect(try replay.wrap(fixed, confidential: false) == mitWrap, "our unsealed Wrap token equals MIT's")
+            let replay = try ProtectionContext(role: role, contextKey: lucid.contextKey,
+                                               acceptorSubkey: lucid.acceptorSubkey,
+                                               sendSequenceNumber: lucid.sendSequenceNumber &- 2,
+                                               receiveSequenceNumber: lucid.receiveSequenceNumber)
+            #expect(try replay.getMIC(fixed) == mitMIC, "our MIC token equals MIT's, byte for byte")
+            #expect(try replay.wrap(fixed, confidential: false) == mitWrap, "our unsealed Wrap token equals MIT's")
 
-        let ours = try ProtectionContext(lucid: lucid)
-        try Self.exchange(ours: ours, peer: acceptor, seed: UInt64(enctype.rawValue) * 10 + (mutual ? 1 : 0))
+            let ours = try ProtectionContext(lucid: lucid)
+            try Self.exchange(ours: ours, peer: peer,
+                              seed: UInt64(enctype.rawValue) * 100 + (role == .initiator ? 10 : 0) + (mutual ? 1 : 0))
+        }
     }
 
-    @Test(arguments: [Enctype.aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96], [true, false])
-    func exportedAcceptorWithMITInitiator(enctype: Enctype, mutual: Bool) async throws {
-        let e = try await Self.endpoints()
-        let (initiator, acceptor) = try MITGSSContext.establish(initiatorCCache: e.ccache, acceptorKeytab: e.keytab,
-                                                                target: e.target, mutual: mutual,
-                                                                enctypes: [enctype.rawValue])
-        let fixed = Array("acceptor, byte for byte".utf8)
-        let mitMIC = try acceptor.getMIC(fixed)
-        let mitWrap = try acceptor.wrap(fixed, confidential: false)
-        try initiator.verifyMIC(fixed, token: mitMIC)
-        _ = try initiator.unwrap(mitWrap)
-
-        let lucid = try acceptor.exportLucid()
-        #expect(lucid.role == .acceptor)
-        #expect(lucid.contextKey.enctype == enctype)
-        #expect((lucid.acceptorSubkey != nil) == mutual)
-
-        let replay = try ProtectionContext(role: .acceptor, contextKey: lucid.contextKey,
-                                           acceptorSubkey: lucid.acceptorSubkey,
-                                           sendSequenceNumber: lucid.sendSequenceNumber &- 2,
-                                           receiveSequenceNumber: lucid.receiveSequenceNumber)
-        #expect(try replay.getMIC(fixed) == mitMIC, "our MIC token equals MIT's, byte for byte")
-        #expect(try replay.wrap(fixed, confidential: false) == mitWrap, "our unsealed Wrap token equals MIT's")
-
-        let ours = try ProtectionContext(lucid: lucid)
-        try Self.exchange(ours: ours, peer: initiator, seed: UInt64(enctype.rawValue) * 100 + (mutual ? 1 : 0))
+    /// `LucidContext.inquire` reads the keys without deleting MIT's context: MIT's own context keeps
+    /// working afterwards, and the keys equal what the (destructive) export returns.
+    @Test(arguments: [Enctype.aes256CtsHmacSha1_96, .aes256CtsHmacSha384_192])
+    func inquiryLeavesTheContextAlive(enctype: Enctype) async throws {
+        let fixture = try await MITContextFixture(enctype: enctype, mutual: true)
+        let handle = try #require(fixture.initiator.handle)
+        let inquired = try LucidContext.inquire(handle)
+        let message = Array("still alive".utf8)
+        #expect(try fixture.acceptor.unwrap(fixture.initiator.wrap(message)).message == message)
+        let exported = try fixture.initiator.exportLucid()
+        #expect(inquired.enctype == enctype)
+        #expect(inquired.contextKey.bytesForTesting == exported.contextKey.bytesForTesting)
+        #expect(inquired.acceptorSubkey?.bytesForTesting == exported.acceptorSubkey?.bytesForTesting)
+        #expect(inquired.sendSequenceNumber &+ 1 == exported.sendSequenceNumber, "MIT's wrap used one number")
     }
 }

@@ -147,6 +147,27 @@ import Testing
         }
     }
 
+    /// The IOV form: the data is encrypted where it lies; header + data + trailer is an ordinary
+    /// Wrap token, equal to `wrap`'s layout, which the peer unwraps.
+    @Test(arguments: Enctype.allCases, [false, true])
+    func wrapInPlaceRoundTrip(enctype: Enctype, confidential: Bool) throws {
+        var rng = SeededGenerator(seed: 0x10F0_0000 + UInt64(enctype.rawValue) * 2 + (confidential ? 1 : 0))
+        let p = try Self.pair(enctype, subkey: true, seed: rng.next())
+        for size in Self.fixedSizes + [100_003, 1 << 20] {
+            let message = rng.bytes(size)
+            var data = message
+            let parts = try data.withUnsafeMutableBytes { try p.initiator.wrapInPlace($0, confidential: confidential) }
+            if confidential && size >= 16 { #expect(data != message, "encrypted in place (size \(size))") }
+            #expect(parts.header.count == (confidential ? 32 : 16))
+            #expect(parts.trailer.count == (confidential ? 16 : 0) + enctype.macLength)
+            let token = parts.header + data + parts.trailer
+            #expect(token.count == p.initiator.wrappedLength(messageLength: size, confidential: confidential))
+            let unwrapped = try p.acceptor.unwrap(token)
+            #expect(unwrapped.data == message, "size \(size)")
+            #expect(unwrapped.info.confidential == confidential)
+        }
+    }
+
     @Test func replayedAndReorderedTokens() throws {
         let p = try Self.pair(.aes256CtsHmacSha384_192, subkey: true, seed: 42)
         let t1 = try p.initiator.wrap([1])
