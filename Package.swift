@@ -115,7 +115,10 @@ let package = Package(
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
+        .testTarget(name: "MigrationServiceTests",
+                    dependencies: ["MigrationService", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: swiftSettings),
         .testTarget(
             name: "CredSSPTests",

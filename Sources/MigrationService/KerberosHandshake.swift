@@ -58,38 +58,51 @@ enum KerberosHandshake {
         var delegatedCredential: GSSCredential?
     }
 
-    /// Server side: answers hello (refusing other versions, purposes or sign-on kinds), accepts the
-    /// context with `credential`, and seals the connection. The caller authorizes and then sends
-    /// `authResult`. Failures are sent to the client before they are thrown.
-    static func server(_ conn: FrameConnection, purpose: ConnectionPurpose,
-                       credential: @Sendable () throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
+    /// Server side: the hello exchange. Refuses other versions or purposes, and sign-on kinds not
+    /// in `offered`; returns the kind the client chose. Failures are sent to the client.
+    static func serverHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
+                            offered: Set<AuthenticationKind> = [.kerberos]) async throws(MigrationServiceError) -> AuthenticationKind {
         do throws(MigrationServiceError) {
-            return try await serverSteps(conn, purpose: purpose, credential: credential)
+            let stage = conn.stage
+            guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {
+                throw MigrationServiceError.protocolViolation("the first message must be hello", stage: stage)
+            }
+            guard minV <= WireProtocol.version, WireProtocol.version <= maxV else {
+                throw MigrationServiceError.failure(.protocolViolation, .revisionMismatch, stage: stage,
+                                                    reason: "The migration protocol versions are incompatible",
+                                                    detail: "client speaks \(minV)…\(maxV), server speaks \(WireProtocol.version)")
+            }
+            guard p == purpose else {
+                throw MigrationServiceError.protocolViolation("this port serves \(purpose), not \(p)", stage: stage)
+            }
+            guard offered.contains(auth) else {
+                throw MigrationServiceError.failure(.authentication, .packageNotFound, stage: stage,
+                                                    reason: "The sign-on kind \(auth) is not offered on this port")
+            }
+            try await conn.sendClear(.helloAck(version: WireProtocol.version, authentication: auth))
+            return auth
         } catch {
             await conn.sendError(error)
             throw error
         }
     }
 
-    private static func serverSteps(_ conn: FrameConnection, purpose: ConnectionPurpose,
+    /// Server side, after hello: accepts the Kerberos context with `credential` and seals the
+    /// connection. The caller authorizes and then sends `authResult`. Failures are sent to the
+    /// client before they are thrown.
+    static func server(_ conn: FrameConnection,
+                       credential: @Sendable () throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
+        do throws(MigrationServiceError) {
+            return try await serverSteps(conn, credential: credential)
+        } catch {
+            await conn.sendError(error)
+            throw error
+        }
+    }
+
+    private static func serverSteps(_ conn: FrameConnection,
                                     credential: @Sendable () throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
         let stage = conn.stage
-        guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {
-            throw MigrationServiceError.protocolViolation("the first message must be hello", stage: stage)
-        }
-        guard minV <= WireProtocol.version, WireProtocol.version <= maxV else {
-            throw MigrationServiceError.failure(.protocolViolation, .revisionMismatch, stage: stage,
-                                                reason: "The migration protocol versions are incompatible",
-                                                detail: "client speaks \(minV)…\(maxV), server speaks \(WireProtocol.version)")
-        }
-        guard p == purpose else {
-            throw MigrationServiceError.protocolViolation("this port serves \(purpose), not \(p)", stage: stage)
-        }
-        guard auth == .kerberos else {
-            throw MigrationServiceError.failure(.authentication, .packageNotFound, stage: stage,
-                                                reason: "The sign-on kind \(auth) is not offered on this port")
-        }
-        try await conn.sendClear(.helloAck(version: WireProtocol.version, authentication: .kerberos))
         let acceptorCredential: GSSCredential
         do {
             acceptorCredential = try credential()

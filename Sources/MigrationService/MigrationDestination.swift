@@ -91,7 +91,8 @@ public final class MigrationDestination: Sendable {
         do throws(MigrationServiceError) {
             let principal = configuration.servicePrincipal
             let keytab = configuration.keytab
-            peer = try await KerberosHandshake.server(conn, purpose: .migration) { () throws(GSSError) in
+            _ = try await KerberosHandshake.serverHello(conn, purpose: .migration)
+            peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in
                 try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept,
                                           store: GSSCredentialStore(keytab: keytab))
             }

@@ -131,7 +131,7 @@ enum WireMessage: Sendable, Hashable {
     case committed
     case moveRequest(MoveRequestMessage)
     case progress(bytes: UInt64, total: UInt64)
-    case moveResult(bytes: UInt64, destinationPrincipal: String)
+    case moveResult(MoveReport)
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, error = 0x0F
@@ -258,8 +258,10 @@ extension WireMessage {
             b.writeInteger(m.endpointPort); b.writeInteger(m.performance?.wireCode ?? 0xFF); b.writeInteger(m.channels)
         case .progress(let bytes, let total):
             b.writeInteger(bytes); b.writeInteger(total)
-        case .moveResult(let bytes, let principal):
-            b.writeInteger(bytes); b.writeString16(principal)
+        case .moveResult(let r):
+            b.writeString16(r.vm); b.writeInteger(r.bytes); b.writeString16(r.sha256); b.writeString16(r.destinationPrincipal)
+            b.writeInteger(r.performance.wireCode); b.writeInteger(UInt8(clamping: r.channels))
+            b.writeInteger(UInt32(clamping: r.queuedAt ?? 0))
         }
     }
 
@@ -339,7 +341,17 @@ extension WireMessage {
         case .progress:
             message = .progress(bytes: try b.readInt("bytes"), total: try b.readInt("total"))
         case .moveResult:
-            message = .moveResult(bytes: try b.readInt("bytes"), destinationPrincipal: try b.readString16("principal"))
+            let vm = try b.readString16("vm")
+            let bytes: UInt64 = try b.readInt("bytes")
+            let hash = try b.readString16("sha256")
+            let principal = try b.readString16("principal")
+            guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
+                throw WireDecodingError(description: "unknown performance option")
+            }
+            let channels: UInt8 = try b.readInt("channels")
+            let queued: UInt32 = try b.readInt("queuedAt")
+            message = .moveResult(MoveReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
+                                             performance: perf, channels: Int(channels), queuedAt: queued == 0 ? nil : Int(queued)))
         }
         guard b.readableBytes == 0 || kind == .chunk || kind == .sealed || kind == .token else {
             throw WireDecodingError(description: "\(b.readableBytes) trailing bytes after \(kind)")

@@ -23,7 +23,8 @@ struct LocalMoveTests {
         #expect(report.bytes == UInt64(bytes.count))
         #expect(report.destinationPrincipal == lab.userPrincipal)
         #expect(report.channels == (performance == .smb ? 3 : 1))
-        #expect(lab.contents(lab.destinationVMs, "vm1") == bytes)
+        let arrived = lab.contents(lab.destinationVMs, "vm1") == bytes
+        #expect(arrived)
         #expect(!lab.sourceVMs.contains("vm1"))
         #expect(lab.destinationVMs.stagingFiles().isEmpty)
         let events = await destination.events()
