@@ -87,7 +87,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
-            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus",
+            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),

@@ -131,6 +131,12 @@ final class FrameConnection {
 
     /// Seals `plaintext` (kind + body) in place and sends it: no copy of the data.
     func sendSealed(plaintext: inout ByteBuffer) async throws(MigrationServiceError) {
+        try await write(sealedFrame(&plaintext))
+    }
+
+    /// The buffers of one sealed frame (length, kind, GSS header | data sealed in place | padding,
+    /// trailer). Tests replay or reorder them.
+    func sealedFrame(_ plaintext: inout ByteBuffer) throws(MigrationServiceError) -> [ByteBuffer] {
         guard let protection else { throw .protocolViolation("sending sealed before authentication", stage: stage) }
         let result = plaintext.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.seal(raw) }
@@ -154,7 +160,7 @@ final class FrameConnection {
         var tail = allocator.buffer(capacity: iov.padding.count + iov.trailer.count)
         tail.writeBytes(iov.padding)
         tail.writeBytes(iov.trailer)
-        try await write(tail.readableBytes > 0 ? [head, plaintext, tail] : [head, plaintext])
+        return tail.readableBytes > 0 ? [head, plaintext, tail] : [head, plaintext]
     }
 
     /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.

@@ -77,8 +77,15 @@ extension MigrationServiceError {
         .failure(.connectionLost, .connectionReset, stage: stage, reason: "The connection was lost", detail: what)
     }
 
-    static func configuration(_ what: String, stage: MigrationStage) -> MigrationServiceError {
+    /// A bad argument or configuration (`E_INVALIDARG`).
+    public static func configuration(_ what: String, stage: MigrationStage) -> MigrationServiceError {
         .failure(.configuration, .invalidArgument, stage: stage, reason: what)
+    }
+
+    /// The user's credential could not be acquired (e.g. no ccache): the seed's connection message
+    /// naming `destination`, with the GSS failure's status (0x8009030E for missing credentials).
+    public static func credentialUnavailable(_ error: GSSError, destination: String) -> MigrationServiceError {
+        .connection(.authentication, error.windowsStatus, destination: destination, detail: error.description, gss: error)
     }
 
     /// As it travels in an error frame.
