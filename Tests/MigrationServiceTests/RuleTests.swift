@@ -115,3 +115,27 @@ struct RuleTests {
         #expect(Set(lab.destinationVMs.list()) == ["vm-first", "vm-second"])
     }
 }
+
+/// Keys the destination holds that no longer match the KDC's.
+@Suite("Stale keytab")
+struct StaleKeytabTests {
+    @Test("a destination keytab with an old kvno fails authentication with SEC_E_WRONG_PRINCIPAL, clearly typed")
+    func staleKeytab() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        // New random key (kvno + 1) in the KDC; the destination's keytab keeps the old one.
+        try await lab.realm.setPassword(MigrationServiceNames.migrationPrincipal(fqdn: lab.destinationFQDN, realm: nil), password: nil)
+        try lab.createVM("vm-stale", size: 1000)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-stale", to: lab.target(destination), credential: lab.userCredential())
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(error?.kind == .authentication)
+        #expect(error?.status == .wrongPrincipal, "\(String(describing: error))")
+        #expect(error?.message == MigrationMessages.connectionFailure(destination: lab.destinationFQDN, status: .wrongPrincipal))
+        #expect(events == [.authenticationFailed(status: .wrongPrincipal)])
+        #expect(lab.sourceVMs.contains("vm-stale"))
+    }
+}
