@@ -1,6 +1,7 @@
 import GSS
 import NIOCore
 import NIOPosix
+import Synchronization
 import WindowsStatus
 
 /// One framed connection, used by one task: sends and receives protocol messages, in the clear
@@ -14,7 +15,11 @@ final class FrameConnection {
     let stage: MigrationStage
     /// Set once the security context is established; from then on only sealed frames (and error
     /// frames) are accepted.
-    var protection: (any MessageProtection)?
+    var protection: (any MessageProtection)? {
+        didSet { authenticated.set(protection != nil) }
+    }
+    /// Whether the peer has authenticated (read by the listener's handshake timer).
+    let authenticated = Flag()
     let allocator = ByteBufferAllocator()
 
     init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
@@ -179,4 +184,11 @@ final class FrameConnection {
             throw MigrationServiceError.connectionLost("write failed: \(error)", stage: stage)
         }
     }
+}
+
+/// A boolean shared with another thread.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set(_ v: Bool) { value.withLock { $0 = v } }
 }

@@ -16,6 +16,7 @@ public final class MigrationDestination: Sendable {
     private let slots: MigrationSlots
     private let log = EventLog()
     private let logger: Logger
+    private let handshakeTimeout: Duration
 
     private struct State {
         var configuration: DestinationConfiguration
@@ -24,7 +25,10 @@ public final class MigrationDestination: Sendable {
         var inFlight: Set<String> = []
     }
 
-    public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination")) {
+    /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
+    public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination"),
+                handshakeTimeout: Duration = .seconds(30)) {
+        self.handshakeTimeout = handshakeTimeout
         state = Mutex(State(configuration: configuration))
         slots = MigrationSlots(limit: configuration.maximumMigrations)
         self.logger = logger
@@ -46,7 +50,7 @@ public final class MigrationDestination: Sendable {
         let store = VMStore(directory: configuration.vmDirectory)
         try store.makeDirectories()
         store.clearStaging()
-        let listener = try await Listener.start(on: endpoint, stage: .destination) { conn in
+        let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout) { conn in
             await self.handle(conn)
         }
         state.withLock { $0.listener = listener }

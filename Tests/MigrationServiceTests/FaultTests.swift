@@ -89,6 +89,21 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "none")
     }
 
+    @Test("a silent peer is closed when it has not authenticated within the handshake timeout")
+    func silentPeer() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = MigrationDestination(configuration: lab.destinationConfiguration(),
+                                               handshakeTimeout: .milliseconds(300))
+        let endpoint = try await destination.start(on: ServiceEndpoint(address: ServiceLab.destinationAddress, port: 0))
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(error?.kind == .connectionLost, "\(String(describing: error))")
+        await destination.stop()
+        Self.expectClean(lab, port: endpoint.port, vm: "none")
+    }
+
     @Test("a hello with another protocol version is refused with ERROR_REVISION_MISMATCH")
     func wrongVersion() async throws {
         let lab = try await ServiceLab.make()
