@@ -115,7 +115,7 @@ public final class ManagementService: Sendable {
             let report = try await move(request, user: user, configuration: configuration, conn: conn)
             try await conn.send(.moveResult(report))
         } catch {
-            logger.info("management request failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
             await conn.sendError(error)
         }
     }

@@ -126,7 +126,7 @@ public final class MigrationDestination: Sendable {
                 throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
             }
         } catch {
-            logger.info("migration connection failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(error)")
             await conn.sendError(error)
         }
     }

@@ -7,8 +7,9 @@ import NIOPosix
 import Synchronization
 import WindowsStatus
 
-/// Where to move a VM: the destination's name (as the user typed it, used in messages and for the
-/// SPN), and its migration endpoint.
+/// A host to connect to: its FQDN (as the user typed it: messages name it, and it names the SPN —
+/// `Microsoft Virtual System Migration Service/<fqdn>` for a migration, `host/<fqdn>` for the
+/// management channel), its endpoint and the SPN's realm.
 public struct MigrationTarget: Sendable, Hashable {
     /// The destination's FQDN (`testserver02.contoso.test`); its SPN is
     /// `Microsoft Virtual System Migration Service/<fqdn>[@realm]`.
@@ -177,6 +178,17 @@ public struct MigrationSource: Sendable {
         return MoveReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
                           queuedAt: queuedAt)
+    }
+
+    /// Authenticates to the destination as `credential` and hangs up (Test-VMMigration-like check):
+    /// returns the principal the destination authenticated. Fails like `move` would (N1, P1,
+    /// Kerberos errors).
+    public func checkConnection(to target: MigrationTarget, credential: GSSCredential?) async throws(MigrationServiceError) -> String {
+        let name = try target.targetName()
+        return try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+            try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
+                                               destinationName: target.fqdn)
+        }
     }
 
     /// Connects from `local` to the target's endpoint and runs `body` on the framed connection.
