@@ -124,7 +124,7 @@ public final class ManagementService: Sendable {
                       conn: FrameConnection) async throws(MigrationServiceError) -> MoveReport {
         guard configuration.migrationEnabled else {
             throw MigrationServiceError.failure(.configuration, .notSupported, stage: .source,
-                                                reason: "Live migration is not enabled on \(configuration.name)")
+                                                reason: "Live migration is not enabled on host \(configuration.name)")
         }
         guard let credential = user.onwardCredential else {
             // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.

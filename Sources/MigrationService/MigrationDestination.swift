@@ -82,7 +82,13 @@ public final class MigrationDestination: Sendable {
 
     private func handle(_ conn: FrameConnection) async {
         let configuration = self.configuration
-        // N1: before anything else.
+        // P3: migration enabled.
+        guard configuration.migrationEnabled else {
+            await conn.sendError(.failure(.configuration, .notSupported, stage: .destination,
+                                          reason: "Live migration is not enabled on host \(configuration.hostName)"))
+            return
+        }
+        // N1: before authentication.
         let local = conn.localAddress?.ipAddress ?? "?"
         guard configuration.acceptsNetwork(local) else {
             let error = MigrationServiceError.connection(.connection, .connectionRefused, destination: configuration.hostName,

@@ -90,6 +90,17 @@ public struct MoveReport: Sendable, Hashable {
     public var channels: Int
     /// N2: the queue position the destination reported, if the move had to wait.
     public var queuedAt: Int?
+
+    public init(vm: String, bytes: UInt64, sha256: String, destinationPrincipal: String,
+                performance: PerformanceOption, channels: Int, queuedAt: Int?) {
+        self.vm = vm
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.destinationPrincipal = destinationPrincipal
+        self.performance = performance
+        self.channels = channels
+        self.queuedAt = queuedAt
+    }
 }
 
 /// The source side of a migration: streams a VM from `vmDirectory` to a destination and removes

@@ -47,6 +47,25 @@ struct RuleTests {
         #expect(lab.sourceVMs.list() == ["vm-b"])
     }
 
+    @Test("P3: a destination with live migration disabled refuses with ERROR_NOT_SUPPORTED")
+    func disabled() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        var configuration = lab.destinationConfiguration()
+        configuration.migrationEnabled = false
+        let destination = try await lab.startDestination(configuration)
+        try lab.createVM("vm-p3", size: 1000)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-p3", to: lab.target(destination), credential: lab.userCredential())
+        }
+        await destination.stop()
+        #expect(error?.status == .notSupported)
+        #expect(error?.stage == .destination)
+        #expect(error?.message == MigrationMessages.failure(stage: .destination, reason: "Live migration is not enabled on host TestServer02",
+                                                            status: .notSupported))
+        #expect(lab.sourceVMs.contains("vm-p3"))
+    }
+
     @Test("N1: a connection on an address outside the incoming networks is refused")
     func refusedNetwork() async throws {
         let lab = try await ServiceLab.make()
