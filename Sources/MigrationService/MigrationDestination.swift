@@ -50,6 +50,7 @@ public final class MigrationDestination: Sendable {
         let store = VMStore(directory: configuration.vmDirectory)
         try store.makeDirectories()
         store.clearStaging()
+        await slots.open()
         let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout) { conn in
             await self.handle(conn)
         }
@@ -67,6 +68,7 @@ public final class MigrationDestination: Sendable {
             defer { s.listener = nil }
             return s.listener
         }
+        await slots.close()
         await listener?.stop()
     }
 
@@ -148,7 +150,7 @@ public final class MigrationDestination: Sendable {
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
-        let reserved = state.withLock { s in s.inFlight.insert(offer.vm).inserted && s.active[offer.id] == nil }
+        let reserved = state.withLock { s in s.active[offer.id] == nil && s.inFlight.insert(offer.vm).inserted }
         guard reserved, !store.contains(offer.vm) else {
             if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
             throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
@@ -163,7 +165,9 @@ public final class MigrationDestination: Sendable {
             if position > 0 {
                 await log.append(.queued(vm: offer.vm, position: position))
                 try await conn.send(.queued(position: UInt32(position)))
-                await slots.waitTurn(offer.id)
+                guard await slots.waitTurn(offer.id) else {
+                    throw MigrationServiceError.connectionLost("the destination is stopping", stage: .destination)
+                }
             }
             holdsSlot = true
             let file = try VMFile.create(staging, size: offer.size, stage: .destination)

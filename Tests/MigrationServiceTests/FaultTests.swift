@@ -229,11 +229,26 @@ func openSockets(port: Int) -> Int {
         return String(link.dropFirst(8).dropLast())
     })
     let hexPort = String(format: "%04X", port)
-    let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+    let table = readProcFile("/proc/net/tcp")
     return table.split(separator: "\n").dropFirst().filter { line in
         let f = line.split(separator: " ")
         guard f.count > 9 else { return false }
         let ports = [f[1], f[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
         return ports.contains(hexPort) && inodes.contains(String(f[9]))
     }.count
+}
+
+/// The whole of a /proc file (its size reads as 0, so read until end of file).
+func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var data = [UInt8]()
+    var block = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        data.append(contentsOf: block[0..<n])
+    }
+    return String(decoding: data, as: UTF8.self)
 }

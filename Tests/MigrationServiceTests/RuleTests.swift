@@ -135,6 +135,40 @@ struct RuleTests {
     }
 }
 
+extension RuleTests {
+    @Test("N2: stopping a destination with a queued migration ends both moves; nothing is left behind")
+    func stopWhileQueued() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
+        try lab.createVM("vm-running", size: 600_000)
+        try lab.createVM("vm-waiting", size: 600_000)
+        let target = try lab.target(destination)
+        let source = try lab.source
+        let credential = try await lab.userCredential()
+        let first = Task {
+            try await source.move(vm: "vm-running", to: target, credential: credential, options: MoveOptions(
+                performance: .tcpIP, chunkSize: 100_000,
+                progress: { p in
+                    if p.phase == .transferring {
+                        await destination.waitForEvents { $0.contains(.queued(vm: "vm-waiting", position: 1)) }
+                        await destination.stop()
+                    }
+                }))
+        }
+        await destination.waitForEvents { $0.contains(.started(vm: "vm-running", user: lab.userPrincipal)) }
+        let second = await #expect(throws: MigrationServiceError.self) {
+            try await source.move(vm: "vm-waiting", to: target, credential: credential)
+        }
+        let firstResult = await first.result
+        #expect(second != nil)
+        #expect(throws: MigrationServiceError.self) { try firstResult.get() }
+        #expect(lab.destinationVMs.list().isEmpty)
+        #expect(lab.destinationVMs.stagingFiles().isEmpty)
+        #expect(Set(lab.sourceVMs.list()) == ["vm-running", "vm-waiting"])
+    }
+}
+
 /// Keys the destination holds that no longer match the KDC's.
 @Suite("Stale keytab")
 struct StaleKeytabTests {
