@@ -80,3 +80,21 @@ final class Listener: Sendable {
         await done.withLock { $0 }?.value
     }
 }
+
+/// The listener of a service that can be started and stopped (nil while stopped).
+final class ListenerSlot: Sendable {
+    private let listener = Mutex<Listener?>(nil)
+
+    var endpoint: ServiceEndpoint? { listener.withLock { $0?.endpoint } }
+
+    func set(_ l: Listener) { listener.withLock { $0 = l } }
+
+    /// Stops and forgets the listener, if any.
+    func stop() async {
+        let l = listener.withLock { s in
+            defer { s = nil }
+            return s
+        }
+        await l?.stop()
+    }
+}

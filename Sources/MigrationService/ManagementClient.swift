@@ -18,7 +18,7 @@ public struct ManagementClient: Sendable {
     /// forwardable; nil: the default ccache). Throws the source's error as Hyper-V shows it.
     public func requestMove(vm: String, destination: String, endpoint: ServiceEndpoint?, port: Int? = nil, via source: Source,
                             credential: GSSCredential?, performance: PerformanceOption? = nil, channels: Int = 0,
-                            progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MoveReport {
+                            progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MigrationReport {
         let name: GSSName
         do throws(GSSError) {
             if let realm = source.realm {

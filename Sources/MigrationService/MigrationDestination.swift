@@ -13,6 +13,7 @@ import WindowsStatus
 /// atomically on commit. Nothing half-written is ever registered.
 public final class MigrationDestination: Sendable {
     private let state: Mutex<State>
+    private let listenerSlot = ListenerSlot()
     private let slots: MigrationSlots
     private let log = EventLog()
     private let logger: Logger
@@ -20,7 +21,6 @@ public final class MigrationDestination: Sendable {
 
     private struct State {
         var configuration: DestinationConfiguration
-        var listener: Listener?
         var active: [MigrationID: IncomingMigration] = [:]
         var inFlight: Set<String> = []
     }
@@ -54,22 +54,18 @@ public final class MigrationDestination: Sendable {
         let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout) { conn in
             await self.handle(conn)
         }
-        state.withLock { $0.listener = listener }
+        listenerSlot.set(listener)
         logger.info("migration listener on \(listener.endpoint)")
         return listener.endpoint
     }
 
     /// The bound endpoint, once started.
-    public var endpoint: ServiceEndpoint? { state.withLock { $0.listener?.endpoint } }
+    public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
 
     /// Stops listening and closes open connections (their migrations fail and are cleaned up).
     public func stop() async {
-        let listener = state.withLock { s in
-            defer { s.listener = nil }
-            return s.listener
-        }
         await slots.close()
-        await listener?.stop()
+        await listenerSlot.stop()
     }
 
     /// Everything that happened so far, in order.

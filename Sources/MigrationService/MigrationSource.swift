@@ -79,7 +79,7 @@ public struct MoveOptions: Sendable {
 }
 
 /// A finished move.
-public struct MoveReport: Sendable, Hashable {
+public struct MigrationReport: Sendable, Hashable {
     public var vm: String
     public var bytes: UInt64
     /// SHA-256 of the VM's state file, hex.
@@ -119,7 +119,7 @@ public struct MigrationSource: Sendable {
     /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
     /// proxy credential for S4U2Proxy; nil: the process default ccache).
     public func move(vm: String, to target: MigrationTarget, credential: GSSCredential?,
-                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MoveReport {
+                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
         try VMStore.checkName(vm, stage: .source)
         let store = VMStore(directory: vmDirectory)
         let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
@@ -186,7 +186,7 @@ public struct MigrationSource: Sendable {
         unlink(store.path(of: vm))
         syncDirectory(vmDirectory)
         await sent.report(.committed)
-        return MoveReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
+        return MigrationReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
                           queuedAt: queuedAt)
     }

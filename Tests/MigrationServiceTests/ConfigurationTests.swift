@@ -77,7 +77,7 @@ struct ConfigurationTests {
             .channelDone(chunks: 5, bytes: 99),
             .moveRequest(MoveRequestMessage(vm: "v", destination: "d", endpointHost: "", endpointPort: 0, performance: nil, channels: 0)),
             .progress(bytes: 1, total: 2),
-            .moveResult(MoveReport(vm: "v", bytes: 3, sha256: "ab", destinationPrincipal: "p", performance: .tcpIP,
+            .moveResult(MigrationReport(vm: "v", bytes: 3, sha256: "ab", destinationPrincipal: "p", performance: .tcpIP,
                                    channels: 1, queuedAt: nil)),
         ]
         for m in messages {

@@ -99,23 +99,7 @@ struct RuleTests {
     func queueing() async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
-        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
-        try lab.createVM("vm-first", size: 600_000)
-        try lab.createVM("vm-second", size: 600_000)
-        let target = try lab.target(destination)
-        let source = try lab.source
-        let credential = try await lab.userCredential()
-        // The first move pauses at its first chunk until the second is queued behind it.
-        let first = Task {
-            try await source.move(vm: "vm-first", to: target, credential: credential, options: MoveOptions(
-                performance: .tcpIP, chunkSize: 100_000,
-                progress: { p in
-                    if p.phase == .transferring {
-                        await destination.waitForEvents { $0.contains(.queued(vm: "vm-second", position: 1)) }
-                    }
-                }))
-        }
-        await destination.waitForEvents { $0.contains(.started(vm: "vm-first", user: lab.userPrincipal)) }
+        let (destination, source, target, credential, first) = try await Self.queueBehind(lab, first: "vm-first", second: "vm-second")
         let second = try await source.move(vm: "vm-second", to: target, credential: credential)
         let firstReport = try await first.value
         let events = await destination.events()
@@ -136,27 +120,37 @@ struct RuleTests {
 }
 
 extension RuleTests {
+    /// N2 with a limit of 1: starts moving `first`, which pauses at its first chunk until `second`
+    /// is queued behind it, then runs `thenFirst`; returns once `first` has started.
+    static func queueBehind(_ lab: ServiceLab, first: String, second: String,
+                            thenFirst: @escaping @Sendable (MigrationDestination) async -> Void = { _ in })
+        async throws -> (MigrationDestination, MigrationSource, MigrationTarget, GSSCredential, Task<MigrationReport, any Error>) {
+        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
+        try lab.createVM(first, size: 600_000)
+        try lab.createVM(second, size: 600_000)
+        let target = try lab.target(destination)
+        let source = try lab.source
+        let credential = try await lab.userCredential()
+        let task = Task {
+            try await source.move(vm: first, to: target, credential: credential, options: MoveOptions(
+                performance: .tcpIP, chunkSize: 100_000,
+                progress: { p in
+                    if p.phase == .transferring {
+                        await destination.waitForEvents { $0.contains(.queued(vm: second, position: 1)) }
+                        await thenFirst(destination)
+                    }
+                }))
+        }
+        await destination.waitForEvents { $0.contains(.started(vm: first, user: lab.userPrincipal)) }
+        return (destination, source, target, credential, task)
+    }
+
     @Test("N2: stopping a destination with a queued migration ends both moves; nothing is left behind")
     func stopWhileQueued() async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
-        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
-        try lab.createVM("vm-running", size: 600_000)
-        try lab.createVM("vm-waiting", size: 600_000)
-        let target = try lab.target(destination)
-        let source = try lab.source
-        let credential = try await lab.userCredential()
-        let first = Task {
-            try await source.move(vm: "vm-running", to: target, credential: credential, options: MoveOptions(
-                performance: .tcpIP, chunkSize: 100_000,
-                progress: { p in
-                    if p.phase == .transferring {
-                        await destination.waitForEvents { $0.contains(.queued(vm: "vm-waiting", position: 1)) }
-                        await destination.stop()
-                    }
-                }))
-        }
-        await destination.waitForEvents { $0.contains(.started(vm: "vm-running", user: lab.userPrincipal)) }
+        let (_, source, target, credential, first) = try await Self.queueBehind(
+            lab, first: "vm-running", second: "vm-waiting", thenFirst: { await $0.stop() })
         let second = await #expect(throws: MigrationServiceError.self) {
             try await source.move(vm: "vm-waiting", to: target, credential: credential)
         }
