@@ -102,6 +102,43 @@ struct CLITests {
         _ = try await Self.line(in: out, startingWith: "STOPPED")
     }
 
+    @Test("migrate --via: a workstation asks the source daemon, which delegates (S4U2Proxy) to the destination")
+    func remoteThroughDaemon() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        try await lab.realm.setAllowedToDelegate(
+            "host/\(lab.sourceFQDN)",
+            targets: [MigrationServiceNames.migrationPrincipal(fqdn: lab.destinationFQDN, realm: lab.realmName)])
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let source = sourceConfiguration(lab, hosts: [lab.destinationFQDN: ServiceLab.destinationAddress])
+        let sourceFile = lab.directory + "/source.json"
+        try source.save(sourceFile)
+        let out = lab.directory + "/source-serve.out"
+        let env = Self.environment(lab.realm)
+        let daemon = try ChildProcess(executable: Self.migauth, arguments: ["serve", "--config", sourceFile],
+                                      environment: env, standardOutputPath: out,
+                                      standardErrorPath: lab.directory + "/source-serve.err")
+        let ready = try await Self.line(in: out, startingWith: "READY ")
+        #expect(ready.hasPrefix("READY migration=127.0.0.11:"))
+        let management = try #require(ready.split(separator: "=").last)
+        let bytes = try lab.createVM("vm-via", size: 200_000)
+        let ccache = try await lab.realm.kinit(lab.user, password: lab.userPassword)
+        let r = try await Self.run(["migrate", "--vm", "vm-via", "--to", lab.destinationFQDN,
+                                    "--endpoint", "\(ServiceLab.destinationAddress):\(port)",
+                                    "--via", String(management), "--source-fqdn", lab.sourceFQDN, "--realm", lab.realmName,
+                                    "--ccache", ccache], lab, environment: env)
+        daemon.send(SIGTERM)
+        _ = await daemon.wait()
+        let events = await destination.events()
+        await destination.stop()
+        #expect(r.0 == 0, "\(r)")
+        #expect(r.1.contains("authenticated as \(lab.userPrincipal)"), "\(r)")
+        #expect(events.contains(.started(vm: "vm-via", user: lab.userPrincipal)))
+        let arrived = lab.contents(lab.destinationVMs, "vm-via") == bytes
+        #expect(arrived)
+    }
+
     @Test("no ccache: migrate prints the seed's two lines and exits 1")
     func noCredentials() async throws {
         let lab = try await ServiceLab.make()
