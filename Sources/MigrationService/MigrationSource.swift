@@ -268,7 +268,9 @@ struct ChunkSender {
         let chunkSize = UInt64(offer.chunkSize)
         let stride = UInt64(offer.channels) * chunkSize
         let compress = offer.performance == .compression
-        let compressor = CompressionAlgorithm.zlib().compressor
+        var zlib = ZlibConfiguration()
+        zlib.compressionLevel = 1  // fastest: compression must beat the link, not win prizes
+        let compressor = CompressionAlgorithm.zlib(configuration: zlib).compressor
         var raw = conn.allocator.buffer(capacity: compress ? Int(chunkSize) : 0)
         var sequence: UInt32 = 0
         var bytes: UInt64 = 0
