@@ -178,6 +178,39 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "vm-reorder")
     }
 
+    @Test("an altered sealed chunk is rejected (SEC_E_MESSAGE_ALTERED); nothing is registered")
+    func altered() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let answer = try await Self.offered(lab, destination, vm: "vm-altered", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            var frame = try Self.chunkFrame(conn, sequence: 0)
+            let index = frame[1].readerIndex + 1000
+            frame[1].setInteger((frame[1].getInteger(at: index, as: UInt8.self) ?? 0) ^ 0x01, at: index)
+            try await conn.write(frame)
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(answer?.status == .messageAltered, "\(String(describing: answer))")
+        #expect(answer?.kind == .integrity)
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "vm-altered")
+    }
+
+    @Test("a management hello on the migration port is refused")
+    func wrongPurpose() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            try await conn.sendClear(.hello(minVersion: 1, maxVersion: 1, purpose: .management, authentication: .kerberos))
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        await destination.stop()
+        #expect(error?.status == .illegalMessage)
+        #expect(error?.detail.contains("serves migration, not management") == true, "\(String(describing: error))")
+    }
+
     @Test("a source that closes mid-stream leaves nothing registered and no staging file")
     func sourceClosesMidStream() async throws {
         let lab = try await ServiceLab.make()
