@@ -36,13 +36,15 @@ public enum MigrationEvent: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// An append-only event list that can be awaited.
+/// An append-only event list that can be awaited; keeps the latest `capacity` events.
 actor EventLog {
+    static let capacity = 10_000
     private(set) var events: [MigrationEvent] = []
     private var waiters: [(predicate: @Sendable ([MigrationEvent]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
 
     func append(_ event: MigrationEvent) {
         events.append(event)
+        if events.count > Self.capacity { events.removeFirst(events.count - Self.capacity) }
         let snapshot = events
         var remaining: [(predicate: @Sendable ([MigrationEvent]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
         for w in waiters {
