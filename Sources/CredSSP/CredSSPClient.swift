@@ -23,6 +23,8 @@ public actor CredSSPClient {
     private let policy: CredSSPPolicy
     private let verification: CredSSPServerVerification
     private var tls: TLSEngine?
+    /// True while a step runs: the actor is re-entrant at its awaits, the protocol is not.
+    private var busy = false
     private var state: State = .initial
     private var serverKey: CertificatePublicKey?
     private var nonce: [UInt8]?
@@ -46,6 +48,9 @@ public actor CredSSPClient {
 
     /// Advances the exchange. Call first with `nil`, then with each token the server sends.
     public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {
+        guard !busy else { throw CredSSPError.reentered("client") }
+        busy = true
+        defer { busy = false }
         do {
             return try await advance(input)
         } catch {
@@ -90,13 +95,13 @@ public actor CredSSPClient {
             guard let token = reply.negoTokens?.tokens.first else {
                 throw CredSSPError.unexpected("The server's TSRequest has no negoTokens")
             }
-            let out = try inner.step(token)
+            let out = try await stepInner(token)
             return .send(try await nextRequest(engine, token: out))
         case .awaitingPubKeyAuth:
             let engine = try requireTLS()
             let reply = try await receive(engine, try require(input))
             if let token = reply.negoTokens?.tokens.first, !token.isEmpty {
-                _ = try inner.step(token)  // e.g. SPNEGO's mechListMIC
+                _ = try await stepInner(token)  // e.g. SPNEGO's mechListMIC
             }
             guard let sealed = reply.pubKeyAuth else {
                 throw CredSSPError.unexpected("The server's answer has no pubKeyAuth")
@@ -152,7 +157,7 @@ public actor CredSSPClient {
     }
 
     private func firstRequest(_ engine: TLSEngine) async throws -> CredSSPClientStep {
-        let out = try inner.step(nil)
+        let out = try await stepInner(nil)
         return .send(try await nextRequest(engine, token: out))
     }
 
@@ -212,6 +217,11 @@ public actor CredSSPClient {
         let request = try TSRequestCodec.decodeRequest(try await engine.readPlaintext(), policy: policy)
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         return request
+    }
+
+    /// The inner step, off this actor's thread (it may block on a KDC): see ``InnerStepOffload``.
+    private func stepInner(_ token: [UInt8]?) async throws -> [UInt8]? {
+        try await InnerStepOffload.step(InnerStepOffload.Handoff(inner: inner), token)
     }
 
     private func requireTLS() throws -> TLSEngine {

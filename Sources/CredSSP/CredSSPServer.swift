@@ -21,6 +21,8 @@ public actor CredSSPServer {
     private let tlsConfiguration: TLSConfiguration
     private let key: CertificatePublicKey
     private var tls: TLSEngine?
+    /// True while a step runs: the actor is re-entrant at its awaits, the protocol is not.
+    private var busy = false
     private var state: State = .handshake
     /// The protocol version both sides use (the smaller of the two announced).
     public private(set) var negotiatedVersion: Int?
@@ -53,6 +55,9 @@ public actor CredSSPServer {
 
     /// Advances the exchange with the client's next token.
     public func step(_ input: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
+        guard !busy else { throw CredSSPError.reentered("server") }
+        busy = true
+        defer { busy = false }
         do {
             return try await advance(input)
         } catch {
@@ -113,9 +118,15 @@ public actor CredSSPServer {
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         switch state {
         case .negotiating:
+            guard request.authInfo == nil else {
+                throw CredSSPError.unexpected("The client sent authInfo before the public-key exchange")
+            }
+            guard request.negoTokens?.tokens.first != nil || request.pubKeyAuth != nil else {
+                throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
+            }
             var out: [UInt8]?
             if let token = request.negoTokens?.tokens.first {
-                out = try inner.step(token)
+                out = try await stepInner(token)
             }
             guard let sealed = request.pubKeyAuth else {
                 guard !inner.isComplete || out != nil else {
@@ -190,6 +201,11 @@ public actor CredSSPServer {
     private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
         try await engine.write(try TSRequestCodec.encode(request))
         return try await engine.drainRecords()
+    }
+
+    /// The inner step, off this actor's thread (it may block on a KDC): see ``InnerStepOffload``.
+    private func stepInner(_ token: [UInt8]?) async throws -> [UInt8]? {
+        try await InnerStepOffload.step(InnerStepOffload.Handoff(inner: inner), token)
     }
 
     private func requireTLS() throws -> TLSEngine {
