@@ -9,6 +9,7 @@ do {
     switch suite {
     case "gss": try await GSSBench.run(rest)
     case "sim": try await SimBench.run(rest)
+    case "credssp": try await CredSSPBench.run(rest)
     default:
         print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import)")
         exit(suite == "help" || suite == "--help" ? 0 : 2)

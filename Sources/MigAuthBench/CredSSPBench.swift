@@ -1,0 +1,148 @@
+import CredSSP
+import Foundation
+import GSS
+import NIOCore
+import NIOExtras
+import NIOPosix
+import NIOSSL
+import TestRealm
+
+/// CredSSP benchmark: full exchanges per second over loopback TCP (a new connection, client and server each
+/// time; TLS 1.3, Kerberos inside SPNEGO with the user's tickets from a ccache, RSA-2048 server certificate),
+/// Swift client + Swift server against pyspnego's client + server (`Tests/CredSSPTests/peer/credssp_bench.py`)
+/// in the same run and realm.
+///
+/// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR]`
+enum CredSSPBench {
+    static func run(_ arguments: [String]) async throws {
+        var exchanges = 300
+        var rounds = 3
+        var peerDirectory = "Tests/CredSSPTests/peer"
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--exchanges": exchanges = Int(iterator.next() ?? "") ?? exchanges
+            case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
+            case "--peer-directory": peerDirectory = iterator.next() ?? peerDirectory
+            default: throw BenchError("unknown option \(argument)")
+            }
+        }
+
+        let realm = try await TestRealm.start()
+        for (key, value) in realm.environment { setenv(key, value, 1) }
+        let host = "hostb.test"
+        let service = "TERMSRV/\(host)"
+        try await realm.addPrincipal(service)
+        let keytab = try await realm.exportKeytab([service])
+        try await realm.addPrincipal("bench", password: "bench-password")
+        let (chain, key) = try certificate(in: realm.directory)
+        let swiftCCache = try await realm.kinit("bench", password: "bench-password")
+        let pythonCCache = try await realm.kinit("bench", password: "bench-password")
+
+        let acceptor = try GSSCredential.acquire(name: GSSName(principal: "\(service)@\(realm.name)"), usage: .accept,
+                                                 mechanisms: [.spnego], store: GSSCredentialStore(keytab: "FILE:" + keytab))
+        let user = try GSSCredential.acquire(name: GSSName(principal: "bench@\(realm.name)"), usage: .initiate,
+                                             mechanisms: [.spnego], store: GSSCredentialStore(ccache: swiftCCache))
+        let target = try GSSName("TERMSRV@\(host)", kind: .hostBasedService)
+
+        var swiftBest = 0.0
+        var pythonBest = 0.0
+        var pythonTLS = ""
+        for round in 1...rounds {
+            let swift = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let (python, tls) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
+                                                          environment: realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 },
+                                                          ccache: pythonCCache, realm: realm.name)
+            print(String(format: "round %d: Swift %.1f exchanges/s, pyspnego %.1f exchanges/s (%@)", round, swift, python, tls))
+            swiftBest = max(swiftBest, swift)
+            pythonBest = max(pythonBest, python)
+            pythonTLS = tls
+        }
+        print(String(format: "best of %d: Swift %.1f exchanges/s, pyspnego %.1f exchanges/s, Swift/pyspnego %.2f (TLS %@)",
+                     rounds, swiftBest, pythonBest, swiftBest / pythonBest, pythonTLS))
+        await realm.shutdown()
+    }
+
+    /// Sequential exchanges, Swift on both sides; exchanges per second.
+    static func swiftExchanges(_ count: Int, chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, acceptor: GSSCredential,
+                               user: GSSCredential, target: GSSName) async throws -> Double {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { framed($0) }
+        guard let port = listener.channel.localAddress?.port else { throw BenchError("no port") }
+        let policy = CredSSPPolicy(minimumTLSVersion: .tlsv13)
+        let credentials = CredSSPCredentials(domain: "MIGRATION", user: "bench", password: "bench-password")
+        let start = ContinuousClock.now
+        async let served: Int = listener.executeThenClose { inbound in
+            var delivered = 0
+            for try await connection in inbound {
+                let server = try CredSSPServer(certificateChain: chain, privateKey: key,
+                                               inner: GSSAcceptorAuthenticator(credential: acceptor), policy: policy)
+                let received = try await connection.executeThenClose { input, output in
+                    try await server.run(inbound: input, outbound: output)
+                }
+                guard received.user == "bench" else { throw BenchError("wrong credentials delivered") }
+                delivered += 1
+                if delivered == count { break }
+            }
+            return delivered
+        }
+        for _ in 0..<count {
+            let client = try CredSSPClient(
+                credentials: CredSSPCredentials(domain: credentials.domain, user: credentials.user, password: credentials.password),
+                inner: GSSInitiatorAuthenticator(target: target, credential: user), verification: .insecureAcceptAny,
+                policy: policy)
+            let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { framed($0) }
+            try await connection.executeThenClose { input, output in try await client.run(inbound: input, outbound: output) }
+        }
+        guard try await served == count else { throw BenchError("the server delivered fewer credentials") }
+        let elapsed = ContinuousClock.now - start
+        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// pyspnego's client and server in `credssp_bench.py`; exchanges per second and the TLS version.
+    static func pythonExchanges(_ count: Int, peerDirectory: String, host: String, environment: [String: String],
+                                ccache: String, realm: String) async throws -> (Double, String) {
+        let process = Process()
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "\(peerDirectory)/credssp_bench.py", "\(count)", host, "TERMSRV",
+                             "bench@\(realm)", "bench-password", ccache]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = output
+        try process.run()
+        let data = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: output.fileHandleForReading.readDataToEndOfFile()) }
+        }
+        process.waitUntilExit()
+        let line = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let fields = line.split(separator: " ")
+        guard fields.count == 6, fields[0] == "EXCHANGES", let exchanges = Double(fields[1]), let seconds = Double(fields[3]) else {
+            throw BenchError("credssp_bench.py: \(line)")
+        }
+        return (exchanges / seconds, String(fields[5]))
+    }
+
+    static func framed(_ channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .fourBytes)))
+            try channel.pipeline.syncOperations.addHandler(LengthFieldPrepender(lengthFieldBitLength: .fourBytes))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    /// A self-signed RSA-2048 certificate made with `openssl` in `directory`.
+    static func certificate(in directory: String) throws -> ([NIOSSLCertificate], NIOSSLPrivateKey) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hostb.test",
+                             "-keyout", "\(directory)/credssp.key", "-out", "\(directory)/credssp.pem"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchError("openssl req failed") }
+        return (try NIOSSLCertificate.fromPEMFile("\(directory)/credssp.pem"),
+                try NIOSSLPrivateKey(file: "\(directory)/credssp.key", format: .pem))
+    }
+}

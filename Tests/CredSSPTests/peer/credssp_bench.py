@@ -1,0 +1,75 @@
+"""pyspnego's own CredSSP client and server against each other over loopback TCP, for `migauth-bench credssp`.
+
+Runs N full exchanges one after the other (a new TCP connection, client context and server context each time;
+the server in a thread of this process), Kerberos inside SPNEGO with the client's tickets from a ccache, and
+prints "EXCHANGES <n> SECONDS <s> TLS <version>". Each side reuses one TLS context (pyspnego's
+`credssp_tls_context`), pyspnego's fastest configuration.
+Environment: KRB5_CONFIG, KRB5_KTNAME (service keytab).
+argv: exchanges hostname service user password ccache
+"""
+import socket
+import sys
+import threading
+import time
+
+import spnego
+from spnego import _credssp
+
+import peer_common
+
+
+def serve(listener, count, hostname, service, tls_context, errors):
+    for _ in range(count):
+        conn, _ = listener.accept()
+        try:
+            ctx = spnego.server(hostname=hostname, service=service, protocol="credssp",
+                                credssp_tls_context=tls_context)
+            while not ctx.complete:
+                out = ctx.step(peer_common.recv_frame(conn))
+                if ctx.complete and not out:
+                    break
+                peer_common.send_frame(conn, out or b"")
+            if ctx._ts_credential is None:
+                raise RuntimeError("no credentials")
+        except Exception as e:
+            errors.append(e)
+        finally:
+            conn.close()
+
+
+def main():
+    count, hostname, service, user, password, ccache = int(sys.argv[1]), *sys.argv[2:7]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    errors = []
+    server_tls = _credssp._create_tls_context("accept")
+    client_tls = _credssp._create_tls_context("initiate")
+    thread = threading.Thread(target=serve, args=(listener, count, hostname, service, server_tls, errors))
+    thread.start()
+    credentials = [spnego.KerberosCCache(ccache=ccache), spnego.Password(user, password)]
+    version = None
+    start = time.perf_counter()
+    for _ in range(count):
+        conn = socket.create_connection(("127.0.0.1", port))
+        ctx = spnego.client(credentials, hostname=hostname, service=service, protocol="credssp",
+                            credssp_tls_context=client_tls)
+        out = ctx.step()
+        while True:
+            peer_common.send_frame(conn, out)
+            if ctx.complete:
+                break
+            out = ctx.step(peer_common.recv_frame(conn)) or b""
+        version = ctx._tls_object.version()
+        conn.close()
+    thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        print(peer_common.describe(errors[0]), flush=True)
+        sys.exit(1)
+    print("EXCHANGES %d SECONDS %.6f TLS %s" % (count, elapsed, version), flush=True)
+
+
+if __name__ == "__main__":
+    main()
