@@ -8,15 +8,17 @@ import NIOTLS
 ///
 /// Feed it the peer's TLS records, collect the records to send: the CredSSP state machines treat them as
 /// opaque tokens, as SSPI's Schannel does. Uses `NIOAsyncTestingChannel` (the thread-safe in-memory channel of
-/// `NIOEmbedded`) so the engine can live in an actor that hops threads.
+/// `NIOEmbedded`) so the engine can live in an actor that hops threads. Every call into the pipeline costs a hop
+/// to the channel's queue, so each operation makes one: handlers at both ends of the pipeline (``TLSEngineIO``)
+/// collect the records and the plaintext, which are then read without a hop.
 final class TLSEngine: Sendable {
     private let channel: NIOAsyncTestingChannel
-    private let state: NIOLockedValueBox<Bool>
+    private let io: TLSEngineIO
     private let closed = NIOLockedValueBox(false)
 
-    private init(channel: NIOAsyncTestingChannel, state: NIOLockedValueBox<Bool>) {
+    private init(channel: NIOAsyncTestingChannel, io: TLSEngineIO) {
         self.channel = channel
-        self.state = state
+        self.io = io
     }
 
     /// A client endpoint; its first output is the ClientHello.
@@ -30,23 +32,30 @@ final class TLSEngine: Sendable {
         try await make { NIOSSLServerHandler(context: try NIOSSLContext(configuration: configuration)) }
     }
 
+    /// A server endpoint from a prepared context (no per-exchange certificate and key loading).
+    static func server(context: NIOSSLContext) async throws -> TLSEngine {
+        try await make { NIOSSLServerHandler(context: context) }
+    }
+
     private static func make(_ handler: @escaping @Sendable () throws -> NIOSSLHandler) async throws -> TLSEngine {
         let channel = NIOAsyncTestingChannel()
-        let state = NIOLockedValueBox(false)
+        let io = TLSEngineIO()
         do {
             try await channel.testingEventLoop.executeInContext {
+                try channel.pipeline.syncOperations.addHandler(TLSEngineIO.RecordSink(io: io))
                 try channel.pipeline.syncOperations.addHandler(handler())
-                try channel.pipeline.syncOperations.addHandler(HandshakeRecorder(state: state))
+                try channel.pipeline.syncOperations.addHandler(TLSEngineIO.PlaintextSink(io: io))
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1))
+            try io.throwIfFailed()
         } catch {
             throw Self.map(error)
         }
-        return TLSEngine(channel: channel, state: state)
+        return TLSEngine(channel: channel, io: io)
     }
 
     /// True once the TLS handshake finished on this side.
-    var handshakeComplete: Bool { state.withLockedValue { $0 } }
+    var handshakeComplete: Bool { io.handshakeComplete }
 
     /// Consumes TLS records from the peer.
     func feed(_ records: [UInt8]) async throws {
@@ -54,9 +63,14 @@ final class TLSEngine: Sendable {
         guard !closed.withLockedValue({ $0 }) else {
             throw CredSSPError(.invalidState, .invalidHandle, "The TLS session is closed")
         }
+        let channel = self.channel
+        let io = self.io
         do {
-            try await channel.writeInbound(ByteBuffer(bytes: records))
-            try await channel.throwIfErrorCaught()
+            try await channel.testingEventLoop.executeInContext {
+                channel.pipeline.fireChannelRead(ByteBuffer(bytes: records))
+                channel.pipeline.fireChannelReadComplete()
+                try io.throwIfFailed()
+            }
         } catch {
             throw Self.map(error)
         }
@@ -64,31 +78,23 @@ final class TLSEngine: Sendable {
 
     /// Encrypts application data; the records come out of ``drainRecords()``.
     func write(_ plaintext: [UInt8]) async throws {
+        let channel = self.channel
+        let io = self.io
         do {
-            try await channel.writeOutbound(ByteBuffer(bytes: plaintext))
-            try await channel.throwIfErrorCaught()
+            try await channel.testingEventLoop.executeInContext {
+                channel.writeAndFlush(ByteBuffer(bytes: plaintext), promise: nil)
+                try io.throwIfFailed()
+            }
         } catch {
             throw Self.map(error)
         }
     }
 
     /// All TLS records produced so far, concatenated.
-    func drainRecords() async throws -> [UInt8] {
-        var out: [UInt8] = []
-        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
-            out.append(contentsOf: buffer.readableBytesView)
-        }
-        return out
-    }
+    func drainRecords() async throws -> [UInt8] { io.takeRecords() }
 
     /// All application data decrypted so far, concatenated.
-    func readPlaintext() async throws -> [UInt8] {
-        var out: [UInt8] = []
-        while let buffer = try await channel.readInbound(as: ByteBuffer.self) {
-            out.append(contentsOf: buffer.readableBytesView)
-        }
-        return out
-    }
+    func readPlaintext() async throws -> [UInt8] { io.takePlaintext() }
 
     /// The peer's leaf certificate (DER), after the handshake.
     func peerCertificateDER() async throws -> [UInt8]? {
@@ -124,18 +130,64 @@ final class TLSEngine: Sendable {
     }
 }
 
-/// Records the handshake's completion.
-private final class HandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    let state: NIOLockedValueBox<Bool>
+/// What the TLS engine's pipeline produced: records for the peer, decrypted plaintext, the handshake's
+/// completion and the first error. Written by the two sink handlers on the channel's queue, read by the engine.
+final class TLSEngineIO: Sendable {
+    private struct State {
+        var records: [UInt8] = []
+        var plaintext: [UInt8] = []
+        var handshakeComplete = false
+        var error: (any Error)?
+    }
 
-    init(state: NIOLockedValueBox<Bool>) { self.state = state }
+    private let state = NIOLockedValueBox(State())
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
-            state.withLockedValue { $0 = true }
+    var handshakeComplete: Bool { state.withLockedValue { $0.handshakeComplete } }
+
+    func takeRecords() -> [UInt8] { state.withLockedValue { state in defer { state.records = [] }; return state.records } }
+
+    func takePlaintext() -> [UInt8] {
+        state.withLockedValue { state in defer { state.plaintext = [] }; return state.plaintext }
+    }
+
+    func throwIfFailed() throws {
+        if let error = state.withLockedValue({ $0.error }) { throw error }
+    }
+
+    /// The wire: first in the pipeline, it keeps the records the TLS handler writes.
+    final class RecordSink: ChannelOutboundHandler, RemovableChannelHandler {
+        typealias OutboundIn = ByteBuffer
+        let io: TLSEngineIO
+        init(io: TLSEngineIO) { self.io = io }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let buffer = unwrapOutboundIn(data)
+            io.state.withLockedValue { $0.records.append(contentsOf: buffer.readableBytesView) }
+            promise?.succeed()
         }
-        context.fireUserInboundEventTriggered(event)
+
+        func flush(context: ChannelHandlerContext) {}
+    }
+
+    /// The application: last in the pipeline, it keeps the plaintext, the handshake's completion and errors.
+    final class PlaintextSink: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        let io: TLSEngineIO
+        init(io: TLSEngineIO) { self.io = io }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            io.state.withLockedValue { $0.plaintext.append(contentsOf: buffer.readableBytesView) }
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+                io.state.withLockedValue { $0.handshakeComplete = true }
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            io.state.withLockedValue { if $0.error == nil { $0.error = error } }
+        }
     }
 }

@@ -12,18 +12,20 @@ import TestRealm
 /// Swift client + Swift server against pyspnego's client + server (`Tests/CredSSPTests/peer/credssp_bench.py`)
 /// in the same run and realm.
 ///
-/// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR]`
+/// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR] [--swift-only]`
 enum CredSSPBench {
     static func run(_ arguments: [String]) async throws {
         var exchanges = 300
         var rounds = 3
         var peerDirectory = "Tests/CredSSPTests/peer"
+        var swiftOnly = false
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
             case "--exchanges": exchanges = Int(iterator.next() ?? "") ?? exchanges
             case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
             case "--peer-directory": peerDirectory = iterator.next() ?? peerDirectory
+            case "--swift-only": swiftOnly = true  // for profiling
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -50,6 +52,10 @@ enum CredSSPBench {
         var pythonTLS = ""
         for round in 1...rounds {
             let swift = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            if swiftOnly {
+                print(String(format: "round %d: Swift %.1f exchanges/s", round, swift))
+                continue
+            }
             let (python, tls) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
                                                           environment: realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 },
                                                           ccache: pythonCCache, realm: realm.name)
