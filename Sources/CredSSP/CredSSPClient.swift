@@ -23,8 +23,9 @@ public actor CredSSPClient {
     private let policy: CredSSPPolicy
     private let verification: CredSSPServerVerification
     private var tls: TLSEngine?
-    /// True while a step runs: the actor is re-entrant at its awaits, the protocol is not.
-    private var busy = false
+    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
+    private let thread = CredSSPSessionThread()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .initial
     private var serverKey: CertificatePublicKey?
     private var nonce: [UInt8]?
@@ -46,62 +47,61 @@ public actor CredSSPClient {
         self.verification = verification
     }
 
+    deinit { thread.stop() }
+
     /// Advances the exchange. Call first with `nil`, then with each token the server sends.
     public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {
-        guard !busy else { throw CredSSPError.reentered("client") }
-        busy = true
-        defer { busy = false }
         do {
-            return try await advance(input)
+            return try advance(input)
         } catch {
             let failure = (error as? CredSSPError) ?? CredSSPError(.innerAuthenticationFailed,
                                                                     inner.windowsStatus(for: error), "\(error)")
             state = .failed
             credentials.wipe()
             inner.dispose()
-            await tls?.close()
+            tls?.close()
             throw failure
         }
     }
 
-    private func advance(_ input: [UInt8]?) async throws -> CredSSPClientStep {
+    private func advance(_ input: [UInt8]?) throws -> CredSSPClientStep {
         switch state {
         case .initial:
             guard input == nil else { throw CredSSPError.unexpected("The first client step takes no input") }
-            let engine = try await TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            let engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
             tls = engine
             state = .handshake
-            return .send(try await engine.drainRecords())
+            return .send(try engine.drainRecords())
         case .handshake:
             let engine = try requireTLS()
-            try await engine.feed(try require(input))
-            let records = try await engine.drainRecords()
+            try engine.feed(try require(input))
+            let records = try engine.drainRecords()
             guard engine.handshakeComplete else { return .send(records) }
-            try await tlsEstablished(engine)
+            try tlsEstablished(engine)
             if !records.isEmpty {
                 // TLS 1.3: the Finished goes alone and the server answers it, so turns alternate strictly.
                 state = .awaitingTLSReply
                 return .send(records)
             }
-            return try await firstRequest(engine)
+            return try firstRequest(engine)
         case .awaitingTLSReply:
             let engine = try requireTLS()
-            try await engine.feed(try require(input))
-            return try await firstRequest(engine)
+            try engine.feed(try require(input))
+            return try firstRequest(engine)
         case .negotiating:
             let engine = try requireTLS()
-            let reply = try await receive(engine, try require(input))
+            let reply = try receive(engine, try require(input))
             try checkVersion(reply.version)
             guard let token = reply.negoTokens?.tokens.first else {
                 throw CredSSPError.unexpected("The server's TSRequest has no negoTokens")
             }
-            let out = try await stepInner(token)
-            return .send(try await nextRequest(engine, token: out))
+            let out = try inner.step(token)
+            return .send(try nextRequest(engine, token: out))
         case .awaitingPubKeyAuth:
             let engine = try requireTLS()
-            let reply = try await receive(engine, try require(input))
+            let reply = try receive(engine, try require(input))
             if let token = reply.negoTokens?.tokens.first, !token.isEmpty {
-                _ = try await stepInner(token)  // e.g. SPNEGO's mechListMIC
+                _ = try inner.step(token)  // e.g. SPNEGO's mechListMIC
             }
             guard let sealed = reply.pubKeyAuth else {
                 throw CredSSPError.unexpected("The server's answer has no pubKeyAuth")
@@ -115,8 +115,8 @@ public actor CredSSPClient {
             let authInfo = try inner.wrap(plain)
             credentials.wipe()
             state = .finished
-            let last = try await send(engine, TSRequest(version: policy.version, authInfo: authInfo))
-            await engine.close()
+            let last = try send(engine, TSRequest(version: policy.version, authInfo: authInfo))
+            engine.close()
             inner.dispose()
             return .finished(last)
         case .finished, .failed:
@@ -143,9 +143,9 @@ public actor CredSSPClient {
         return configuration
     }
 
-    private func tlsEstablished(_ engine: TLSEngine) async throws {
-        tlsVersion = try await engine.tlsVersion()
-        guard let der = try await engine.peerCertificateDER() else {
+    private func tlsEstablished(_ engine: TLSEngine) throws {
+        tlsVersion = try engine.tlsVersion()
+        guard let der = try engine.peerCertificateDER() else {
             throw CredSSPError(.serverCertificateRejected, .untrustedRoot, "The server sent no certificate")
         }
         let key = try CertificatePublicKey(certificateDER: der)
@@ -156,16 +156,16 @@ public actor CredSSPClient {
         serverKey = key
     }
 
-    private func firstRequest(_ engine: TLSEngine) async throws -> CredSSPClientStep {
-        let out = try await stepInner(nil)
-        return .send(try await nextRequest(engine, token: out))
+    private func firstRequest(_ engine: TLSEngine) throws -> CredSSPClientStep {
+        let out = try inner.step(nil)
+        return .send(try nextRequest(engine, token: out))
     }
 
     /// The next TSRequest: more negotiation, or (once the inner context is complete) the public-key binding.
-    private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) async throws -> [UInt8] {
+    private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) throws -> [UInt8] {
         guard inner.isComplete else {
             state = .negotiating
-            return try await send(engine, TSRequest(version: policy.version, negoTokens: NegoData(tokens: [token ?? []])))
+            return try send(engine, TSRequest(version: policy.version, negoTokens: NegoData(tokens: [token ?? []])))
         }
         let version = negotiatedVersion ?? policy.version
         negotiatedVersion = version
@@ -175,7 +175,7 @@ public actor CredSSPClient {
         let request = TSRequest(version: policy.version, negoTokens: token.map { NegoData(tokens: [$0]) },
                                 pubKeyAuth: try inner.wrap(binding), clientNonce: nonce)
         state = .awaitingPubKeyAuth
-        return try await send(engine, request)
+        return try send(engine, request)
     }
 
     private func checkVersion(_ serverVersion: Int) throws {
@@ -204,24 +204,19 @@ public actor CredSSPClient {
         }
     }
 
-    private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
-        try await engine.write(try TSRequestCodec.encode(request))
-        return try await engine.drainRecords()
+    private func send(_ engine: TLSEngine, _ request: TSRequest) throws -> [UInt8] {
+        try engine.write(try TSRequestCodec.encode(request))
+        return try engine.drainRecords()
     }
 
-    private func receive(_ engine: TLSEngine, _ records: [UInt8]) async throws -> TSRequest {
+    private func receive(_ engine: TLSEngine, _ records: [UInt8]) throws -> TSRequest {
         guard records.count <= policy.maximumMessageBytes + 4096 else {
             throw CredSSPError.tooLarge("TLS token", records.count, limit: policy.maximumMessageBytes)
         }
-        try await engine.feed(records)
-        let request = try TSRequestCodec.decodeRequest(try await engine.readPlaintext(), policy: policy)
+        try engine.feed(records)
+        let request = try TSRequestCodec.decodeRequest(try engine.readPlaintext(), policy: policy)
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         return request
-    }
-
-    /// The inner step, off this actor's thread (it may block on a KDC): see ``InnerStepOffload``.
-    private func stepInner(_ token: [UInt8]?) async throws -> [UInt8]? {
-        try await InnerStepOffload.step(InnerStepOffload.Handoff(inner: inner), token)
     }
 
     private func requireTLS() throws -> TLSEngine {

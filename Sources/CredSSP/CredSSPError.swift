@@ -24,7 +24,7 @@ public struct CredSSPError: Error, Sendable, Hashable, CustomStringConvertible {
         case unexpectedMessage
         /// `authInfo` was missing, of an unsupported type, or unreadable.
         case invalidCredentials
-        /// The state machine was used after it finished or failed, or stepped while a step was running.
+        /// The state machine was used after it finished or failed.
         case invalidState
         /// The transport failed or closed before the exchange finished (``CredSSPServer/run(frames:send:)``).
         case transport
@@ -71,10 +71,6 @@ extension CredSSPError {
 
     static func transport(_ what: String, _ error: (any Error)? = nil) -> CredSSPError {
         CredSSPError(.transport, .connectionReset, error.map { "\(what): \($0)" } ?? what)
-    }
-
-    static func reentered(_ side: String) -> CredSSPError {
-        CredSSPError(.invalidState, .invalidHandle, "The CredSSP \(side) was stepped while its previous step was still running")
     }
 
     static func peer(_ code: UInt32) -> CredSSPError {

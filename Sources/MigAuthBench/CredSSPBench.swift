@@ -7,10 +7,10 @@ import NIOPosix
 import NIOSSL
 import TestRealm
 
-/// CredSSP benchmark: full exchanges per second over loopback TCP (a new connection, client and server each
-/// time; TLS 1.3, Kerberos inside SPNEGO with the user's tickets from a ccache, RSA-2048 server certificate),
-/// Swift client + Swift server against pyspnego's client + server (`Tests/CredSSPTests/peer/credssp_bench.py`)
-/// in the same run and realm.
+/// CredSSP benchmark: full exchanges per second, one after the other, over loopback TCP (a new connection, client
+/// and server each time) and in memory (client and server stepping each other, no sockets); TLS 1.3, Kerberos inside
+/// SPNEGO with the user's tickets from a ccache, RSA-2048 server certificate. Swift client + Swift server against
+/// pyspnego's client + server (`Tests/CredSSPTests/peer/credssp_bench.py`) in the same run and realm.
 ///
 /// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR] [--swift-only]`
 enum CredSSPBench {
@@ -47,26 +47,69 @@ enum CredSSPBench {
                                              mechanisms: [.spnego], store: GSSCredentialStore(ccache: swiftCCache))
         let target = try GSSName("TERMSRV@\(host)", kind: .hostBasedService)
 
-        var swiftBest = 0.0
-        var pythonBest = 0.0
+        let pythonEnvironment = realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 }
+        var best: [String: Double] = [:]
         var pythonTLS = ""
+        func keep(_ key: String, _ value: Double) { best[key] = max(best[key] ?? 0, value) }
         for round in 1...rounds {
-            let swift = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let tcp = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let memory = try await swiftInMemory(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            keep("swift tcp", tcp)
+            keep("swift memory", memory)
             if swiftOnly {
-                print(String(format: "round %d: Swift %.1f exchanges/s", round, swift))
+                print(String(format: "round %d: Swift %.1f exchanges/s over TCP, %.1f in memory", round, tcp, memory))
                 continue
             }
-            let (python, tls) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
-                                                          environment: realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 },
-                                                          ccache: pythonCCache, realm: realm.name)
-            print(String(format: "round %d: Swift %.1f exchanges/s, pyspnego %.1f exchanges/s (%@)", round, swift, python, tls))
-            swiftBest = max(swiftBest, swift)
-            pythonBest = max(pythonBest, python)
+            let (pythonTCP, tls) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
+                                                             environment: pythonEnvironment, ccache: pythonCCache,
+                                                             realm: realm.name, inMemory: false)
+            let (pythonMemory, _) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
+                                                              environment: pythonEnvironment, ccache: pythonCCache,
+                                                              realm: realm.name, inMemory: true)
+            keep("python tcp", pythonTCP)
+            keep("python memory", pythonMemory)
             pythonTLS = tls
+            print(String(format: "round %d: over TCP Swift %.1f, pyspnego %.1f; in memory Swift %.1f, pyspnego %.1f exchanges/s (%@)",
+                         round, tcp, pythonTCP, memory, pythonMemory, tls))
         }
-        print(String(format: "best of %d: Swift %.1f exchanges/s, pyspnego %.1f exchanges/s, Swift/pyspnego %.2f (TLS %@)",
-                     rounds, swiftBest, pythonBest, swiftBest / pythonBest, pythonTLS))
+        let b = { (key: String) in best[key] ?? 0 }
+        print(String(format: "best of %d, exchanges/s: loopback TCP Swift %.1f, pyspnego %.1f (%.2fx); in memory Swift %.1f, pyspnego %.1f (%.2fx); TLS %@",
+                     rounds, b("swift tcp"), b("python tcp"), b("swift tcp") / b("python tcp"),
+                     b("swift memory"), b("python memory"), b("swift memory") / b("python memory"), pythonTLS))
         await realm.shutdown()
+    }
+
+    /// Sequential exchanges in one process without sockets: client and server step each other directly.
+    static func swiftInMemory(_ count: Int, chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, acceptor: GSSCredential,
+                              user: GSSCredential, target: GSSName) async throws -> Double {
+        let policy = CredSSPPolicy(minimumTLSVersion: .tlsv13)
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            let client = try CredSSPClient(
+                credentials: CredSSPCredentials(domain: "MIGRATION", user: "bench", password: "bench-password"),
+                inner: GSSInitiatorAuthenticator(target: target, credential: user), verification: .insecureAcceptAny,
+                policy: policy)
+            let server = try CredSSPServer(certificateChain: chain, privateKey: key,
+                                           inner: GSSAcceptorAuthenticator(credential: acceptor), policy: policy)
+            guard case .send(var toServer) = try await client.step(nil) else { throw BenchError("no ClientHello") }
+            exchange: while true {
+                switch try await server.step(toServer) {
+                case .finished(let credentials):
+                    guard credentials.user == "bench" else { throw BenchError("wrong credentials delivered") }
+                    break exchange
+                case .send(let toClient):
+                    switch try await client.step(toClient) {
+                    case .send(let bytes), .finished(let bytes): toServer = bytes
+                    }
+                }
+            }
+        }
+        return rate(count, since: start)
+    }
+
+    static func rate(_ count: Int, since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
     /// Sequential exchanges, Swift on both sides; exchanges per second.
@@ -102,18 +145,17 @@ enum CredSSPBench {
             try await connection.executeThenClose { input, output in try await client.run(inbound: input, outbound: output) }
         }
         guard try await served == count else { throw BenchError("the server delivered fewer credentials") }
-        let elapsed = ContinuousClock.now - start
-        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return rate(count, since: start)
     }
 
     /// pyspnego's client and server in `credssp_bench.py`; exchanges per second and the TLS version.
     static func pythonExchanges(_ count: Int, peerDirectory: String, host: String, environment: [String: String],
-                                ccache: String, realm: String) async throws -> (Double, String) {
+                                ccache: String, realm: String, inMemory: Bool) async throws -> (Double, String) {
         let process = Process()
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "\(peerDirectory)/credssp_bench.py", "\(count)", host, "TERMSRV",
-                             "bench@\(realm)", "bench-password", ccache]
+                             "bench@\(realm)", "bench-password", ccache] + (inMemory ? ["memory"] : [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         try process.run()

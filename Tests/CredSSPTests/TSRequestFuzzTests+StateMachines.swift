@@ -6,35 +6,49 @@ import Testing
 /// Every failure must be a ``CredSSPError``, no credentials may come out, and a failed machine stays failed.
 extension TSRequestFuzzTests {
     /// A client that completes TLS with a real ``CredSSPServer`` and then sends whatever TSRequests it is told to.
-    struct ScriptedClient {
+    /// An actor on a ``CredSSPSessionThread``, as its TLS engine is bound to one thread.
+    actor ScriptedClient {
+        private let thread = CredSSPSessionThread()
+        nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+        deinit { thread.stop() }
+
         let server: CredSSPServer
-        let tls: TLSEngine
+        private var tls: TLSEngine?
+
+        init(_ server: CredSSPServer) { self.server = server }
 
         static func connect(_ server: CredSSPServer, tls version: TLSVersion = .tlsv13) async throws -> ScriptedClient {
+            let client = ScriptedClient(server)
+            try await client.handshake(version)
+            return client
+        }
+
+        private func handshake(_ version: TLSVersion) async throws {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = .none
             configuration.maximumTLSVersion = version
-            let tls = try await TLSEngine.client(configuration: configuration, serverHostname: nil)
+            let tls = try TLSEngine.client(configuration: configuration, serverHostname: nil)
+            self.tls = tls
             for _ in 0..<10 {
-                let out = try await tls.drainRecords()
+                let out = try tls.drainRecords()
                 if out.isEmpty { break }
                 guard case .send(let reply) = try await server.step(out) else { throw CredSSPError.unexpected("finished") }
-                try await tls.feed(reply)
+                try tls.feed(reply)
             }
             #expect(tls.handshakeComplete)
-            return ScriptedClient(server: server, tls: tls)
         }
 
         /// Sends raw plaintext inside the TLS session.
         func send(plaintext: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
+            let records: [UInt8]
             do {
-                try await tls.write(plaintext)
-                return try await server.step(try await tls.drainRecords())
-            } catch let error as CredSSPError {
-                throw error
+                guard let tls else { throw CredSSPError.unexpected("not connected") }
+                try tls.write(plaintext)
+                records = try tls.drainRecords()
             } catch {
-                throw CredSSPError.unexpected("\(error)")
+                throw (error as? CredSSPError) ?? CredSSPError.unexpected("\(error)")
             }
+            return try await server.step(records)
         }
 
         func send(_ request: TSRequest) async throws(CredSSPError) -> CredSSPServerStep {
@@ -45,26 +59,40 @@ extension TSRequestFuzzTests {
     }
 
     /// A server that completes TLS with a real ``CredSSPClient``, then answers with whatever it is told to.
-    struct ScriptedServer {
+    actor ScriptedServer {
+        private let thread = CredSSPSessionThread()
+        nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+        deinit { thread.stop() }
+
         let client: CredSSPClient
-        let tls: TLSEngine
+        private var tls: TLSEngine?
         /// The client's first TSRequest.
-        let first: TSRequest
+        private(set) var first: TSRequest?
+
+        init(_ client: CredSSPClient) { self.client = client }
 
         static func accept(_ client: CredSSPClient, tls version: TLSVersion = .tlsv13) async throws -> ScriptedServer {
+            let server = ScriptedServer(client)
+            try await server.handshake(version)
+            return server
+        }
+
+        private func handshake(_ version: TLSVersion) async throws {
             let certs = try TestCertificates.get()
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: certs.selfSignedChain.map { .certificate($0) }, privateKey: .privateKey(certs.selfSignedKey))
             configuration.maximumTLSVersion = version
-            let tls = try await TLSEngine.server(configuration: configuration)
+            let tls = try TLSEngine.server(configuration: configuration)
+            self.tls = tls
             guard case .send(var toServer) = try await client.step(nil) else { throw CredSSPError.unexpected("no hello") }
             for _ in 0..<10 {
-                try await tls.feed(toServer)
-                let plaintext = try await tls.readPlaintext()
+                try tls.feed(toServer)
+                let plaintext = try tls.readPlaintext()
                 if !plaintext.isEmpty {
-                    return ScriptedServer(client: client, tls: tls, first: try TSRequestCodec.decodeRequest(plaintext, policy: CredSSPPolicy()))
+                    first = try TSRequestCodec.decodeRequest(plaintext, policy: CredSSPPolicy())
+                    return
                 }
-                guard case .send(let next) = try await client.step(try await tls.drainRecords()) else {
+                guard case .send(let next) = try await client.step(try tls.drainRecords()) else {
                     throw CredSSPError.unexpected("finished")
                 }
                 toServer = next
@@ -73,14 +101,15 @@ extension TSRequestFuzzTests {
         }
 
         func send(_ request: TSRequest) async throws(CredSSPError) -> CredSSPClientStep {
+            let records: [UInt8]
             do {
-                try await tls.write(try TSRequestCodec.encode(request))
-                return try await client.step(try await tls.drainRecords())
-            } catch let error as CredSSPError {
-                throw error
+                guard let tls else { throw CredSSPError.unexpected("not connected") }
+                try tls.write(try TSRequestCodec.encode(request))
+                records = try tls.drainRecords()
             } catch {
-                throw CredSSPError.unexpected("\(error)")
+                throw (error as? CredSSPError) ?? CredSSPError.unexpected("\(error)")
             }
+            return try await client.step(records)
         }
     }
 
@@ -217,7 +246,7 @@ extension TSRequestFuzzTests {
         for (name, request, kind) in cases {
             let client = try CredSSPExchangeTests.pair(flow: .threeLeg).0
             let scripted = try await ScriptedServer.accept(client)
-            #expect(scripted.first.negoTokens != nil)
+            #expect(await scripted.first?.negoTokens != nil)
             let error = await #expect(throws: CredSSPError.self, "\(name)") { try await scripted.send(request) }
             #expect(error?.kind == kind, "\(name): \(String(describing: error))")
             await #expect(throws: CredSSPError.self) { try await client.step([]) }
