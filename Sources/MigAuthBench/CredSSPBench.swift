@@ -14,6 +14,20 @@ import TestRealm
 ///
 /// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR] [--swift-only]`
 enum CredSSPBench {
+    /// One side's result: exchanges per second and CPU milliseconds per exchange (all of the process's threads).
+    struct Figure {
+        var rate: Double
+        var cpuMilliseconds: Double
+    }
+
+    /// CPU time of this process (user + system, all threads), in seconds.
+    static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     static func run(_ arguments: [String]) async throws {
         var exchanges = 300
         var rounds = 3
@@ -48,16 +62,24 @@ enum CredSSPBench {
         let target = try GSSName("TERMSRV@\(host)", kind: .hostBasedService)
 
         let pythonEnvironment = realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 }
-        var best: [String: Double] = [:]
+        var best: [String: Figure] = [:]
         var pythonTLS = ""
-        func keep(_ key: String, _ value: Double) { best[key] = max(best[key] ?? 0, value) }
+        func keep(_ key: String, _ figure: Figure) {
+            let old = best[key] ?? Figure(rate: 0, cpuMilliseconds: .infinity)
+            best[key] = Figure(rate: max(old.rate, figure.rate), cpuMilliseconds: min(old.cpuMilliseconds, figure.cpuMilliseconds))
+        }
+        func text(_ figure: Figure) -> String { String(format: "%.1f/s %.2f ms CPU", figure.rate, figure.cpuMilliseconds) }
         for round in 1...rounds {
-            let tcp = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
-            let memory = try await swiftInMemory(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let tcp = try await measure(exchanges) {
+                try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            }
+            let memory = try await measure(exchanges) {
+                try await swiftInMemory(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            }
             keep("swift tcp", tcp)
             keep("swift memory", memory)
             if swiftOnly {
-                print(String(format: "round %d: Swift %.1f exchanges/s over TCP, %.1f in memory", round, tcp, memory))
+                print("round \(round): Swift over TCP \(text(tcp)), in memory \(text(memory))")
                 continue
             }
             let (pythonTCP, tls) = try await pythonExchanges(exchanges, peerDirectory: peerDirectory, host: host,
@@ -69,14 +91,25 @@ enum CredSSPBench {
             keep("python tcp", pythonTCP)
             keep("python memory", pythonMemory)
             pythonTLS = tls
-            print(String(format: "round %d: over TCP Swift %.1f, pyspnego %.1f; in memory Swift %.1f, pyspnego %.1f exchanges/s (%@)",
-                         round, tcp, pythonTCP, memory, pythonMemory, tls))
+            print("round \(round) (\(tls)): over TCP Swift \(text(tcp)), pyspnego \(text(pythonTCP)); "
+                  + "in memory Swift \(text(memory)), pyspnego \(text(pythonMemory))")
         }
-        let b = { (key: String) in best[key] ?? 0 }
-        print(String(format: "best of %d, exchanges/s: loopback TCP Swift %.1f, pyspnego %.1f (%.2fx); in memory Swift %.1f, pyspnego %.1f (%.2fx); TLS %@",
-                     rounds, b("swift tcp"), b("python tcp"), b("swift tcp") / b("python tcp"),
-                     b("swift memory"), b("python memory"), b("swift memory") / b("python memory"), pythonTLS))
+        print("best of \(rounds) (TLS \(pythonTLS)):")
+        for mode in ["tcp", "memory"] {
+            guard let swift = best["swift \(mode)"] else { continue }
+            let python = best["python \(mode)"] ?? Figure(rate: .nan, cpuMilliseconds: .nan)
+            print(String(format: "  %@: Swift %@, pyspnego %@; rate Swift/pyspnego %.2f, CPU pyspnego/Swift %.2f",
+                         mode == "tcp" ? "loopback TCP" : "in memory", text(swift), text(python),
+                         swift.rate / python.rate, python.cpuMilliseconds / swift.cpuMilliseconds))
+        }
         await realm.shutdown()
+    }
+
+    /// Runs `body` (which returns exchanges per second) and adds the CPU time per exchange.
+    static func measure(_ count: Int, _ body: () async throws -> Double) async throws -> Figure {
+        let cpu = processCPU()
+        let rate = try await body()
+        return Figure(rate: rate, cpuMilliseconds: (processCPU() - cpu) * 1000 / Double(count))
     }
 
     /// Sequential exchanges in one process without sockets: client and server step each other directly.
@@ -148,9 +181,9 @@ enum CredSSPBench {
         return rate(count, since: start)
     }
 
-    /// pyspnego's client and server in `credssp_bench.py`; exchanges per second and the TLS version.
+    /// pyspnego's client and server in `credssp_bench.py`; its figure and the TLS version.
     static func pythonExchanges(_ count: Int, peerDirectory: String, host: String, environment: [String: String],
-                                ccache: String, realm: String, inMemory: Bool) async throws -> (Double, String) {
+                                ccache: String, realm: String, inMemory: Bool) async throws -> (Figure, String) {
         let process = Process()
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -165,10 +198,12 @@ enum CredSSPBench {
         process.waitUntilExit()
         let line = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let fields = line.split(separator: " ")
-        guard fields.count == 6, fields[0] == "EXCHANGES", let exchanges = Double(fields[1]), let seconds = Double(fields[3]) else {
+        guard fields.count == 8, fields[0] == "EXCHANGES", let exchanges = Double(fields[1]), let seconds = Double(fields[3]),
+              let cpu = Double(fields[7])
+        else {
             throw BenchError("credssp_bench.py: \(line)")
         }
-        return (exchanges / seconds, String(fields[5]))
+        return (Figure(rate: exchanges / seconds, cpuMilliseconds: cpu * 1000 / exchanges), String(fields[5]))
     }
 
     static func framed(_ channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
