@@ -190,6 +190,7 @@ enum CredSSPBench {
         process.arguments = ["python3", "\(peerDirectory)/credssp_bench.py", "\(count)", host, "TERMSRV",
                              "bench@\(realm)", "bench-password", ccache] + (inMemory ? ["memory"] : [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .merging(["PYTHONDONTWRITEBYTECODE": "1"]) { $1 }
         process.standardOutput = output
         try process.run()
         let data = await withCheckedContinuation { continuation in

@@ -13,7 +13,9 @@ final class PeerProcess: @unchecked Sendable {
     init(script: String, arguments: [String], environment: [String: String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "\(Self.directory)/\(script)"] + arguments
+        // No __pycache__ next to the scripts (peer_common is imported).
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .merging(["PYTHONDONTWRITEBYTECODE": "1"]) { $1 }
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

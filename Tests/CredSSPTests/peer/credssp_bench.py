@@ -25,13 +25,7 @@ def serve(listener, count, hostname, service, tls_context, errors):
         try:
             ctx = spnego.server(hostname=hostname, service=service, protocol="credssp",
                                 credssp_tls_context=tls_context)
-            while not ctx.complete:
-                out = ctx.step(peer_common.recv_frame(conn))
-                if ctx.complete and not out:
-                    break
-                peer_common.send_frame(conn, out or b"")
-            if ctx._ts_credential is None:
-                raise RuntimeError("no credentials")
+            peer_common.run_server(conn, ctx)
         except Exception as e:
             errors.append(e)
         finally:
@@ -84,12 +78,7 @@ def main():
         conn = socket.create_connection(("127.0.0.1", port))
         ctx = spnego.client(credentials, hostname=hostname, service=service, protocol="credssp",
                             credssp_tls_context=client_tls)
-        out = ctx.step()
-        while True:
-            peer_common.send_frame(conn, out)
-            if ctx.complete:
-                break
-            out = ctx.step(peer_common.recv_frame(conn)) or b""
+        peer_common.run_client(conn, ctx)
         version = ctx._tls_object.version()
         conn.close()
     thread.join()

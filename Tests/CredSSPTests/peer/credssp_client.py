@@ -32,12 +32,7 @@ def main():
     try:
         ctx = spnego.client(args.user, args.password, hostname=args.hostname, service=args.service,
                             protocol="credssp", **options)
-        out = ctx.step()
-        while True:
-            peer_common.send_frame(conn, out)
-            if ctx.complete:
-                break
-            out = ctx.step(peer_common.recv_frame(conn)) or b""
+        peer_common.run_client(conn, ctx)
         print("DONE %s" % ctx.get_extra_info("protocol_version"), flush=True)
     except Exception as e:
         print(peer_common.describe(e), flush=True)

@@ -34,15 +34,7 @@ def main():
     conn.settimeout(60)
     ctx = spnego.server(hostname=args.hostname, service=args.service, protocol="credssp")
     try:
-        while not ctx.complete:
-            out = ctx.step(peer_common.recv_frame(conn))
-            if ctx.complete and not out:
-                break
-            peer_common.send_frame(conn, out or b"")
-        if ctx._ts_credential is None:
-            # pyspnego's acceptor returns (complete) after sending errorCode for an inner failure.
-            raise RuntimeError("authentication failed; errorCode sent to the client")
-        creds = ctx._ts_credential.credentials
+        creds = peer_common.run_server(conn, ctx)
         print("RESULT " + json.dumps({"domain": creds.domain_name, "user": creds.username,
                                       "password": creds.password,
                                       "version": ctx.get_extra_info("protocol_version")}), flush=True)

@@ -25,6 +25,29 @@ def recv_frame(conn):
     return recv_exact(conn, length)
 
 
+def run_client(conn, ctx):
+    """Drives a CredSSP client context over framed `conn` until it has sent its last token."""
+    out = ctx.step()
+    while True:
+        send_frame(conn, out)
+        if ctx.complete:
+            return
+        out = ctx.step(recv_frame(conn)) or b""
+
+
+def run_server(conn, ctx):
+    """Drives a CredSSP server context over framed `conn`; returns the delegated TSPasswordCreds."""
+    while not ctx.complete:
+        out = ctx.step(recv_frame(conn))
+        if ctx.complete and not out:
+            break
+        send_frame(conn, out or b"")
+    if ctx._ts_credential is None:
+        # pyspnego's acceptor returns (complete) after sending errorCode for an inner failure.
+        raise RuntimeError("authentication failed; errorCode sent to the client")
+    return ctx._ts_credential.credentials
+
+
 def add_options(parser: argparse.ArgumentParser):
     parser.add_argument("--announce", type=int, help="announce this CredSSP version (an older peer)")
     parser.add_argument("--tamper", action="store_true", help="corrupt the pubKeyAuth this side sends")
