@@ -22,7 +22,6 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
         if !started {
             started = true
             let thread = Thread { [self] in run() }
-            thread.name = "CredSSP session"
             thread.start()
         }
         condition.signal()
@@ -49,7 +48,18 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
         precondition(isCurrent, "Not on the CredSSP session thread")
     }
 
+    /// Marks session threads (thread-specific data), for ``isSessionThread``.
+    private static let marker: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// True on any CredSSP session thread.
+    static var isSessionThread: Bool { pthread_getspecific(marker) != nil }
+
     private func run() {
+        pthread_setspecific(Self.marker, UnsafeRawPointer(bitPattern: 1))
         condition.lock()
         threadID = pthread_self()
         condition.unlock()

@@ -43,7 +43,7 @@ import Testing
     }
 
     /// The inner step never runs on a NIO event loop thread, even when both sides' tasks prefer an event loop as
-    /// their executor (where a default actor's code would otherwise run).
+    /// their executor (where a default actor's code would otherwise run): it runs on the actor's session thread.
     @available(macOS 15, *)
     @Test(arguments: [TestDoubleAuthenticator.Flow.mutual, .threeLeg])
     func innerStepsRunOffTheEventLoop(flow: TestDoubleAuthenticator.Flow) async throws {
@@ -73,6 +73,7 @@ import Testing
         for probe in probes {
             #expect(probe.steps > 0)
             #expect(probe.stepsOnEventLoop == 0)
+            #expect(probe.stepsOnSessionThread == probe.steps)  // not on the cooperative pool either
         }
     }
 }
@@ -98,10 +99,17 @@ actor LoopProbeActor {
 final class LoopProbeAuthenticator: CredSSPInnerAuthenticator {
     final class Probe: @unchecked Sendable {
         private let lock = NSLock()
-        private var counts = (steps: 0, onLoop: 0)
-        func record(onLoop: Bool) { lock.withLock { counts.steps += 1; if onLoop { counts.onLoop += 1 } } }
+        private var counts = (steps: 0, onLoop: 0, onSessionThread: 0)
+        func record(onLoop: Bool, onSessionThread: Bool) {
+            lock.withLock {
+                counts.steps += 1
+                if onLoop { counts.onLoop += 1 }
+                if onSessionThread { counts.onSessionThread += 1 }
+            }
+        }
         var steps: Int { lock.withLock { counts.steps } }
         var stepsOnEventLoop: Int { lock.withLock { counts.onLoop } }
+        var stepsOnSessionThread: Int { lock.withLock { counts.onSessionThread } }
     }
 
     let probe = Probe()
@@ -114,7 +122,8 @@ final class LoopProbeAuthenticator: CredSSPInnerAuthenticator {
     func unwrap(_ message: [UInt8]) throws -> [UInt8] { try inner.unwrap(message) }
 
     func step(_ token: [UInt8]?) throws -> [UInt8]? {
-        probe.record(onLoop: MultiThreadedEventLoopGroup.currentEventLoop != nil)
+        probe.record(onLoop: MultiThreadedEventLoopGroup.currentEventLoop != nil,
+                     onSessionThread: CredSSPSessionThread.isSessionThread)
         return try inner.step(token)
     }
 }
