@@ -13,6 +13,8 @@ public enum CredSSPClientStep: Sendable, Equatable {
 ///
 /// Any transport carries the tokens (length-prefixed TCP frames, HTTP, RDP). The client runs TLS, then the inner
 /// authentication, binds it to the server's public key through `pubKeyAuth`, and finally sends the credentials.
+/// The actor runs on a thread of its own (TLS and the possibly blocking inner steps run there, never on an event
+/// loop); ``run(frames:send:)`` drives a whole exchange over a framed transport.
 public actor CredSSPClient {
     private enum State {
         case initial, handshake, awaitingTLSReply, negotiating, awaitingPubKeyAuth, finished, failed

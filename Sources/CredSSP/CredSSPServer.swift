@@ -12,7 +12,9 @@ public enum CredSSPServerStep: Sendable {
 /// The CredSSP acceptor ([MS-CSSP] versions 2–6) as a sans-IO state machine: bytes in, bytes out.
 ///
 /// On failure the thrown ``CredSSPError`` may carry ``CredSSPError/replyToPeer``: a TSRequest with `errorCode`
-/// (versions 3, 4 and 6) to send before closing.
+/// (versions 3, 4 and 6) to send before closing. The actor runs on a thread of its own (TLS and the possibly
+/// blocking inner steps run there, never on an event loop); ``run(frames:send:)`` drives a whole exchange over a
+/// framed transport and returns the delegated credentials.
 public actor CredSSPServer {
     private enum State { case handshake, awaitingFirstRequest, negotiating, awaitingCredentials, finished, failed }
 
