@@ -78,9 +78,18 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
+        // Real two-host runs: a real MIT KDC on LDAP provisioned from the simulated world, and
+        // scenarios replayed against real processes (docs/real-scenarios.md).
+        .target(name: "RealmProvisioning", dependencies: ["TestRealm", "Directory", "Hosts", "MigrationRules"],
+                swiftSettings: swiftSettings),
+        .target(
+            name: "RealScenario",
+            dependencies: ["RealmProvisioning", "Scenario", "GSS", "TestRealm", "MigrationRules", "Hosts",
+                           "Directory", "WindowsStatus"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
-            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus",
+            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "RealScenario",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
@@ -107,6 +116,13 @@ let package = Package(
                     swiftSettings: swiftSettings),
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "RealmProvisioningTests",
+                    dependencies: ["RealmProvisioning", "TestRealm", "MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        // RealScenarioTests also runs the built `migauth` executable.
+        .testTarget(name: "RealScenarioTests",
+                    dependencies: ["RealScenario", "RealmProvisioning", "Scenario", "TestRealm", "MigrationRules"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
                     swiftSettings: swiftSettings),
