@@ -22,6 +22,18 @@ public struct RealStepReport: Sendable, Codable, Hashable {
     public var real: OutcomeSummary?
     /// Differences between SIM and REAL (empty when they agree).
     public var mismatches: [String]
+
+    public init(index: Int, label: String?, action: String, mode: Mode, reason: String?, simulated: OutcomeSummary,
+                real: OutcomeSummary?, mismatches: [String]) {
+        self.index = index
+        self.label = label
+        self.action = action
+        self.mode = mode
+        self.reason = reason
+        self.simulated = simulated
+        self.real = real
+        self.mismatches = mismatches
+    }
 }
 
 /// The parts of an outcome that SIM and REAL must agree on.
@@ -62,6 +74,13 @@ public struct RealScenarioReport: Sendable, Codable, Hashable {
     public var steps: [RealStepReport]
     /// Set when the real side could not be set up (the realm did not start, …).
     public var error: String?
+
+    public init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
+        self.name = name
+        self.file = file
+        self.steps = steps
+        self.error = error
+    }
 
     public var compared: Int { steps.filter { $0.mode == .compared }.count }
     public var mismatches: Int { steps.filter { !$0.mismatches.isEmpty }.count }

@@ -1,0 +1,63 @@
+import Foundation
+import RealScenario
+import Scenario
+import TestRealm
+import Testing
+
+@Suite("Scenarios against a real KDC and real processes")
+struct RealRunTests {
+    static let seedText = """
+        Virtual machine migration operation failed at migration Source.
+        Failed to establish a connection with host TestServer02: No credentials are available in the security package (0x8009030E).
+        """
+
+    @Test("Kerberos moves started remotely: the real KDC agrees with the simulation step by step (A2, A3, A4)")
+    func kerberosRemoteMoves() async throws {
+        let scenario = try Scenario.load(file: RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"))
+        let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
+        #expect(report.error == nil, "\(report.error ?? "")")
+        let moves = report.steps.filter { $0.mode == .compared }
+        // Steps 3, 5, 7, 8, 10, 12 are the moves; each ran for real.
+        #expect(moves.map(\.index) == [3, 5, 7, 8, 10, 12])
+        #expect(moves.map { $0.real?.result } == ["error", "error", "success", "error", "success", "error"])
+        #expect(moves.map { $0.simulated.result } == ["error", "error", "success", "error", "success", "error"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
+        // The seed's remote-management error, exactly, from the real KDC's refusal.
+        #expect(moves[0].real?.status == "0x8009030E")
+        #expect(moves[0].real?.text == Self.seedText)
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
+    @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; CredSSP steps simulated only")
+    func commandLine() async throws {
+        let realm = try await TestRealm.start()   // only for its process helpers and environment
+        defer { Task { await realm.shutdown() } }
+        let r = try await realm.run(RealTestPaths.migauth,
+                                    ["scenario", "run", "--real", "--json",
+                                     RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"),
+                                     RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml")], check: false)
+        #expect(r.exitStatus == 0, "\(r)")
+        let batch = try JSONDecoder().decode(RealBatchReport.self, from: Data(r.standardOutput.utf8))
+        #expect(batch.scenarios.count == 2)
+        #expect(batch.compared == 6)
+        #expect(batch.mismatches == 0)
+        let a6 = try #require(batch.scenarios.last)
+        #expect(a6.simulatedOnly.count == 3)
+        #expect(a6.simulatedOnly.allSatisfy { $0.reason?.hasPrefix("CredSSP") == true })
+        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 6 steps compared, 0 mismatches, 3 steps simulated only (CredSSP"))
+    }
+
+    @Test("a REAL outcome that differs from SIM is a mismatch: result, status or exact text")
+    func mismatchesAreCounted() throws {
+        let sim = OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText)
+        #expect(sim.differences(from: sim).isEmpty)
+        #expect(sim.differences(from: OutcomeSummary(result: "success")).count == 2)
+        let otherText = OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText + ".")
+        #expect(sim.differences(from: otherText).count == 1)
+        let step = RealStepReport(index: 1, label: nil, action: "Move-VM", mode: .compared, reason: nil, simulated: sim,
+                                  real: otherText, mismatches: sim.differences(from: otherText))
+        let batch = RealBatchReport(scenarios: [RealScenarioReport(name: "x", file: "x.yaml", steps: [step])])
+        #expect(!batch.passed)
+        #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 steps simulated only")
+    }
+}
