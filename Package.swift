@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // MigrationService: zlib compression of the migration stream.
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
@@ -65,8 +67,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "WindowsStatus", "MigrationRules",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GSS", "WindowsStatus", "MigrationRules", "Hosts",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOExtras", package: "swift-nio-extras"),
+                           .product(name: "CompressNIO", package: "compress-nio"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
             name: "CredSSP",
@@ -89,7 +96,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
-            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "RealScenario",
+            dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
+                           "RealScenario",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
@@ -124,7 +132,10 @@ let package = Package(
         .testTarget(name: "RealScenarioTests",
                     dependencies: ["RealScenario", "RealmProvisioning", "Scenario", "TestRealm", "MigrationRules"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "MigrationServiceTests", dependencies: ["MigrationService", "TestRealm"],
+        .testTarget(name: "MigrationServiceTests",
+                    dependencies: ["MigrationService", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: swiftSettings),
         .testTarget(
             name: "CredSSPTests",

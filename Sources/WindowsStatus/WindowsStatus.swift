@@ -120,6 +120,12 @@ extension WindowsStatus {
     /// The destination refused the connection (rule N1: not on one of its migration networks).
     public static let connectionRefused = WindowsStatus(code: 0x8007_274D, symbol: "WSAECONNREFUSED", text: "No connection could be made because the target machine actively refused it.")
     public static let connectionReset = WindowsStatus(code: 0x8007_2746, symbol: "WSAECONNRESET", text: "An existing connection was forcibly closed by the remote host.")
+    /// The migration peers speak incompatible protocol versions.
+    public static let revisionMismatch = WindowsStatus(code: 0x8007_0519, symbol: "ERROR_REVISION_MISMATCH", text: "Indicates two revision levels are incompatible.")
+    /// The migrated data did not match its checksum.
+    public static let crcError = WindowsStatus(code: 0x8007_0017, symbol: "ERROR_CRC", text: "Data error (cyclic redundancy check).")
+    public static let alreadyExists = WindowsStatus(code: 0x8007_00B7, symbol: "ERROR_ALREADY_EXISTS", text: "Cannot create a file when that file already exists.")
+    public static let unspecifiedFailure = WindowsStatus(code: 0x8000_4005, symbol: "E_FAIL", text: "Unspecified error")
 
     /// Every status this table knows, in code order.
     public static let all: [WindowsStatus] = [
@@ -133,6 +139,7 @@ extension WindowsStatus {
         accessDenied, notSupported, serviceDoesNotExist, invalidArgument, notFound, accountDisabled, noSuchDomain, trustFailure,
         dsNoSuchObject, dsInsufficientAccessRights, dsObjectExists, dsSPNNotUniqueInForest,
         connectionTimedOut, connectionRefused, connectionReset,
+        revisionMismatch, crcError, alreadyExists, unspecifiedFailure,
     ].sorted { $0.code < $1.code }
 
     private static let table: [UInt32: WindowsStatus] = Dictionary(all.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })

@@ -17,5 +17,6 @@ struct MigAuth: ParsableCommand {
             LocalGroupCommand.self,
             DelegationCommand.self, Replicate.self,
             SignOn.self, SignOff.self, PurgeTickets.self, Restart.self, AdvanceClock.self, Move.self,
+            ServeCommand.self, MoveCommand.self,
         ])
 }

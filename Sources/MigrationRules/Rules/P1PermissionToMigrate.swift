@@ -25,7 +25,7 @@ enum P1PermissionToMigrate {
         let status = WindowsStatus.accessDenied
         let who = ctx.userDisplay
         return ctx.failure(.p1, status, stage: stage,
-                           message: ctx.headline(stage) + "\nUser '\(who)' does not have permission to perform live migration on host \(host.name): \(status.windowsMessage)",
+                           message: MigrationMessages.permissionDenied(user: who, host: host.name, stage: stage, status: status),
                            explanation: "\(who) is neither in Administrators nor in Hyper-V Administrators on \(host.name) (directly or through a domain group); migrating needs that membership on both hosts.",
                            fixes: ["On \(host.name): net localgroup \"Hyper-V Administrators\" \(who) /add",
                                    "or: Add-LocalGroupMember -Group 'Hyper-V Administrators' -Member '\(who)' (Windows Server 2016 and later)"])

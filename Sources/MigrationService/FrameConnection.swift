@@ -1,0 +1,182 @@
+import GSS
+import NIOCore
+import NIOPosix
+import WindowsStatus
+
+/// One framed connection, used by one task: sends and receives protocol messages, in the clear
+/// before authentication and sealed (GSS wrap, confidentiality + integrity) after it.
+final class FrameConnection {
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let localAddress: SocketAddress?
+    let remoteAddress: SocketAddress?
+    /// The side this end is: errors it raises name this stage.
+    let stage: MigrationStage
+    /// Set once the security context is established; from then on only sealed frames (and error
+    /// frames) are accepted.
+    var protection: (any MessageProtection)?
+    let allocator = ByteBufferAllocator()
+
+    init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, stage: MigrationStage) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+        self.localAddress = channel.channel.localAddress
+        self.remoteAddress = channel.channel.remoteAddress
+        self.stage = stage
+    }
+
+    /// The pipeline of every migration connection: the frame decoder, then an async channel.
+    static func initialize(_ channel: Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The next frame's payload; a closed connection or a framing violation throws.
+    func receiveFrame() async throws(MigrationServiceError) -> ByteBuffer {
+        do {
+            guard let frame = try await inbound.next() else {
+                throw MigrationServiceError.connectionLost("the peer closed the connection", stage: stage)
+            }
+            return frame
+        } catch let e as MigrationServiceError {
+            throw e
+        } catch let e as FramingError {
+            throw MigrationServiceError.protocolViolation(e.description, stage: stage)
+        } catch {
+            throw MigrationServiceError.connectionLost("\(error)", stage: stage)
+        }
+    }
+
+    /// The next message. Sealed frames are unsealed (after authentication only); an error frame
+    /// from the peer is thrown as the peer's error.
+    func receive() async throws(MigrationServiceError) -> WireMessage {
+        var frame = try await receiveFrame()
+        guard let kind = frame.getInteger(at: frame.readerIndex, as: UInt8.self) else {
+            throw .protocolViolation("empty frame", stage: stage)
+        }
+        let message: WireMessage
+        if kind == WireMessage.Kind.sealed.rawValue {
+            guard let protection else { throw .protocolViolation("sealed message before authentication", stage: stage) }
+            frame.moveReaderIndex(forwardBy: 1)
+            message = try unseal(&frame, protection)
+        } else {
+            message = try decode(frame)
+            guard message.isClear else {
+                throw .protocolViolation("\(message.kind) must travel sealed", stage: stage)
+            }
+            if protection != nil, message.kind != .error {
+                throw .protocolViolation("clear \(message.kind) after authentication", stage: stage)
+            }
+        }
+        if case .error(let e) = message { throw MigrationServiceError(wire: e) }
+        return message
+    }
+
+    private func decode(_ buffer: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
+        do {
+            return try WireMessage.decode(buffer)
+        } catch {
+            throw .protocolViolation(error.description, stage: stage)
+        }
+    }
+
+    private func unseal(_ token: inout ByteBuffer, _ protection: any MessageProtection) throws(MigrationServiceError) -> WireMessage {
+        let result = token.withUnsafeMutableReadableBytes { raw in
+            Result { () throws(GSSError) in try protection.unseal(raw) }
+        }
+        let iov: GSSUnwrappedIOV
+        switch result {
+        case .success(let v): iov = v
+        case .failure(let e):
+            throw MigrationServiceError.failure(.integrity, e.windowsStatus, stage: stage,
+                                                reason: "A protected migration message was rejected",
+                                                detail: e.description, gss: e)
+        }
+        guard iov.confidential else {
+            throw .failure(.integrity, .messageAltered, stage: stage, reason: "A migration message was not encrypted",
+                           detail: "rule S1: every message after authentication is sealed with confidentiality")
+        }
+        guard let plain = token.getSlice(at: token.readerIndex + iov.range.lowerBound, length: iov.range.count) else {
+            throw .protocolViolation("unwrap returned a range outside the token", stage: stage)
+        }
+        let message = try decode(plain)
+        guard !message.isClear || message.kind == .error else {
+            throw .protocolViolation("\(message.kind) inside a sealed message", stage: stage)
+        }
+        return message
+    }
+
+    // MARK: Sending
+
+    /// Sends `message` in the clear (hello, token, error before authentication).
+    func sendClear(_ message: WireMessage) async throws(MigrationServiceError) {
+        var b = allocator.buffer(capacity: 64)
+        b.writeInteger(UInt32(0))
+        message.encode(into: &b)
+        b.setInteger(UInt32(b.readableBytes - 4), at: 0)
+        try await write([b])
+    }
+
+    /// Sends `message` sealed.
+    func send(_ message: WireMessage) async throws(MigrationServiceError) {
+        var plain = allocator.buffer(capacity: 64)
+        message.encode(into: &plain)
+        try await sendSealed(plaintext: &plain)
+    }
+
+    /// Seals `plaintext` (kind + body) in place and sends it: no copy of the data.
+    func sendSealed(plaintext: inout ByteBuffer) async throws(MigrationServiceError) {
+        try await write(sealedFrame(&plaintext))
+    }
+
+    /// The buffers of one sealed frame (length, kind, GSS header | data sealed in place | padding,
+    /// trailer). Tests replay or reorder them.
+    func sealedFrame(_ plaintext: inout ByteBuffer) throws(MigrationServiceError) -> [ByteBuffer] {
+        guard let protection else { throw .protocolViolation("sending sealed before authentication", stage: stage) }
+        let result = plaintext.withUnsafeMutableReadableBytes { raw in
+            Result { () throws(GSSError) in try protection.seal(raw) }
+        }
+        let iov: GSSWrappedIOV
+        switch result {
+        case .success(let v): iov = v
+        case .failure(let e):
+            throw MigrationServiceError.failure(.integrity, e.windowsStatus, stage: stage,
+                                                reason: "A migration message could not be protected",
+                                                detail: e.description, gss: e)
+        }
+        let length = 1 + iov.header.count + plaintext.readableBytes + iov.padding.count + iov.trailer.count
+        guard length <= WireProtocol.maximumFrameLength else {
+            throw .protocolViolation("sealed message of \(length) bytes exceeds the frame limit", stage: stage)
+        }
+        var head = allocator.buffer(capacity: 5 + iov.header.count)
+        head.writeInteger(UInt32(length))
+        head.writeInteger(WireMessage.Kind.sealed.rawValue)
+        head.writeBytes(iov.header)
+        var tail = allocator.buffer(capacity: iov.padding.count + iov.trailer.count)
+        tail.writeBytes(iov.padding)
+        tail.writeBytes(iov.trailer)
+        return tail.readableBytes > 0 ? [head, plaintext, tail] : [head, plaintext]
+    }
+
+    /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.
+    func sendError(_ error: MigrationServiceError) async {
+        if protection != nil {
+            do { try await send(.error(error.wire)); return } catch {}
+        }
+        try? await sendClear(.error(error.wire))
+    }
+
+    /// Writes raw bytes (tests use it to send hostile frames).
+    func write(_ buffers: [ByteBuffer]) async throws(MigrationServiceError) {
+        do {
+            try await outbound.write(contentsOf: buffers)
+        } catch {
+            throw MigrationServiceError.connectionLost("write failed: \(error)", stage: stage)
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Hosts
+
+/// One host's daemon configuration (a JSON file; see docs/migration-service.md).
+public struct HostConfiguration: Sendable, Hashable, Codable {
+    /// The host's name as users know it (`TestServer02`).
+    public var name: String
+    /// Its FQDN (`testserver02.delegation.test`): SPNs `host/<fqdn>` and
+    /// `Microsoft Virtual System Migration Service/<fqdn>`.
+    public var fqdn: String
+    /// The loopback address it binds and connects from (`127.0.0.12`).
+    public var address: String
+    /// Kerberos realm of its principals.
+    public var realm: String
+    /// Keytab with `host/<fqdn>` and `Microsoft Virtual System Migration Service/<fqdn>`.
+    public var keytab: String
+    /// Keytab the host gets its own TGT from (S4U2Proxy); usually the same file.
+    public var clientKeytab: String?
+    /// Directory for the host's own ccache.
+    public var ccacheDirectory: String
+    /// P3: live migration enabled (incoming and outgoing).
+    public var migrationEnabled: Bool
+    /// Migration listener port (0 = ephemeral; default 6600).
+    public var migrationPort: Int
+    /// Management listener port (0 = ephemeral).
+    public var managementPort: Int
+    /// P1: principals in Administrators / Hyper-V Administrators (bare names get `@realm`).
+    public var allowedUsers: [String]
+    /// N1: incoming migration networks (CIDR).
+    public var incomingNetworks: [IPv4Subnet]
+    /// N1: accept migrations on any address.
+    public var useAnyNetwork: Bool
+    /// N2: simultaneous migrations.
+    public var maximumMigrations: Int
+    /// Default performance option of moves this host sources.
+    public var performanceOption: PerformanceOption
+    /// Connections of an SMB move.
+    public var smbChannels: Int
+    /// Where the VMs' state files are.
+    public var vmDirectory: String
+    /// Name resolution: FQDN (or short name) → loopback address. No DNS, no /etc/hosts.
+    public var hosts: [String: String]
+
+    public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
+                clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
+                migrationPort: Int = WireProtocol.defaultMigrationPort, managementPort: Int = 0,
+                allowedUsers: [String] = [], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
+                maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
+                vmDirectory: String, hosts: [String: String] = [:]) {
+        self.name = name
+        self.fqdn = fqdn
+        self.address = address
+        self.realm = realm
+        self.keytab = keytab
+        self.clientKeytab = clientKeytab
+        self.ccacheDirectory = ccacheDirectory
+        self.migrationEnabled = migrationEnabled
+        self.migrationPort = migrationPort
+        self.managementPort = managementPort
+        self.allowedUsers = allowedUsers
+        self.incomingNetworks = incomingNetworks
+        self.useAnyNetwork = useAnyNetwork
+        self.maximumMigrations = maximumMigrations
+        self.performanceOption = performanceOption
+        self.smbChannels = smbChannels
+        self.vmDirectory = vmDirectory
+        self.hosts = hosts
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
+        case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
+        case smbChannels, vmDirectory, hosts
+    }
+
+    /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
+    /// Compression, 4 SMB channels, no hosts).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name),
+                  fqdn: try c.decode(String.self, forKey: .fqdn),
+                  address: try c.decode(String.self, forKey: .address),
+                  realm: try c.decode(String.self, forKey: .realm),
+                  keytab: try c.decode(String.self, forKey: .keytab),
+                  clientKeytab: try c.decodeIfPresent(String.self, forKey: .clientKeytab),
+                  ccacheDirectory: try c.decode(String.self, forKey: .ccacheDirectory),
+                  migrationEnabled: try c.decodeIfPresent(Bool.self, forKey: .migrationEnabled) ?? true,
+                  migrationPort: try c.decodeIfPresent(Int.self, forKey: .migrationPort) ?? WireProtocol.defaultMigrationPort,
+                  managementPort: try c.decodeIfPresent(Int.self, forKey: .managementPort) ?? 0,
+                  allowedUsers: try c.decodeIfPresent([String].self, forKey: .allowedUsers) ?? [],
+                  incomingNetworks: try c.decodeIfPresent([IPv4Subnet].self, forKey: .incomingNetworks) ?? [],
+                  useAnyNetwork: try c.decodeIfPresent(Bool.self, forKey: .useAnyNetwork) ?? false,
+                  maximumMigrations: try c.decodeIfPresent(Int.self, forKey: .maximumMigrations) ?? 2,
+                  performanceOption: try c.decodeIfPresent(PerformanceOption.self, forKey: .performanceOption) ?? .compression,
+                  smbChannels: try c.decodeIfPresent(Int.self, forKey: .smbChannels) ?? 4,
+                  vmDirectory: try c.decode(String.self, forKey: .vmDirectory),
+                  hosts: try c.decodeIfPresent([String: String].self, forKey: .hosts) ?? [:])
+    }
+
+    /// Reads a JSON file.
+    public static func load(_ path: String) throws(MigrationServiceError) -> HostConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .configuration("Cannot read the host configuration \(path)", stage: .source)
+        }
+        do {
+            let configuration = try JSONDecoder().decode(HostConfiguration.self, from: data)
+            try configuration.validate()
+            return configuration
+        } catch let error as MigrationServiceError {
+            throw error
+        } catch {
+            throw .configuration("Invalid host configuration \(path): \(error)", stage: .source)
+        }
+    }
+
+    /// Writes the configuration as JSON (sorted keys).
+    public func save(_ path: String) throws(MigrationServiceError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw .configuration("Cannot write \(path): \(error)", stage: .source)
+        }
+    }
+
+    /// Loopback-only addresses, ports in range, N2 ≥ 1.
+    public func validate() throws(MigrationServiceError) {
+        try ServiceEndpoint.checkLoopback(address)
+        for (name, a) in hosts {
+            do throws(MigrationServiceError) {
+                try ServiceEndpoint.checkLoopback(a)
+            } catch {
+                throw .configuration("hosts[\(name)]: \(error.message)", stage: .source)
+            }
+        }
+        guard (0...65535).contains(migrationPort), (0...65535).contains(managementPort) else {
+            throw .configuration("Ports must be within 0…65535", stage: .source)
+        }
+        guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+    }
+
+    /// Resolves a host name through `hosts` (its own names resolve to `address`).
+    public func resolve(_ host: String) -> String? {
+        if host == fqdn || host == name { return address }
+        return hosts[host] ?? hosts.first { $0.key.caseInsensitiveCompare(host) == .orderedSame }?.value
+    }
+
+    /// What the destination listener enforces.
+    public var destinationConfiguration: DestinationConfiguration {
+        DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
+                                 allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
+                                 useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
+                                 migrationEnabled: migrationEnabled)
+    }
+
+    /// P1 for this host.
+    public func allows(_ principal: String) -> Bool { destinationConfiguration.allows(principal) }
+}

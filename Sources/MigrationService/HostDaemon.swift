@@ -1,0 +1,69 @@
+import Logging
+import Synchronization
+
+/// Runs one host: its migration listener (destination role, when migration is enabled) and its
+/// management listener (source role), from a `HostConfiguration` that can be reloaded.
+public final class HostDaemon: Sendable {
+    public let destination: MigrationDestination
+    public let management: ManagementService
+    private let state: Mutex<HostConfiguration>
+    private let logger: Logger
+
+    public init(configuration: HostConfiguration, logger: Logger = Logger(label: "HostDaemon")) {
+        state = Mutex(configuration)
+        destination = MigrationDestination(configuration: configuration.destinationConfiguration, logger: logger)
+        management = ManagementService(configuration: configuration, logger: logger)
+        self.logger = logger
+    }
+
+    public var configuration: HostConfiguration { state.withLock { $0 } }
+
+    /// Starts both listeners on the configured address and ports (0: ephemeral).
+    public func start() async throws(MigrationServiceError) {
+        let c = configuration
+        try c.validate()
+        if c.migrationEnabled {
+            try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
+        }
+        do throws(MigrationServiceError) {
+            try await management.start(on: ServiceEndpoint(address: c.address, port: c.managementPort))
+        } catch {
+            await destination.stop()
+            throw error
+        }
+    }
+
+    /// `READY migration=127.0.0.12:41234 management=127.0.0.12:41235` (`migration=-` when disabled).
+    public var readyLine: String {
+        "READY migration=\(destination.endpoint?.description ?? "-") management=\(management.endpoint?.description ?? "-")"
+    }
+
+    /// Applies a new configuration: P1, N1, N2, performance option and hosts table at once;
+    /// enabling or disabling migration starts or stops the migration listener. Address, name
+    /// and ports of running listeners stay.
+    public func reload(_ configuration: HostConfiguration) async throws(MigrationServiceError) {
+        try configuration.validate()
+        let old = state.withLock { s in
+            defer { s = configuration }
+            return s
+        }
+        await destination.update(configuration.destinationConfiguration)
+        management.update(configuration)
+        if configuration.migrationEnabled, destination.endpoint == nil {
+            try await destination.start(on: ServiceEndpoint(address: old.address, port: configuration.migrationPort))
+        } else if !configuration.migrationEnabled, destination.endpoint != nil {
+            await destination.stop()
+        }
+        logger.info("configuration reloaded")
+    }
+
+    /// Reloads from a JSON file.
+    public func reload(fromFile path: String) async throws(MigrationServiceError) {
+        try await reload(HostConfiguration.load(path))
+    }
+
+    public func stop() async {
+        await management.stop()
+        await destination.stop()
+    }
+}

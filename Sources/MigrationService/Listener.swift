@@ -1,0 +1,65 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP listener on a loopback address; every accepted connection runs `handler` in a task of
+/// its own (never on an event loop).
+final class Listener: Sendable {
+    /// The bound address, with the real port when 0 was asked for.
+    let endpoint: ServiceEndpoint
+    private let server: Channel
+    private let children = Mutex<[ObjectIdentifier: Channel]>([:])
+    private let done = Mutex<Task<Void, Never>?>(nil)
+
+    private init(endpoint: ServiceEndpoint, server: Channel) {
+        self.endpoint = endpoint
+        self.server = server
+    }
+
+    static func start(on endpoint: ServiceEndpoint, stage: MigrationStage,
+                      handler: @escaping @Sendable (FrameConnection) async -> Void) async throws(MigrationServiceError) -> Listener {
+        let address = try endpoint.socketAddress()
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .bind(to: address) { channel in FrameConnection.initialize(channel) }
+        } catch {
+            throw .failure(.configuration, .invalidArgument, stage: stage, reason: "Could not listen on \(endpoint)",
+                           detail: "\(error)")
+        }
+        let port = server.channel.localAddress?.port ?? endpoint.port
+        let listener = Listener(endpoint: try ServiceEndpoint(address: endpoint.address, port: port), server: server.channel)
+        let task = Task<Void, Never> {
+            _ = try? await server.executeThenClose { inbound in
+                await withDiscardingTaskGroup { group in
+                    do {
+                        for try await child in inbound {
+                            group.addTask { await listener.serve(child, stage: stage, handler: handler) }
+                        }
+                    } catch {}
+                }
+            }
+        }
+        listener.done.withLock { $0 = task }
+        return listener
+    }
+
+    private func serve(_ child: NIOAsyncChannel<ByteBuffer, ByteBuffer>, stage: MigrationStage,
+                       handler: @Sendable (FrameConnection) async -> Void) async {
+        let key = ObjectIdentifier(child.channel)
+        children.withLock { $0[key] = child.channel }
+        defer { _ = children.withLock { $0.removeValue(forKey: key) } }
+        try? await child.executeThenClose { inbound, outbound in
+            let conn = FrameConnection(channel: child, inbound: inbound, outbound: outbound, stage: stage)
+            await handler(conn)
+        }
+    }
+
+    /// Stops accepting, closes open connections and waits for their tasks to end.
+    func stop() async {
+        try? await server.close()
+        for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
+        await done.withLock { $0 }?.value
+    }
+}

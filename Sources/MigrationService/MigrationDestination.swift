@@ -1,0 +1,344 @@
+import CompressNIO
+import Foundation
+import GSS
+import Logging
+import NIOCore
+import Synchronization
+import MigrationRules
+import WindowsStatus
+
+/// The destination's migration listener: authenticates the source's user with Kerberos (mutual),
+/// enforces N1 (incoming networks), P1 (allowed users) and N2 (simultaneous migrations, the rest
+/// wait), receives the VM's state file sealed in chunks, verifies it (SHA-256) and registers it
+/// atomically on commit. Nothing half-written is ever registered.
+public final class MigrationDestination: Sendable {
+    private let state: Mutex<State>
+    private let slots: MigrationSlots
+    private let log = EventLog()
+    private let logger: Logger
+
+    private struct State {
+        var configuration: DestinationConfiguration
+        var listener: Listener?
+        var active: [MigrationID: IncomingMigration] = [:]
+        var inFlight: Set<String> = []
+    }
+
+    public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination")) {
+        state = Mutex(State(configuration: configuration))
+        slots = MigrationSlots(limit: configuration.maximumMigrations)
+        self.logger = logger
+    }
+
+    /// The configuration in force.
+    public var configuration: DestinationConfiguration { state.withLock { $0.configuration } }
+
+    /// Replaces the configuration (P1, N1, N2 apply to the next connection; a higher N2 limit
+    /// admits waiting migrations at once).
+    public func update(_ configuration: DestinationConfiguration) async {
+        state.withLock { $0.configuration = configuration }
+        await slots.setLimit(configuration.maximumMigrations)
+    }
+
+    /// Binds `endpoint` (port 0: any free port) and accepts migrations. Returns the bound endpoint.
+    @discardableResult
+    public func start(on endpoint: ServiceEndpoint) async throws(MigrationServiceError) -> ServiceEndpoint {
+        let store = VMStore(directory: configuration.vmDirectory)
+        try store.makeDirectories()
+        store.clearStaging()
+        let listener = try await Listener.start(on: endpoint, stage: .destination) { conn in
+            await self.handle(conn)
+        }
+        state.withLock { $0.listener = listener }
+        logger.info("migration listener on \(listener.endpoint)")
+        return listener.endpoint
+    }
+
+    /// The bound endpoint, once started.
+    public var endpoint: ServiceEndpoint? { state.withLock { $0.listener?.endpoint } }
+
+    /// Stops listening and closes open connections (their migrations fail and are cleaned up).
+    public func stop() async {
+        let listener = state.withLock { s in
+            defer { s.listener = nil }
+            return s.listener
+        }
+        await listener?.stop()
+    }
+
+    /// Everything that happened so far, in order.
+    public func events() async -> [MigrationEvent] { await log.events }
+
+    /// Returns once `predicate` holds for the events so far.
+    public func waitForEvents(_ predicate: @escaping @Sendable ([MigrationEvent]) -> Bool) async {
+        await log.wait(until: predicate)
+    }
+
+    // MARK: Connections
+
+    private func handle(_ conn: FrameConnection) async {
+        let configuration = self.configuration
+        // N1: before anything else.
+        let local = conn.localAddress?.ipAddress ?? "?"
+        guard configuration.acceptsNetwork(local) else {
+            let error = MigrationServiceError.connection(.connection, .connectionRefused, destination: configuration.hostName,
+                                                         detail: "\(local) is not inside \(configuration.hostName)'s incoming migration networks (rule N1)")
+            await log.append(.refused(localAddress: local, status: .connectionRefused))
+            await conn.sendError(error)
+            return
+        }
+        let peer: KerberosHandshake.Peer
+        do throws(MigrationServiceError) {
+            let principal = configuration.servicePrincipal
+            let keytab = configuration.keytab
+            _ = try await KerberosHandshake.serverHello(conn, purpose: .migration)
+            peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in
+                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept,
+                                          store: GSSCredentialStore(keytab: keytab))
+            }
+        } catch {
+            if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
+            logger.info("handshake failed: \(error.detail)")
+            return
+        }
+        // P1.
+        guard configuration.allows(peer.principal) else {
+            let error = MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .destination,
+                                              message: MigrationMessages.permissionDenied(user: peer.principal, host: configuration.hostName,
+                                                                                          stage: .destination),
+                                              detail: "not in the allowed users of \(configuration.hostName) (rule P1)")
+            await log.append(.denied(user: peer.principal, status: .accessDenied))
+            await conn.sendError(error)
+            return
+        }
+        do throws(MigrationServiceError) {
+            try await conn.send(.authResult(principal: peer.principal, server: configuration.fqdn))
+            switch try await conn.receive() {
+            case .offer(let offer):
+                try await receiveMigration(offer, user: peer.principal, conn: conn, configuration: configuration)
+            case .join(let id, let channel):
+                try await joinMigration(id, channel: channel, user: peer.principal, conn: conn)
+            default:
+                throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
+            }
+        } catch {
+            logger.info("migration connection failed: \(error)")
+            await conn.sendError(error)
+        }
+    }
+
+    private func receiveMigration(_ offer: MigrationOffer, user: String, conn: FrameConnection,
+                                  configuration: DestinationConfiguration) async throws(MigrationServiceError) {
+        try VMStore.checkName(offer.vm, stage: .destination)
+        guard offer.sha256.count == 32, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
+              (1...WireProtocol.maximumChannels).contains(Int(offer.channels)),
+              offer.performance == .smb || offer.channels == 1 else {
+            throw MigrationServiceError.protocolViolation("bad offer (chunk size \(offer.chunkSize), \(offer.channels) channels)",
+                                                          stage: .destination)
+        }
+        await log.append(.offered(vm: offer.vm, user: user))
+        let store = VMStore(directory: configuration.vmDirectory)
+        let reserved = state.withLock { s in s.inFlight.insert(offer.vm).inserted && s.active[offer.id] == nil }
+        guard reserved, !store.contains(offer.vm) else {
+            if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
+            throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
+                                                reason: "A virtual machine named '\(offer.vm)' already exists on \(configuration.hostName)")
+        }
+        let staging = "\(store.stagingDirectory)/\(offer.vm).\(offer.id).partial"
+        var incoming: IncomingMigration? = nil
+        var holdsSlot = false
+        do throws(MigrationServiceError) {
+            // N2: wait for a slot; the source hears its position.
+            let position = await slots.enter(offer.id)
+            if position > 0 {
+                await log.append(.queued(vm: offer.vm, position: position))
+                try await conn.send(.queued(position: UInt32(position)))
+                await slots.waitTurn(offer.id)
+            }
+            holdsSlot = true
+            let file = try VMFile.create(staging, size: offer.size, stage: .destination)
+            let migration = IncomingMigration(offer: offer, user: user, file: file)
+            incoming = migration
+            state.withLock { $0.active[offer.id] = migration }
+            await log.append(.started(vm: offer.vm, user: user))
+            try await conn.send(.ready)
+            try await ChunkReceiver(conn: conn, migration: migration, channel: 0).run()
+            guard case .commit = try await conn.receive() else {
+                throw MigrationServiceError.protocolViolation("expected commit", stage: .destination)
+            }
+            try migration.verifyComplete()
+            try file.sync(stage: .destination)
+            guard try file.sha256(stage: .destination) == offer.sha256 else {
+                throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
+                                                    reason: "The virtual machine '\(offer.vm)' did not arrive intact",
+                                                    detail: "SHA-256 of the received file differs from the offer")
+            }
+            // Register: link into place (never over an existing VM), then drop the staging name.
+            guard link(staging, store.path(of: offer.vm)) == 0 else {
+                throw MigrationServiceError.failure(.storage, errno == EEXIST ? .alreadyExists : .unspecifiedFailure,
+                                                    stage: .destination, reason: "Could not register '\(offer.vm)'",
+                                                    detail: String(cString: strerror(errno)))
+            }
+            unlink(staging)
+            syncDirectory(store.directory)
+            migration.finish()
+            await log.append(.committed(vm: offer.vm, bytes: offer.size))
+            try? await conn.send(.committed)
+        } catch {
+            incoming?.fail(error)
+            unlink(staging)
+            await log.append(.failed(vm: offer.vm, status: error.status, detail: error.detail))
+            await cleanUp(offer, holdsSlot: holdsSlot)
+            throw error
+        }
+        await cleanUp(offer, holdsSlot: holdsSlot)
+    }
+
+    private func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
+        state.withLock { s in
+            s.active[offer.id] = nil
+            s.inFlight.remove(offer.vm)
+        }
+        if holdsSlot { await slots.release() } else { await slots.leave(offer.id) }
+    }
+
+    private func joinMigration(_ id: MigrationID, channel: UInt8, user: String, conn: FrameConnection) async throws(MigrationServiceError) {
+        guard let migration = state.withLock({ $0.active[id] }) else {
+            throw MigrationServiceError.protocolViolation("no migration \(id) to join", stage: .destination)
+        }
+        guard migration.user == user else {
+            throw MigrationServiceError.failure(.authorization, .accessDenied, stage: .destination,
+                                                reason: "Channel \(channel) of '\(migration.offer.vm)' was opened by another user")
+        }
+        try migration.join(channel)
+        await log.append(.channelJoined(vm: migration.offer.vm, channel: Int(channel)))
+        do throws(MigrationServiceError) {
+            try await conn.send(.ready)
+            try await ChunkReceiver(conn: conn, migration: migration, channel: channel).run()
+        } catch {
+            migration.fail(error)
+            throw error
+        }
+    }
+}
+
+/// One migration being received: its staging file and what its channels have delivered.
+final class IncomingMigration: Sendable {
+    let offer: MigrationOffer
+    let user: String
+    let file: VMFile
+    private let progress = Mutex(Progress())
+
+    private struct Progress {
+        var joined: Set<UInt8> = [0]
+        var done: Set<UInt8> = []
+        var bytes: UInt64 = 0
+        var failure: MigrationServiceError?
+        var finished = false
+    }
+
+    init(offer: MigrationOffer, user: String, file: VMFile) {
+        self.offer = offer
+        self.user = user
+        self.file = file
+    }
+
+    func join(_ channel: UInt8) throws(MigrationServiceError) {
+        let ok = progress.withLock { p in
+            p.failure == nil && !p.finished && channel < offer.channels && p.joined.insert(channel).inserted
+        }
+        guard ok else {
+            throw MigrationServiceError.protocolViolation("channel \(channel) cannot join '\(offer.vm)'", stage: .destination)
+        }
+    }
+
+    func add(_ bytes: UInt64) throws(MigrationServiceError) {
+        let failure = progress.withLock { p -> MigrationServiceError? in
+            p.bytes += bytes
+            return p.failure
+        }
+        if let failure { throw failure }
+    }
+
+    func channelDone(_ channel: UInt8) {
+        _ = progress.withLock { $0.done.insert(channel) }
+    }
+
+    func verifyComplete() throws(MigrationServiceError) {
+        let (done, bytes, failure) = progress.withLock { ($0.done.count, $0.bytes, $0.failure) }
+        if let failure { throw failure }
+        guard done == Int(offer.channels), bytes == offer.size else {
+            throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
+                                                reason: "The virtual machine '\(offer.vm)' did not arrive completely",
+                                                detail: "\(done) of \(offer.channels) channels done, \(bytes) of \(offer.size) bytes")
+        }
+    }
+
+    func fail(_ error: MigrationServiceError) {
+        progress.withLock { if $0.failure == nil { $0.failure = error } }
+    }
+
+    func finish() { progress.withLock { $0.finished = true } }
+}
+
+/// Receives one channel's chunks into the staging file, checking order, bounds and sizes.
+struct ChunkReceiver {
+    let conn: FrameConnection
+    let migration: IncomingMigration
+    let channel: UInt8
+
+    func run() async throws(MigrationServiceError) {
+        let offer = migration.offer
+        var expected: UInt32 = 0
+        var bytes: UInt64 = 0
+        let decompressor = CompressionAlgorithm.zlib().decompressor
+        var scratch = conn.allocator.buffer(capacity: 0)
+        while true {
+            switch try await conn.receive() {
+            case .chunk(let header, var data):
+                guard header.sequence == expected else {
+                    throw MigrationServiceError.failure(.integrity, .outOfSequence, stage: .destination,
+                                                        reason: "A migration chunk arrived out of sequence",
+                                                        detail: "chunk \(header.sequence), expected \(expected)")
+                }
+                guard header.length <= offer.chunkSize, header.length > 0,
+                      header.offset <= offer.size, UInt64(header.length) <= offer.size - header.offset else {
+                    throw MigrationServiceError.protocolViolation("chunk \(header.sequence) outside the file", stage: .destination)
+                }
+                if header.isCompressed {
+                    scratch.clear()
+                    scratch.reserveCapacity(Int(header.length))
+                    do {
+                        try decompressor.inflate(from: &data, to: &scratch)
+                    } catch {
+                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) does not decompress: \(error)",
+                                                                      stage: .destination)
+                    }
+                    guard scratch.readableBytes == Int(header.length) else {
+                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) decompresses to the wrong size",
+                                                                      stage: .destination)
+                    }
+                    try migration.file.write(scratch, offset: header.offset, stage: .destination)
+                } else {
+                    guard data.readableBytes == Int(header.length) else {
+                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) has the wrong size", stage: .destination)
+                    }
+                    try migration.file.write(data, offset: header.offset, stage: .destination)
+                }
+                expected &+= 1
+                bytes += UInt64(header.length)
+                try migration.add(UInt64(header.length))
+            case .channelDone(let chunks, let total):
+                guard chunks == expected, total == bytes else {
+                    throw MigrationServiceError.protocolViolation("channel \(channel) ended after \(chunks) chunks/\(total) bytes, received \(expected)/\(bytes)",
+                                                                  stage: .destination)
+                }
+                migration.channelDone(channel)
+                try await conn.send(.channelDone(chunks: chunks, bytes: total))
+                return
+            default:
+                throw MigrationServiceError.protocolViolation("expected a chunk", stage: .destination)
+            }
+        }
+    }
+}

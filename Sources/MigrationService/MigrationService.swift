@@ -1,1 +1,0 @@
-// Placeholder: the MigrationService module is being written.

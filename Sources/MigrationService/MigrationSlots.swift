@@ -1,0 +1,54 @@
+/// Rule N2: at most `limit` migrations at once; further ones wait in line (first come, first
+/// served) and then run.
+actor MigrationSlots {
+    private var limit: Int
+    private var running = 0
+    private var queue: [MigrationID] = []
+    private var granted: Set<MigrationID> = []
+    private var continuations: [MigrationID: CheckedContinuation<Void, Never>] = [:]
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    /// Takes a slot now (returns 0) or joins the queue (returns the 1-based position).
+    func enter(_ id: MigrationID) -> Int {
+        if running < limit && queue.isEmpty {
+            running += 1
+            return 0
+        }
+        queue.append(id)
+        return queue.count
+    }
+
+    /// Waits until a queued migration gets its slot.
+    func waitTurn(_ id: MigrationID) async {
+        if granted.remove(id) != nil || !queue.contains(id) { return }
+        await withCheckedContinuation { continuations[id] = $0 }
+    }
+
+    /// Gives a slot back (a migration ended) and lets the next one run.
+    func release() {
+        running = max(0, running - 1)
+        admit()
+    }
+
+    /// Removes a migration that stopped waiting.
+    func leave(_ id: MigrationID) {
+        queue.removeAll { $0 == id }
+        continuations.removeValue(forKey: id)?.resume()
+        if granted.remove(id) != nil { release() }
+    }
+
+    /// A new limit (configuration reload); more room admits waiting migrations.
+    func setLimit(_ n: Int) {
+        limit = max(1, n)
+        admit()
+    }
+
+    private func admit() {
+        while running < limit, !queue.isEmpty {
+            let next = queue.removeFirst()
+            running += 1
+            if let c = continuations.removeValue(forKey: next) { c.resume() } else { granted.insert(next) }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+import CompressNIO
+import Foundation
+import GSS
+import Hosts
+import NIOCore
+import NIOPosix
+import Synchronization
+import WindowsStatus
+
+/// Where to move a VM: the destination's name (as the user typed it, used in messages and for the
+/// SPN), and its migration endpoint.
+public struct MigrationTarget: Sendable, Hashable {
+    /// The destination's FQDN (`testserver02.contoso.test`); its SPN is
+    /// `Microsoft Virtual System Migration Service/<fqdn>[@realm]`.
+    public var fqdn: String
+    public var endpoint: ServiceEndpoint
+    /// The realm of the destination's SPN (nil: a host-based name, mapped by `[domain_realm]`).
+    public var realm: String?
+
+    public init(fqdn: String, endpoint: ServiceEndpoint, realm: String? = nil) {
+        self.fqdn = fqdn
+        self.endpoint = endpoint
+        self.realm = realm
+    }
+
+    func targetName() throws(MigrationServiceError) -> GSSName {
+        do {
+            if let realm {
+                return try GSSName(principal: MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: realm))
+            }
+            return try GSSName(service: MigrationServiceNames.migrationService, host: fqdn)
+        } catch {
+            throw .connection(.authentication, error.windowsStatus, destination: fqdn, detail: error.description, gss: error)
+        }
+    }
+}
+
+/// Progress of one move.
+public struct MigrationProgress: Sendable, Hashable {
+    public enum Phase: Sendable, Hashable {
+        case connecting
+        /// N2: waiting at the destination (1 = next).
+        case queued(position: Int)
+        case transferring
+        case committing
+        case committed
+    }
+
+    public var phase: Phase
+    public var bytesSent: UInt64
+    public var totalBytes: UInt64
+
+    public init(phase: Phase, bytesSent: UInt64, totalBytes: UInt64) {
+        self.phase = phase
+        self.bytesSent = bytesSent
+        self.totalBytes = totalBytes
+    }
+}
+
+/// How to move.
+public struct MoveOptions: Sendable {
+    public var performance: PerformanceOption
+    /// Connections for `.smb` (1…16); other options use one.
+    public var channels: Int
+    /// Plaintext bytes per chunk (≤ 4 MiB).
+    public var chunkSize: Int
+    /// Called as the move advances (awaited: a slow callback slows the move).
+    public var progress: (@Sendable (MigrationProgress) async -> Void)?
+
+    public init(performance: PerformanceOption = .compression, channels: Int = 4,
+                chunkSize: Int = WireProtocol.defaultChunkSize,
+                progress: (@Sendable (MigrationProgress) async -> Void)? = nil) {
+        self.performance = performance
+        self.channels = channels
+        self.chunkSize = chunkSize
+        self.progress = progress
+    }
+}
+
+/// A finished move.
+public struct MoveReport: Sendable, Hashable {
+    public var vm: String
+    public var bytes: UInt64
+    /// SHA-256 of the VM's state file, hex.
+    public var sha256: String
+    /// The principal the destination authenticated (the user, also through S4U2Proxy).
+    public var destinationPrincipal: String
+    public var performance: PerformanceOption
+    public var channels: Int
+    /// N2: the queue position the destination reported, if the move had to wait.
+    public var queuedAt: Int?
+}
+
+/// The source side of a migration: streams a VM from `vmDirectory` to a destination and removes
+/// it only after the destination committed it.
+public struct MigrationSource: Sendable {
+    /// The source's own loopback address (connections originate from it).
+    public var localAddress: String
+    public var vmDirectory: String
+
+    public init(localAddress: String, vmDirectory: String) throws(MigrationServiceError) {
+        try ServiceEndpoint.checkLoopback(localAddress)
+        self.localAddress = localAddress
+        self.vmDirectory = vmDirectory
+    }
+
+    /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
+    /// proxy credential for S4U2Proxy; nil: the process default ccache).
+    public func move(vm: String, to target: MigrationTarget, credential: GSSCredential?,
+                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MoveReport {
+        try VMStore.checkName(vm, stage: .source)
+        let store = VMStore(directory: vmDirectory)
+        let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
+        let size = file.size
+        let hash = try file.sha256(stage: .source)
+        let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
+        let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
+        let offer = MigrationOffer(id: .random(), vm: vm, size: size, sha256: hash, performance: options.performance,
+                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize))
+        let target_ = target
+        let sent = SentBytes(total: size, progress: options.progress)
+        await sent.report(.connecting)
+        let targetName = try target.targetName()
+        var queuedAt: Int? = nil
+        let principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+            let principal = try await KerberosHandshake.client(conn, purpose: .migration, target: targetName,
+                                                               credential: credential, destinationName: target_.fqdn)
+            do {
+                try await conn.send(.offer(offer))
+                while true {
+                    let reply = try await conn.receive()
+                    if case .queued(let position) = reply {
+                        queuedAt = Int(position)
+                        await sent.report(.queued(position: Int(position)))
+                        continue
+                    }
+                    guard case .ready = reply else {
+                        throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
+                    }
+                    break
+                }
+                await sent.report(.transferring)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 1..<channels {
+                        group.addTask {
+                            try await Self.connect(from: localAddress, to: target_) { extra throws(MigrationServiceError) in
+                                _ = try await KerberosHandshake.client(extra, purpose: .migration, target: targetName,
+                                                                       credential: credential, destinationName: target_.fqdn)
+                                try await extra.send(.join(id: offer.id, channel: UInt8(index)))
+                                guard case .ready = try await extra.receive() else {
+                                    throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
+                                }
+                                try await ChunkSender(conn: extra, file: file, offer: offer, channel: index, sent: sent).run()
+                            }
+                        }
+                    }
+                    try await ChunkSender(conn: conn, file: file, offer: offer, channel: 0, sent: sent).run()
+                    try await group.waitForAll()
+                }
+                await sent.report(.committing)
+                try await conn.send(.commit)
+                guard case .committed = try await conn.receive() else {
+                    throw MigrationServiceError.protocolViolation("expected committed", stage: .source)
+                }
+            } catch let error as MigrationServiceError {
+                await conn.sendError(error)
+                throw error.asSeenBySource(destination: target_.fqdn)
+            } catch {
+                throw MigrationServiceError.connectionLost("\(error)", stage: .source)
+            }
+            return principal
+        }
+        // The destination holds the VM now: only then does it leave the source.
+        unlink(store.path(of: vm))
+        syncDirectory(vmDirectory)
+        await sent.report(.committed)
+        return MoveReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
+                          destinationPrincipal: principal, performance: options.performance, channels: channels,
+                          queuedAt: queuedAt)
+    }
+
+    /// Connects from `local` to the target's endpoint and runs `body` on the framed connection.
+    static func connect<R: Sendable>(from local: String, to target: MigrationTarget,
+                                     _ body: (FrameConnection) async throws(MigrationServiceError) -> R) async throws(MigrationServiceError) -> R {
+        let remote = try target.endpoint.socketAddress()
+        let bindAddress = try ServiceEndpoint(address: local, port: 0).socketAddress()
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(to: bindAddress)
+                .connect(to: remote) { FrameConnection.initialize($0) }
+        } catch {
+            throw .connection(.connection, .connectionRefused, destination: target.fqdn,
+                              detail: "connect to \(target.endpoint) from \(local): \(error)")
+        }
+        let result: Result<R, MigrationServiceError>
+        do {
+            result = try await channel.executeThenClose { inbound, outbound in
+                let conn = FrameConnection(channel: channel, inbound: inbound, outbound: outbound, stage: .source)
+                do throws(MigrationServiceError) {
+                    return .success(try await body(conn))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        } catch {
+            throw .connectionLost("\(error)", stage: .source)
+        }
+        return try result.get()
+    }
+}
+
+/// Bytes sent so far over all channels, and the progress callback.
+final class SentBytes: Sendable {
+    let total: UInt64
+    let progress: (@Sendable (MigrationProgress) async -> Void)?
+    private let sent = Mutex<UInt64>(0)
+
+    init(total: UInt64, progress: (@Sendable (MigrationProgress) async -> Void)?) {
+        self.total = total
+        self.progress = progress
+    }
+
+    func add(_ n: UInt64) async {
+        let now = sent.withLock { $0 += n; return $0 }
+        await progress?(MigrationProgress(phase: .transferring, bytesSent: now, totalBytes: total))
+    }
+
+    func report(_ phase: MigrationProgress.Phase) async {
+        let now = sent.withLock { $0 }
+        await progress?(MigrationProgress(phase: phase, bytesSent: now, totalBytes: total))
+    }
+}
+
+/// Sends one channel's share of the file: chunks `channel`, `channel + n`, `channel + 2n`, …
+/// read straight into the outgoing buffer, compressed if asked (and smaller), sealed in place.
+struct ChunkSender {
+    let conn: FrameConnection
+    let file: VMFile
+    let offer: MigrationOffer
+    let channel: Int
+    let sent: SentBytes
+
+    func run() async throws(MigrationServiceError) {
+        let chunkSize = UInt64(offer.chunkSize)
+        let stride = UInt64(offer.channels) * chunkSize
+        let compress = offer.performance == .compression
+        let compressor = CompressionAlgorithm.zlib().compressor
+        var raw = conn.allocator.buffer(capacity: compress ? Int(chunkSize) : 0)
+        var sequence: UInt32 = 0
+        var bytes: UInt64 = 0
+        var offset = UInt64(channel) * chunkSize
+        while offset < offer.size {
+            let length = Int(min(chunkSize, offer.size - offset))
+            var plain = conn.allocator.buffer(capacity: 1 + ChunkHeader.encodedSize + length + 64)
+            plain.writeInteger(WireMessage.Kind.chunk.rawValue)
+            var header = ChunkHeader(sequence: sequence, offset: offset, length: UInt32(length), flags: 0)
+            let headerIndex = plain.writerIndex
+            header.encode(into: &plain)
+            if compress {
+                raw.clear()
+                try file.read(into: &raw, offset: offset, count: length, stage: .source)
+                let mark = plain.writerIndex
+                plain.reserveCapacity(minimumWritableBytes: length + length / 256 + 64)  // ≥ zlib's deflateBound
+                var input = raw
+                do {
+                    try compressor.deflate(from: &input, to: &plain)
+                } catch {
+                    throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .source,
+                                                        reason: "Could not compress the virtual machine", detail: "\(error)")
+                }
+                if plain.writerIndex - mark < length {
+                    header.flags = ChunkHeader.compressed
+                    plain.setInteger(header.flags, at: headerIndex + ChunkHeader.encodedSize - 1)
+                } else {
+                    // Incompressible: send as is.
+                    plain.moveWriterIndex(to: mark)
+                    var r = raw
+                    plain.writeBuffer(&r)
+                }
+            } else {
+                try file.read(into: &plain, offset: offset, count: length, stage: .source)
+            }
+            try await conn.sendSealed(plaintext: &plain)
+            sequence &+= 1
+            bytes += UInt64(length)
+            await sent.add(UInt64(length))
+            offset += stride
+        }
+        try await conn.send(.channelDone(chunks: sequence, bytes: bytes))
+        guard case .channelDone(let c, let b) = try await conn.receive(), c == sequence, b == bytes else {
+            throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(channel)", stage: .source)
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Crypto
+import Foundation
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A host's VM directory: each VM is one state file `<directory>/<name>.vhdx`; incoming
+/// migrations are written to `<directory>/.staging/` and renamed into place only on commit.
+public struct VMStore: Sendable, Hashable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// File name extension of a VM's state file.
+    public static let fileExtension = "vhdx"
+
+    public var stagingDirectory: String { directory + "/.staging" }
+
+    /// Path of the VM's state file.
+    public func path(of vm: String) -> String { "\(directory)/\(vm).\(Self.fileExtension)" }
+
+    /// Whether the VM is registered (its state file exists).
+    public func contains(_ vm: String) -> Bool { access(path(of: vm), F_OK) == 0 }
+
+    /// Registered VMs, sorted.
+    public func list() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix("." + Self.fileExtension) && !$0.hasPrefix(".") }
+            .map { String($0.dropLast(Self.fileExtension.count + 1)) }.sorted()
+    }
+
+    /// Files left in the staging directory (empty after every finished or failed migration).
+    public func stagingFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory)) ?? []).sorted()
+    }
+
+    /// Writes a VM state file (for tests and tools).
+    public func create(_ vm: String, contents: [UInt8]) throws(MigrationServiceError) {
+        try Self.checkName(vm, stage: .source)
+        try makeDirectories()
+        guard FileManager.default.createFile(atPath: path(of: vm), contents: Data(contents)) else {
+            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Could not create \(path(of: vm))")
+        }
+    }
+
+    func makeDirectories() throws(MigrationServiceError) {
+        do {
+            try FileManager.default.createDirectory(atPath: stagingDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .failure(.storage, .unspecifiedFailure, stage: .destination,
+                           reason: "Could not create the VM directory \(directory)", detail: "\(error)")
+        }
+    }
+
+    /// Removes everything in the staging directory (left by a crash).
+    func clearStaging() {
+        for name in stagingFiles() { unlink(stagingDirectory + "/" + name) }
+    }
+
+    /// VM names are file names: 1–200 characters, no `/`, no NUL, not starting with `.`.
+    static func checkName(_ vm: String, stage: MigrationStage) throws(MigrationServiceError) {
+        guard !vm.isEmpty, vm.utf8.count <= 200, !vm.hasPrefix("."), !vm.contains("/"), !vm.contains("\0") else {
+            throw .failure(.storage, .invalidArgument, stage: stage, reason: "'\(vm)' is not a valid virtual machine name")
+        }
+    }
+}
+
+/// An open file read or written at offsets (`pread`/`pwrite`): safe from several tasks at once.
+final class VMFile: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    static func openForReading(_ path: String, stage: MigrationStage) throws(MigrationServiceError) -> VMFile {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw .failure(.storage, errno == ENOENT ? .notFound : .unspecifiedFailure, stage: stage,
+                           reason: "Could not open \(path)", detail: String(cString: strerror(errno)))
+        }
+        return VMFile(fd: fd, path: path)
+    }
+
+    /// Creates a new file (fails if it exists) of `size` bytes.
+    static func create(_ path: String, size: UInt64, stage: MigrationStage) throws(MigrationServiceError) -> VMFile {
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw .failure(.storage, errno == EEXIST ? .alreadyExists : .unspecifiedFailure, stage: stage,
+                           reason: "Could not create \(path)", detail: String(cString: strerror(errno)))
+        }
+        let file = VMFile(fd: fd, path: path)
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not size \(path)",
+                           detail: String(cString: strerror(errno)))
+        }
+        return file
+    }
+
+    var size: UInt64 {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+
+    /// Reads up to `count` bytes at `offset` into the writable end of `buffer`.
+    func read(into buffer: inout ByteBuffer, offset: UInt64, count: Int, stage: MigrationStage) throws(MigrationServiceError) {
+        var done = 0
+        while done < count {
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { raw in
+                max(0, pread(fd, raw.baseAddress, count - done, off_t(offset) + off_t(done)))
+            }
+            guard n > 0 else {
+                throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not read \(path)",
+                               detail: "short read at \(offset + UInt64(done))")
+            }
+            done += n
+        }
+    }
+
+    /// Writes the readable bytes of `buffer` at `offset`.
+    func write(_ buffer: ByteBuffer, offset: UInt64, stage: MigrationStage) throws(MigrationServiceError) {
+        let ok = buffer.withUnsafeReadableBytes { raw -> Bool in
+            var done = 0
+            while done < raw.count {
+                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))  // raw.count > 0 here
+                if n <= 0 { return false }
+                done += n
+            }
+            return true
+        }
+        guard ok else {
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not write \(path)",
+                           detail: String(cString: strerror(errno)))
+        }
+    }
+
+    func sync(stage: MigrationStage) throws(MigrationServiceError) {
+        guard fsync(fd) == 0 else {
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not flush \(path)",
+                           detail: String(cString: strerror(errno)))
+        }
+    }
+
+    /// SHA-256 of the whole file, read in 1 MiB blocks.
+    func sha256(stage: MigrationStage) throws(MigrationServiceError) -> [UInt8] {
+        var hasher = SHA256()
+        let total = size
+        var offset: UInt64 = 0
+        var block = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        while offset < total {
+            block.clear()
+            let n = Int(min(UInt64(1 << 20), total - offset))
+            try read(into: &block, offset: offset, count: n, stage: stage)
+            block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            offset += UInt64(n)
+        }
+        return Array(hasher.finalize())
+    }
+}
+
+/// fsync of a directory (after a rename into it).
+func syncDirectory(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+        fsync(fd)
+        close(fd)
+    }
+}

@@ -1,0 +1,372 @@
+import Hosts
+import NIOCore
+import WindowsStatus
+
+/// Constants of the migration wire protocol (docs/wire-protocol.md).
+public enum WireProtocol {
+    /// `MIGA`, the first four bytes of every hello.
+    public static let magic: [UInt8] = [0x4D, 0x49, 0x47, 0x41]
+    /// The protocol version this implementation speaks.
+    public static let version: UInt16 = 1
+    /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
+    public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
+    /// Largest plaintext chunk a source may send (fits a frame with GSS overhead).
+    public static let maximumChunkSize = 4 * 1024 * 1024
+    /// Default plaintext chunk size.
+    public static let defaultChunkSize = 1024 * 1024
+    /// Most parallel connections of one SMB-like migration.
+    public static let maximumChannels = 16
+    /// Default port of the migration listener (Hyper-V's is 6600).
+    public static let defaultMigrationPort = 6600
+}
+
+/// Why a connection is opened (field of `hello`).
+public enum ConnectionPurpose: UInt8, Sendable, Hashable {
+    /// A migration (or one more channel of one) to a destination.
+    case migration = 1
+    /// A management request (move a VM) to a source.
+    case management = 2
+}
+
+/// How the client signs on (field of `hello`). Only Kerberos is implemented; CredSSP is reserved.
+public enum AuthenticationKind: UInt8, Sendable, Hashable, Codable, CaseIterable {
+    case kerberos = 1
+    case credSSP = 2
+}
+
+/// The performance option of a migration (`Set-VMHost -VirtualMachineMigrationPerformanceOption`):
+/// the simulator's type. `TCPIP` (plain stream), `Compression` (zlib before wrap; the default), `SMB`
+/// (several authenticated connections in parallel).
+public typealias PerformanceOption = MigrationPerformanceOption
+
+extension MigrationPerformanceOption {
+    /// The option's code on the wire: 0 TCP/IP, 1 Compression, 2 SMB.
+    var wireCode: UInt8 {
+        switch self {
+        case .tcpIP: 0
+        case .compression: 1
+        case .smb: 2
+        }
+    }
+
+    init?(wireCode: UInt8) {
+        switch wireCode {
+        case 0: self = .tcpIP
+        case 1: self = .compression
+        case 2: self = .smb
+        default: return nil
+        }
+    }
+}
+
+/// A 16-byte migration identifier chosen by the source.
+public struct MigrationID: Sendable, Hashable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    public static func random() -> MigrationID {
+        var g = SystemRandomNumberGenerator()
+        return MigrationID(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
+    }
+
+    public var description: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// The migration offer: what the source wants to send.
+struct MigrationOffer: Sendable, Hashable {
+    var id: MigrationID
+    var vm: String
+    var size: UInt64
+    var sha256: [UInt8]
+    var performance: PerformanceOption
+    var channels: UInt8
+    var chunkSize: UInt32
+}
+
+/// What a move request on the management channel asks for.
+struct MoveRequestMessage: Sendable, Hashable {
+    var vm: String
+    var destination: String
+    var endpointHost: String
+    var endpointPort: UInt16
+    /// nil: the source's configured option.
+    var performance: PerformanceOption?
+    /// 0: the default.
+    var channels: UInt8
+}
+
+/// An error as it travels: HRESULT, stage, kind, the user-facing text and a detail string.
+struct WireError: Sendable, Hashable {
+    var status: UInt32
+    var stage: UInt8
+    var kind: UInt8
+    var windowsText: String
+    var message: String
+    var detail: String
+}
+
+/// One protocol message. Kinds 0x01–0x05 and 0x0F travel in the clear; all others only inside
+/// `sealed` (a GSS wrap token with confidentiality and integrity).
+enum WireMessage: Sendable, Hashable {
+    case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: AuthenticationKind)
+    case helloAck(version: UInt16, authentication: AuthenticationKind)
+    case token([UInt8])
+    /// Server → client once authenticated and authorized: the principal the server saw, and its name.
+    case authResult(principal: String, server: String)
+    case sealed(ByteBuffer)
+    case error(WireError)
+    case offer(MigrationOffer)
+    case join(id: MigrationID, channel: UInt8)
+    case queued(position: UInt32)
+    case ready
+    /// Header of a chunk; the data follows in the same plaintext (see `ChunkHeader`).
+    case chunk(ChunkHeader, ByteBuffer)
+    case channelDone(chunks: UInt32, bytes: UInt64)
+    case commit
+    case committed
+    case moveRequest(MoveRequestMessage)
+    case progress(bytes: UInt64, total: UInt64)
+    case moveResult(MoveReport)
+
+    enum Kind: UInt8 {
+        case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, error = 0x0F
+        case offer = 0x10, join = 0x11, queued = 0x12, ready = 0x13, chunk = 0x14, channelDone = 0x15
+        case commit = 0x16, committed = 0x17
+        case moveRequest = 0x20, progress = 0x21, moveResult = 0x22
+    }
+
+    var kind: Kind {
+        switch self {
+        case .hello: .hello
+        case .helloAck: .helloAck
+        case .token: .token
+        case .authResult: .authResult
+        case .sealed: .sealed
+        case .error: .error
+        case .offer: .offer
+        case .join: .join
+        case .queued: .queued
+        case .ready: .ready
+        case .chunk: .chunk
+        case .channelDone: .channelDone
+        case .commit: .commit
+        case .committed: .committed
+        case .moveRequest: .moveRequest
+        case .progress: .progress
+        case .moveResult: .moveResult
+        }
+    }
+
+    /// Whether the kind may travel outside `sealed`.
+    var isClear: Bool {
+        switch kind {
+        case .hello, .helloAck, .token, .sealed, .error: true
+        default: false
+        }
+    }
+}
+
+/// Fixed header of a data chunk: `seq u32, offset u64, length u32, flags u8`.
+struct ChunkHeader: Sendable, Hashable {
+    /// Per-connection sequence number, from 0.
+    var sequence: UInt32
+    /// Offset of the chunk's plaintext in the VM file.
+    var offset: UInt64
+    /// Length of the chunk's plaintext (after decompression).
+    var length: UInt32
+    /// Bit 0: the data is zlib-compressed.
+    var flags: UInt8
+
+    static let encodedSize = 17
+    static let compressed: UInt8 = 1
+    var isCompressed: Bool { flags & Self.compressed != 0 }
+}
+
+/// Malformed input: the reason, for the error frame's detail.
+struct WireDecodingError: Error, Sendable, CustomStringConvertible {
+    var description: String
+}
+
+extension ByteBuffer {
+    mutating func writeString16(_ s: String) {
+        let bytes = Array(s.utf8.prefix(Int(UInt16.max)))
+        writeInteger(UInt16(bytes.count))
+        writeBytes(bytes)
+    }
+
+    mutating func readString16(_ field: String) throws(WireDecodingError) -> String {
+        guard let n = readInteger(as: UInt16.self) else { throw WireDecodingError(description: "\(field): missing length") }
+        guard let bytes = readBytes(length: Int(n)) else { throw WireDecodingError(description: "\(field): truncated") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    mutating func readInt<T: FixedWidthInteger>(_ field: String, as: T.Type = T.self) throws(WireDecodingError) -> T {
+        guard let v = readInteger(as: T.self) else { throw WireDecodingError(description: "\(field): truncated") }
+        return v
+    }
+
+    mutating func readFixed(_ field: String, _ count: Int) throws(WireDecodingError) -> [UInt8] {
+        guard let v = readBytes(length: count) else { throw WireDecodingError(description: "\(field): truncated") }
+        return v
+    }
+}
+
+extension WireMessage {
+    /// Appends kind and body to `buffer` (no length prefix).
+    func encode(into b: inout ByteBuffer) {
+        b.writeInteger(kind.rawValue)
+        switch self {
+        case .hello(let minV, let maxV, let purpose, let auth):
+            b.writeBytes(WireProtocol.magic)
+            b.writeInteger(minV); b.writeInteger(maxV)
+            b.writeInteger(purpose.rawValue); b.writeInteger(auth.rawValue)
+        case .helloAck(let v, let auth):
+            b.writeBytes(WireProtocol.magic)
+            b.writeInteger(v); b.writeInteger(auth.rawValue)
+        case .token(let t):
+            b.writeBytes(t)
+        case .authResult(let principal, let server):
+            b.writeString16(principal); b.writeString16(server)
+        case .sealed(let token):
+            var t = token
+            b.writeBuffer(&t)
+        case .error(let e):
+            b.writeInteger(e.status); b.writeInteger(e.stage); b.writeInteger(e.kind)
+            b.writeString16(e.windowsText); b.writeString16(e.message); b.writeString16(e.detail)
+        case .offer(let o):
+            b.writeBytes(o.id.bytes); b.writeString16(o.vm); b.writeInteger(o.size); b.writeBytes(o.sha256)
+            b.writeInteger(o.performance.wireCode); b.writeInteger(o.channels); b.writeInteger(o.chunkSize)
+        case .join(let id, let channel):
+            b.writeBytes(id.bytes); b.writeInteger(channel)
+        case .queued(let position):
+            b.writeInteger(position)
+        case .ready, .commit, .committed:
+            break
+        case .chunk(let h, let data):
+            h.encode(into: &b)
+            var d = data
+            b.writeBuffer(&d)
+        case .channelDone(let chunks, let bytes):
+            b.writeInteger(chunks); b.writeInteger(bytes)
+        case .moveRequest(let m):
+            b.writeString16(m.vm); b.writeString16(m.destination); b.writeString16(m.endpointHost)
+            b.writeInteger(m.endpointPort); b.writeInteger(m.performance?.wireCode ?? 0xFF); b.writeInteger(m.channels)
+        case .progress(let bytes, let total):
+            b.writeInteger(bytes); b.writeInteger(total)
+        case .moveResult(let r):
+            b.writeString16(r.vm); b.writeInteger(r.bytes); b.writeString16(r.sha256); b.writeString16(r.destinationPrincipal)
+            b.writeInteger(r.performance.wireCode); b.writeInteger(UInt8(clamping: r.channels))
+            b.writeInteger(UInt32(clamping: r.queuedAt ?? 0))
+        }
+    }
+
+    /// Decodes one message (kind byte first) from the whole of `buffer`.
+    static func decode(_ buffer: ByteBuffer) throws(WireDecodingError) -> WireMessage {
+        var b = buffer
+        let raw: UInt8 = try b.readInt("kind")
+        guard let kind = Kind(rawValue: raw) else {
+            throw WireDecodingError(description: "unknown message kind 0x\(String(raw, radix: 16))")
+        }
+        let message: WireMessage
+        switch kind {
+        case .hello, .helloAck:
+            guard try b.readFixed("magic", 4) == WireProtocol.magic else {
+                throw WireDecodingError(description: "bad magic (not a migration protocol peer)")
+            }
+            if kind == .hello {
+                let minV: UInt16 = try b.readInt("minVersion")
+                let maxV: UInt16 = try b.readInt("maxVersion")
+                guard let purpose = ConnectionPurpose(rawValue: try b.readInt("purpose")) else {
+                    throw WireDecodingError(description: "unknown purpose")
+                }
+                guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
+                    throw WireDecodingError(description: "unknown authentication kind")
+                }
+                message = .hello(minVersion: minV, maxVersion: maxV, purpose: purpose, authentication: auth)
+            } else {
+                let v: UInt16 = try b.readInt("version")
+                guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
+                    throw WireDecodingError(description: "unknown authentication kind")
+                }
+                message = .helloAck(version: v, authentication: auth)
+            }
+        case .token:
+            guard b.readableBytes > 0 else { throw WireDecodingError(description: "empty token") }
+            message = .token(b.readBytes(length: b.readableBytes) ?? [])
+        case .authResult:
+            message = .authResult(principal: try b.readString16("principal"), server: try b.readString16("server"))
+        case .sealed:
+            guard b.readableBytes > 0 else { throw WireDecodingError(description: "empty sealed token") }
+            message = .sealed(b.readSlice(length: b.readableBytes) ?? ByteBuffer())
+        case .error:
+            message = .error(WireError(status: try b.readInt("status"), stage: try b.readInt("stage"),
+                                       kind: try b.readInt("kind"), windowsText: try b.readString16("text"),
+                                       message: try b.readString16("message"), detail: try b.readString16("detail")))
+        case .offer:
+            let id = MigrationID(bytes: try b.readFixed("id", 16))
+            let vm = try b.readString16("vm")
+            let size: UInt64 = try b.readInt("size")
+            let hash = try b.readFixed("sha256", 32)
+            guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
+                throw WireDecodingError(description: "unknown performance option")
+            }
+            message = .offer(MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
+                                            channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize")))
+        case .join:
+            message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))
+        case .queued:
+            message = .queued(position: try b.readInt("position"))
+        case .ready: message = .ready
+        case .commit: message = .commit
+        case .committed: message = .committed
+        case .chunk:
+            let h = try ChunkHeader.decode(&b)
+            message = .chunk(h, b.readSlice(length: b.readableBytes) ?? ByteBuffer())
+        case .channelDone:
+            message = .channelDone(chunks: try b.readInt("chunks"), bytes: try b.readInt("bytes"))
+        case .moveRequest:
+            let vm = try b.readString16("vm")
+            let dest = try b.readString16("destination")
+            let host = try b.readString16("endpointHost")
+            let port: UInt16 = try b.readInt("endpointPort")
+            let perfRaw: UInt8 = try b.readInt("performance")
+            let channels: UInt8 = try b.readInt("channels")
+            message = .moveRequest(MoveRequestMessage(vm: vm, destination: dest, endpointHost: host, endpointPort: port,
+                                                      performance: PerformanceOption(wireCode: perfRaw), channels: channels))
+        case .progress:
+            message = .progress(bytes: try b.readInt("bytes"), total: try b.readInt("total"))
+        case .moveResult:
+            let vm = try b.readString16("vm")
+            let bytes: UInt64 = try b.readInt("bytes")
+            let hash = try b.readString16("sha256")
+            let principal = try b.readString16("principal")
+            guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
+                throw WireDecodingError(description: "unknown performance option")
+            }
+            let channels: UInt8 = try b.readInt("channels")
+            let queued: UInt32 = try b.readInt("queuedAt")
+            message = .moveResult(MoveReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
+                                             performance: perf, channels: Int(channels), queuedAt: queued == 0 ? nil : Int(queued)))
+        }
+        guard b.readableBytes == 0 || kind == .chunk || kind == .sealed || kind == .token else {
+            throw WireDecodingError(description: "\(b.readableBytes) trailing bytes after \(kind)")
+        }
+        return message
+    }
+}
+
+extension ChunkHeader {
+    func encode(into b: inout ByteBuffer) {
+        b.writeInteger(sequence); b.writeInteger(offset); b.writeInteger(length); b.writeInteger(flags)
+    }
+
+    static func decode(_ b: inout ByteBuffer) throws(WireDecodingError) -> ChunkHeader {
+        ChunkHeader(sequence: try b.readInt("sequence"), offset: try b.readInt("offset"),
+                    length: try b.readInt("length"), flags: try b.readInt("flags"))
+    }
+}

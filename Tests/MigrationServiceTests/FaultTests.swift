@@ -1,0 +1,224 @@
+import Foundation
+import GSS
+@testable import MigrationService
+import NIOCore
+import Testing
+import WindowsStatus
+
+/// Hostile or dying peers: the destination refuses them cleanly, keeps nothing half-written and
+/// leaks no descriptor; the source keeps its VM whole.
+@Suite("Faults", .serialized, .timeLimit(.minutes(2)))
+struct FaultTests {
+    /// Connects to `destination` from the source address and runs `body` on the raw connection.
+    static func raw<R: Sendable>(_ lab: ServiceLab, _ destination: MigrationDestination,
+                                 _ body: (FrameConnection) async throws(MigrationServiceError) -> R) async throws -> R {
+        try await MigrationSource.connect(from: ServiceLab.sourceAddress, to: lab.target(destination), body)
+    }
+
+    /// Connects, authenticates as the lab's user, offers `vm` (`size` bytes in 64 KiB chunks) and waits for ready.
+    static func offered<R: Sendable>(_ lab: ServiceLab, _ destination: MigrationDestination, vm: String, size: UInt64,
+                                     _ body: (FrameConnection) async throws(MigrationServiceError) -> R) async throws -> R {
+        let credential = try await lab.userCredential()
+        let target = try lab.target(destination)
+        let name = try target.targetName()
+        return try await raw(lab, destination) { conn throws(MigrationServiceError) in
+            _ = try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
+                                                   destinationName: target.fqdn)
+            try await conn.send(.offer(MigrationOffer(id: .random(), vm: vm, size: size, sha256: [UInt8](repeating: 0, count: 32),
+                                                      performance: .tcpIP, channels: 1, chunkSize: 65536)))
+            guard case .ready = try await conn.receive() else { throw .protocolViolation("no ready", stage: .source) }
+            return try await body(conn)
+        }
+    }
+
+    /// The sealed frame of chunk `sequence` (64 KiB of `fill`).
+    static func chunkFrame(_ conn: FrameConnection, sequence: UInt32, fill: UInt8 = 7) throws(MigrationServiceError) -> [ByteBuffer] {
+        var plain = ByteBuffer()
+        WireMessage.chunk(ChunkHeader(sequence: sequence, offset: UInt64(sequence) * 65536, length: 65536, flags: 0),
+                          ByteBuffer(repeating: fill, count: 65536)).encode(into: &plain)
+        return try conn.sealedFrame(&plain)
+    }
+
+    /// Waits for the destination's `failed` event of `vm` and returns its status.
+    static func failure(of vm: String, _ destination: MigrationDestination) async -> WindowsStatus? {
+        await destination.waitForEvents { $0.contains { if case .failed(vm, _, _) = $0 { true } else { false } } }
+        for case .failed(vm, let status, _) in await destination.events() { return status }
+        return nil
+    }
+
+    /// After `destination.stop()`: nothing registered or staged, no descriptor left on its files or port.
+    static func expectClean(_ lab: ServiceLab, port: Int, vm: String) {
+        #expect(!lab.destinationVMs.contains(vm))
+        #expect(lab.destinationVMs.stagingFiles().isEmpty)
+        #expect(openFiles(under: lab.directory).isEmpty, "\(openFiles(under: lab.directory))")
+        #expect(openSockets(port: port) == 0)
+    }
+
+    /// The error the destination answers to `frames` (written raw right after connecting).
+    static func answer(to frames: [UInt8], _ lab: ServiceLab, _ destination: MigrationDestination) async throws -> MigrationServiceError? {
+        try await raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            try await conn.write([ByteBuffer(bytes: frames)])
+            do throws(MigrationServiceError) {
+                _ = try await conn.receive()
+                return nil
+            } catch {
+                return error
+            }
+        }
+    }
+
+    @Test("garbage, oversized and zero-length frames are refused with SEC_E_ILLEGAL_MESSAGE")
+    func garbage() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let unknownKind = try await Self.answer(to: [0, 0, 0, 4, 0x77, 1, 2, 3], lab, destination)
+        #expect(unknownKind?.status == .illegalMessage)
+        #expect(unknownKind?.stage == .destination)
+        #expect(unknownKind?.detail.contains("unknown message kind 0x77") == true, "\(String(describing: unknownKind))")
+        let badMagic = try await Self.answer(to: [0, 0, 0, 11, 1, 0x58, 0x58, 0x58, 0x58, 0, 1, 0, 1, 1, 1], lab, destination)
+        #expect(badMagic?.detail.contains("bad magic") == true)
+        let oversized = try await Self.answer(to: [0x7F, 0xFF, 0xFF, 0xFF, 1], lab, destination)
+        #expect(oversized?.status == .illegalMessage)
+        #expect(oversized?.detail.contains("frame length 2147483647") == true, "\(String(describing: oversized))")
+        let empty = try await Self.answer(to: [0, 0, 0, 0], lab, destination)
+        #expect(empty?.status == .illegalMessage)
+        #expect(openSockets(port: port) >= 1, "the listener itself is visible to the check")
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "none")
+    }
+
+    @Test("a hello with another protocol version is refused with ERROR_REVISION_MISMATCH")
+    func wrongVersion() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            try await conn.sendClear(.hello(minVersion: 2, maxVersion: 3, purpose: .migration, authentication: .kerberos))
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(error?.status == .revisionMismatch)
+        #expect(error?.detail.contains("client speaks 2…3, server speaks 1") == true)
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "none")
+    }
+
+    @Test("a truncated frame and a peer closing mid-handshake leave the destination serving and clean")
+    func truncatedAndMidHandshake() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        try await Self.raw(lab, destination) { conn throws(MigrationServiceError) in
+            try await conn.write([ByteBuffer(bytes: [0, 0, 0, 100, 1, 2, 3])])  // then closes
+        }
+        try await Self.raw(lab, destination) { conn throws(MigrationServiceError) in
+            try await conn.sendClear(.hello(minVersion: 1, maxVersion: 1, purpose: .migration, authentication: .kerberos))
+            _ = try await conn.receive()  // hello-ack; then close before any token
+        }
+        // Still serving.
+        let bytes = try lab.createVM("vm-after", size: 100_000)
+        _ = try await lab.source.move(vm: "vm-after", to: lab.target(destination), credential: lab.userCredential())
+        await destination.stop()
+        let arrived = lab.contents(lab.destinationVMs, "vm-after") == bytes
+        #expect(arrived)
+        Self.expectClean(lab, port: port, vm: "none")
+    }
+
+    @Test("a replayed sealed chunk is rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered")
+    func replayed() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let answer = try await Self.offered(lab, destination, vm: "vm-replay", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            let first = try Self.chunkFrame(conn, sequence: 0)
+            try await conn.write(first)
+            try await conn.write(first)  // the same bytes again
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(answer?.status == .outOfSequence, "\(String(describing: answer))")
+        #expect(await Self.failure(of: "vm-replay", destination) == .outOfSequence)
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "vm-replay")
+    }
+
+    @Test("reordered sealed chunks are rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered")
+    func reordered() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let answer = try await Self.offered(lab, destination, vm: "vm-reorder", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            let first = try Self.chunkFrame(conn, sequence: 0)
+            let second = try Self.chunkFrame(conn, sequence: 1)
+            try await conn.write(second)
+            try await conn.write(first)
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(answer?.status == .outOfSequence, "\(String(describing: answer))")
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "vm-reorder")
+    }
+
+    @Test("a source that closes mid-stream leaves nothing registered and no staging file")
+    func sourceClosesMidStream() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        try await Self.offered(lab, destination, vm: "vm-cut", size: 3 * 65536) { conn throws(MigrationServiceError) in
+            try await conn.write(Self.chunkFrame(conn, sequence: 0))
+        }
+        #expect(await Self.failure(of: "vm-cut", destination) == .connectionReset)
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "vm-cut")
+    }
+
+    @Test("a destination that dies mid-stream: the move fails, the VM stays whole on the source")
+    func destinationDiesMidStream() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let bytes = try lab.createVM("vm-dies", size: 2 * 1024 * 1024)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-dies", to: lab.target(destination), credential: lab.userCredential(),
+                                      options: MoveOptions(performance: .tcpIP, chunkSize: 65536, progress: { p in
+                                          if p.phase == .transferring, p.bytesSent >= 65536 { await destination.stop() }
+                                      }))
+        }
+        #expect(error?.stage == .source)
+        let whole = lab.contents(lab.sourceVMs, "vm-dies") == bytes
+        #expect(whole)
+        #expect(await Self.failure(of: "vm-dies", destination) != nil)
+        Self.expectClean(lab, port: port, vm: "vm-dies")
+    }
+}
+
+/// Descriptors of this process open on files under `directory`.
+func openFiles(under directory: String) -> [String] {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
+        .filter { $0.hasPrefix(directory) }
+}
+
+/// TCP sockets of this process whose local or remote port is `port` (from /proc/net/tcp).
+func openSockets(port: Int) -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    let inodes = Set(fds.compactMap { fd -> String? in
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+              link.hasPrefix("socket:[") else { return nil }
+        return String(link.dropFirst(8).dropLast())
+    })
+    let hexPort = String(format: "%04X", port)
+    let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+    return table.split(separator: "\n").dropFirst().filter { line in
+        let f = line.split(separator: " ")
+        guard f.count > 9 else { return false }
+        let ports = [f[1], f[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
+        return ports.contains(hexPort) && inodes.contains(String(f[9]))
+    }.count
+}

@@ -1,0 +1,117 @@
+import Foundation
+import GSS
+import Hosts
+@testable import MigrationService
+import MigrationRules
+import Testing
+import WindowsStatus
+
+/// P1, N1 and N2 enforced by a real destination.
+@Suite("Destination rules P1, N1, N2")
+struct RuleTests {
+    @Test("P1: a user outside the allowed set is denied (0x80070005) and nothing moves")
+    func denied() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination(lab.destinationConfiguration(allowed: ["someone-else"]))
+        try lab.createVM("vm-p1")
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-p1", to: lab.target(destination), credential: lab.userCredential())
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(error?.status == .accessDenied)
+        #expect(error?.kind == .authorization)
+        #expect(error?.stage == .destination)
+        #expect(error?.message == MigrationMessages.permissionDenied(user: lab.userPrincipal, host: "TestServer02", stage: .destination))
+        #expect(events == [.denied(user: lab.userPrincipal, status: .accessDenied)])
+        #expect(lab.sourceVMs.contains("vm-p1"))
+        #expect(lab.destinationVMs.list().isEmpty)
+    }
+
+    @Test("P1: a user removed from the allowed set between two moves is denied the second time")
+    func removedBetweenMoves() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        try lab.createVM("vm-a", size: 200_000)
+        try lab.createVM("vm-b", size: 200_000)
+        _ = try await lab.source.move(vm: "vm-a", to: lab.target(destination), credential: lab.userCredential())
+        await destination.update(lab.destinationConfiguration(allowed: []))
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-b", to: lab.target(destination), credential: lab.userCredential())
+        }
+        await destination.stop()
+        #expect(error?.status == .accessDenied)
+        #expect(lab.destinationVMs.list() == ["vm-a"])
+        #expect(lab.sourceVMs.list() == ["vm-b"])
+    }
+
+    @Test("N1: a connection on an address outside the incoming networks is refused")
+    func refusedNetwork() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination(lab.destinationConfiguration(networks: ["10.0.0.0/24"]))
+        try lab.createVM("vm-n1", size: 10_000)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-n1", to: lab.target(destination), credential: lab.userCredential())
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(error?.status == .connectionRefused)
+        #expect(error?.stage == .source)
+        #expect(error?.message == MigrationMessages.connectionFailure(destination: lab.destinationFQDN, status: .connectionRefused))
+        #expect(events == [.refused(localAddress: ServiceLab.destinationAddress, status: .connectionRefused)])
+        #expect(lab.sourceVMs.contains("vm-n1"))
+    }
+
+    @Test("N1: use-any-network accepts any address")
+    func anyNetwork() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination(lab.destinationConfiguration(networks: [], useAnyNetwork: true))
+        try lab.createVM("vm-any", size: 10_000)
+        _ = try await lab.source.move(vm: "vm-any", to: lab.target(destination), credential: lab.userCredential())
+        await destination.stop()
+        #expect(lab.destinationVMs.contains("vm-any"))
+    }
+
+    @Test("N2: with a limit of 1 the second move waits for the first, then succeeds")
+    func queueing() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
+        try lab.createVM("vm-first", size: 600_000)
+        try lab.createVM("vm-second", size: 600_000)
+        let target = try lab.target(destination)
+        let source = try lab.source
+        let credential = try await lab.userCredential()
+        // The first move pauses at its first chunk until the second is queued behind it.
+        let first = Task {
+            try await source.move(vm: "vm-first", to: target, credential: credential, options: MoveOptions(
+                performance: .tcpIP, chunkSize: 100_000,
+                progress: { p in
+                    if p.phase == .transferring {
+                        await destination.waitForEvents { $0.contains(.queued(vm: "vm-second", position: 1)) }
+                    }
+                }))
+        }
+        await destination.waitForEvents { $0.contains(.started(vm: "vm-first", user: lab.userPrincipal)) }
+        let second = try await source.move(vm: "vm-second", to: target, credential: credential)
+        let firstReport = try await first.value
+        let events = await destination.events()
+        await destination.stop()
+        #expect(firstReport.queuedAt == nil)
+        #expect(second.queuedAt == 1)
+        let order = events.compactMap { e -> String? in
+            switch e {
+            case .started(let vm, _): "started \(vm)"
+            case .queued(let vm, _): "queued \(vm)"
+            case .committed(let vm, _): "committed \(vm)"
+            default: nil
+            }
+        }
+        #expect(order == ["started vm-first", "queued vm-second", "committed vm-first", "started vm-second", "committed vm-second"])
+        #expect(Set(lab.destinationVMs.list()) == ["vm-first", "vm-second"])
+    }
+}
