@@ -87,12 +87,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         // Real two-host runs: a real MIT KDC on LDAP provisioned from the simulated world, and
         // scenarios replayed against real processes (docs/real-scenarios.md).
-        .target(name: "RealmProvisioning", dependencies: ["TestRealm", "Directory", "Hosts", "MigrationRules"],
+        .target(name: "RealmProvisioning",
+                dependencies: ["TestRealm", "Directory", "Hosts", "MigrationRules", "MigrationService"],
                 swiftSettings: swiftSettings),
         .target(
             name: "RealScenario",
-            dependencies: ["RealmProvisioning", "Scenario", "GSS", "TestRealm", "MigrationRules", "Hosts",
-                           "Directory", "WindowsStatus"],
+            dependencies: ["RealmProvisioning", "Scenario", "GSS", "TestRealm", "MigrationRules", "MigrationService",
+                           "Hosts", "Directory", "WindowsStatus"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
@@ -126,7 +127,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "RealmProvisioningTests",
-                    dependencies: ["RealmProvisioning", "TestRealm", "MigrationRules", "Hosts", "Directory"],
+                    dependencies: ["RealmProvisioning", "TestRealm", "MigrationRules", "MigrationService", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
         // RealScenarioTests also runs the built `migauth` executable.
         .testTarget(name: "RealScenarioTests",

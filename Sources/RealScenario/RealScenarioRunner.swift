@@ -12,9 +12,9 @@ import WindowsStatus
 ///
 /// Per step: the simulation applies it first (`Environment.apply`); then the real side follows —
 /// sign-ons become `kinit`s into the host's ccache, purges and restarts drop ccaches, every accepted
-/// step re-provisions the realm (a diff) and rewrites the hosts' configurations, and a move runs the
-/// real Kerberos exchange (``KerberosDelegationProbe``) in a child process of `executable`
-/// (`migauth scenario probe`) with the realm's environment.
+/// step re-provisions the realm (a diff), rewrites the hosts' configurations and SIGHUPs their
+/// daemons (`migauth serve`, one per Hyper-V host), and a move runs `migauth migrate` as the
+/// right process with the realm's environment.
 public struct RealScenarioRunner: Sendable {
     /// The `migauth` executable (the running one: `/proc/self/exe`).
     public var executable: String
@@ -44,15 +44,19 @@ public struct RealScenarioRunner: Sendable {
                     r.reason = decision.reason
                     r.real = decision.real
                     if let real = decision.real { r.mismatches = r.simulated.differences(from: real) }
-                case .moves:
-                    r.mode = .simulatedOnly
-                    r.reason = RealLab.Reason.daemon
+                case .moves(let specs):
+                    let decision = await lab.moves(specs, before: before, sim: sim)
+                    r.mode = decision.mode
+                    r.reason = decision.reason
+                    r.real = decision.real
+                    if let real = decision.real { r.mismatches = decision.mismatches ?? r.simulated.differences(from: real) }
                 default:
                     if sim.result != .error { try await lab.follow(step.action, world: env.world) }
                 }
                 try await lab.sync(env.world)
                 report.steps.append(r)
             }
+            await lab.daemons.stop()
         } catch {
             report.error = "real side failed: \(error)"
         }
@@ -68,6 +72,7 @@ struct RealLab {
     let layout: HostLayout
     let executable: String
     let domain: String
+    let daemons: HostDaemons
 
     /// Why a step is decided by the simulation alone.
     enum Reason {
@@ -75,8 +80,8 @@ struct RealLab {
         static let credSSP = "CredSSP (A1, A6, A7): the real CredSSP path is built separately"
         static let protocolTransition = "protocol transition on 2016+ (A2b): WinRM-reached sources are not modelled by the real run"
         static let osGeneration = "OS generations (P4): every real host runs the same software"
-        static let daemon = "needs the migration daemon (P1, P3, N1, N2): `migauth serve` (branch service) is not merged yet"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
+        static let storage = "storage moves (cifs): the daemon moves VMs only"
     }
 
     static func start(realm: TestRealm, world: World, executable: String) async throws -> RealLab {
@@ -85,14 +90,18 @@ struct RealLab {
         let layout = HostLayout(world: world, root: realm.directory + "/hosts")
         try await layout.prepare(realm: realm)
         try layout.write(world: world)
+        let domain = world.directory.domainOrder.first ?? ""
+        let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && $0.domain == domain }.map(\.key)
+        let daemons = try await HostDaemons.start(realm: realm, layout: layout, keys: hypervisors, executable: executable)
         return RealLab(realm: realm, provisioner: provisioner, layout: layout, executable: executable,
-                       domain: world.directory.domainOrder.first ?? "")
+                       domain: domain, daemons: daemons)
     }
 
-    /// Re-provisions the realm and rewrites configurations and VM files (both are diffs).
+    /// Re-provisions the realm, rewrites configurations and VM files (all diffs) and reloads the
+    /// daemons whose configuration changed.
     func sync(_ world: World) async throws {
         try await provisioner.provision(world)
-        try layout.write(world: world)
+        try await daemons.reload(layout.write(world: world))
     }
 
     /// Reproduces an accepted set-up step on the real hosts.
@@ -144,74 +153,109 @@ struct RealLab {
         var mode: RealStepReport.Mode
         var reason: String?
         var real: OutcomeSummary?
+        /// For several moves: the differences per move (nil: compare `real` as one outcome).
+        var mismatches: [String]? = nil
     }
 
-    /// Runs a move for real when its deciding rules can run for real; `before` is the world the
-    /// move started in, `sim` the simulated outcome.
+    /// What to run for one move, or why it cannot run for real.
+    enum Plan {
+        case run(arguments: [String], destination: String, destinationFQDN: String)
+        case simulatedOnly(String)
+    }
+
+    /// Runs a move for real when its rules can run for real; `before` is the world it started in.
     func move(_ spec: MoveSpec, before world: World, sim: ActionOutcome) async -> MoveDecision {
-        func only(_ reason: String) -> MoveDecision { MoveDecision(mode: .simulatedOnly, reason: reason) }
+        switch plan(spec, before: world) {
+        case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+        case let .run(arguments, destination, fqdn):
+            return MoveDecision(mode: .compared, real: await migrate(arguments, destination: destination, fqdn: fqdn))
+        }
+    }
+
+    /// Several moves started together (rule N2): all run at once; compared as a multiset of
+    /// results, since which of them waits depends on timing.
+    func moves(_ specs: [MoveSpec], before world: World, sim: ActionOutcome) async -> MoveDecision {
+        var runs: [(arguments: [String], destination: String, fqdn: String)] = []
+        for spec in specs {
+            switch plan(spec, before: world) {
+            case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+            case let .run(arguments, destination, fqdn): runs.append((arguments, destination, fqdn))
+            }
+        }
+        let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
+            for (i, r) in runs.enumerated() {
+                group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn)) }
+            }
+            var out = [OutcomeSummary?](repeating: nil, count: runs.count)
+            for await (i, o) in group { out[i] = o }
+            return out.compactMap { $0 }
+        }
+        let simParts = sim.parts.map(OutcomeSummary.init)
+        let overall = outcomes.contains { $0.result == "error" } ? "error"
+            : outcomes.contains { $0.result == "queued" } ? "queued" : "success"
+        let describe = { (o: [OutcomeSummary]) in o.map(\.description).sorted().joined(separator: ", ") }
+        var mismatches: [String] = []
+        if describe(simParts) != describe(outcomes) {
+            mismatches.append("moves: SIM [\(describe(simParts))], REAL [\(describe(outcomes))]")
+        }
+        return MoveDecision(mode: .compared, reason: "N2: compared as a multiset of results",
+                            real: OutcomeSummary(result: overall), mismatches: mismatches)
+    }
+
+    func plan(_ spec: MoveSpec, before world: World) -> Plan {
         let sourceName = spec.source ?? world.allHosts.first { $0.virtualMachine(spec.vm) != nil }?.name
         guard let sourceName, let source = world.host(sourceName), let dest = world.host(spec.destination),
-              let origin = world.host(spec.startedOn ?? sourceName) else { return only(Reason.notStarted) }
+              let origin = world.host(spec.startedOn ?? sourceName) else { return .simulatedOnly(Reason.notStarted) }
         let userDomain = world.directory.resolve(spec.user, defaultDomain: origin.domain)?.domain
         guard source.domain == domain, dest.domain == domain, origin.domain == domain, userDomain == domain else {
-            return only(Reason.multiDomain)
+            return .simulatedOnly(Reason.multiDomain)
         }
         guard let user = userName(spec.user, near: origin.name, world: world),
               let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
-              let session = Self.session(of: ref, on: origin) else { return only(Reason.notStarted) }
-        if source.migration.authenticationType == .credSSP { return only(Reason.credSSP) }
-        let remotelyManaged = origin.key != source.key || session.kind.isRemoteShell
-        if source.os.usesWinRMForRemoteManagement && remotelyManaged { return only(Reason.protocolTransition) }
-        if dest.os < source.os { return only(Reason.osGeneration) }
-        var scope: String? = nil
-        if sim.result == .error {
-            // Rules decided before authentication (P3, P1 at the source, N1) or after it (P1 at the
-            // destination) need the daemon; the authentication rules run here.
-            guard let rule = sim.rule, ["A2", "A3", "A4"].contains(rule) else { return only(Reason.daemon) }
-        } else {
-            scope = "authentication real; P1, P3, N1 by the daemon once merged"
-        }
-
-        guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return only(Reason.notStarted) }
+              let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
+        if source.migration.authenticationType == .credSSP { return .simulatedOnly(Reason.credSSP) }
+        let local = origin.key == source.key && !session.kind.isRemoteShell
+        if source.os.usesWinRMForRemoteManagement && !local { return .simulatedOnly(Reason.protocolTransition) }
+        if dest.os < source.os { return .simulatedOnly(Reason.osGeneration) }
+        if spec.kind != .live { return .simulatedOnly(Reason.storage) }
+        guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
+        // The user's credentials: on the machine the move is started from, or — for a Kerberos
+        // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
-        var targets = [PrincipalNames.service(.migration, fqdn: d.fqdn)]
-        if spec.kind.needsCIFS { targets = spec.kind.movesVM ? targets + [PrincipalNames.service(.cifs, fqdn: d.fqdn)]
-                                                              : [PrincipalNames.service(.cifs, fqdn: d.fqdn)] }
-        let probe = KerberosDelegationProbe(
-            userCCache: userCCache(machine, user), sourcePrincipal: realm.qualified("host/\(s.fqdn)"),
-            sourceKeytab: s.keytab, sourceClientKeytab: s.clientKeytab, sourceCCache: s.hostCCache,
-            targets: targets.map(realm.qualified), targetKeytab: d.keytab)
-        let result: KerberosDelegationProbe.Result
-        do { result = try await runProbe(probe) } catch {
-            return MoveDecision(mode: .compared, reason: "probe failed to run: \(error)",
-                                real: OutcomeSummary(result: "error", status: nil, text: "\(error)"))
+        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
+                         "--ccache", userCCache(machine, user)]
+        if local {
+            arguments += ["--from-config", s.configuration]
+        } else {
+            let from = layout.entry(machine)?.address ?? s.address
+            arguments += ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name,
+                          "--local-address", from]
         }
-        return MoveDecision(mode: .compared, reason: scope, real: Self.outcome(result, destination: spec.destination))
+        return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+    }
+
+    /// Runs `migauth migrate …` and reads its outcome: exit 0 is success ("waited in queue" is
+    /// queued), otherwise stderr holds Hyper-V's text (the destination named by its FQDN, which
+    /// is replaced by the name the scenario typed) then a `(SYMBOL: detail)` line.
+    func migrate(_ arguments: [String], destination: String, fqdn: String) async -> OutcomeSummary {
+        let r: CommandResult
+        do { r = try await realm.run(executable, arguments, check: false) } catch {
+            return OutcomeSummary(result: "error", text: "could not run migauth migrate: \(error)")
+        }
+        if r.succeeded {
+            return OutcomeSummary(result: r.standardOutput.contains("waited in queue") ? "queued" : "success")
+        }
+        let lines = r.standardError.split(separator: "\n", omittingEmptySubsequences: false)
+        let message = lines.prefix { !$0.hasPrefix("(") }.joined(separator: "\n")
+            .trimmingCharacters(in: .newlines).replacingOccurrences(of: fqdn, with: destination)
+        let status = message.range(of: "\\(0x[0-9A-Fa-f]{8}\\)", options: [.regularExpression, .backwards])
+            .map { String(message[$0].dropFirst().dropLast()).uppercased().replacingOccurrences(of: "0X", with: "0x") }
+        return OutcomeSummary(result: "error", status: status, text: message)
     }
 
     /// The session a move started on `origin` runs in (as the rules engine picks it).
     static func session(of user: PrincipalRef, on origin: Hosts.Host) -> SignOn? {
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]
         return origin.signOns(of: user).min { rank[$0.kind, default: 9] < rank[$1.kind, default: 9] }
-    }
-
-    /// What Hyper-V shows for the real result: success, or its two lines naming the destination.
-    static func outcome(_ result: KerberosDelegationProbe.Result, destination: String) -> OutcomeSummary {
-        guard let code = result.status else { return OutcomeSummary(result: "success") }
-        let status = WindowsStatus.known(code) ?? WindowsStatus(code: code, symbol: "", text: "Unknown error")
-        return OutcomeSummary(result: "error", status: status.hex,
-                              text: "Virtual machine migration operation failed at migration Source.\nFailed to establish a connection with host \(destination): \(status.windowsMessage)")
-    }
-
-    /// Runs `migauth scenario probe JSON` with the realm's environment.
-    func runProbe(_ probe: KerberosDelegationProbe) async throws -> KerberosDelegationProbe.Result {
-        let json = String(decoding: try JSONEncoder().encode(probe), as: UTF8.self)
-        let r = try await realm.run(executable, ["scenario", "probe", json], check: false)
-        guard let line = r.standardOutput.split(separator: "\n").last,
-              let result = try? JSONDecoder().decode(KerberosDelegationProbe.Result.self, from: Data(line.utf8)) else {
-            throw TestRealmError.commandFailed(r)
-        }
-        return result
     }
 }

@@ -2,14 +2,15 @@ import Directory
 import Foundation
 import Hosts
 import MigrationRules
+import MigrationService
 import TestRealm
 
-/// Where each simulated host lives on this machine: a loopback address and a directory with its
-/// keytabs, ccaches, VM files and daemon configuration.
+/// Where each simulated host lives on this machine: a loopback address, daemon ports, and a
+/// directory with its keytabs, ccaches, VM files and daemon configuration.
 ///
 /// Addresses are deterministic from the order hosts were added: the first host gets 127.0.0.11,
 /// the second 127.0.0.12, and so on (TestServer01 → .11, TestServer02 → .12, a workstation
-/// added third → .13).
+/// added third → .13). Ports are free ports on that address, chosen once.
 public struct HostLayout: Sendable {
     /// One host's paths.
     public struct Entry: Sendable, Hashable, Codable {
@@ -18,12 +19,14 @@ public struct HostLayout: Sendable {
         public var key: String
         public var fqdn: String
         public var address: String
+        public var migrationPort: Int
+        public var managementPort: Int
         public var directory: String
         public var keytab: String
         public var clientKeytab: String
         /// Users' ccaches (`<user>.cc`): a console, Remote Desktop or CredSSP sign-on is a `kinit` here.
         public var ccacheDirectory: String
-        /// The host's own ccache (its computer account's TGT, rule A3).
+        /// The host's own ccache (its computer account's TGT, rule A3), where the daemon keeps it.
         public var hostCCache: String
         public var vmDirectory: String
         public var configuration: String
@@ -34,15 +37,21 @@ public struct HostLayout: Sendable {
     public let root: String
     /// Entries in the order hosts were added.
     public let entries: [Entry]
+    /// Size of each VM's state file (random bytes).
+    public var vmFileSize: Int
 
-    public init(world: World, root: String) {
+    public init(world: World, root: String, vmFileSize: Int = 64 * 1024) {
         self.root = root
+        self.vmFileSize = vmFileSize
         let realmDomain = world.directory.domainOrder.first
         entries = world.allHosts.enumerated().map { i, h in
             let dir = root + "/" + h.key
-            return Entry(name: h.name, key: h.key, fqdn: PrincipalNames.fqdn(h), address: Self.loopbackAddress(index: i),
+            let address = Self.loopbackAddress(index: i)
+            let fqdn = PrincipalNames.fqdn(h)
+            return Entry(name: h.name, key: h.key, fqdn: fqdn, address: address,
+                         migrationPort: FreePort.find(on: address), managementPort: FreePort.find(on: address),
                          directory: dir, keytab: dir + "/krb5.keytab", clientKeytab: dir + "/client.keytab",
-                         ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host.ccache",
+                         ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
                          vmDirectory: dir + "/vms", configuration: dir + "/host.json",
                          inRealm: h.domain == realmDomain)
         }
@@ -82,23 +91,56 @@ public struct HostLayout: Sendable {
         }
     }
 
-    /// Writes every host's VM files (`<vm>.vmcx`, one per VM the model puts there; others removed)
-    /// and its `host.json`.
-    public func write(world: World) throws {
+    /// Makes every host's VM files match the model (`<vm>.vhdx` per VM there; others removed) and
+    /// writes its `host.json`. Returns the hosts whose configuration changed.
+    @discardableResult
+    public func write(world: World) throws -> [String] {
         let fm = FileManager.default
+        var changed: [String] = []
         for h in world.allHosts {
             guard let e = entry(h.name) else { continue }
             try fm.createDirectory(atPath: e.vmDirectory, withIntermediateDirectories: true)
-            let want = Set(h.virtualMachines.values.map { $0.name + ".vmcx" })
-            for f in (try? fm.contentsOfDirectory(atPath: e.vmDirectory)) ?? [] where !want.contains(f) {
+            let ext = "." + VMStore.fileExtension
+            let want = Set(h.virtualMachines.values.map { $0.name + ext })
+            for f in (try? fm.contentsOfDirectory(atPath: e.vmDirectory)) ?? [] where f.hasSuffix(ext) && !want.contains(f) {
                 try fm.removeItem(atPath: e.vmDirectory + "/" + f)
             }
-            for vm in h.virtualMachines.values.sorted(by: { $0.name < $1.name }) where !fm.fileExists(atPath: e.vmDirectory + "/" + vm.name + ".vmcx") {
-                try Data("virtual machine \(vm.name)\n".utf8).write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ".vmcx"))
+            for vm in h.virtualMachines.values where !fm.fileExists(atPath: e.vmDirectory + "/" + vm.name + ext) {
+                var rng = SystemRandomNumberGenerator()
+                let bytes = (0..<(vmFileSize + 7) / 8).flatMap { _ in withUnsafeBytes(of: rng.next()) { Array($0) } }
+                try Data(bytes.prefix(vmFileSize)).write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ext))
             }
-            if let config = HostConfiguration.make(for: h, world: world, layout: self) {
-                try config.jsonData().write(to: URL(fileURLWithPath: e.configuration), options: .atomic)
+            guard let config = HostConfiguration.make(for: h, world: world, layout: self) else { continue }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(config)
+            if fm.contents(atPath: e.configuration) != data {
+                try data.write(to: URL(fileURLWithPath: e.configuration), options: .atomic)
+                changed.append(e.key)
             }
         }
+        return changed
+    }
+}
+
+/// A free TCP port on a loopback address (bound and released; the daemon binds it next).
+enum FreePort {
+    static func find(on address: String) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else { return 0 }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { return 0 }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return named == 0 ? Int(UInt16(bigEndian: addr.sin_port)) : 0
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import MigrationRules
+import MigrationService
 import RealmProvisioning
 import TestRealm
 import Testing
@@ -120,7 +121,7 @@ struct ProvisioningTests {
         #expect(keys.contains("Microsoft Virtual System Migration Service/testserver01.contoso.com@CONTOSO.COM"))
         #expect(keys.contains("cifs/testserver01.contoso.com@CONTOSO.COM"))
         _ = try await lab.realm.kinit("host/\(e.fqdn)", keytab: e.clientKeytab)
-        #expect(FileManager.default.fileExists(atPath: e.vmDirectory + "/VM1.vmcx"))
+        #expect(FileManager.default.fileExists(atPath: e.vmDirectory + "/VM1.vhdx"))
 
         let data = try Data(contentsOf: URL(fileURLWithPath: e.configuration))
         let config = try JSONDecoder().decode(HostConfiguration.self, from: data)
@@ -130,7 +131,8 @@ struct ProvisioningTests {
         // Hyper-V Operators (bob, dave) and Domain Admins (Administrator, alice) in local groups.
         #expect(config.allowedUsers == ["Administrator@CONTOSO.COM", "alice@CONTOSO.COM", "bob@CONTOSO.COM", "dave@CONTOSO.COM"])
         // 192.168.10.0/24 holds TestServer01-03's and FabServer01's simulated addresses.
-        #expect(config.incomingNetworks == ["127.0.0.11/32", "127.0.0.12/32", "127.0.0.13/32", "127.0.0.15/32"])
+        #expect(config.incomingNetworks.map(\.description) == ["127.0.0.11/32", "127.0.0.12/32", "127.0.0.13/32", "127.0.0.15/32"])
+        #expect(config.migrationPort == e.migrationPort && config.migrationPort > 0)
         #expect(config.hosts["testserver02.contoso.com"] == "127.0.0.12")
     }
 }
