@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import Hosts
 import MigrationRules
+import MigrationService
 import RealmProvisioning
 import Scenario
 import TestRealm
@@ -30,7 +31,10 @@ public struct RealScenarioRunner: Sendable {
             return report
         }
         do {
-            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable)
+            // Moves started together must overlap to queue (rule N2): give their VMs some size.
+            let together = scenario.steps.contains { if case .moves = $0.action { true } else { false } }
+            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable,
+                                              vmFileSize: together ? 32 << 20 : 64 << 10)
             var env = scenario.initialEnvironment()
             for (i, step) in scenario.steps.enumerated() {
                 let before = env.world
@@ -81,13 +85,13 @@ struct RealLab {
         static let protocolTransition = "protocol transition on 2016+ (A2b): WinRM-reached sources are not modelled by the real run"
         static let osGeneration = "OS generations (P4): every real host runs the same software"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
-        static let storage = "storage moves (cifs): the daemon moves VMs only"
+        static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
 
-    static func start(realm: TestRealm, world: World, executable: String) async throws -> RealLab {
+    static func start(realm: TestRealm, world: World, executable: String, vmFileSize: Int) async throws -> RealLab {
         let provisioner = RealmProvisioner(realm: realm)
         try await provisioner.provision(world)
-        let layout = HostLayout(world: world, root: realm.directory + "/hosts")
+        let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSize: vmFileSize)
         try await layout.prepare(realm: realm)
         try layout.write(world: world)
         let domain = world.directory.domainOrder.first ?? ""
@@ -160,6 +164,9 @@ struct RealLab {
     /// What to run for one move, or why it cannot run for real.
     enum Plan {
         case run(arguments: [String], destination: String, destinationFQDN: String)
+        /// Storage moves: the daemon moves VMs only, so the Kerberos exchange (including
+        /// S4U2Proxy to `cifs/<destination>`) runs alone.
+        case probe(KerberosDelegationProbe, destination: String)
         case simulatedOnly(String)
     }
 
@@ -168,8 +175,28 @@ struct RealLab {
         switch plan(spec, before: world) {
         case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
         case let .run(arguments, destination, fqdn):
-            return MoveDecision(mode: .compared, real: await migrate(arguments, destination: destination, fqdn: fqdn))
+            var real = await migrate(arguments, destination: destination, fqdn: fqdn)
+            if real.result != "error", let missing = vmNotMoved(spec, from: world) { real = OutcomeSummary(result: "error", text: missing) }
+            return MoveDecision(mode: .compared, real: real)
+        case let .probe(probe, destination):
+            do {
+                let result = try await runProbe(probe)
+                return MoveDecision(mode: .compared, reason: Reason.storage, real: Self.outcome(result, destination: destination))
+            } catch {
+                return MoveDecision(mode: .compared, reason: Reason.storage,
+                                    real: OutcomeSummary(result: "error", text: "probe failed to run: \(error)"))
+            }
         }
+    }
+
+    /// After a real success the VM's file must be on the destination and gone from the source.
+    func vmNotMoved(_ spec: MoveSpec, from world: World) -> String? {
+        guard let source = spec.source ?? world.allHosts.first(where: { $0.virtualMachine(spec.vm) != nil })?.name,
+              let s = layout.entry(source), let d = layout.entry(spec.destination) else { return nil }
+        let file = "/\(spec.vm).\(VMStore.fileExtension)"
+        let fm = FileManager.default
+        if fm.fileExists(atPath: d.vmDirectory + file) && !fm.fileExists(atPath: s.vmDirectory + file) { return nil }
+        return "migauth migrate reported success but \(spec.vm) is not on \(d.name) (or still on \(s.name))"
     }
 
     /// Several moves started together (rule N2): all run at once; compared as a multiset of
@@ -180,6 +207,7 @@ struct RealLab {
             switch plan(spec, before: world) {
             case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
             case let .run(arguments, destination, fqdn): runs.append((arguments, destination, fqdn))
+            case .probe: return MoveDecision(mode: .simulatedOnly, reason: Reason.storage)
             }
         }
         let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
@@ -217,11 +245,18 @@ struct RealLab {
         let local = origin.key == source.key && !session.kind.isRemoteShell
         if source.os.usesWinRMForRemoteManagement && !local { return .simulatedOnly(Reason.protocolTransition) }
         if dest.os < source.os { return .simulatedOnly(Reason.osGeneration) }
-        if spec.kind != .live { return .simulatedOnly(Reason.storage) }
         guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
+        if spec.kind != .live {
+            var targets = spec.kind.movesVM ? [PrincipalNames.service(.migration, fqdn: d.fqdn)] : []
+            targets.append(PrincipalNames.service(.cifs, fqdn: d.fqdn))
+            return .probe(KerberosDelegationProbe(
+                userCCache: userCCache(machine, user), sourcePrincipal: realm.qualified("host/\(s.fqdn)"),
+                sourceKeytab: s.keytab, sourceClientKeytab: s.clientKeytab, sourceCCache: s.hostCCache,
+                targets: targets.map(realm.qualified), targetKeytab: d.keytab), destination: spec.destination)
+        }
         var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
                          "--ccache", userCCache(machine, user)]
         if local {
@@ -251,6 +286,25 @@ struct RealLab {
         let status = message.range(of: "\\(0x[0-9A-Fa-f]{8}\\)", options: [.regularExpression, .backwards])
             .map { String(message[$0].dropFirst().dropLast()).uppercased().replacingOccurrences(of: "0X", with: "0x") }
         return OutcomeSummary(result: "error", status: status, text: message)
+    }
+
+    /// What Hyper-V shows for a probe's result: success, or its two lines naming the destination.
+    static func outcome(_ result: KerberosDelegationProbe.Result, destination: String) -> OutcomeSummary {
+        guard let code = result.status else { return OutcomeSummary(result: "success") }
+        let status = WindowsStatus.known(code) ?? WindowsStatus(code: code, symbol: "", text: "Unknown error")
+        return OutcomeSummary(result: "error", status: status.hex,
+                              text: "Virtual machine migration operation failed at migration Source.\nFailed to establish a connection with host \(destination): \(status.windowsMessage)")
+    }
+
+    /// Runs `migauth scenario probe JSON` with the realm's environment.
+    func runProbe(_ probe: KerberosDelegationProbe) async throws -> KerberosDelegationProbe.Result {
+        let json = String(decoding: try JSONEncoder().encode(probe), as: UTF8.self)
+        let r = try await realm.run(executable, ["scenario", "probe", json], check: false)
+        guard let line = r.standardOutput.split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(KerberosDelegationProbe.Result.self, from: Data(line.utf8)) else {
+            throw TestRealmError.commandFailed(r)
+        }
+        return result
     }
 
     /// The session a move started on `origin` runs in (as the rules engine picks it).

@@ -106,9 +106,10 @@ public struct HostLayout: Sendable {
                 try fm.removeItem(atPath: e.vmDirectory + "/" + f)
             }
             for vm in h.virtualMachines.values where !fm.fileExists(atPath: e.vmDirectory + "/" + vm.name + ext) {
-                var rng = SystemRandomNumberGenerator()
-                let bytes = (0..<(vmFileSize + 7) / 8).flatMap { _ in withUnsafeBytes(of: rng.next()) { Array($0) } }
-                try Data(bytes.prefix(vmFileSize)).write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ext))
+                let random = FileHandle(forReadingAtPath: "/dev/urandom")
+                defer { try? random?.close() }
+                let bytes = (try? random?.read(upToCount: vmFileSize)) ?? Data(count: vmFileSize)
+                try bytes.write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ext))
             }
             guard let config = HostConfiguration.make(for: h, world: world, layout: self) else { continue }
             let encoder = JSONEncoder()
