@@ -28,6 +28,28 @@ struct RealRunTests {
         #expect(report.simulatedOnly.isEmpty)
     }
 
+    @Test("the real daemons decide P1 (allowed users), N1 (incoming networks) and N2 (queueing) for Kerberos moves")
+    func daemonsDecidePermissionsNetworksAndConcurrency() async throws {
+        let scenario = try Scenario.load(file: RealTestPaths.fixture("real-p1-n1-n2-kerberos.yaml"))
+        let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
+        #expect(report.error == nil, "\(report.error ?? "")")
+        let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
+        // P1 at the destination: the daemon refuses with E_ACCESSDENIED. (Its text names the user
+        // as bob@CONTOSO.COM where Windows says CONTOSO\bob: a known difference, see the docs.)
+        #expect(steps[3]?.mode == .compared)
+        #expect(steps[3]?.real?.status == "0x80070005")
+        #expect(steps[3]?.real?.text?.hasPrefix("Virtual machine migration operation failed at migration Destination.") == true)
+        #expect(steps[5]?.real?.result == "success")
+        // N1: refused on the real socket. (The service's source sometimes sees the reset before the
+        // destination's refusal frame: 0x80072746; reported to the service branch.)
+        #expect(steps[7]?.real?.result == "error")
+        #expect(["0x8007274D", "0x80072746"].contains(steps[7]?.real?.status ?? ""))
+        #expect(steps[9]?.real?.result == "success")
+        // N2: three at once with a limit of 2 — one waited, all moved.
+        #expect(steps[10]?.real?.result == "queued")
+        #expect(steps[10]?.mismatches == [])
+    }
+
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; CredSSP steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process helpers and environment
