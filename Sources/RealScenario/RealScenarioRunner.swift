@@ -293,7 +293,7 @@ struct RealLab {
         guard let code = result.status else { return OutcomeSummary(result: "success") }
         let status = WindowsStatus.known(code) ?? WindowsStatus(code: code, symbol: "", text: "Unknown error")
         return OutcomeSummary(result: "error", status: status.hex,
-                              text: "Virtual machine migration operation failed at migration Source.\nFailed to establish a connection with host \(destination): \(status.windowsMessage)")
+                              text: MigrationMessages.connectionFailure(destination: destination, status: status))
     }
 
     /// Runs `migauth scenario probe JSON` with the realm's environment.

@@ -3,6 +3,7 @@ import Foundation
 import Directory
 import Hosts
 import MigrationRules
+import MigrationService
 import RealScenario
 import Scenario
 
@@ -63,7 +64,7 @@ struct ScenarioCommand: ParsableCommand {
             }
             let runner = RealScenarioRunner(executable: Self.currentExecutable())
             let loaded = scenarios
-            let batch = blockingAwait {
+            let batch = try runBlocking { () async throws(MigrationServiceError) -> RealBatchReport in
                 var reports: [RealScenarioReport] = []
                 for s in loaded { reports.append(await runner.run(s)) }
                 return RealBatchReport(scenarios: reports)
@@ -135,19 +136,3 @@ struct ScenarioCommand: ParsableCommand {
     }
 }
 
-/// Waits on this (non-pool) thread for async work: the CLI's commands are synchronous.
-func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.value = await body()
-        done.signal()
-    }
-    done.wait()
-    guard let value = box.value else { preconditionFailure("blockingAwait: task finished without a value") }
-    return value
-}
-
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    var value: T?
-}
