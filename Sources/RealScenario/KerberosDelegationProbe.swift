@@ -7,6 +7,9 @@ import WindowsStatus
 /// it with a usage-both credential (its keytab and its own TGT in its ccache), receives MIT's
 /// proxy credential, and initiates to each target service as the user — S4U2Proxy at the real KDC.
 ///
+/// With ``protocolTransitionFor`` the source instead gets the user's ticket itself (S4U2Self,
+/// "Use any authentication protocol"), as a 2016+ source reached over WinRM must (rule A2b).
+///
 /// Run it in a process whose environment is the realm's (`KRB5_CONFIG`): `migauth scenario probe`.
 public struct KerberosDelegationProbe: Sendable, Codable {
     /// The user's ccache on the machine the move is started from (`FILE:…`).
@@ -21,6 +24,11 @@ public struct KerberosDelegationProbe: Sendable, Codable {
     public var targets: [String]
     /// The destination's keytab, to complete each context.
     public var targetKeytab: String
+    /// Protocol transition ("Use any authentication protocol", rule A2b): the source has no
+    /// ticket of the user (WinRM on 2016+) and asks the KDC for one itself (S4U2Self for this
+    /// principal), then S4U2Proxy. MIT makes that ticket forwardable only with
+    /// `+ok_to_auth_as_delegate`. Nil: the user's own ticket (`userCCache`) is the evidence.
+    public var protocolTransitionFor: String? = nil
 
     public init(userCCache: String, sourcePrincipal: String, sourceKeytab: String, sourceClientKeytab: String,
                 sourceCCache: String, targets: [String], targetKeytab: String) {
@@ -34,7 +42,7 @@ public struct KerberosDelegationProbe: Sendable, Codable {
     }
 
     /// What the probe saw.
-    public struct Result: Sendable, Codable, Equatable {
+    public struct Result: Error, Sendable, Codable, Equatable {
         /// nil on success; else the Windows status (0x8009030E for a refused delegation).
         public var status: UInt32?
         /// Where it stopped and MIT's message.
@@ -43,24 +51,19 @@ public struct KerberosDelegationProbe: Sendable, Codable {
 
     /// Runs the exchange (blocking; it talks to the KDC). Never throws: failures are results.
     public func run() -> Result {
-        // 1. The user, on the machine the move starts from, gets a ticket to host/<source>.
-        let source: GSSName, userCredential: GSSCredential, sourceCredential: GSSCredential
+        let source: GSSName, sourceCredential: GSSCredential
         do {
             source = try GSSName(principal: sourcePrincipal)
-            userCredential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: userCCache))
             sourceCredential = try GSSCredential.acquire(
                 name: source, usage: .both,
                 store: GSSCredentialStore(ccache: "FILE:" + sourceCCache, keytab: sourceKeytab, clientKeytab: sourceClientKeytab))
         } catch {
             return Result(status: error.windowsStatus.code, detail: "credentials: \(error)")
         }
-        var initiator = GSSInitiatorContext(target: source, credential: userCredential)
-        var acceptor = GSSAcceptorContext(credential: sourceCredential)
-        if let failure = Self.establish(&initiator, &acceptor, stage: "user → \(sourcePrincipal)") { return failure }
-        // 2. Without a forwardable evidence ticket MIT gives no proxy credential: nothing to delegate.
-        guard let proxy = acceptor.delegatedCredential else {
-            return Result(status: WindowsStatus.noCredentials.code,
-                          detail: "\(sourcePrincipal) received no delegable credential (the user's ticket is not forwardable)")
+        let proxy: GSSCredential
+        switch evidence(source: source, sourceCredential: sourceCredential) {
+        case .success(let credential): proxy = credential
+        case .failure(let failure): return failure
         }
         // 3. S4U2Proxy to each target, completed against the destination's keytab.
         for target in targets {
@@ -77,6 +80,32 @@ public struct KerberosDelegationProbe: Sendable, Codable {
             if let failure = Self.establish(&onward, &destination, stage: "S4U2Proxy → \(target)") { return failure }
         }
         return Result(status: nil, detail: "delegated to \(targets.joined(separator: ", "))")
+    }
+
+    /// The credential the source acts for the user with: MIT's proxy credential from the user's
+    /// ticket to `host/<source>`, or (protocol transition) an S4U2Self credential.
+    func evidence(source: GSSName, sourceCredential: GSSCredential) -> Swift.Result<GSSCredential, Result> {
+        if let user = protocolTransitionFor {
+            do {
+                return .success(try sourceCredential.impersonate(GSSName(principal: user)))
+            } catch {
+                return .failure(Result(status: error.windowsStatus.code, detail: "S4U2Self for \(user): \(error)"))
+            }
+        }
+        // The user, on the machine the move starts from, gets a ticket to host/<source>.
+        let userCredential: GSSCredential
+        do { userCredential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: userCCache)) } catch {
+            return .failure(Result(status: error.windowsStatus.code, detail: "user credentials: \(error)"))
+        }
+        var initiator = GSSInitiatorContext(target: source, credential: userCredential)
+        var acceptor = GSSAcceptorContext(credential: sourceCredential)
+        if let failure = Self.establish(&initiator, &acceptor, stage: "user → \(sourcePrincipal)") { return .failure(failure) }
+        // Without a forwardable ticket MIT gives no proxy credential: nothing to delegate (A4).
+        guard let proxy = acceptor.delegatedCredential else {
+            return .failure(Result(status: WindowsStatus.noCredentials.code,
+                                   detail: "\(sourcePrincipal) received no delegable credential (the user's ticket is not forwardable)"))
+        }
+        return .success(proxy)
     }
 
     /// Establishes a context in memory; nil on success.

@@ -43,11 +43,14 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
     public var status: String?
     /// The user-facing text (Hyper-V's two lines for a failed move).
     public var text: String?
+    /// What the real side said beyond the text (MIT's message, the daemon's detail); not compared.
+    public var detail: String?
 
-    public init(result: String, status: String? = nil, text: String? = nil) {
+    public init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil) {
         self.result = result
         self.status = status
         self.text = text
+        self.detail = detail
     }
 
     public init(_ outcome: ActionOutcome) {
@@ -131,6 +134,7 @@ public struct RealBatchReport: Sendable, Codable {
                     out += "\n"
                     for m in step.mismatches { out += "      \(m)\n" }
                     if verbose, let t = step.real?.text { out += t.split(separator: "\n").map { "      | \($0)\n" }.joined() }
+                    if verbose, let d = step.real?.detail { out += "      detail: \(d)\n" }
                 }
             }
         }

@@ -82,7 +82,7 @@ struct RealLab {
     enum Reason {
         static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
         static let credSSP = "CredSSP (A1, A6, A7): the real CredSSP path is built separately"
-        static let protocolTransition = "protocol transition on 2016+ (A2b): WinRM-reached sources are not modelled by the real run"
+        static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
         static let osGeneration = "OS generations (P4): every real host runs the same software"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
@@ -166,7 +166,7 @@ struct RealLab {
         case run(arguments: [String], destination: String, destinationFQDN: String)
         /// Storage moves: the daemon moves VMs only, so the Kerberos exchange (including
         /// S4U2Proxy to `cifs/<destination>`) runs alone.
-        case probe(KerberosDelegationProbe, destination: String)
+        case probe(KerberosDelegationProbe, destination: String, reason: String)
         case simulatedOnly(String)
     }
 
@@ -178,12 +178,12 @@ struct RealLab {
             var real = await migrate(arguments, destination: destination, fqdn: fqdn)
             if real.result != "error", let missing = vmNotMoved(spec, from: world) { real = OutcomeSummary(result: "error", text: missing) }
             return MoveDecision(mode: .compared, real: real)
-        case let .probe(probe, destination):
+        case let .probe(probe, destination, reason):
             do {
                 let result = try await runProbe(probe)
-                return MoveDecision(mode: .compared, reason: Reason.storage, real: Self.outcome(result, destination: destination))
+                return MoveDecision(mode: .compared, reason: reason, real: Self.outcome(result, destination: destination))
             } catch {
-                return MoveDecision(mode: .compared, reason: Reason.storage,
+                return MoveDecision(mode: .compared, reason: reason,
                                     real: OutcomeSummary(result: "error", text: "probe failed to run: \(error)"))
             }
         }
@@ -207,7 +207,7 @@ struct RealLab {
             switch plan(spec, before: world) {
             case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
             case let .run(arguments, destination, fqdn): runs.append((arguments, destination, fqdn))
-            case .probe: return MoveDecision(mode: .simulatedOnly, reason: Reason.storage)
+            case .probe(_, _, let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
             }
         }
         let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
@@ -243,19 +243,23 @@ struct RealLab {
               let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
         if source.migration.authenticationType == .credSSP { return .simulatedOnly(Reason.credSSP) }
         let local = origin.key == source.key && !session.kind.isRemoteShell
-        if source.os.usesWinRMForRemoteManagement && !local { return .simulatedOnly(Reason.protocolTransition) }
         if dest.os < source.os { return .simulatedOnly(Reason.osGeneration) }
         guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
-        if spec.kind != .live {
+        // A 2016+ source reached by remote management (WinRM) uses protocol transition (A2b), and
+        // the daemon moves VMs only: both run as the Kerberos exchange alone.
+        let winRM = source.os.usesWinRMForRemoteManagement && !local
+        if spec.kind != .live || winRM {
             var targets = spec.kind.movesVM ? [PrincipalNames.service(.migration, fqdn: d.fqdn)] : []
-            targets.append(PrincipalNames.service(.cifs, fqdn: d.fqdn))
-            return .probe(KerberosDelegationProbe(
+            if spec.kind.needsCIFS { targets.append(PrincipalNames.service(.cifs, fqdn: d.fqdn)) }
+            var probe = KerberosDelegationProbe(
                 userCCache: userCCache(machine, user), sourcePrincipal: realm.qualified("host/\(s.fqdn)"),
                 sourceKeytab: s.keytab, sourceClientKeytab: s.clientKeytab, sourceCCache: s.hostCCache,
-                targets: targets.map(realm.qualified), targetKeytab: d.keytab), destination: spec.destination)
+                targets: targets.map(realm.qualified), targetKeytab: d.keytab)
+            if winRM { probe.protocolTransitionFor = realm.qualified(user) }
+            return .probe(probe, destination: spec.destination, reason: winRM ? Reason.protocolTransition : Reason.storage)
         }
         var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
                          "--ccache", userCCache(machine, user)]
@@ -285,15 +289,17 @@ struct RealLab {
             .trimmingCharacters(in: .newlines).replacingOccurrences(of: fqdn, with: destination)
         let status = message.range(of: "\\(0x[0-9A-Fa-f]{8}\\)", options: [.regularExpression, .backwards])
             .map { String(message[$0].dropFirst().dropLast()).uppercased().replacingOccurrences(of: "0X", with: "0x") }
-        return OutcomeSummary(result: "error", status: status, text: message)
+        let detail = lines.drop { !$0.hasPrefix("(") }.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+        return OutcomeSummary(result: "error", status: status, text: message, detail: detail.isEmpty ? nil : detail)
     }
 
     /// What Hyper-V shows for a probe's result: success, or its two lines naming the destination.
     static func outcome(_ result: KerberosDelegationProbe.Result, destination: String) -> OutcomeSummary {
-        guard let code = result.status else { return OutcomeSummary(result: "success") }
+        guard let code = result.status else { return OutcomeSummary(result: "success", detail: result.detail) }
         let status = WindowsStatus.known(code) ?? WindowsStatus(code: code, symbol: "", text: "Unknown error")
         return OutcomeSummary(result: "error", status: status.hex,
-                              text: MigrationMessages.connectionFailure(destination: destination, status: status))
+                              text: MigrationMessages.connectionFailure(destination: destination, status: status),
+                              detail: result.detail)
     }
 
     /// Runs `migauth scenario probe JSON` with the realm's environment.

@@ -50,6 +50,21 @@ struct RealRunTests {
         #expect(steps[10]?.mismatches == [])
     }
 
+    @Test("A2b on a 2016 source reached remotely: protocol transition (S4U2Self) refused with Kerberos only, allowed with any protocol")
+    func protocolTransition() async throws {
+        let scenario = try Scenario.load(file: RealTestPaths.fixture("a2b-protocol-transition-2016.yaml"))
+        let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
+        #expect(report.error == nil, "\(report.error ?? "")")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map { $0.real?.result } == ["error", "error", "success", "error", "success"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
+        // Refused by the real KDC, not by anything local.
+        #expect(moves[0].real?.detail?.contains("KDC can't fulfill requested option") == true, "\(moves[0].real?.detail ?? "")")
+        // The console move goes through the daemons (no reason), the remote ones through S4U2Self.
+        #expect(moves[2].reason == nil)
+        #expect(moves[4].reason?.hasPrefix("A2b") == true)
+    }
+
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; CredSSP steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process helpers and environment
