@@ -24,6 +24,8 @@ let package = Package(
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
         .library(name: "KerberosCrypto", targets: ["KerberosCrypto"]),
+        .library(name: "RealmProvisioning", targets: ["RealmProvisioning"]),
+        .library(name: "RealScenario", targets: ["RealScenario"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
         .executable(name: "kerberos-crypto-bench", targets: ["KerberosCryptoBench"]),

@@ -67,12 +67,15 @@ struct RealRunTests {
 
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; CredSSP steps simulated only")
     func commandLine() async throws {
-        let realm = try await TestRealm.start()   // only for its process helpers and environment
-        defer { Task { await realm.shutdown() } }
-        let r = try await realm.run(RealTestPaths.migauth,
-                                    ["scenario", "run", "--real", "--json",
-                                     RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"),
-                                     RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml")], check: false)
+        let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
+        let run = await Result(catching: {
+            try await realm.run(RealTestPaths.migauth,
+                                ["scenario", "run", "--real", "--json",
+                                 RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"),
+                                 RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml")], check: false)
+        })
+        await realm.shutdown()
+        let r = try run.get()
         #expect(r.exitStatus == 0, "\(r)")
         let batch = try JSONDecoder().decode(RealBatchReport.self, from: Data(r.standardOutput.utf8))
         #expect(batch.scenarios.count == 2)
@@ -96,5 +99,12 @@ struct RealRunTests {
         let batch = RealBatchReport(scenarios: [RealScenarioReport(name: "x", file: "x.yaml", steps: [step])])
         #expect(!batch.passed)
         #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 steps simulated only")
+    }
+}
+
+extension Result where Failure == any Error {
+    /// Captures the outcome of async work (so clean-up can run before it is inspected).
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
