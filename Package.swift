@@ -106,7 +106,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",
-            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory"],
+            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/MigAuthBench",
             swiftSettings: swiftSettings),
 

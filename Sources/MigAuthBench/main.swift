@@ -9,8 +9,9 @@ do {
     switch suite {
     case "gss": try await GSSBench.run(rest)
     case "sim": try await SimBench.run(rest)
+    case "service": try await ServiceBench.run(rest)
     default:
-        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import)")
+        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream)")
         exit(suite == "help" || suite == "--help" ? 0 : 2)
     }
 } catch {

@@ -1,6 +1,7 @@
 import GSS
 import NIOCore
 import NIOPosix
+import Synchronization
 import WindowsStatus
 
 /// One framed connection, used by one task: sends and receives protocol messages, in the clear
@@ -14,7 +15,11 @@ final class FrameConnection {
     let stage: MigrationStage
     /// Set once the security context is established; from then on only sealed frames (and error
     /// frames) are accepted.
-    var protection: (any MessageProtection)?
+    var protection: (any MessageProtection)? {
+        didSet { authenticated.set(protection != nil) }
+    }
+    /// Whether the peer has authenticated (read by the listener's handshake timer).
+    let authenticated = Flag()
     let allocator = ByteBufferAllocator()
 
     init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
@@ -77,6 +82,15 @@ final class FrameConnection {
         return message
     }
 
+    /// The result of a seal or unseal, or an integrity error with the GSS failure.
+    private func protect<T>(_ result: Result<T, GSSError>, failure reason: String) throws(MigrationServiceError) -> T {
+        switch result {
+        case .success(let v): return v
+        case .failure(let e):
+            throw .failure(.integrity, e.windowsStatus, stage: stage, reason: reason, detail: e.description, gss: e)
+        }
+    }
+
     private func decode(_ buffer: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
         do {
             return try WireMessage.decode(buffer)
@@ -86,17 +100,9 @@ final class FrameConnection {
     }
 
     private func unseal(_ token: inout ByteBuffer, _ protection: any MessageProtection) throws(MigrationServiceError) -> WireMessage {
-        let result = token.withUnsafeMutableReadableBytes { raw in
+        let iov = try protect(token.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.unseal(raw) }
-        }
-        let iov: GSSUnwrappedIOV
-        switch result {
-        case .success(let v): iov = v
-        case .failure(let e):
-            throw MigrationServiceError.failure(.integrity, e.windowsStatus, stage: stage,
-                                                reason: "A protected migration message was rejected",
-                                                detail: e.description, gss: e)
-        }
+        }, failure: "A protected migration message was rejected")
         guard iov.confidential else {
             throw .failure(.integrity, .messageAltered, stage: stage, reason: "A migration message was not encrypted",
                            detail: "rule S1: every message after authentication is sealed with confidentiality")
@@ -138,17 +144,9 @@ final class FrameConnection {
     /// trailer). Tests replay or reorder them.
     func sealedFrame(_ plaintext: inout ByteBuffer) throws(MigrationServiceError) -> [ByteBuffer] {
         guard let protection else { throw .protocolViolation("sending sealed before authentication", stage: stage) }
-        let result = plaintext.withUnsafeMutableReadableBytes { raw in
+        let iov = try protect(plaintext.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.seal(raw) }
-        }
-        let iov: GSSWrappedIOV
-        switch result {
-        case .success(let v): iov = v
-        case .failure(let e):
-            throw MigrationServiceError.failure(.integrity, e.windowsStatus, stage: stage,
-                                                reason: "A migration message could not be protected",
-                                                detail: e.description, gss: e)
-        }
+        }, failure: "A migration message could not be protected")
         let length = 1 + iov.header.count + plaintext.readableBytes + iov.padding.count + iov.trailer.count
         guard length <= WireProtocol.maximumFrameLength else {
             throw .protocolViolation("sealed message of \(length) bytes exceeds the frame limit", stage: stage)
@@ -179,4 +177,11 @@ final class FrameConnection {
             throw MigrationServiceError.connectionLost("write failed: \(error)", stage: stage)
         }
     }
+}
+
+/// A boolean shared with another thread.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set(_ v: Bool) { value.withLock { $0 = v } }
 }

@@ -2,6 +2,13 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, a) = components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+}
+
 /// A TCP listener on a loopback address; every accepted connection runs `handler` in a task of
 /// its own (never on an event loop).
 final class Listener: Sendable {
@@ -16,7 +23,9 @@ final class Listener: Sendable {
         self.server = server
     }
 
-    static func start(on endpoint: ServiceEndpoint, stage: MigrationStage,
+    /// Starts listening. A connection that has not authenticated `handshakeTimeout` after it was
+    /// accepted is closed (a silent or slow peer cannot hold it).
+    static func start(on endpoint: ServiceEndpoint, stage: MigrationStage, handshakeTimeout: Duration,
                       handler: @escaping @Sendable (FrameConnection) async -> Void) async throws(MigrationServiceError) -> Listener {
         let address = try endpoint.socketAddress()
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
@@ -35,7 +44,9 @@ final class Listener: Sendable {
                 await withDiscardingTaskGroup { group in
                     do {
                         for try await child in inbound {
-                            group.addTask { await listener.serve(child, stage: stage, handler: handler) }
+                            group.addTask {
+                                await listener.serve(child, stage: stage, handshakeTimeout: handshakeTimeout, handler: handler)
+                            }
                         }
                     } catch {}
                 }
@@ -46,13 +57,19 @@ final class Listener: Sendable {
     }
 
     private func serve(_ child: NIOAsyncChannel<ByteBuffer, ByteBuffer>, stage: MigrationStage,
-                       handler: @Sendable (FrameConnection) async -> Void) async {
+                       handshakeTimeout: Duration, handler: @Sendable (FrameConnection) async -> Void) async {
         let key = ObjectIdentifier(child.channel)
         children.withLock { $0[key] = child.channel }
         defer { _ = children.withLock { $0.removeValue(forKey: key) } }
         try? await child.executeThenClose { inbound, outbound in
             let conn = FrameConnection(channel: child, inbound: inbound, outbound: outbound, stage: stage)
+            let authenticated = conn.authenticated
+            let channel = child.channel
+            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(handshakeTimeout.nanoseconds))) {
+                if !authenticated.isSet { channel.close(promise: nil) }
+            }
             await handler(conn)
+            timer.cancel()
         }
     }
 
@@ -61,5 +78,23 @@ final class Listener: Sendable {
         try? await server.close()
         for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
         await done.withLock { $0 }?.value
+    }
+}
+
+/// The listener of a service that can be started and stopped (nil while stopped).
+final class ListenerSlot: Sendable {
+    private let listener = Mutex<Listener?>(nil)
+
+    var endpoint: ServiceEndpoint? { listener.withLock { $0?.endpoint } }
+
+    func set(_ l: Listener) { listener.withLock { $0 = l } }
+
+    /// Stops and forgets the listener, if any.
+    func stop() async {
+        let l = listener.withLock { s in
+            defer { s = nil }
+            return s
+        }
+        await l?.stop()
     }
 }

@@ -11,24 +11,14 @@ public struct ManagementClient: Sendable {
     }
 
     /// The source to ask: its FQDN (SPN `host/<fqdn>[@realm]`) and management endpoint.
-    public struct Source: Sendable, Hashable {
-        public var fqdn: String
-        public var endpoint: ServiceEndpoint
-        public var realm: String?
-
-        public init(fqdn: String, endpoint: ServiceEndpoint, realm: String? = nil) {
-            self.fqdn = fqdn
-            self.endpoint = endpoint
-            self.realm = realm
-        }
-    }
+    public typealias Source = MigrationTarget
 
     /// Asks `source` to move `vm` to `destination` (its FQDN; `endpoint` nil: the source resolves
     /// it through its hosts table, on `port` or 6600), signing on with `credential` (the user's own,
     /// forwardable; nil: the default ccache). Throws the source's error as Hyper-V shows it.
     public func requestMove(vm: String, destination: String, endpoint: ServiceEndpoint?, port: Int? = nil, via source: Source,
                             credential: GSSCredential?, performance: PerformanceOption? = nil, channels: Int = 0,
-                            progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MoveReport {
+                            progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MigrationReport {
         let name: GSSName
         do throws(GSSError) {
             if let realm = source.realm {
@@ -39,11 +29,10 @@ public struct ManagementClient: Sendable {
         } catch {
             throw .connection(.authentication, error.windowsStatus, destination: source.fqdn, detail: error.description, gss: error)
         }
-        let target = MigrationTarget(fqdn: source.fqdn, endpoint: source.endpoint, realm: source.realm)
         let request = MoveRequestMessage(vm: vm, destination: destination, endpointHost: endpoint?.address ?? "",
                                          endpointPort: UInt16(clamping: endpoint?.port ?? port ?? 0), performance: performance,
                                          channels: UInt8(clamping: channels))
-        return try await MigrationSource.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+        return try await MigrationSource.connect(from: localAddress, to: source) { conn throws(MigrationServiceError) in
             _ = try await KerberosHandshake.client(conn, purpose: .management, target: name, credential: credential,
                                                    destinationName: source.fqdn)
             try await conn.send(.moveRequest(request))

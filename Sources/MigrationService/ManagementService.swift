@@ -46,12 +46,12 @@ struct KerberosSignOn: ManagementSignOn {
 /// (S4U2Proxy to the destination's migration SPN), reporting progress and the result back.
 public final class ManagementService: Sendable {
     private let state: Mutex<State>
+    private let listenerSlot = ListenerSlot()
     private let signOns: [AuthenticationKind: any ManagementSignOn]
     private let logger: Logger
 
     private struct State {
         var configuration: HostConfiguration
-        var listener: Listener?
     }
 
     public init(configuration: HostConfiguration, logger: Logger = Logger(label: "ManagementService")) {
@@ -70,21 +70,17 @@ public final class ManagementService: Sendable {
     /// Listens on `endpoint` (port 0: ephemeral); returns the bound endpoint.
     @discardableResult
     public func start(on endpoint: ServiceEndpoint) async throws(MigrationServiceError) -> ServiceEndpoint {
-        let listener = try await Listener.start(on: endpoint, stage: .source) { conn in
+        let listener = try await Listener.start(on: endpoint, stage: .source, handshakeTimeout: .seconds(30)) { conn in
             await self.handle(conn)
         }
-        state.withLock { $0.listener = listener }
+        listenerSlot.set(listener)
         return listener.endpoint
     }
 
-    public var endpoint: ServiceEndpoint? { state.withLock { $0.listener?.endpoint } }
+    public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
 
     public func stop() async {
-        let listener = state.withLock { s in
-            defer { s.listener = nil }
-            return s.listener
-        }
-        await listener?.stop()
+        await listenerSlot.stop()
     }
 
     private func handle(_ conn: FrameConnection) async {
@@ -115,16 +111,16 @@ public final class ManagementService: Sendable {
             let report = try await move(request, user: user, configuration: configuration, conn: conn)
             try await conn.send(.moveResult(report))
         } catch {
-            logger.info("management request failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
             await conn.sendError(error)
         }
     }
 
     private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
-                      conn: FrameConnection) async throws(MigrationServiceError) -> MoveReport {
+                      conn: FrameConnection) async throws(MigrationServiceError) -> MigrationReport {
         guard configuration.migrationEnabled else {
             throw MigrationServiceError.failure(.configuration, .notSupported, stage: .source,
-                                                reason: "Live migration is not enabled on \(configuration.name)")
+                                                reason: "Live migration is not enabled on host \(configuration.name)")
         }
         guard let credential = user.onwardCredential else {
             // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.
@@ -145,7 +141,7 @@ public final class ManagementService: Sendable {
                                   channels: request.channels == 0 ? configuration.smbChannels : Int(request.channels),
                                   progress: { continuation.yield($0) })
         let vm = request.vm
-        async let outcome: Result<MoveReport, MigrationServiceError> = {
+        async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
             do throws(MigrationServiceError) {
                 return .success(try await source.move(vm: vm, to: target, credential: credential, options: options))

@@ -13,18 +13,22 @@ import WindowsStatus
 /// atomically on commit. Nothing half-written is ever registered.
 public final class MigrationDestination: Sendable {
     private let state: Mutex<State>
+    private let listenerSlot = ListenerSlot()
     private let slots: MigrationSlots
     private let log = EventLog()
     private let logger: Logger
+    private let handshakeTimeout: Duration
 
     private struct State {
         var configuration: DestinationConfiguration
-        var listener: Listener?
         var active: [MigrationID: IncomingMigration] = [:]
         var inFlight: Set<String> = []
     }
 
-    public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination")) {
+    /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
+    public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination"),
+                handshakeTimeout: Duration = .seconds(30)) {
+        self.handshakeTimeout = handshakeTimeout
         state = Mutex(State(configuration: configuration))
         slots = MigrationSlots(limit: configuration.maximumMigrations)
         self.logger = logger
@@ -46,24 +50,22 @@ public final class MigrationDestination: Sendable {
         let store = VMStore(directory: configuration.vmDirectory)
         try store.makeDirectories()
         store.clearStaging()
-        let listener = try await Listener.start(on: endpoint, stage: .destination) { conn in
+        await slots.open()
+        let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout) { conn in
             await self.handle(conn)
         }
-        state.withLock { $0.listener = listener }
+        listenerSlot.set(listener)
         logger.info("migration listener on \(listener.endpoint)")
         return listener.endpoint
     }
 
     /// The bound endpoint, once started.
-    public var endpoint: ServiceEndpoint? { state.withLock { $0.listener?.endpoint } }
+    public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
 
     /// Stops listening and closes open connections (their migrations fail and are cleaned up).
     public func stop() async {
-        let listener = state.withLock { s in
-            defer { s.listener = nil }
-            return s.listener
-        }
-        await listener?.stop()
+        await slots.close()
+        await listenerSlot.stop()
     }
 
     /// Everything that happened so far, in order.
@@ -78,7 +80,13 @@ public final class MigrationDestination: Sendable {
 
     private func handle(_ conn: FrameConnection) async {
         let configuration = self.configuration
-        // N1: before anything else.
+        // P3: migration enabled.
+        guard configuration.migrationEnabled else {
+            await conn.sendError(.failure(.configuration, .notSupported, stage: .destination,
+                                          reason: "Live migration is not enabled on host \(configuration.hostName)"))
+            return
+        }
+        // N1: before authentication.
         let local = conn.localAddress?.ipAddress ?? "?"
         guard configuration.acceptsNetwork(local) else {
             let error = MigrationServiceError.connection(.connection, .connectionRefused, destination: configuration.hostName,
@@ -122,7 +130,7 @@ public final class MigrationDestination: Sendable {
                 throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
             }
         } catch {
-            logger.info("migration connection failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(error)")
             await conn.sendError(error)
         }
     }
@@ -138,7 +146,7 @@ public final class MigrationDestination: Sendable {
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
-        let reserved = state.withLock { s in s.inFlight.insert(offer.vm).inserted && s.active[offer.id] == nil }
+        let reserved = state.withLock { s in s.active[offer.id] == nil && s.inFlight.insert(offer.vm).inserted }
         guard reserved, !store.contains(offer.vm) else {
             if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
             throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
@@ -153,7 +161,9 @@ public final class MigrationDestination: Sendable {
             if position > 0 {
                 await log.append(.queued(vm: offer.vm, position: position))
                 try await conn.send(.queued(position: UInt32(position)))
-                await slots.waitTurn(offer.id)
+                guard await slots.waitTurn(offer.id) else {
+                    throw MigrationServiceError.connectionLost("the destination is stopping", stage: .destination)
+                }
             }
             holdsSlot = true
             let file = try VMFile.create(staging, size: offer.size, stage: .destination)

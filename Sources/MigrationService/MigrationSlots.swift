@@ -5,7 +5,8 @@ actor MigrationSlots {
     private var running = 0
     private var queue: [MigrationID] = []
     private var granted: Set<MigrationID> = []
-    private var continuations: [MigrationID: CheckedContinuation<Void, Never>] = [:]
+    private var continuations: [MigrationID: CheckedContinuation<Bool, Never>] = [:]
+    private var closed = false
 
     init(limit: Int) { self.limit = max(1, limit) }
 
@@ -19,11 +20,23 @@ actor MigrationSlots {
         return queue.count
     }
 
-    /// Waits until a queued migration gets its slot.
-    func waitTurn(_ id: MigrationID) async {
-        if granted.remove(id) != nil || !queue.contains(id) { return }
-        await withCheckedContinuation { continuations[id] = $0 }
+    /// Waits until a queued migration gets its slot (true), or the host stops (false).
+    func waitTurn(_ id: MigrationID) async -> Bool {
+        if granted.remove(id) != nil { return true }
+        guard !closed, queue.contains(id) else { return false }
+        return await withCheckedContinuation { continuations[id] = $0 }
     }
+
+    /// The host stops: every waiting migration gives up; new ones wait until `open()`.
+    func close() {
+        closed = true
+        queue.removeAll()
+        for c in continuations.values { c.resume(returning: false) }
+        continuations = [:]
+    }
+
+    /// Accepts waiting migrations again (after `close()`).
+    func open() { closed = false }
 
     /// Gives a slot back (a migration ended) and lets the next one run.
     func release() {
@@ -34,7 +47,7 @@ actor MigrationSlots {
     /// Removes a migration that stopped waiting.
     func leave(_ id: MigrationID) {
         queue.removeAll { $0 == id }
-        continuations.removeValue(forKey: id)?.resume()
+        continuations.removeValue(forKey: id)?.resume(returning: false)
         if granted.remove(id) != nil { release() }
     }
 
@@ -48,7 +61,7 @@ actor MigrationSlots {
         while running < limit, !queue.isEmpty {
             let next = queue.removeFirst()
             running += 1
-            if let c = continuations.removeValue(forKey: next) { c.resume() } else { granted.insert(next) }
+            if let c = continuations.removeValue(forKey: next) { c.resume(returning: true) } else { granted.insert(next) }
         }
     }
 }

@@ -7,8 +7,9 @@ import NIOPosix
 import Synchronization
 import WindowsStatus
 
-/// Where to move a VM: the destination's name (as the user typed it, used in messages and for the
-/// SPN), and its migration endpoint.
+/// A host to connect to: its FQDN (as the user typed it: messages name it, and it names the SPN —
+/// `Microsoft Virtual System Migration Service/<fqdn>` for a migration, `host/<fqdn>` for the
+/// management channel), its endpoint and the SPN's realm.
 public struct MigrationTarget: Sendable, Hashable {
     /// The destination's FQDN (`testserver02.contoso.test`); its SPN is
     /// `Microsoft Virtual System Migration Service/<fqdn>[@realm]`.
@@ -78,7 +79,7 @@ public struct MoveOptions: Sendable {
 }
 
 /// A finished move.
-public struct MoveReport: Sendable, Hashable {
+public struct MigrationReport: Sendable, Hashable {
     public var vm: String
     public var bytes: UInt64
     /// SHA-256 of the VM's state file, hex.
@@ -89,6 +90,17 @@ public struct MoveReport: Sendable, Hashable {
     public var channels: Int
     /// N2: the queue position the destination reported, if the move had to wait.
     public var queuedAt: Int?
+
+    public init(vm: String, bytes: UInt64, sha256: String, destinationPrincipal: String,
+                performance: PerformanceOption, channels: Int, queuedAt: Int?) {
+        self.vm = vm
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.destinationPrincipal = destinationPrincipal
+        self.performance = performance
+        self.channels = channels
+        self.queuedAt = queuedAt
+    }
 }
 
 /// The source side of a migration: streams a VM from `vmDirectory` to a destination and removes
@@ -107,7 +119,7 @@ public struct MigrationSource: Sendable {
     /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
     /// proxy credential for S4U2Proxy; nil: the process default ccache).
     public func move(vm: String, to target: MigrationTarget, credential: GSSCredential?,
-                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MoveReport {
+                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
         try VMStore.checkName(vm, stage: .source)
         let store = VMStore(directory: vmDirectory)
         let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
@@ -174,9 +186,20 @@ public struct MigrationSource: Sendable {
         unlink(store.path(of: vm))
         syncDirectory(vmDirectory)
         await sent.report(.committed)
-        return MoveReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
+        return MigrationReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
                           queuedAt: queuedAt)
+    }
+
+    /// Authenticates to the destination as `credential` and hangs up (Test-VMMigration-like check):
+    /// returns the principal the destination authenticated. Fails like `move` would (N1, P1,
+    /// Kerberos errors).
+    public func checkConnection(to target: MigrationTarget, credential: GSSCredential?) async throws(MigrationServiceError) -> String {
+        let name = try target.targetName()
+        return try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+            try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
+                                               destinationName: target.fqdn)
+        }
     }
 
     /// Connects from `local` to the target's endpoint and runs `body` on the framed connection.
@@ -245,7 +268,9 @@ struct ChunkSender {
         let chunkSize = UInt64(offer.chunkSize)
         let stride = UInt64(offer.channels) * chunkSize
         let compress = offer.performance == .compression
-        let compressor = CompressionAlgorithm.zlib().compressor
+        var zlib = ZlibConfiguration()
+        zlib.compressionLevel = 1  // fastest: compression must beat the link, not win prizes
+        let compressor = CompressionAlgorithm.zlib(configuration: zlib).compressor
         var raw = conn.allocator.buffer(capacity: compress ? Int(chunkSize) : 0)
         var sequence: UInt32 = 0
         var bytes: UInt64 = 0

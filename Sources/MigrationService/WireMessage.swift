@@ -131,7 +131,7 @@ enum WireMessage: Sendable, Hashable {
     case committed
     case moveRequest(MoveRequestMessage)
     case progress(bytes: UInt64, total: UInt64)
-    case moveResult(MoveReport)
+    case moveResult(MigrationReport)
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, error = 0x0F
@@ -350,7 +350,7 @@ extension WireMessage {
             }
             let channels: UInt8 = try b.readInt("channels")
             let queued: UInt32 = try b.readInt("queuedAt")
-            message = .moveResult(MoveReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
+            message = .moveResult(MigrationReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
                                              performance: perf, channels: Int(channels), queuedAt: queued == 0 ? nil : Int(queued)))
         }
         guard b.readableBytes == 0 || kind == .chunk || kind == .sealed || kind == .token else {

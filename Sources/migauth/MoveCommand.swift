@@ -44,7 +44,7 @@ struct MoveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report: MoveReport
+        let report: MigrationReport
         do throws(MigrationServiceError) {
             report = try runBlocking { () async throws(MigrationServiceError) in try await self.perform() }
         } catch {
@@ -56,7 +56,7 @@ struct MoveCommand: ParsableCommand {
              + (report.queuedAt.map { ", waited in queue at position \($0)" } ?? ""))
     }
 
-    private func perform() async throws(MigrationServiceError) -> MoveReport {
+    private func perform() async throws(MigrationServiceError) -> MigrationReport {
         let option = performance.flatMap(PerformanceOption.init(parsing:))
         let credential = try userCredential()
         let showProgress = isatty(STDERR_FILENO) != 0

@@ -89,6 +89,21 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "none")
     }
 
+    @Test("a silent peer is closed when it has not authenticated within the handshake timeout")
+    func silentPeer() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = MigrationDestination(configuration: lab.destinationConfiguration(),
+                                               handshakeTimeout: .milliseconds(300))
+        let endpoint = try await destination.start(on: ServiceEndpoint(address: ServiceLab.destinationAddress, port: 0))
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(error?.kind == .connectionLost, "\(String(describing: error))")
+        await destination.stop()
+        Self.expectClean(lab, port: endpoint.port, vm: "none")
+    }
+
     @Test("a hello with another protocol version is refused with ERROR_REVISION_MISMATCH")
     func wrongVersion() async throws {
         let lab = try await ServiceLab.make()
@@ -163,6 +178,39 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "vm-reorder")
     }
 
+    @Test("an altered sealed chunk is rejected (SEC_E_MESSAGE_ALTERED); nothing is registered")
+    func altered() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let answer = try await Self.offered(lab, destination, vm: "vm-altered", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            var frame = try Self.chunkFrame(conn, sequence: 0)
+            let index = frame[1].readerIndex + 1000
+            frame[1].setInteger((frame[1].getInteger(at: index, as: UInt8.self) ?? 0) ^ 0x01, at: index)
+            try await conn.write(frame)
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        #expect(answer?.status == .messageAltered, "\(String(describing: answer))")
+        #expect(answer?.kind == .integrity)
+        await destination.stop()
+        Self.expectClean(lab, port: port, vm: "vm-altered")
+    }
+
+    @Test("a management hello on the migration port is refused")
+    func wrongPurpose() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            try await conn.sendClear(.hello(minVersion: 1, maxVersion: 1, purpose: .management, authentication: .kerberos))
+            do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
+        }
+        await destination.stop()
+        #expect(error?.status == .illegalMessage)
+        #expect(error?.detail.contains("serves migration, not management") == true, "\(String(describing: error))")
+    }
+
     @Test("a source that closes mid-stream leaves nothing registered and no staging file")
     func sourceClosesMidStream() async throws {
         let lab = try await ServiceLab.make()
@@ -214,11 +262,26 @@ func openSockets(port: Int) -> Int {
         return String(link.dropFirst(8).dropLast())
     })
     let hexPort = String(format: "%04X", port)
-    let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+    let table = readProcFile("/proc/net/tcp")
     return table.split(separator: "\n").dropFirst().filter { line in
         let f = line.split(separator: " ")
         guard f.count > 9 else { return false }
         let ports = [f[1], f[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
         return ports.contains(hexPort) && inodes.contains(String(f[9]))
     }.count
+}
+
+/// The whole of a /proc file (its size reads as 0, so read until end of file).
+func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var data = [UInt8]()
+    var block = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        data.append(contentsOf: block[0..<n])
+    }
+    return String(decoding: data, as: UTF8.self)
 }

@@ -47,6 +47,25 @@ struct RuleTests {
         #expect(lab.sourceVMs.list() == ["vm-b"])
     }
 
+    @Test("P3: a destination with live migration disabled refuses with ERROR_NOT_SUPPORTED")
+    func disabled() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        var configuration = lab.destinationConfiguration()
+        configuration.migrationEnabled = false
+        let destination = try await lab.startDestination(configuration)
+        try lab.createVM("vm-p3", size: 1000)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-p3", to: lab.target(destination), credential: lab.userCredential())
+        }
+        await destination.stop()
+        #expect(error?.status == .notSupported)
+        #expect(error?.stage == .destination)
+        #expect(error?.message == MigrationMessages.failure(stage: .destination, reason: "Live migration is not enabled on host TestServer02",
+                                                            status: .notSupported))
+        #expect(lab.sourceVMs.contains("vm-p3"))
+    }
+
     @Test("N1: a connection on an address outside the incoming networks is refused")
     func refusedNetwork() async throws {
         let lab = try await ServiceLab.make()
@@ -80,23 +99,7 @@ struct RuleTests {
     func queueing() async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
-        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
-        try lab.createVM("vm-first", size: 600_000)
-        try lab.createVM("vm-second", size: 600_000)
-        let target = try lab.target(destination)
-        let source = try lab.source
-        let credential = try await lab.userCredential()
-        // The first move pauses at its first chunk until the second is queued behind it.
-        let first = Task {
-            try await source.move(vm: "vm-first", to: target, credential: credential, options: MoveOptions(
-                performance: .tcpIP, chunkSize: 100_000,
-                progress: { p in
-                    if p.phase == .transferring {
-                        await destination.waitForEvents { $0.contains(.queued(vm: "vm-second", position: 1)) }
-                    }
-                }))
-        }
-        await destination.waitForEvents { $0.contains(.started(vm: "vm-first", user: lab.userPrincipal)) }
+        let (destination, source, target, credential, first) = try await Self.queueBehind(lab, first: "vm-first", second: "vm-second")
         let second = try await source.move(vm: "vm-second", to: target, credential: credential)
         let firstReport = try await first.value
         let events = await destination.events()
@@ -113,5 +116,73 @@ struct RuleTests {
         }
         #expect(order == ["started vm-first", "queued vm-second", "committed vm-first", "started vm-second", "committed vm-second"])
         #expect(Set(lab.destinationVMs.list()) == ["vm-first", "vm-second"])
+    }
+}
+
+extension RuleTests {
+    /// N2 with a limit of 1: starts moving `first`, which pauses at its first chunk until `second`
+    /// is queued behind it, then runs `thenFirst`; returns once `first` has started.
+    static func queueBehind(_ lab: ServiceLab, first: String, second: String,
+                            thenFirst: @escaping @Sendable (MigrationDestination) async -> Void = { _ in })
+        async throws -> (MigrationDestination, MigrationSource, MigrationTarget, GSSCredential, Task<MigrationReport, any Error>) {
+        let destination = try await lab.startDestination(lab.destinationConfiguration(maximumMigrations: 1))
+        try lab.createVM(first, size: 600_000)
+        try lab.createVM(second, size: 600_000)
+        let target = try lab.target(destination)
+        let source = try lab.source
+        let credential = try await lab.userCredential()
+        let task = Task {
+            try await source.move(vm: first, to: target, credential: credential, options: MoveOptions(
+                performance: .tcpIP, chunkSize: 100_000,
+                progress: { p in
+                    if p.phase == .transferring {
+                        await destination.waitForEvents { $0.contains(.queued(vm: second, position: 1)) }
+                        await thenFirst(destination)
+                    }
+                }))
+        }
+        await destination.waitForEvents { $0.contains(.started(vm: first, user: lab.userPrincipal)) }
+        return (destination, source, target, credential, task)
+    }
+
+    @Test("N2: stopping a destination with a queued migration ends both moves; nothing is left behind")
+    func stopWhileQueued() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let (_, source, target, credential, first) = try await Self.queueBehind(
+            lab, first: "vm-running", second: "vm-waiting", thenFirst: { await $0.stop() })
+        let second = await #expect(throws: MigrationServiceError.self) {
+            try await source.move(vm: "vm-waiting", to: target, credential: credential)
+        }
+        let firstResult = await first.result
+        #expect(second != nil)
+        #expect(throws: MigrationServiceError.self) { try firstResult.get() }
+        #expect(lab.destinationVMs.list().isEmpty)
+        #expect(lab.destinationVMs.stagingFiles().isEmpty)
+        #expect(Set(lab.sourceVMs.list()) == ["vm-running", "vm-waiting"])
+    }
+}
+
+/// Keys the destination holds that no longer match the KDC's.
+@Suite("Stale keytab")
+struct StaleKeytabTests {
+    @Test("a destination keytab with an old kvno fails authentication with SEC_E_WRONG_PRINCIPAL, clearly typed")
+    func staleKeytab() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        // New random key (kvno + 1) in the KDC; the destination's keytab keeps the old one.
+        try await lab.realm.setPassword(MigrationServiceNames.migrationPrincipal(fqdn: lab.destinationFQDN, realm: nil), password: nil)
+        try lab.createVM("vm-stale", size: 1000)
+        let error = await #expect(throws: MigrationServiceError.self) {
+            try await lab.source.move(vm: "vm-stale", to: lab.target(destination), credential: lab.userCredential())
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(error?.kind == .authentication)
+        #expect(error?.status == .wrongPrincipal, "\(String(describing: error))")
+        #expect(error?.message == MigrationMessages.connectionFailure(destination: lab.destinationFQDN, status: .wrongPrincipal))
+        #expect(events == [.authenticationFailed(status: .wrongPrincipal)])
+        #expect(lab.sourceVMs.contains("vm-stale"))
     }
 }

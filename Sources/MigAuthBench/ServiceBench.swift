@@ -1,0 +1,156 @@
+import Foundation
+import GSS
+import MigrationService
+import NIOCore
+import NIOPosix
+import TestRealm
+
+/// `migauth-bench service`: Kerberos handshake latency of the migration service over loopback
+/// (p50/p99), and the protected stream's throughput at 1 MiB chunks against clear TCP and against
+/// in-process wrap+unwrap of the same sizes.
+enum ServiceBench {
+    static func run(_ arguments: [String]) async throws {
+        var handshakes = 300
+        var megabytes = 64
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--handshakes": handshakes = Int(iterator.next() ?? "") ?? handshakes
+            case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
+            default: throw BenchError("unknown option \(argument)")
+            }
+        }
+        let realm = try await TestRealm.start()
+        defer { Task { await realm.shutdown() } }
+        for (key, value) in realm.environment { setenv(key, value, 1) }
+        let fqdn = "hostb.test"
+        let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
+        try await realm.addPrincipal(spn)
+        let keytab = try await realm.exportKeytab([spn])
+        try await realm.addPrincipal("bench", password: "bench-password")
+        let ccache = try await realm.kinit("bench", password: "bench-password")
+        let work = realm.directory + "/service-bench"
+        let destination = MigrationDestination(configuration: DestinationConfiguration(
+            hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
+            allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
+        let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
+        let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
+        let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: work + "/src")
+        let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
+
+        // Handshake: connect, hello, Kerberos (mutual), authorization, sealed result.
+        _ = try await source.checkConnection(to: target, credential: credential)
+        var latencies: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<handshakes {
+            let start = clock.now
+            _ = try await source.checkConnection(to: target, credential: credential)
+            latencies.append(seconds(clock.now - start))
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+
+        // Protected stream: a VM of `megabytes` MiB, TCP/IP option (no compression), 1 MiB chunks.
+        let size = megabytes << 20
+        var bytes = [UInt8](repeating: 0, count: size)
+        var g = SystemRandomNumberGenerator()
+        // Half random, half zero (64 KiB blocks): compression has something to gain and something not.
+        for i in stride(from: 0, to: size, by: 8) where (i >> 16) % 2 == 0 {
+            bytes.withUnsafeMutableBytes { $0.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) }
+        }
+        var protected: [Double] = []
+        var compressed: [Double] = []
+        for round in 0..<3 {
+            for (option, into) in [(PerformanceOption.tcpIP, 0), (.compression, 1)] {
+                let vm = "bench-\(round)-\(option)"
+                try VMStore(directory: work + "/src").create(vm, contents: bytes)
+                let start = clock.now
+                _ = try await source.move(vm: vm, to: target, credential: credential,
+                                          options: MoveOptions(performance: option, chunkSize: 1 << 20))
+                let rate = Double(size) / seconds(clock.now - start) / 1e6
+                if into == 0 { protected.append(rate) } else { compressed.append(rate) }
+                try? FileManager.default.removeItem(atPath: VMStore(directory: work + "/dst").path(of: vm))
+            }
+        }
+        await destination.stop()
+        let clear = try await clearTCP(bytes: size)
+        let inProcess = try wrapUnwrap(service: "\(MigrationServiceNames.migrationService)@\(fqdn)", ccache: ccache,
+                                       keytab: "FILE:" + keytab, bytes: size)
+        print("""
+        | figure | value |
+        |---|---|
+        | handshake (connect + Kerberos mutual + authorization), p50 | \(String(format: "%.2f", percentile(0.5) * 1000)) ms |
+        | handshake, p99 | \(String(format: "%.2f", percentile(0.99) * 1000)) ms |
+        | protected move, TCP/IP option, 1 MiB chunks (incl. SHA-256 both ends, fsync; same data) | \(String(format: "%.0f", protected.max() ?? 0)) MB/s |
+        | protected move, Compression option (zlib level 1; the data is half random, half zeros) | \(String(format: "%.0f", compressed.max() ?? 0)) MB/s |
+        | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
+        | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
+        """)
+        print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of 3 moves)")
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Sends `bytes` in 1 MiB writes over loopback TCP to a reader that counts them.
+    static func clearTCP(bytes: Int) async throws -> Double {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.12", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        let port = server.channel.localAddress?.port ?? 0
+        let received = Task {
+            try await server.executeThenClose { inbound in
+                for try await child in inbound {
+                    return try await child.executeThenClose { input, _ in
+                        var n = 0
+                        for try await b in input {
+                            n += b.readableBytes
+                            if n >= bytes { break }
+                        }
+                        return n
+                    }
+                }
+                return 0
+            }
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.12", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        let chunk = ByteBuffer(repeating: 7, count: 1 << 20)
+        try await client.executeThenClose { _, output in
+            for _ in 0..<(bytes >> 20) { try await output.write(chunk) }
+        }
+        _ = try await received.value
+        let rate = Double(bytes) / seconds(clock.now - start) / 1e6
+        try? await server.channel.close()
+        return rate
+    }
+
+    /// wrapInPlace + unwrapInPlace of 1 MiB messages between two in-memory contexts.
+    static func wrapUnwrap(service: String, ccache: String, keytab: String, bytes: Int) throws -> Double {
+        let target = try GSSName(service, kind: .hostBasedService)
+        var initiator = GSSInitiatorContext(target: target, credential: try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache)))
+        var acceptor = GSSAcceptorContext(credential: try GSSCredential.acquire(usage: .accept, store: GSSCredentialStore(keytab: keytab)))
+        var token = try initiator.step(nil).token
+        while let t = token {
+            let reply = try acceptor.step(t)
+            guard let r = reply.token else { break }
+            token = try initiator.step(r).token
+        }
+        var message = [UInt8](repeating: 9, count: 1 << 20)
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<(bytes >> 20) {
+            let iov = try initiator.wrapInPlace(&message)
+            var wire = iov.header + message + iov.padding + iov.trailer
+            let plain = try acceptor.unwrapInPlace(&wire)
+            message = Array(wire[plain.range])
+        }
+        return Double(bytes) / seconds(clock.now - start) / 1e6
+    }
+}
