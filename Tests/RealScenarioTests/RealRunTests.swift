@@ -11,11 +11,17 @@ struct RealRunTests {
         Failed to establish a connection with host TestServer02: No credentials are available in the security package (0x8009030E).
         """
 
-    @Test("Kerberos moves started remotely: the real KDC agrees with the simulation step by step (A2, A3, A4)")
-    func kerberosRemoteMoves() async throws {
-        let scenario = try Scenario.load(file: RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"))
+    /// Runs a fixture through the runner with the built `migauth`; the real side must set up.
+    static func run(_ fixture: String) async throws -> RealScenarioReport {
+        let scenario = try Scenario.load(file: RealTestPaths.fixture(fixture))
         let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
         #expect(report.error == nil, "\(report.error ?? "")")
+        return report
+    }
+
+    @Test("Kerberos moves started remotely: the real KDC agrees with the simulation step by step (A2, A3, A4)")
+    func kerberosRemoteMoves() async throws {
+        let report = try await Self.run("real-a2-a3-a4-kerberos-remote-move.yaml")
         let moves = report.steps.filter { $0.mode == .compared }
         // Steps 3, 5, 7, 8, 10, 12 are the moves; each ran for real.
         #expect(moves.map(\.index) == [3, 5, 7, 8, 10, 12])
@@ -30,9 +36,7 @@ struct RealRunTests {
 
     @Test("the real daemons decide P1 (allowed users), N1 (incoming networks) and N2 (queueing) for Kerberos moves")
     func daemonsDecidePermissionsNetworksAndConcurrency() async throws {
-        let scenario = try Scenario.load(file: RealTestPaths.fixture("real-p1-n1-n2-kerberos.yaml"))
-        let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
-        #expect(report.error == nil, "\(report.error ?? "")")
+        let report = try await Self.run("real-p1-n1-n2-kerberos.yaml")
         let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
         // P1 at the destination: the daemon refuses with E_ACCESSDENIED. (Its text names the user
         // as bob@CONTOSO.COM where Windows says CONTOSO\bob: a known difference, see the docs.)
@@ -52,9 +56,7 @@ struct RealRunTests {
 
     @Test("A2b on a 2016 source reached remotely: protocol transition (S4U2Self) refused with Kerberos only, allowed with any protocol")
     func protocolTransition() async throws {
-        let scenario = try Scenario.load(file: RealTestPaths.fixture("a2b-protocol-transition-2016.yaml"))
-        let report = await RealScenarioRunner(executable: RealTestPaths.migauth).run(scenario)
-        #expect(report.error == nil, "\(report.error ?? "")")
+        let report = try await Self.run("a2b-protocol-transition-2016.yaml")
         let moves = report.steps.filter { $0.mode == .compared }
         #expect(moves.map { $0.real?.result } == ["error", "error", "success", "error", "success"])
         #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
