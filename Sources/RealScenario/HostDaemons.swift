@@ -4,32 +4,51 @@ import TestRealm
 
 /// One `migauth serve --config host.json` process per Hyper-V host of the realm, started with the
 /// realm's environment under a parent-death signal (`TestRealm.launch`).
-struct HostDaemons: Sendable {
+actor HostDaemons {
     struct Daemon: Sendable {
         let key: String
         let process: ChildProcess
         let output: String
     }
 
-    let daemons: [String: Daemon]
+    private var daemons: [String: Daemon] = [:]
+    private let realm: TestRealm
+    private let layout: HostLayout
+    private let executable: String
+
+    private init(realm: TestRealm, layout: HostLayout, executable: String) {
+        self.realm = realm
+        self.layout = layout
+        self.executable = executable
+    }
 
     /// Starts a daemon for each entry in `keys` and waits for its `READY` line.
     static func start(realm: TestRealm, layout: HostLayout, keys: [String], executable: String) async throws -> HostDaemons {
-        var daemons: [String: Daemon] = [:]
+        let daemons = HostDaemons(realm: realm, layout: layout, executable: executable)
         do {
-            for key in keys {
-                guard let e = layout.entry(key) else { continue }
-                let output = e.directory + "/serve.out"
-                let process = try realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output)
-                let daemon = Daemon(key: key, process: process, output: output)
-                daemons[key] = daemon
-                try await wait(for: daemon, lines: "READY", count: 1)
-            }
+            for key in keys { try await daemons.launch(key) }
         } catch {
-            for d in daemons.values { await d.process.stop(grace: .seconds(2)) }
+            await daemons.stop()
             throw error
         }
-        return HostDaemons(daemons: daemons)
+        return daemons
+    }
+
+    private func launch(_ key: String) async throws {
+        guard let e = layout.entry(key) else { return }
+        let output = e.directory + "/serve.out"
+        try? FileManager.default.removeItem(atPath: output)
+        let process = try realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output)
+        let daemon = Daemon(key: key, process: process, output: output)
+        daemons[key] = daemon
+        try await Self.wait(for: daemon, lines: "READY", count: 1)
+    }
+
+    /// `Restart-Computer`: the host's daemon stops (SIGTERM) and starts again from its `host.json`.
+    func restart(_ key: String) async throws {
+        guard let d = daemons.removeValue(forKey: key) else { return }
+        await d.process.stop(grace: .seconds(2))
+        try await launch(key)
     }
 
     /// SIGHUP to the daemons of `keys` (their `host.json` changed); waits for each to reload.
@@ -42,8 +61,15 @@ struct HostDaemons: Sendable {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`) to the daemons of `keys`: connections made meanwhile
+    /// wait in the kernel's backlog and are accepted together on resume.
+    func pause(_ keys: [String], _ paused: Bool) {
+        for key in keys { daemons[key]?.process.send(paused ? SIGSTOP : SIGCONT) }
+    }
+
     func stop() async {
         for d in daemons.values { await d.process.stop(grace: .seconds(2)) }
+        daemons = [:]
     }
 
     static func count(_ d: Daemon, _ prefix: String) -> Int {

@@ -31,10 +31,12 @@ public struct RealScenarioRunner: Sendable {
             return report
         }
         do {
-            // Moves started together must overlap to queue (rule N2): give their VMs some size.
-            let together = scenario.steps.contains { if case .moves = $0.action { true } else { false } }
-            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable,
-                                              vmFileSize: together ? 32 << 20 : 64 << 10)
+            // VMs moved together must still be transferring when the next move is accepted (rule N2).
+            var sizes: [String: Int] = [:]
+            for case .moves(let specs) in scenario.steps.map(\.action) {
+                for spec in specs { sizes[spec.vm.lowercased()] = 64 << 20 }
+            }
+            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable, vmFileSizes: sizes)
             var env = scenario.initialEnvironment()
             for (i, step) in scenario.steps.enumerated() {
                 let before = env.world
@@ -88,10 +90,10 @@ struct RealLab {
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
 
-    static func start(realm: TestRealm, world: World, executable: String, vmFileSize: Int) async throws -> RealLab {
+    static func start(realm: TestRealm, world: World, executable: String, vmFileSizes: [String: Int]) async throws -> RealLab {
         let provisioner = RealmProvisioner(realm: realm)
         try await provisioner.provision(world)
-        let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSize: vmFileSize)
+        let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSizes: vmFileSizes)
         try await layout.prepare(realm: realm)
         try layout.write(world: world)
         let domain = world.directory.domainOrder.first ?? ""
@@ -130,6 +132,7 @@ struct RealLab {
                 remove(e.hostCCache)
                 try? FileManager.default.removeItem(atPath: e.ccacheDirectory)
                 try FileManager.default.createDirectory(atPath: e.ccacheDirectory, withIntermediateDirectories: true)
+                try await daemons.restart(e.key)
             }
         default:
             break   // settings and directory changes: `sync` re-provisions and rewrites configurations
@@ -210,12 +213,21 @@ struct RealLab {
             case .probe(_, _, let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
             }
         }
+        // "At the same moment": the destinations' daemons are paused while every move starts and
+        // connects, then resumed, so they meet all the connections together (not by transfer timing).
+        let destinations = Array(Set(specs.compactMap { layout.entry($0.destination)?.key }))
+        await daemons.pause(destinations, true)
         let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
             for (i, r) in runs.enumerated() {
                 group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn)) }
             }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                await daemons.pause(destinations, false)
+                return (-1, OutcomeSummary(result: "resumed"))
+            }
             var out = [OutcomeSummary?](repeating: nil, count: runs.count)
-            for await (i, o) in group { out[i] = o }
+            for await (i, o) in group where i >= 0 { out[i] = o }
             return out.compactMap { $0 }
         }
         let simParts = sim.parts.map(OutcomeSummary.init)

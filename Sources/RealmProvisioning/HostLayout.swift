@@ -37,12 +37,15 @@ public struct HostLayout: Sendable {
     public let root: String
     /// Entries in the order hosts were added.
     public let entries: [Entry]
-    /// Size of each VM's state file (random bytes).
+    /// Size of each VM's state file (random bytes), unless ``vmFileSizes`` names it.
     public var vmFileSize: Int
+    /// Sizes of particular VMs' state files, by lower-cased name.
+    public var vmFileSizes: [String: Int]
 
-    public init(world: World, root: String, vmFileSize: Int = 64 * 1024) {
+    public init(world: World, root: String, vmFileSize: Int = 64 * 1024, vmFileSizes: [String: Int] = [:]) {
         self.root = root
         self.vmFileSize = vmFileSize
+        self.vmFileSizes = vmFileSizes
         let realmDomain = world.directory.domainOrder.first
         entries = world.allHosts.enumerated().map { i, h in
             let dir = root + "/" + h.key
@@ -108,7 +111,8 @@ public struct HostLayout: Sendable {
             for vm in h.virtualMachines.values where !fm.fileExists(atPath: e.vmDirectory + "/" + vm.name + ext) {
                 let random = FileHandle(forReadingAtPath: "/dev/urandom")
                 defer { try? random?.close() }
-                let bytes = (try? random?.read(upToCount: vmFileSize)) ?? Data(count: vmFileSize)
+                let size = vmFileSizes[vm.name.lowercased()] ?? vmFileSize
+                let bytes = (try? random?.read(upToCount: size)) ?? Data(count: size)
                 try bytes.write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ext))
             }
             guard let config = HostConfiguration.make(for: h, world: world, layout: self) else { continue }
