@@ -24,6 +24,8 @@ let package = Package(
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
         .library(name: "KerberosCrypto", targets: ["KerberosCrypto"]),
+        .library(name: "RealmProvisioning", targets: ["RealmProvisioning"]),
+        .library(name: "RealScenario", targets: ["RealScenario"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
         .executable(name: "kerberos-crypto-bench", targets: ["KerberosCryptoBench"]),
@@ -85,9 +87,20 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
+        // Real two-host runs: a real MIT KDC on LDAP provisioned from the simulated world, and
+        // scenarios replayed against real processes (docs/real-scenarios.md).
+        .target(name: "RealmProvisioning",
+                dependencies: ["TestRealm", "Directory", "Hosts", "MigrationRules", "MigrationService"],
+                swiftSettings: swiftSettings),
+        .target(
+            name: "RealScenario",
+            dependencies: ["RealmProvisioning", "Scenario", "GSS", "TestRealm", "MigrationRules", "MigrationService",
+                           "Hosts", "Directory", "WindowsStatus"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "migauth",
             dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
+                           "RealScenario",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
@@ -118,6 +131,13 @@ let package = Package(
                     swiftSettings: swiftSettings),
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "RealmProvisioningTests",
+                    dependencies: ["RealmProvisioning", "TestRealm", "MigrationRules", "MigrationService", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        // RealScenarioTests also runs the built `migauth` executable.
+        .testTarget(name: "RealScenarioTests",
+                    dependencies: ["RealScenario", "RealmProvisioning", "Scenario", "TestRealm", "MigrationRules"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests",
                     dependencies: ["MigrationService", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",

@@ -4,22 +4,44 @@ import Hosts
 import MigrationRules
 import Scenario
 
-/// `migauth enable-migration` — `Enable-VMMigration`.
-struct EnableMigration: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Enable incoming and outgoing live migrations on a host (mirrors Enable-VMMigration).")
+/// A command that applies one action to one host of the persistent environment (`--host H`):
+/// `enable-migration`, `disable-migration`, `purge-tickets`, `restart`.
+struct HostActionCommand<Action: HostAction>: ParsableCommand {
+    static var configuration: CommandConfiguration { Action.configuration }
     @OptionGroup var options: EnvOptions
-    @Option(help: "The host (Enable-VMMigration -ComputerName).") var host: String
-    func run() throws { try options.apply(.enableMigration(host: host)) }
+    @Option(help: ArgumentHelp(stringLiteral: Action.hostHelp)) var host: String
+    func run() throws { try options.apply(Action.action(host: host)) }
+}
+
+/// What a ``HostActionCommand`` is called and does.
+protocol HostAction {
+    static var configuration: CommandConfiguration { get }
+    /// Help of `--host`.
+    static var hostHelp: String { get }
+    static func action(host: String) -> ScenarioAction
+}
+
+extension HostAction {
+    static var hostHelp: String { "The host." }
+}
+
+/// `migauth enable-migration` — `Enable-VMMigration`.
+typealias EnableMigration = HostActionCommand<EnableMigrationAction>
+enum EnableMigrationAction: HostAction {
+    static let configuration = CommandConfiguration(
+        commandName: "enable-migration",
+        abstract: "Enable incoming and outgoing live migrations on a host (mirrors Enable-VMMigration).")
+    static let hostHelp = "The host (Enable-VMMigration -ComputerName)."
+    static func action(host: String) -> ScenarioAction { .enableMigration(host: host) }
 }
 
 /// `migauth disable-migration` — `Disable-VMMigration`.
-struct DisableMigration: ParsableCommand {
+typealias DisableMigration = HostActionCommand<DisableMigrationAction>
+enum DisableMigrationAction: HostAction {
     static let configuration = CommandConfiguration(
-        abstract: "Disable live migrations on a host (mirrors Disable-VMMigration).")
-    @OptionGroup var options: EnvOptions
-    @Option(help: "The host (Disable-VMMigration -ComputerName).") var host: String
-    func run() throws { try options.apply(.disableMigration(host: host)) }
+        commandName: "disable-migration", abstract: "Disable live migrations on a host (mirrors Disable-VMMigration).")
+    static let hostHelp = "The host (Disable-VMMigration -ComputerName)."
+    static func action(host: String) -> ScenarioAction { .disableMigration(host: host) }
 }
 
 /// `migauth set-host` — `Set-VMHost`.

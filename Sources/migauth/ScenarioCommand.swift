@@ -3,6 +3,8 @@ import Foundation
 import Directory
 import Hosts
 import MigrationRules
+import MigrationService
+import RealScenario
 import Scenario
 
 /// `migauth scenario run|validate`.
@@ -10,7 +12,7 @@ struct ScenarioCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scenario",
         abstract: "Run or validate scenario files (YAML, see docs/scenario-format.md).",
-        subcommands: [Run.self, Validate.self])
+        subcommands: [Run.self, Validate.self, Probe.self])
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -26,9 +28,13 @@ struct ScenarioCommand: ParsableCommand {
         @Flag(name: .shortAndLong, help: "Also show each step's outcome text for passing steps.")
         var verbose = false
 
+        @Flag(help: "Also run each scenario against a real MIT KDC and real processes, and compare (docs/real-scenarios.md).")
+        var real = false
+
         func run() throws {
             let files: [String]
             do { files = try ScenarioFiles.expand(paths) } catch { throw CLIError(error.description) }
+            if real { return try runReal(files) }
             var results: [ScenarioResult] = []
             var loadErrors: [ScenarioError] = []
             for file in files {
@@ -47,6 +53,49 @@ struct ScenarioCommand: ParsableCommand {
             }
             if !loadErrors.isEmpty { throw ExitCode(2) }
             if !batch.passed { throw ExitCode(1) }
+        }
+
+        /// Runs each scenario with ``RealScenarioRunner`` and prints SIM vs REAL per step.
+        func runReal(_ files: [String]) throws {
+            var loadErrors: [ScenarioError] = []
+            var scenarios: [Scenario] = []
+            for file in files {
+                do { scenarios.append(try Scenario.load(file: file)) } catch { loadErrors.append(error) }
+            }
+            let runner = RealScenarioRunner(executable: Self.currentExecutable())
+            let loaded = scenarios
+            let batch = try runBlocking { () async throws(MigrationServiceError) -> RealBatchReport in
+                var reports: [RealScenarioReport] = []
+                for s in loaded { reports.append(await runner.run(s)) }
+                return RealBatchReport(scenarios: reports)
+            }
+            if json { print(try batch.jsonString()) } else { print(batch.text(verbose: verbose), terminator: "") }
+            for e in loadErrors { FileHandle.standardError.write(Data("✗ \(e)\n".utf8)) }
+            if !loadErrors.isEmpty { throw ExitCode(2) }
+            if !batch.passed { throw ExitCode(1) }
+        }
+
+        /// This program's path (`/proc/self/exe` resolved), spawned for probes.
+        static func currentExecutable() -> String {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        }
+    }
+
+    /// `migauth scenario probe JSON` — one real Kerberos exchange of a move (used by `run --real`).
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the Kerberos exchange of one real move (internal: used by `scenario run --real`).",
+            shouldDisplay: false)
+
+        @Argument(help: "The probe as JSON (KerberosDelegationProbe).")
+        var specification: String
+
+        func run() throws {
+            let probe: KerberosDelegationProbe
+            do { probe = try JSONDecoder().decode(KerberosDelegationProbe.self, from: Data(specification.utf8)) } catch {
+                throw CLIError("invalid probe: \(error)")
+            }
+            print(String(decoding: try JSONEncoder().encode(probe.run()), as: UTF8.self))
         }
     }
 
@@ -86,3 +135,4 @@ struct ScenarioCommand: ParsableCommand {
         }
     }
 }
+

@@ -29,22 +29,21 @@ struct SignOff: ParsableCommand {
 }
 
 /// `migauth purge-tickets` — `klist purge`.
-struct PurgeTickets: ParsableCommand {
+typealias PurgeTickets = HostActionCommand<PurgeTicketsAction>
+enum PurgeTicketsAction: HostAction {
     static let configuration = CommandConfiguration(
         commandName: "purge-tickets",
         abstract: "Discard a host's Kerberos tickets so it gets new ones (mirrors klist purge -li 0x3e7).")
-    @OptionGroup var options: EnvOptions
-    @Option(help: "The host.") var host: String
-    func run() throws { try options.apply(.purgeTickets(host: host)) }
+    static func action(host: String) -> ScenarioAction { .purgeTickets(host: host) }
 }
 
 /// `migauth restart` — `Restart-Computer`.
-struct Restart: ParsableCommand {
+typealias Restart = HostActionCommand<RestartAction>
+enum RestartAction: HostAction {
     static let configuration = CommandConfiguration(
+        commandName: "restart",
         abstract: "Restart a host: sessions end and its tickets are discarded (mirrors Restart-Computer).")
-    @OptionGroup var options: EnvOptions
-    @Option(help: "The host.") var host: String
-    func run() throws { try options.apply(.restart(host: host)) }
+    static func action(host: String) -> ScenarioAction { .restart(host: host) }
 }
 
 /// `migauth advance-clock`.

@@ -1,0 +1,149 @@
+import Foundation
+import Scenario
+
+/// One step of a real run: the simulated outcome, and the real one where it could run for real.
+public struct RealStepReport: Sendable, Codable, Hashable {
+    public enum Mode: String, Sendable, Codable, Hashable {
+        /// Run against real processes and compared with the simulation.
+        case compared
+        /// Decided by the simulation alone (``reason`` says why).
+        case simulatedOnly = "simulated-only"
+        /// A set-up step (sign-on, settings, directory, tickets) reproduced on the real hosts and
+        /// realm; nothing to compare.
+        case applied
+    }
+
+    public var index: Int
+    public var label: String?
+    public var action: String
+    public var mode: Mode
+    public var reason: String?
+    public var simulated: OutcomeSummary
+    public var real: OutcomeSummary?
+    /// Differences between SIM and REAL (empty when they agree).
+    public var mismatches: [String]
+
+    public init(index: Int, label: String?, action: String, mode: Mode, reason: String?, simulated: OutcomeSummary,
+                real: OutcomeSummary?, mismatches: [String]) {
+        self.index = index
+        self.label = label
+        self.action = action
+        self.mode = mode
+        self.reason = reason
+        self.simulated = simulated
+        self.real = real
+        self.mismatches = mismatches
+    }
+}
+
+/// The parts of an outcome that SIM and REAL must agree on.
+public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertible {
+    public var result: String
+    /// `0x8009030E`.
+    public var status: String?
+    /// The user-facing text (Hyper-V's two lines for a failed move).
+    public var text: String?
+    /// What the real side said beyond the text (MIT's message, the daemon's detail); not compared.
+    public var detail: String?
+
+    public init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil) {
+        self.result = result
+        self.status = status
+        self.text = text
+        self.detail = detail
+    }
+
+    public init(_ outcome: ActionOutcome) {
+        self.init(result: outcome.result.rawValue, status: outcome.status?.hex,
+                  text: outcome.result == .error ? outcome.message : nil)
+    }
+
+    public var description: String { result + (status.map { " " + $0 } ?? "") }
+
+    /// Differences from `other` (result, status, exact text).
+    public func differences(from real: OutcomeSummary) -> [String] {
+        var d: [String] = []
+        if result != real.result { d.append("result: SIM \(result), REAL \(real.result)") }
+        if status != real.status { d.append("status: SIM \(status ?? "none"), REAL \(real.status ?? "none")") }
+        if let t = text, let r = real.text, t != r { d.append("text: SIM \"\(t)\", REAL \"\(r)\"") }
+        return d
+    }
+}
+
+/// One scenario run for real.
+public struct RealScenarioReport: Sendable, Codable, Hashable {
+    public var name: String
+    public var file: String
+    public var steps: [RealStepReport]
+    /// Set when the real side could not be set up (the realm did not start, …).
+    public var error: String?
+
+    public init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
+        self.name = name
+        self.file = file
+        self.steps = steps
+        self.error = error
+    }
+
+    public var compared: Int { steps.filter { $0.mode == .compared }.count }
+    public var mismatches: Int { steps.filter { !$0.mismatches.isEmpty }.count }
+    public var simulatedOnly: [RealStepReport] { steps.filter { $0.mode == .simulatedOnly } }
+}
+
+/// Several scenarios run for real (what `migauth scenario run --real` prints).
+public struct RealBatchReport: Sendable, Codable {
+    public var scenarios: [RealScenarioReport]
+
+    public init(scenarios: [RealScenarioReport]) { self.scenarios = scenarios }
+
+    public var compared: Int { scenarios.reduce(0) { $0 + $1.compared } }
+    public var mismatches: Int { scenarios.reduce(0) { $0 + $1.mismatches } }
+    public var errors: Int { scenarios.filter { $0.error != nil }.count }
+    public var passed: Bool { mismatches == 0 && errors == 0 }
+
+    /// `REAL: 3 scenarios, 12 steps compared, 0 mismatches, 5 steps simulated only (CredSSP …: 3; …)`.
+    public var summary: String {
+        var reasons: [String: Int] = [:]
+        for s in scenarios { for step in s.simulatedOnly { reasons[step.reason ?? "?", default: 0] += 1 } }
+        let only = reasons.values.reduce(0, +)
+        let why = reasons.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        var line = "REAL: \(scenarios.count) scenarios, \(compared) steps compared, \(mismatches) mismatches, \(only) steps simulated only"
+        if !why.isEmpty { line += " (\(why))" }
+        if errors > 0 { line += ", \(errors) scenarios not set up" }
+        return line
+    }
+
+    /// Per scenario and step: SIM vs REAL, then the summary line.
+    public func text(verbose: Bool = false) -> String {
+        var out = ""
+        for s in scenarios {
+            out += "\(s.mismatches == 0 && s.error == nil ? "✓" : "✗") \(s.name) (\(s.file))\n"
+            if let e = s.error { out += "    not set up: \(e)\n" }
+            for step in s.steps {
+                let head = "  \(step.index). \(step.label.map { "\($0): " } ?? "")\(step.action)"
+                switch step.mode {
+                case .applied:
+                    if verbose { out += "\(head) — applied (SIM \(step.simulated))\n" }
+                case .simulatedOnly:
+                    out += "\(head) — SIM \(step.simulated) | simulated only: \(step.reason ?? "?")\n"
+                case .compared:
+                    let mark = step.mismatches.isEmpty ? "✓" : "✗"
+                    out += "\(head) — SIM \(step.simulated) | REAL \(step.real?.description ?? "none") \(mark)"
+                    out += step.reason.map { " (\($0))" } ?? ""
+                    out += "\n"
+                    for m in step.mismatches { out += "      \(m)\n" }
+                    if verbose, let t = step.real?.text { out += t.split(separator: "\n").map { "      | \($0)\n" }.joined() }
+                    if verbose, let d = step.real?.detail { out += "      detail: \(d)\n" }
+                }
+            }
+        }
+        return out + summary + "\n"
+    }
+
+    public func jsonString() throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(self), as: UTF8.self)
+    }
+}

@@ -1,0 +1,333 @@
+import Directory
+import Foundation
+import Hosts
+import MigrationRules
+import MigrationService
+import RealmProvisioning
+import Scenario
+import TestRealm
+import WindowsStatus
+
+/// Replays a scenario against a real MIT KDC (LDAP back end) provisioned from the scenario's world,
+/// and compares each move's real outcome with the simulated one. See docs/real-scenarios.md.
+///
+/// Per step: the simulation applies it first (`Environment.apply`); then the real side follows —
+/// sign-ons become `kinit`s into the host's ccache, purges and restarts drop ccaches, every accepted
+/// step re-provisions the realm (a diff), rewrites the hosts' configurations and SIGHUPs their
+/// daemons (`migauth serve`, one per Hyper-V host), and a move runs `migauth migrate` as the
+/// right process with the realm's environment.
+public struct RealScenarioRunner: Sendable {
+    /// The `migauth` executable (the running one: `/proc/self/exe`).
+    public var executable: String
+
+    public init(executable: String) { self.executable = executable }
+
+    /// Runs one scenario; never throws (set-up failures are in ``RealScenarioReport/error``).
+    public func run(_ scenario: Scenario) async -> RealScenarioReport {
+        var report = RealScenarioReport(name: scenario.name, file: scenario.file, steps: [])
+        let realm: TestRealm
+        do { realm = try await RealmProvisioner.startRealm(for: scenario.world) } catch {
+            report.error = "the realm did not start: \(error)"
+            return report
+        }
+        do {
+            // VMs moved together must still be transferring when the next move is accepted (rule N2).
+            var sizes: [String: Int] = [:]
+            for case .moves(let specs) in scenario.steps.map(\.action) {
+                for spec in specs { sizes[spec.vm.lowercased()] = 64 << 20 }
+            }
+            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable, vmFileSizes: sizes)
+            var env = scenario.initialEnvironment()
+            for (i, step) in scenario.steps.enumerated() {
+                let before = env.world
+                let sim = env.apply(step.action)
+                var r = RealStepReport(index: i + 1, label: step.label, action: step.action.summary, mode: .applied,
+                                       reason: nil, simulated: OutcomeSummary(sim), real: nil, mismatches: [])
+                switch step.action {
+                case .move(let spec):
+                    let decision = await lab.move(spec, before: before, sim: sim)
+                    r.mode = decision.mode
+                    r.reason = decision.reason
+                    r.real = decision.real
+                    if let real = decision.real { r.mismatches = r.simulated.differences(from: real) }
+                case .moves(let specs):
+                    let decision = await lab.moves(specs, before: before, sim: sim)
+                    r.mode = decision.mode
+                    r.reason = decision.reason
+                    r.real = decision.real
+                    if let real = decision.real { r.mismatches = decision.mismatches ?? r.simulated.differences(from: real) }
+                default:
+                    if sim.result != .error { try await lab.follow(step.action, world: env.world) }
+                }
+                try await lab.sync(env.world)
+                report.steps.append(r)
+            }
+            await lab.daemons.stop()
+        } catch {
+            report.error = "real side failed: \(error)"
+        }
+        await realm.shutdown()
+        return report
+    }
+}
+
+/// The real side of one scenario: realm, provisioner, host layout, users' ccaches.
+struct RealLab {
+    let realm: TestRealm
+    let provisioner: RealmProvisioner
+    let layout: HostLayout
+    let executable: String
+    let domain: String
+    let daemons: HostDaemons
+
+    /// Why a step is decided by the simulation alone.
+    enum Reason {
+        static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
+        static let credSSP = "CredSSP (A1, A6, A7): the real CredSSP path is built separately"
+        static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
+        static let osGeneration = "OS generations (P4): every real host runs the same software"
+        static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
+        static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
+    }
+
+    static func start(realm: TestRealm, world: World, executable: String, vmFileSizes: [String: Int]) async throws -> RealLab {
+        let provisioner = RealmProvisioner(realm: realm)
+        try await provisioner.provision(world)
+        let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSizes: vmFileSizes)
+        try await layout.prepare(realm: realm)
+        try layout.write(world: world)
+        let domain = world.directory.domainOrder.first ?? ""
+        let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && $0.domain == domain }.map(\.key)
+        let daemons = try await HostDaemons.start(realm: realm, layout: layout, keys: hypervisors, executable: executable)
+        return RealLab(realm: realm, provisioner: provisioner, layout: layout, executable: executable,
+                       domain: domain, daemons: daemons)
+    }
+
+    /// Re-provisions the realm, rewrites configurations and VM files (all diffs) and reloads the
+    /// daemons whose configuration changed.
+    func sync(_ world: World) async throws {
+        try await provisioner.provision(world)
+        try await daemons.reload(layout.write(world: world))
+    }
+
+    /// Reproduces an accepted set-up step on the real hosts.
+    func follow(_ action: ScenarioAction, world: World) async throws {
+        switch action {
+        case let .signOn(user, host, method, from):
+            guard let name = userName(user, near: host, world: world),
+                  let password = await provisioner.password(of: name) else { return }
+            // Console, Remote Desktop and CredSSP shells leave the user's credentials on the host;
+            // a Kerberos remote shell leaves them on the machine it comes from.
+            let machine = method.hasReusableCredentials ? host : (from ?? "")
+            let cc = userCCache(machine, name)
+            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: String(cc.dropFirst(5))).deletingLastPathComponent().path,
+                                                    withIntermediateDirectories: true)
+            _ = try await realm.kinit(name, password: password, ccache: userCCache(machine, name))
+        case let .signOff(user, host):
+            if let name = userName(user, near: host, world: world) { remove(userCCache(host, name)) }
+        case let .purgeTickets(host):
+            if let e = layout.entry(host) { remove(e.hostCCache) }
+        case let .restart(host):
+            if let e = layout.entry(host) {
+                remove(e.hostCCache)
+                try? FileManager.default.removeItem(atPath: e.ccacheDirectory)
+                try FileManager.default.createDirectory(atPath: e.ccacheDirectory, withIntermediateDirectories: true)
+                try await daemons.restart(e.key)
+            }
+        default:
+            break   // settings and directory changes: `sync` re-provisions and rewrites configurations
+        }
+    }
+
+    /// `FILE:` ccache of `user` on `machine` ("" = a client outside the scenario's hosts).
+    func userCCache(_ machine: String, _ user: String) -> String {
+        layout.userCCache(host: machine, user: user) ?? "FILE:\(layout.root)/client/\(user.lowercased()).cc"
+    }
+
+    func userName(_ user: String, near host: String?, world: World) -> String? {
+        let d = host.flatMap { world.host($0)?.domain }
+        guard let ref = world.directory.resolve(user, defaultDomain: d), ref.domain == domain,
+              let account = world.directory.user(ref) else { return nil }
+        return PrincipalNames.user(account)
+    }
+
+    func remove(_ ccache: String) {
+        let path = ccache.hasPrefix("FILE:") ? String(ccache.dropFirst(5)) : ccache
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    struct MoveDecision {
+        var mode: RealStepReport.Mode
+        var reason: String?
+        var real: OutcomeSummary?
+        /// For several moves: the differences per move (nil: compare `real` as one outcome).
+        var mismatches: [String]? = nil
+    }
+
+    /// What to run for one move, or why it cannot run for real.
+    enum Plan {
+        case run(arguments: [String], destination: String, destinationFQDN: String)
+        /// Storage moves: the daemon moves VMs only, so the Kerberos exchange (including
+        /// S4U2Proxy to `cifs/<destination>`) runs alone.
+        case probe(KerberosDelegationProbe, destination: String, reason: String)
+        case simulatedOnly(String)
+    }
+
+    /// Runs a move for real when its rules can run for real; `before` is the world it started in.
+    func move(_ spec: MoveSpec, before world: World, sim: ActionOutcome) async -> MoveDecision {
+        switch plan(spec, before: world) {
+        case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+        case let .run(arguments, destination, fqdn):
+            var real = await migrate(arguments, destination: destination, fqdn: fqdn)
+            if real.result != "error", let missing = vmNotMoved(spec, from: world) { real = OutcomeSummary(result: "error", text: missing) }
+            return MoveDecision(mode: .compared, real: real)
+        case let .probe(probe, destination, reason):
+            do {
+                let result = try await runProbe(probe)
+                return MoveDecision(mode: .compared, reason: reason, real: Self.outcome(result, destination: destination))
+            } catch {
+                return MoveDecision(mode: .compared, reason: reason,
+                                    real: OutcomeSummary(result: "error", text: "probe failed to run: \(error)"))
+            }
+        }
+    }
+
+    /// After a real success the VM's file must be on the destination and gone from the source.
+    func vmNotMoved(_ spec: MoveSpec, from world: World) -> String? {
+        guard let source = spec.source ?? world.allHosts.first(where: { $0.virtualMachine(spec.vm) != nil })?.name,
+              let s = layout.entry(source), let d = layout.entry(spec.destination) else { return nil }
+        let file = "/\(spec.vm).\(VMStore.fileExtension)"
+        let fm = FileManager.default
+        if fm.fileExists(atPath: d.vmDirectory + file) && !fm.fileExists(atPath: s.vmDirectory + file) { return nil }
+        return "migauth migrate reported success but \(spec.vm) is not on \(d.name) (or still on \(s.name))"
+    }
+
+    /// Several moves started together (rule N2): all run at once; compared as a multiset of
+    /// results, since which of them waits depends on timing.
+    func moves(_ specs: [MoveSpec], before world: World, sim: ActionOutcome) async -> MoveDecision {
+        var runs: [(arguments: [String], destination: String, fqdn: String)] = []
+        for spec in specs {
+            switch plan(spec, before: world) {
+            case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+            case let .run(arguments, destination, fqdn): runs.append((arguments, destination, fqdn))
+            case .probe(_, _, let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+            }
+        }
+        // "At the same moment": the destinations' daemons are paused while every move starts and
+        // connects, then resumed, so they meet all the connections together (not by transfer timing).
+        let destinations = Array(Set(specs.compactMap { layout.entry($0.destination)?.key }))
+        await daemons.pause(destinations, true)
+        let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
+            for (i, r) in runs.enumerated() {
+                group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn)) }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                await daemons.pause(destinations, false)
+                return (-1, OutcomeSummary(result: "resumed"))
+            }
+            var out = [OutcomeSummary?](repeating: nil, count: runs.count)
+            for await (i, o) in group where i >= 0 { out[i] = o }
+            return out.compactMap { $0 }
+        }
+        let simParts = sim.parts.map(OutcomeSummary.init)
+        let overall = outcomes.contains { $0.result == "error" } ? "error"
+            : outcomes.contains { $0.result == "queued" } ? "queued" : "success"
+        let describe = { (o: [OutcomeSummary]) in o.map(\.description).sorted().joined(separator: ", ") }
+        var mismatches: [String] = []
+        if describe(simParts) != describe(outcomes) {
+            mismatches.append("moves: SIM [\(describe(simParts))], REAL [\(describe(outcomes))]")
+        }
+        return MoveDecision(mode: .compared, reason: "N2: compared as a multiset of results",
+                            real: OutcomeSummary(result: overall), mismatches: mismatches)
+    }
+
+    func plan(_ spec: MoveSpec, before world: World) -> Plan {
+        let sourceName = spec.source ?? world.allHosts.first { $0.virtualMachine(spec.vm) != nil }?.name
+        guard let sourceName, let source = world.host(sourceName), let dest = world.host(spec.destination),
+              let origin = world.host(spec.startedOn ?? sourceName) else { return .simulatedOnly(Reason.notStarted) }
+        let userDomain = world.directory.resolve(spec.user, defaultDomain: origin.domain)?.domain
+        guard source.domain == domain, dest.domain == domain, origin.domain == domain, userDomain == domain else {
+            return .simulatedOnly(Reason.multiDomain)
+        }
+        guard let user = userName(spec.user, near: origin.name, world: world),
+              let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
+              let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
+        if source.migration.authenticationType == .credSSP { return .simulatedOnly(Reason.credSSP) }
+        let local = origin.key == source.key && !session.kind.isRemoteShell
+        if dest.os < source.os { return .simulatedOnly(Reason.osGeneration) }
+        guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
+        // The user's credentials: on the machine the move is started from, or — for a Kerberos
+        // remote shell — on the machine the shell came from.
+        let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
+        // A 2016+ source reached by remote management (WinRM) uses protocol transition (A2b), and
+        // the daemon moves VMs only: both run as the Kerberos exchange alone.
+        let winRM = source.os.usesWinRMForRemoteManagement && !local
+        if spec.kind != .live || winRM {
+            var targets = spec.kind.movesVM ? [PrincipalNames.service(.migration, fqdn: d.fqdn)] : []
+            if spec.kind.needsCIFS { targets.append(PrincipalNames.service(.cifs, fqdn: d.fqdn)) }
+            var probe = KerberosDelegationProbe(
+                userCCache: userCCache(machine, user), sourcePrincipal: realm.qualified("host/\(s.fqdn)"),
+                sourceKeytab: s.keytab, sourceClientKeytab: s.clientKeytab, sourceCCache: s.hostCCache,
+                targets: targets.map(realm.qualified), targetKeytab: d.keytab)
+            if winRM { probe.protocolTransitionFor = realm.qualified(user) }
+            return .probe(probe, destination: spec.destination, reason: winRM ? Reason.protocolTransition : Reason.storage)
+        }
+        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
+                         "--ccache", userCCache(machine, user)]
+        if local {
+            arguments += ["--from-config", s.configuration]
+        } else {
+            let from = layout.entry(machine)?.address ?? s.address
+            arguments += ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name,
+                          "--local-address", from]
+        }
+        return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+    }
+
+    /// Runs `migauth migrate …` and reads its outcome: exit 0 is success ("waited in queue" is
+    /// queued), otherwise stderr holds Hyper-V's text (the destination named by its FQDN, which
+    /// is replaced by the name the scenario typed) then a `(SYMBOL: detail)` line.
+    func migrate(_ arguments: [String], destination: String, fqdn: String) async -> OutcomeSummary {
+        let r: CommandResult
+        do { r = try await realm.run(executable, arguments, check: false) } catch {
+            return OutcomeSummary(result: "error", text: "could not run migauth migrate: \(error)")
+        }
+        if r.succeeded {
+            return OutcomeSummary(result: r.standardOutput.contains("waited in queue") ? "queued" : "success")
+        }
+        let lines = r.standardError.split(separator: "\n", omittingEmptySubsequences: false)
+        let message = lines.prefix { !$0.hasPrefix("(") }.joined(separator: "\n")
+            .trimmingCharacters(in: .newlines).replacingOccurrences(of: fqdn, with: destination)
+        let status = message.range(of: "\\(0x[0-9A-Fa-f]{8}\\)", options: [.regularExpression, .backwards])
+            .map { String(message[$0].dropFirst().dropLast()).uppercased().replacingOccurrences(of: "0X", with: "0x") }
+        let detail = lines.drop { !$0.hasPrefix("(") }.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+        return OutcomeSummary(result: "error", status: status, text: message, detail: detail.isEmpty ? nil : detail)
+    }
+
+    /// What Hyper-V shows for a probe's result: success, or its two lines naming the destination.
+    static func outcome(_ result: KerberosDelegationProbe.Result, destination: String) -> OutcomeSummary {
+        guard let code = result.status else { return OutcomeSummary(result: "success", detail: result.detail) }
+        let status = WindowsStatus.known(code) ?? WindowsStatus(code: code, symbol: "", text: "Unknown error")
+        return OutcomeSummary(result: "error", status: status.hex,
+                              text: MigrationMessages.connectionFailure(destination: destination, status: status),
+                              detail: result.detail)
+    }
+
+    /// Runs `migauth scenario probe JSON` with the realm's environment.
+    func runProbe(_ probe: KerberosDelegationProbe) async throws -> KerberosDelegationProbe.Result {
+        let json = String(decoding: try JSONEncoder().encode(probe), as: UTF8.self)
+        let r = try await realm.run(executable, ["scenario", "probe", json], check: false)
+        guard let line = r.standardOutput.split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(KerberosDelegationProbe.Result.self, from: Data(line.utf8)) else {
+            throw TestRealmError.commandFailed(r)
+        }
+        return result
+    }
+
+    /// The session a move started on `origin` runs in (as the rules engine picks it).
+    static func session(of user: PrincipalRef, on origin: Hosts.Host) -> SignOn? {
+        let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]
+        return origin.signOns(of: user).min { rank[$0.kind, default: 9] < rank[$1.kind, default: 9] }
+    }
+}

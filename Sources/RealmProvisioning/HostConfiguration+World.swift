@@ -1,0 +1,55 @@
+import Directory
+import Foundation
+import Hosts
+import MigrationRules
+import MigrationService
+
+extension HostConfiguration {
+    /// The daemon configuration of `host` in `world` (its migration settings), with paths, address
+    /// and ports from `layout`.
+    public static func make(for host: Hosts.Host, world: World, layout: HostLayout) -> HostConfiguration? {
+        guard let e = layout.entry(host.name) else { return nil }
+        let realm = RealmModel.realmName(of: world)
+        let m = host.migration
+        return HostConfiguration(
+            name: host.name, fqdn: e.fqdn, address: e.address, realm: realm, keytab: e.keytab,
+            clientKeytab: e.clientKeytab, ccacheDirectory: e.directory,
+            migrationEnabled: m.enabled && host.hypervisorInstalled,
+            migrationPort: e.migrationPort, managementPort: e.managementPort,
+            allowedUsers: permittedUsers(host, world: world).map { "\($0)@\(realm)" },
+            incomingNetworks: loopbackNetworks(m.networks.map(\.subnet), world: world, layout: layout),
+            useAnyNetwork: m.useAnyNetwork, maximumMigrations: m.maximumMigrations,
+            performanceOption: m.performanceOption,
+            vmDirectory: e.vmDirectory,
+            hosts: Dictionary(uniqueKeysWithValues: layout.entries.map { ($0.fqdn, $0.address) }))
+    }
+
+    /// Users of the realm's domain allowed to migrate on `host` (rule P1): members of its local
+    /// Administrators or Hyper-V Administrators, through domain groups as its logon DC sees them.
+    public static func permittedUsers(_ host: Hosts.Host, world: World) -> [String] {
+        let dir = world.directory
+        guard let domain = dir.domainOrder.first, let replica = dir.replica(of: domain, on: host.logonDC) else { return [] }
+        let members = (host.localGroups[.administrators] ?? []).union(host.localGroups[.hyperVAdministrators] ?? [])
+        var out: [String] = []
+        for user in replica.users.values {
+            let ref = PrincipalRef(normalizedDomain: domain, name: user.key)
+            let allowed = members.contains(ref) || members.contains {
+                dir.isMember(ref, of: $0, replica: replica, replicaDomain: domain, on: host.logonDC)
+            }
+            if allowed { out.append(PrincipalNames.user(user)) }
+        }
+        return out.sorted()
+    }
+
+    /// Rule N1 on loopback: each listed subnet becomes the `/32`s of the loopback addresses of
+    /// the hosts whose simulated addresses it contains.
+    static func loopbackNetworks(_ subnets: [IPv4Subnet], world: World, layout: HostLayout) -> [IPv4Subnet] {
+        var out: [IPv4Subnet] = []
+        for subnet in subnets {
+            for h in world.allHosts where h.addresses.contains(where: subnet.contains) {
+                if let e = layout.entry(h.name), let s = IPv4Subnet(e.address + "/32"), !out.contains(s) { out.append(s) }
+            }
+        }
+        return out
+    }
+}

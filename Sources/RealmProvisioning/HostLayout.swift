@@ -1,0 +1,151 @@
+import Directory
+import Foundation
+import Hosts
+import MigrationRules
+import MigrationService
+import TestRealm
+
+/// Where each simulated host lives on this machine: a loopback address, daemon ports, and a
+/// directory with its keytabs, ccaches, VM files and daemon configuration.
+///
+/// Addresses are deterministic from the order hosts were added: the first host gets 127.0.0.11,
+/// the second 127.0.0.12, and so on (TestServer01 → .11, TestServer02 → .12, a workstation
+/// added third → .13). Ports are free ports on that address, chosen once.
+public struct HostLayout: Sendable {
+    /// One host's paths.
+    public struct Entry: Sendable, Hashable, Codable {
+        public var name: String
+        /// Lower-cased short name.
+        public var key: String
+        public var fqdn: String
+        public var address: String
+        public var migrationPort: Int
+        public var managementPort: Int
+        public var directory: String
+        public var keytab: String
+        public var clientKeytab: String
+        /// Users' ccaches (`<user>.cc`): a console, Remote Desktop or CredSSP sign-on is a `kinit` here.
+        public var ccacheDirectory: String
+        /// The host's own ccache (its computer account's TGT, rule A3), where the daemon keeps it.
+        public var hostCCache: String
+        public var vmDirectory: String
+        public var configuration: String
+        /// False for hosts of other domains: they have no principals in the (one-domain) realm.
+        public var inRealm: Bool
+    }
+
+    public let root: String
+    /// Entries in the order hosts were added.
+    public let entries: [Entry]
+    /// Size of each VM's state file (random bytes), unless ``vmFileSizes`` names it.
+    public var vmFileSize: Int
+    /// Sizes of particular VMs' state files, by lower-cased name.
+    public var vmFileSizes: [String: Int]
+
+    public init(world: World, root: String, vmFileSize: Int = 64 * 1024, vmFileSizes: [String: Int] = [:]) {
+        self.root = root
+        self.vmFileSize = vmFileSize
+        self.vmFileSizes = vmFileSizes
+        let realmDomain = world.directory.domainOrder.first
+        entries = world.allHosts.enumerated().map { i, h in
+            let dir = root + "/" + h.key
+            let address = Self.loopbackAddress(index: i)
+            let fqdn = PrincipalNames.fqdn(h)
+            return Entry(name: h.name, key: h.key, fqdn: fqdn, address: address,
+                         migrationPort: FreePort.find(on: address), managementPort: FreePort.find(on: address),
+                         directory: dir, keytab: dir + "/krb5.keytab", clientKeytab: dir + "/client.keytab",
+                         ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
+                         vmDirectory: dir + "/vms", configuration: dir + "/host.json",
+                         inRealm: h.domain == realmDomain)
+        }
+    }
+
+    /// 127.0.0.11 for the first host, 127.0.0.12 for the second, …
+    public static func loopbackAddress(index: Int) -> String { "127.0.0.\(11 + index)" }
+
+    /// The entry of `name` (short name or FQDN, any case).
+    public func entry(_ name: String) -> Entry? {
+        let key = ServiceTarget.shortKey(name)
+        return entries.first { $0.key == key }
+    }
+
+    /// `FILE:` name of `user`'s ccache on `host`.
+    public func userCCache(host: String, user: String) -> String? {
+        entry(host).map { "FILE:\($0.ccacheDirectory)/\(user.lowercased()).cc" }
+    }
+
+    /// Creates the directories and exports each host's keytabs (once; keys are not changed).
+    /// Run after ``RealmProvisioner/provision(_:)`` created the principals.
+    public func prepare(realm: TestRealm) async throws {
+        let fm = FileManager.default
+        for e in entries {
+            for d in [e.directory, e.ccacheDirectory, e.vmDirectory] {
+                try fm.createDirectory(atPath: d, withIntermediateDirectories: true,
+                                       attributes: [.posixPermissions: 0o700])
+            }
+            guard e.inRealm else { continue }
+            if !fm.fileExists(atPath: e.keytab) {
+                _ = try await realm.exportKeytab(["host/\(e.fqdn)", "Microsoft Virtual System Migration Service/\(e.fqdn)",
+                                                  "cifs/\(e.fqdn)"], to: e.keytab)
+            }
+            if !fm.fileExists(atPath: e.clientKeytab) {
+                _ = try await realm.exportKeytab(["host/\(e.fqdn)"], to: e.clientKeytab)
+            }
+        }
+    }
+
+    /// Makes every host's VM files match the model (`<vm>.vhdx` per VM there; others removed) and
+    /// writes its `host.json`. Returns the hosts whose configuration changed.
+    @discardableResult
+    public func write(world: World) throws -> [String] {
+        let fm = FileManager.default
+        var changed: [String] = []
+        for h in world.allHosts {
+            guard let e = entry(h.name) else { continue }
+            try fm.createDirectory(atPath: e.vmDirectory, withIntermediateDirectories: true)
+            let ext = "." + VMStore.fileExtension
+            let want = Set(h.virtualMachines.values.map { $0.name + ext })
+            for f in (try? fm.contentsOfDirectory(atPath: e.vmDirectory)) ?? [] where f.hasSuffix(ext) && !want.contains(f) {
+                try fm.removeItem(atPath: e.vmDirectory + "/" + f)
+            }
+            for vm in h.virtualMachines.values where !fm.fileExists(atPath: e.vmDirectory + "/" + vm.name + ext) {
+                let random = FileHandle(forReadingAtPath: "/dev/urandom")
+                defer { try? random?.close() }
+                let size = vmFileSizes[vm.name.lowercased()] ?? vmFileSize
+                let bytes = (try? random?.read(upToCount: size)) ?? Data(count: size)
+                try bytes.write(to: URL(fileURLWithPath: e.vmDirectory + "/" + vm.name + ext))
+            }
+            guard let config = HostConfiguration.make(for: h, world: world, layout: self) else { continue }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(config)
+            if fm.contents(atPath: e.configuration) != data {
+                try data.write(to: URL(fileURLWithPath: e.configuration), options: .atomic)
+                changed.append(e.key)
+            }
+        }
+        return changed
+    }
+}
+
+/// A free TCP port on a loopback address (bound and released; the daemon binds it next).
+enum FreePort {
+    static func find(on address: String) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else { return 0 }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { return 0 }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return named == 0 ? Int(UInt16(bigEndian: addr.sin_port)) : 0
+    }
+}

@@ -1,0 +1,122 @@
+import Directory
+import Hosts
+import MigrationRules
+
+/// What a real MIT KDC must hold for a simulated world: principals with their flags and each
+/// delegating service's `krbAllowedToDelegateTo`. Computed from the world; applied by
+/// ``RealmProvisioner`` as a diff.
+///
+/// What the KDC holds is what each *source host* would see (rule A3):
+/// - a host's delegation is ``World/effectiveDelegation(of:)``: the snapshot in its valid ticket,
+///   or what its logon DC's replica says when it has none. A directory change therefore reaches
+///   the KDC only once it has replicated to that host's logon DC **and** the host has no ticket
+///   carrying the old setting (purged, restarted, expired) — the two halves of rule A3;
+/// - users are read from the replica of the logon DC of the first Hyper-V host of their domain
+///   (the DC a source host asks), else from the domain's first DC.
+public struct RealmModel: Sendable, Hashable {
+    /// One principal and the flags provisioning manages.
+    public struct Principal: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable { case user, host, service }
+        public var name: String
+        public var kind: Kind
+        /// False for users who cannot be delegated (sensitive, Protected Users): `-allow_forwardable`.
+        public var forwardable: Bool
+        /// "Use any authentication protocol" (TRUSTED_TO_AUTH_FOR_DELEGATION): `+ok_to_auth_as_delegate`.
+        public var okToAuthAsDelegate: Bool
+    }
+
+    /// The realm: the world's first domain, upper-cased (`CONTOSO.COM`).
+    public var realm: String
+    /// DNS domains mapped to the realm (`contoso.com`).
+    public var domains: [String]
+    /// Principals by name without realm (`alice`, `host/testserver01.contoso.com`).
+    public var principals: [String: Principal]
+    /// Delegating principal → sorted `krbAllowedToDelegateTo` values (qualified with the realm).
+    public var delegation: [String: [String]]
+
+    public init(realm: String, domains: [String], principals: [String: Principal] = [:],
+                delegation: [String: [String]] = [:]) {
+        self.realm = realm
+        self.domains = domains
+        self.principals = principals
+        self.delegation = delegation
+    }
+
+    /// The realm name for a world: its first domain upper-cased (`CONTOSO.COM`).
+    public static func realmName(of world: World) -> String {
+        (world.directory.domainOrder.first ?? "migration.test").uppercased()
+    }
+
+    /// The state the KDC must hold for `world` (only the first domain's accounts: one realm).
+    public static func desired(for world: World) -> RealmModel {
+        let dir = world.directory
+        let domain = dir.domainOrder.first ?? ""
+        var model = RealmModel(realm: realmName(of: world), domains: [domain].filter { !$0.isEmpty })
+        let hosts = world.allHosts.filter { $0.domain == domain }
+
+        // Users, as the DC a source host asks sees them.
+        let userDC = hosts.first(where: \.hypervisorInstalled)?.logonDC ?? dir.domain(domain)?.primaryController
+        if let replica = dir.replica(of: domain, on: userDC) {
+            for user in replica.users.values where !user.disabled {
+                let ref = PrincipalRef(normalizedDomain: domain, name: user.key)
+                let name = PrincipalNames.user(user)
+                model.principals[name] = Principal(name: name, kind: .user,
+                                                   forwardable: !dir.cannotBeDelegated(ref, on: userDC),
+                                                   okToAuthAsDelegate: false)
+            }
+        }
+
+        // Hosts: host/, the migration service and cifs, and the delegation in effect for each.
+        for host in hosts {
+            let fqdn = PrincipalNames.fqdn(host)
+            let effective = world.effectiveDelegation(of: host.name)?.snapshot ?? .none
+            let hostName = PrincipalNames.host(fqdn: fqdn)
+            model.principals[hostName] = Principal(name: hostName, kind: .host, forwardable: true,
+                                                   okToAuthAsDelegate: effective.kind == .constrainedAnyProtocol)
+            for cls in [ServiceClass.migration, .cifs] {
+                let name = PrincipalNames.service(cls, fqdn: fqdn)
+                model.principals[name] = Principal(name: name, kind: .service, forwardable: true, okToAuthAsDelegate: false)
+            }
+            let targets = delegationTargets(effective, world: world, hosts: hosts)
+            if !targets.isEmpty {
+                model.delegation[hostName] = targets.map { "\($0)@\(model.realm)" }.sorted()
+            }
+        }
+        return model
+    }
+
+    /// The real principals a snapshot lets a host delegate to. Unconstrained delegation (a
+    /// forwarded TGT on Windows) is approximated by listing every host's services.
+    static func delegationTargets(_ snapshot: DelegationSnapshot, world: World, hosts: [Host]) -> [String] {
+        var out: [String] = []
+        for host in hosts {
+            let fqdn = PrincipalNames.fqdn(host)
+            for cls in [ServiceClass.migration, .cifs, .host]
+            where snapshot.allows(ServiceTarget(serviceClass: cls, key: host.key)) {
+                out.append(PrincipalNames.service(cls, fqdn: fqdn))
+            }
+        }
+        return out
+    }
+}
+
+/// How simulated accounts are named in the real realm.
+public enum PrincipalNames {
+    /// A user's principal (without realm): its sAMAccountName as written.
+    public static func user(_ account: UserAccount) -> String { account.samAccountName }
+
+    /// A host's lower-cased FQDN (`testserver01.contoso.com`).
+    public static func fqdn(_ host: Host) -> String { host.fqdn.lowercased() }
+
+    /// `host/<fqdn>`.
+    public static func host(fqdn: String) -> String { service(.host, fqdn: fqdn) }
+
+    /// `<service class>/<fqdn>`: `Microsoft Virtual System Migration Service/…`, `cifs/…`, `host/…`.
+    public static func service(_ cls: ServiceClass, fqdn: String) -> String {
+        switch cls {
+        case .host: "host/\(fqdn)"
+        case .cifs: "cifs/\(fqdn)"
+        default: "\(cls.name)/\(fqdn)"
+        }
+    }
+}

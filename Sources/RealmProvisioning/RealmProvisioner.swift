@@ -1,0 +1,108 @@
+import Foundation
+import MigrationRules
+import TestRealm
+
+/// Keeps a running LDAP-backed ``TestRealm`` in step with a simulated ``World``.
+///
+/// ``provision(_:)`` computes ``RealmModel/desired(for:)`` and applies only the difference from
+/// what it applied last: new principals are created (users with generated passwords kept here),
+/// changed flags are modified, removed principals deleted, and changed delegation lists written
+/// to `krbAllowedToDelegateTo`. Provisioning the same world twice changes nothing.
+public actor RealmProvisioner {
+    public nonisolated let realm: TestRealm
+    /// What the KDC holds now (as far as this provisioner wrote it).
+    public private(set) var applied: RealmModel
+    private var passwords: [String: String] = [:]
+
+    public init(realm: TestRealm) {
+        self.realm = realm
+        self.applied = RealmModel(realm: realm.name, domains: realm.configuration.domains)
+    }
+
+    /// Starts an LDAP-backed realm named after the world's first domain.
+    public static func startRealm(for world: World, parentDirectory: String? = nil) async throws -> TestRealm {
+        let desired = RealmModel.desired(for: world)
+        return try await TestRealm.start(.init(name: desired.realm, backend: .ldap, domains: desired.domains,
+                                               parentDirectory: parentDirectory))
+    }
+
+    /// The password generated for a user principal (nil before it was provisioned).
+    public func password(of user: String) -> String? { passwords[user] }
+
+    /// Applies the difference between the world's desired state and the applied one.
+    @discardableResult
+    public func provision(_ world: World) async throws -> [ProvisioningChange] {
+        var desired = RealmModel.desired(for: world)
+        guard desired.realm == realm.name else {
+            throw TestRealmError.invalidArgument("world's realm \(desired.realm) is not the running realm \(realm.name)")
+        }
+        desired.domains = applied.domains
+        var changes: [ProvisioningChange] = []
+        for name in desired.principals.keys.sorted() {
+            guard let want = desired.principals[name] else { continue }
+            if let have = applied.principals[name] {
+                guard have != want else { continue }
+                try await realm.modifyPrincipal(name, attributes: Self.attributes(want))
+                applied.principals[name] = want
+                changes.append(.modified(name, Self.flags(want)))
+            } else {
+                var password: String? = nil
+                if want.kind == .user {
+                    let p = Self.generatePassword()
+                    passwords[name] = p
+                    password = p
+                }
+                try await realm.addPrincipal(name, password: password, attributes: Self.attributes(want))
+                applied.principals[name] = want
+                changes.append(.added(name, Self.flags(want)))
+            }
+        }
+        for name in applied.principals.keys.sorted() where desired.principals[name] == nil {
+            try await realm.deletePrincipal(name)
+            applied.principals[name] = nil
+            applied.delegation[name] = nil
+            passwords[name] = nil
+            changes.append(.deleted(name))
+        }
+        for name in Set(desired.delegation.keys).union(applied.delegation.keys).sorted() {
+            let want = desired.delegation[name] ?? []
+            guard want != applied.delegation[name] ?? [], applied.principals[name] != nil else { continue }
+            try await realm.setAllowedToDelegate(name, targets: want)
+            applied.delegation[name] = want.isEmpty ? nil : want
+            changes.append(.delegation(name, want))
+        }
+        return changes
+    }
+
+    static func attributes(_ p: RealmModel.Principal) -> PrincipalAttributes {
+        PrincipalAttributes(forwardable: p.forwardable, okToAuthAsDelegate: p.okToAuthAsDelegate)
+    }
+
+    static func flags(_ p: RealmModel.Principal) -> String {
+        (p.forwardable ? "+" : "-") + "allow_forwardable " + (p.okToAuthAsDelegate ? "+" : "-") + "ok_to_auth_as_delegate"
+    }
+
+    static func generatePassword() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        return "Mig-" + String((0..<20).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+    }
+}
+
+/// One change provisioning made to the real KDC.
+public enum ProvisioningChange: Sendable, Hashable, CustomStringConvertible {
+    case added(String, String)
+    case modified(String, String)
+    case deleted(String)
+    /// New `krbAllowedToDelegateTo` values (empty: attribute removed).
+    case delegation(String, [String])
+
+    public var description: String {
+        switch self {
+        case let .added(p, f): "addprinc \(f) \(p)"
+        case let .modified(p, f): "modprinc \(f) \(p)"
+        case let .deleted(p): "delprinc \(p)"
+        case let .delegation(p, t): "krbAllowedToDelegateTo of \(p): " + (t.isEmpty ? "(none)" : t.joined(separator: ", "))
+        }
+    }
+}
