@@ -22,10 +22,14 @@ public struct DestinationConfiguration: Sendable, Hashable {
     public var maximumMigrations: Int
     /// P3: live migration enabled.
     public var migrationEnabled: Bool
+    /// The NetBIOS name of the realm's domain (`CONTOSO`): users are shown as `CONTOSO\bob`, as
+    /// Windows does; without it, as their principal name.
+    public var netbiosDomain: String?
 
     public init(hostName: String, fqdn: String, realm: String? = nil, keytab: String, vmDirectory: String,
                 allowedUsers: [String], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
-                maximumMigrations: Int = 2, migrationEnabled: Bool = true) {
+                maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil) {
+        self.netbiosDomain = netbiosDomain
         self.hostName = hostName
         self.fqdn = fqdn
         self.realm = realm
@@ -46,6 +50,14 @@ public struct DestinationConfiguration: Sendable, Hashable {
         allowedUsers.contains { entry in
             entry == principal || (!entry.contains("@") && realm.map { "\(entry)@\($0)" } == principal)
         }
+    }
+
+    /// How Windows names `principal` in its texts: `NETBIOS\user` for a user of this realm when
+    /// the NetBIOS name is known, else the principal name.
+    public func displayName(of principal: String) -> String {
+        guard let netbiosDomain, let realm, let at = principal.lastIndex(of: "@"),
+              principal[principal.index(after: at)...].caseInsensitiveCompare(realm) == .orderedSame else { return principal }
+        return "\(netbiosDomain)\\\(principal[..<at])"
     }
 
     /// N1: whether a connection that arrived on `address` may migrate.

@@ -162,6 +162,13 @@ final class FrameConnection {
     }
 
     /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.
+    /// Reads (and drops) the peer's first frame before a refusal. The client sends hello and then
+    /// waits, so after this nothing unread is left in the socket: closing then ends with FIN, not
+    /// with a reset that could destroy the refusal before the client reads it.
+    func readHelloBeforeRefusing() async {
+        _ = try? await receive()
+    }
+
     func sendError(_ error: MigrationServiceError) async {
         if protection != nil {
             do { try await send(.error(error.wire)); return } catch {}

@@ -40,13 +40,16 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var vmDirectory: String
     /// Name resolution: FQDN (or short name) → loopback address. No DNS, no /etc/hosts.
     public var hosts: [String: String]
+    /// NetBIOS name of the realm's domain (`CONTOSO`), for Windows-style user names in texts.
+    public var netbiosDomain: String?
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
                 migrationPort: Int = WireProtocol.defaultMigrationPort, managementPort: Int = 0,
                 allowedUsers: [String] = [], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
-                vmDirectory: String, hosts: [String: String] = [:]) {
+                vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil) {
+        self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
         self.address = address
@@ -70,11 +73,11 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
-        case smbChannels, vmDirectory, hosts
+        case smbChannels, vmDirectory, hosts, netbiosDomain
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
-    /// Compression, 4 SMB channels, no hosts).
+    /// Compression, 4 SMB channels, no hosts, no NetBIOS name).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name),
@@ -94,7 +97,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   performanceOption: try c.decodeIfPresent(PerformanceOption.self, forKey: .performanceOption) ?? .compression,
                   smbChannels: try c.decodeIfPresent(Int.self, forKey: .smbChannels) ?? 4,
                   vmDirectory: try c.decode(String.self, forKey: .vmDirectory),
-                  hosts: try c.decodeIfPresent([String: String].self, forKey: .hosts) ?? [:])
+                  hosts: try c.decodeIfPresent([String: String].self, forKey: .hosts) ?? [:],
+                  netbiosDomain: try c.decodeIfPresent(String.self, forKey: .netbiosDomain))
     }
 
     /// Reads a JSON file.
@@ -151,9 +155,12 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain)
     }
 
     /// P1 for this host.
     public func allows(_ principal: String) -> Bool { destinationConfiguration.allows(principal) }
+
+    /// `NETBIOS\user` for a user of this realm (see ``netbiosDomain``), else the principal.
+    public func displayName(of principal: String) -> String { destinationConfiguration.displayName(of: principal) }
 }

@@ -1,7 +1,7 @@
 import Logging
 import Synchronization
 
-/// Runs one host: its migration listener (destination role, when migration is enabled) and its
+/// Runs one host: its migration listener (destination role; it refuses while migration is disabled) and its
 /// management listener (source role), from a `HostConfiguration` that can be reloaded.
 public final class HostDaemon: Sendable {
     public let destination: MigrationDestination
@@ -22,9 +22,9 @@ public final class HostDaemon: Sendable {
     public func start() async throws(MigrationServiceError) {
         let c = configuration
         try c.validate()
-        if c.migrationEnabled {
-            try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
-        }
+        // The migration listener runs also while migration is disabled: like Hyper-V's service it
+        // answers "Live migration is not enabled" (rule P3) instead of refusing the connection.
+        try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
         do throws(MigrationServiceError) {
             try await management.start(on: ServiceEndpoint(address: c.address, port: c.managementPort))
         } catch {
@@ -33,14 +33,13 @@ public final class HostDaemon: Sendable {
         }
     }
 
-    /// `READY migration=127.0.0.12:41234 management=127.0.0.12:41235` (`migration=-` when disabled).
+    /// `READY migration=127.0.0.12:41234 management=127.0.0.12:41235`.
     public var readyLine: String {
         "READY migration=\(destination.endpoint?.description ?? "-") management=\(management.endpoint?.description ?? "-")"
     }
 
-    /// Applies a new configuration: P1, N1, N2, performance option and hosts table at once;
-    /// enabling or disabling migration starts or stops the migration listener. Address, name
-    /// and ports of running listeners stay.
+    /// Applies a new configuration: P1, N1, N2, P3 (migration enabled), performance option and
+    /// hosts table at once. Address, name and ports of running listeners stay.
     public func reload(_ configuration: HostConfiguration) async throws(MigrationServiceError) {
         try configuration.validate()
         let old = state.withLock { s in
@@ -49,10 +48,8 @@ public final class HostDaemon: Sendable {
         }
         await destination.update(configuration.destinationConfiguration)
         management.update(configuration)
-        if configuration.migrationEnabled, destination.endpoint == nil {
+        if destination.endpoint == nil {
             try await destination.start(on: ServiceEndpoint(address: old.address, port: configuration.migrationPort))
-        } else if !configuration.migrationEnabled, destination.endpoint != nil {
-            await destination.stop()
         }
         logger.info("configuration reloaded")
     }

@@ -100,7 +100,8 @@ public final class ManagementService: Sendable {
         do throws(MigrationServiceError) {
             guard configuration.allows(user.principal) else {
                 throw MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .source,
-                                            message: MigrationMessages.permissionDenied(user: user.principal, host: configuration.name,
+                                            message: MigrationMessages.permissionDenied(user: configuration.displayName(of: user.principal),
+                                                                                        host: configuration.name,
                                                                                         stage: .source),
                                             detail: "not in the allowed users of \(configuration.name) (rule P1)")
             }
@@ -134,7 +135,8 @@ public final class ManagementService: Sendable {
         }
         let endpoint = try ServiceEndpoint(address: host, port: request.endpointPort == 0 ? WireProtocol.defaultMigrationPort
                                                                                           : Int(request.endpointPort))
-        let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory)
+        let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
+                                         hostName: configuration.name)
         let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
         let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,

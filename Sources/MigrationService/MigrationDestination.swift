@@ -82,6 +82,7 @@ public final class MigrationDestination: Sendable {
         let configuration = self.configuration
         // P3: migration enabled.
         guard configuration.migrationEnabled else {
+            await conn.readHelloBeforeRefusing()
             await conn.sendError(.failure(.configuration, .notSupported, stage: .destination,
                                           reason: "Live migration is not enabled on host \(configuration.hostName)"))
             return
@@ -92,6 +93,7 @@ public final class MigrationDestination: Sendable {
             let error = MigrationServiceError.connection(.connection, .connectionRefused, destination: configuration.hostName,
                                                          detail: "\(local) is not inside \(configuration.hostName)'s incoming migration networks (rule N1)")
             await log.append(.refused(localAddress: local, status: .connectionRefused))
+            await conn.readHelloBeforeRefusing()
             await conn.sendError(error)
             return
         }
@@ -112,7 +114,8 @@ public final class MigrationDestination: Sendable {
         // P1.
         guard configuration.allows(peer.principal) else {
             let error = MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .destination,
-                                              message: MigrationMessages.permissionDenied(user: peer.principal, host: configuration.hostName,
+                                              message: MigrationMessages.permissionDenied(user: configuration.displayName(of: peer.principal),
+                                                                                          host: configuration.hostName,
                                                                                           stage: .destination),
                                               detail: "not in the allowed users of \(configuration.hostName) (rule P1)")
             await log.append(.denied(user: peer.principal, status: .accessDenied))

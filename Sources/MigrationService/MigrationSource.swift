@@ -110,10 +110,14 @@ public struct MigrationSource: Sendable {
     public var localAddress: String
     public var vmDirectory: String
 
-    public init(localAddress: String, vmDirectory: String) throws(MigrationServiceError) {
+    /// The source host's name as configured (`TestServer01`), used in Hyper-V's texts.
+    public var hostName: String?
+
+    public init(localAddress: String, vmDirectory: String, hostName: String? = nil) throws(MigrationServiceError) {
         try ServiceEndpoint.checkLoopback(localAddress)
         self.localAddress = localAddress
         self.vmDirectory = vmDirectory
+        self.hostName = hostName
     }
 
     /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
@@ -122,6 +126,12 @@ public struct MigrationSource: Sendable {
                      options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
         try VMStore.checkName(vm, stage: .source)
         let store = VMStore(directory: vmDirectory)
+        guard store.contains(vm) else {
+            // Rule P3, in Hyper-V's words (no file paths in what the user sees).
+            throw .failure(.storage, .notFound, stage: .source,
+                           reason: "Hyper-V was unable to find a virtual machine with name '\(vm)' on host \(hostName ?? localAddress)",
+                           detail: "no state file \(store.path(of: vm))")
+        }
         let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
         let size = file.size
         let hash = try file.sha256(stage: .source)

@@ -275,13 +275,13 @@ struct RealLab {
         }
         var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
                          "--ccache", userCCache(machine, user)]
-        if local {
-            arguments += ["--from-config", s.configuration]
-        } else {
-            let from = layout.entry(machine)?.address ?? s.address
-            arguments += ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name,
-                          "--local-address", from]
-        }
+        // Hyper-V's migration service acts for the user through constrained delegation whenever the
+        // source authenticates with Kerberos, also for a move started at the source's own console
+        // (rule A2): so every Kerberos move asks the source's daemon over its management channel,
+        // from the machine the move is started on (the source itself for a local sign-on).
+        let from = layout.entry(machine)?.address ?? s.address
+        arguments += ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name,
+                      "--local-address", from]
         return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
     }
 

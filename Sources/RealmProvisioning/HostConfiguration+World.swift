@@ -21,7 +21,8 @@ extension HostConfiguration {
             useAnyNetwork: m.useAnyNetwork, maximumMigrations: m.maximumMigrations,
             performanceOption: m.performanceOption,
             vmDirectory: e.vmDirectory,
-            hosts: Dictionary(uniqueKeysWithValues: layout.entries.map { ($0.fqdn, $0.address) }))
+            hosts: Dictionary(uniqueKeysWithValues: layout.entries.map { ($0.fqdn, $0.address) }),
+            netbiosDomain: world.directory.domainOrder.first.flatMap { world.directory.domain($0)?.domain.netBIOSName })
     }
 
     /// Users of the realm's domain allowed to migrate on `host` (rule P1): members of its local

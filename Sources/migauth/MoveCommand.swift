@@ -84,7 +84,8 @@ struct MoveCommand: ParsableCommand {
                 throw MigrationServiceError.configuration("\(to) is not in \(configuration.name)'s hosts table; give --endpoint",
                                                           stage: .source)
             }
-            let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory)
+            let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
+                                             hostName: configuration.name)
             let report = try await source.move(
                 vm: vm, to: MigrationTarget(fqdn: to, endpoint: destination, realm: realm ?? configuration.realm),
                 credential: credential,
