@@ -1,8 +1,9 @@
 import CGSSAPI
 import KerberosCrypto
 
-/// The security context handle shared by initiator and acceptor (opaque outside the module): owns the `gss_ctx_id_t` and
-/// deletes it exactly once. Non-copyable, so only one owner can use it at a time.
+/// The security context state shared by initiator and acceptor (opaque outside the module): owns
+/// the `gss_ctx_id_t` and deletes it exactly once, and the per-message path chosen for it.
+/// Non-copyable, so only one owner can use it at a time.
 public struct GSSContextCore: ~Copyable {
     var handle: gss_ctx_id_t? = nil
     var mechanism: GSSMechanism

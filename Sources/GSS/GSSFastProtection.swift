@@ -41,8 +41,13 @@ struct GSSFastProtection {
     static let environmentVariable = "MIGAUTH_GSS_FAST_PROTECTION"
 
     static var enabledByEnvironment: Bool {
-        guard let raw = getenv(environmentVariable) else { return true }  // no dictionary per context
-        return !["0", "off", "false", "no"].contains(String(cString: raw).lowercased())
+        enabled(byEnvironmentValue: getenv(environmentVariable).map { String(cString: $0) })  // no dictionary per context
+    }
+
+    /// Whether a value of ``environmentVariable`` (nil: unset) leaves the fast path on.
+    static func enabled(byEnvironmentValue value: String?) -> Bool {
+        guard let value else { return true }
+        return !["0", "off", "false", "no"].contains(value.lowercased())
     }
 
     var path: GSSProtectionPath {

@@ -1,5 +1,3 @@
-import CGSSAPI
-
 /// What ``GSSInitiatorContext`` and ``GSSAcceptorContext`` have in common once established:
 /// inquiry and per-message protection (wrap/unwrap, MIC, in-place IOV forms). Write generic code
 /// over either side with `some GSSSecurityContext` (both are `~Copyable`: pass them `inout`).

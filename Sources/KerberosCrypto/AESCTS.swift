@@ -48,38 +48,37 @@ enum AESCTS {
             var lastBlock = (UInt64(0), UInt64(0))
             do {
                 if bulk > 0 { try key.with(.cbcEncrypt, iv: nil) { ctx in
+                    /// Encrypts `n` octets (whole blocks), showing them to the observers.
+                    func run(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, _ n: Int) throws {
+                        var outl: Int32 = 0
+                        try beforeRun?(UnsafeRawBufferPointer(start: input, count: n))
+                        guard EVP_CipherUpdate(ctx, output.assumingMemoryBound(to: UInt8.self), &outl,
+                                               input.assumingMemoryBound(to: UInt8.self), Int32(n)) == 1,
+                              Int(outl) == n else {
+                            throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
+                        }
+                        try afterRun?(UnsafeRawBufferPointer(start: output, count: n))
+                        withUnsafeMutableBytes(of: &lastBlock) {
+                            $0.copyMemory(from: UnsafeRawBufferPointer(start: output + n - blockSize, count: blockSize))
+                        }
+                    }
                     var position = 0
                     while position < bulk {
                         guard let (target, available) = writer.currentRun() else {
                             throw KerberosCryptoError.libcrypto("AES-CTS output pieces too short")
                         }
                         let chunk = reader.next(max: min(available, bulk - position, chunkLength))
-                        var outl: Int32 = 0
                         let n = chunk.count & ~(blockSize - 1)
                         if n > 0, let input = chunk.baseAddress {
                             reader.back(chunk.count - n)
-                            try beforeRun?(UnsafeRawBufferPointer(start: input, count: n))
-                            guard EVP_CipherUpdate(ctx, target.assumingMemoryBound(to: UInt8.self), &outl,
-                                                   input.assumingMemoryBound(to: UInt8.self), Int32(n)) == 1,
-                                  Int(outl) == n else {
-                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
-                            }
-                            try afterRun?(UnsafeRawBufferPointer(start: target, count: n))
-                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: target + n - blockSize, count: blockSize)) }
+                            try run(input, target, n)
                             writer.advance(n)
                             position += n
                         } else {
                             // A block straddling two input or output pieces.
                             reader.back(chunk.count)
                             reader.copy(into: tmpIn, count: blockSize)
-                            try beforeRun?(UnsafeRawBufferPointer(start: tmpIn, count: blockSize))
-                            guard EVP_CipherUpdate(ctx, tmpOut.assumingMemoryBound(to: UInt8.self), &outl,
-                                                   tmpIn.assumingMemoryBound(to: UInt8.self), Int32(blockSize)) == 1,
-                                  Int(outl) == blockSize else {
-                                throw LibCrypto.lastError("EVP_CipherUpdate(CBC)")
-                            }
-                            try afterRun?(UnsafeRawBufferPointer(start: tmpOut, count: blockSize))
-                            withUnsafeMutableBytes(of: &lastBlock) { $0.copyMemory(from: UnsafeRawBufferPointer(start: tmpOut, count: blockSize)) }
+                            try run(UnsafeRawPointer(tmpIn), tmpOut, blockSize)
                             writer.scatter(from: UnsafeRawPointer(tmpOut), count: blockSize)
                             position += blockSize
                         }
