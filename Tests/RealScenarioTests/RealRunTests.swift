@@ -39,16 +39,17 @@ struct RealRunTests {
     func daemonsDecidePermissionsNetworksAndConcurrency() async throws {
         let report = try await Self.run("real-p1-n1-n2-kerberos.yaml")
         let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
-        // P1 at the destination: the daemon refuses with E_ACCESSDENIED. (Its text names the user
-        // as bob@CONTOSO.COM where Windows says CONTOSO\bob: a known difference, see the docs.)
+        // P1 at the destination: the daemon refuses with E_ACCESSDENIED, naming the user as Windows does.
         #expect(steps[3]?.mode == .compared)
         #expect(steps[3]?.real?.status == "0x80070005")
         #expect(steps[3]?.real?.text?.hasPrefix("Virtual machine migration operation failed at migration Destination.") == true)
+        #expect(steps[3]?.real?.text?.contains("User 'CONTOSO\\bob'") == true, "\(steps[3]?.real?.text ?? "")")
+        #expect(steps[3]?.mismatches == [])
         #expect(steps[5]?.real?.result == "success")
-        // N1: refused on the real socket. (The service's source sometimes sees the reset before the
-        // destination's refusal frame: 0x80072746; reported to the service branch.)
+        // N1: refused on the real socket, with the refusal read (not a reset: 0x80072746).
         #expect(steps[7]?.real?.result == "error")
-        #expect(["0x8007274D", "0x80072746"].contains(steps[7]?.real?.status ?? ""))
+        #expect(steps[7]?.real?.status == "0x8007274D")
+        #expect(steps[7]?.mismatches == [])
         #expect(steps[9]?.real?.result == "success")
         // N2: three at once with a limit of 2 — one waited, all moved.
         #expect(steps[10]?.real?.result == "queued")
