@@ -93,9 +93,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",
-            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService",
+            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService", "CredSSP",
                            .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio")],
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOExtras", package: "swift-nio-extras"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Sources/MigAuthBench",
             swiftSettings: swiftSettings),
 

@@ -13,6 +13,8 @@ public enum CredSSPClientStep: Sendable, Equatable {
 ///
 /// Any transport carries the tokens (length-prefixed TCP frames, HTTP, RDP). The client runs TLS, then the inner
 /// authentication, binds it to the server's public key through `pubKeyAuth`, and finally sends the credentials.
+/// The actor runs on a thread of its own (TLS and the possibly blocking inner steps run there, never on an event
+/// loop); ``run(frames:send:)`` drives a whole exchange over a framed transport.
 public actor CredSSPClient {
     private enum State {
         case initial, handshake, awaitingTLSReply, negotiating, awaitingPubKeyAuth, finished, failed
@@ -23,6 +25,9 @@ public actor CredSSPClient {
     private let policy: CredSSPPolicy
     private let verification: CredSSPServerVerification
     private var tls: TLSEngine?
+    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
+    private let thread = CredSSPSessionThread()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .initial
     private var serverKey: CertificatePublicKey?
     private var nonce: [UInt8]?
@@ -44,57 +49,59 @@ public actor CredSSPClient {
         self.verification = verification
     }
 
+    deinit { thread.stop() }
+
     /// Advances the exchange. Call first with `nil`, then with each token the server sends.
     public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {
         do {
-            return try await advance(input)
+            return try advance(input)
         } catch {
             let failure = (error as? CredSSPError) ?? CredSSPError(.innerAuthenticationFailed,
                                                                     inner.windowsStatus(for: error), "\(error)")
             state = .failed
             credentials.wipe()
             inner.dispose()
-            await tls?.close()
+            tls?.close()
             throw failure
         }
     }
 
-    private func advance(_ input: [UInt8]?) async throws -> CredSSPClientStep {
+    private func advance(_ input: [UInt8]?) throws -> CredSSPClientStep {
         switch state {
         case .initial:
             guard input == nil else { throw CredSSPError.unexpected("The first client step takes no input") }
-            let engine = try await TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            let engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
             tls = engine
             state = .handshake
-            return .send(try await engine.drainRecords())
+            return .send(try engine.drainRecords())
         case .handshake:
             let engine = try requireTLS()
-            try await engine.feed(try require(input))
-            let records = try await engine.drainRecords()
+            try engine.feed(try require(input))
+            let records = try engine.drainRecords()
             guard engine.handshakeComplete else { return .send(records) }
-            try await tlsEstablished(engine)
+            try tlsEstablished(engine)
             if !records.isEmpty {
                 // TLS 1.3: the Finished goes alone and the server answers it, so turns alternate strictly.
                 state = .awaitingTLSReply
                 return .send(records)
             }
-            return try await firstRequest(engine)
+            return try firstRequest(engine)
         case .awaitingTLSReply:
             let engine = try requireTLS()
-            try await engine.feed(try require(input))
-            return try await firstRequest(engine)
+            try engine.feed(try require(input))
+            return try firstRequest(engine)
         case .negotiating:
             let engine = try requireTLS()
-            let reply = try await receive(engine, try require(input))
+            let reply = try receive(engine, try require(input))
             try checkVersion(reply.version)
             guard let token = reply.negoTokens?.tokens.first else {
                 throw CredSSPError.unexpected("The server's TSRequest has no negoTokens")
             }
             let out = try inner.step(token)
-            return .send(try await nextRequest(engine, token: out))
+            return .send(try nextRequest(engine, token: out))
         case .awaitingPubKeyAuth:
             let engine = try requireTLS()
-            let reply = try await receive(engine, try require(input))
+            let reply = try receive(engine, try require(input))
             if let token = reply.negoTokens?.tokens.first, !token.isEmpty {
                 _ = try inner.step(token)  // e.g. SPNEGO's mechListMIC
             }
@@ -110,8 +117,8 @@ public actor CredSSPClient {
             let authInfo = try inner.wrap(plain)
             credentials.wipe()
             state = .finished
-            let last = try await send(engine, TSRequest(version: policy.version, authInfo: authInfo))
-            await engine.close()
+            let last = try send(engine, TSRequest(version: policy.version, authInfo: authInfo))
+            engine.close()
             inner.dispose()
             return .finished(last)
         case .finished, .failed:
@@ -138,9 +145,9 @@ public actor CredSSPClient {
         return configuration
     }
 
-    private func tlsEstablished(_ engine: TLSEngine) async throws {
-        tlsVersion = try await engine.tlsVersion()
-        guard let der = try await engine.peerCertificateDER() else {
+    private func tlsEstablished(_ engine: TLSEngine) throws {
+        tlsVersion = try engine.tlsVersion()
+        guard let der = try engine.peerCertificateDER() else {
             throw CredSSPError(.serverCertificateRejected, .untrustedRoot, "The server sent no certificate")
         }
         let key = try CertificatePublicKey(certificateDER: der)
@@ -151,16 +158,16 @@ public actor CredSSPClient {
         serverKey = key
     }
 
-    private func firstRequest(_ engine: TLSEngine) async throws -> CredSSPClientStep {
+    private func firstRequest(_ engine: TLSEngine) throws -> CredSSPClientStep {
         let out = try inner.step(nil)
-        return .send(try await nextRequest(engine, token: out))
+        return .send(try nextRequest(engine, token: out))
     }
 
     /// The next TSRequest: more negotiation, or (once the inner context is complete) the public-key binding.
-    private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) async throws -> [UInt8] {
+    private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) throws -> [UInt8] {
         guard inner.isComplete else {
             state = .negotiating
-            return try await send(engine, TSRequest(version: policy.version, negoTokens: NegoData(tokens: [token ?? []])))
+            return try send(engine, TSRequest(version: policy.version, negoTokens: NegoData(tokens: [token ?? []])))
         }
         let version = negotiatedVersion ?? policy.version
         negotiatedVersion = version
@@ -170,7 +177,7 @@ public actor CredSSPClient {
         let request = TSRequest(version: policy.version, negoTokens: token.map { NegoData(tokens: [$0]) },
                                 pubKeyAuth: try inner.wrap(binding), clientNonce: nonce)
         state = .awaitingPubKeyAuth
-        return try await send(engine, request)
+        return try send(engine, request)
     }
 
     private func checkVersion(_ serverVersion: Int) throws {
@@ -199,17 +206,17 @@ public actor CredSSPClient {
         }
     }
 
-    private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
-        try await engine.write(try TSRequestCodec.encode(request))
-        return try await engine.drainRecords()
+    private func send(_ engine: TLSEngine, _ request: TSRequest) throws -> [UInt8] {
+        try engine.write(try TSRequestCodec.encode(request))
+        return try engine.drainRecords()
     }
 
-    private func receive(_ engine: TLSEngine, _ records: [UInt8]) async throws -> TSRequest {
+    private func receive(_ engine: TLSEngine, _ records: [UInt8]) throws -> TSRequest {
         guard records.count <= policy.maximumMessageBytes + 4096 else {
             throw CredSSPError.tooLarge("TLS token", records.count, limit: policy.maximumMessageBytes)
         }
-        try await engine.feed(records)
-        let request = try TSRequestCodec.decodeRequest(try await engine.readPlaintext(), policy: policy)
+        try engine.feed(records)
+        let request = try TSRequestCodec.decodeRequest(try engine.readPlaintext(), policy: policy)
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         return request
     }

@@ -26,6 +26,8 @@ public struct CredSSPError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidCredentials
         /// The state machine was used after it finished or failed.
         case invalidState
+        /// The transport failed or closed before the exchange finished (``CredSSPServer/run(frames:send:)``).
+        case transport
     }
 
     public let kind: Kind
@@ -65,6 +67,10 @@ extension CredSSPError {
 
     static func unexpected(_ what: String) -> CredSSPError {
         CredSSPError(.unexpectedMessage, .illegalMessage, what)
+    }
+
+    static func transport(_ what: String, _ error: (any Error)? = nil) -> CredSSPError {
+        CredSSPError(.transport, .connectionReset, error.map { "\(what): \($0)" } ?? what)
     }
 
     static func peer(_ code: UInt32) -> CredSSPError {

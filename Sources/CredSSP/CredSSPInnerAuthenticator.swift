@@ -4,7 +4,8 @@ import WindowsStatus
 ///
 /// CredSSP drives it like SSPI: ``step(_:)`` with the peer's token until ``isComplete``, then ``wrap(_:)`` and
 /// ``unwrap(_:)`` (with confidentiality) for `pubKeyAuth` and `authInfo`. Calls may block (a KDC exchange);
-/// the CredSSP state machine makes them one at a time.
+/// the CredSSP state machine makes them one at a time, on its session thread (never a NIO event loop or a thread
+/// of Swift's cooperative pool).
 public protocol CredSSPInnerAuthenticator: AnyObject {
     /// Consumes the peer's token (`nil` for an initiator's first call) and returns the token to send, if any.
     func step(_ token: [UInt8]?) throws -> [UInt8]?

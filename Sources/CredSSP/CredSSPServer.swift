@@ -12,7 +12,9 @@ public enum CredSSPServerStep: Sendable {
 /// The CredSSP acceptor ([MS-CSSP] versions 2–6) as a sans-IO state machine: bytes in, bytes out.
 ///
 /// On failure the thrown ``CredSSPError`` may carry ``CredSSPError/replyToPeer``: a TSRequest with `errorCode`
-/// (versions 3, 4 and 6) to send before closing.
+/// (versions 3, 4 and 6) to send before closing. The actor runs on a thread of its own (TLS and the possibly
+/// blocking inner steps run there, never on an event loop); ``run(frames:send:)`` drives a whole exchange over a
+/// framed transport and returns the delegated credentials.
 public actor CredSSPServer {
     private enum State { case handshake, awaitingFirstRequest, negotiating, awaitingCredentials, finished, failed }
 
@@ -21,6 +23,9 @@ public actor CredSSPServer {
     private let tlsConfiguration: TLSConfiguration
     private let key: CertificatePublicKey
     private var tls: TLSEngine?
+    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
+    private let thread = CredSSPSessionThread()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .handshake
     /// The protocol version both sides use (the smaller of the two announced).
     public private(set) var negotiatedVersion: Int?
@@ -51,56 +56,58 @@ public actor CredSSPServer {
         self.policy = policy
     }
 
+    deinit { thread.stop() }
+
     /// Advances the exchange with the client's next token.
     public func step(_ input: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
         do {
-            return try await advance(input)
+            return try advance(input)
         } catch {
             var failure = (error as? CredSSPError) ?? CredSSPError(.innerAuthenticationFailed,
                                                                     inner.windowsStatus(for: error), "\(error)")
             if failure.replyToPeer == nil, state != .handshake, let version = negotiatedVersion,
                CredSSPPolicy.errorCodeAllowed(version: version), let engine = tls {
                 let request = TSRequest(version: policy.version, errorCode: failure.status.code)
-                if let reply = try? await send(engine, request) { failure = failure.replying(reply) }
+                if let reply = try? send(engine, request) { failure = failure.replying(reply) }
             }
             state = .failed
             inner.dispose()
-            await tls?.close()
+            tls?.close()
             throw failure
         }
     }
 
-    private func advance(_ input: [UInt8]) async throws -> CredSSPServerStep {
+    private func advance(_ input: [UInt8]) throws -> CredSSPServerStep {
         switch state {
         case .handshake:
             let engine: TLSEngine
             if let tls { engine = tls } else {
-                engine = try await TLSEngine.server(configuration: tlsConfiguration)
+                engine = try TLSEngine.server(configuration: tlsConfiguration)
                 tls = engine
             }
             try checkTokenSize(input)
-            try await engine.feed(input)
-            let records = try await engine.drainRecords()
+            try engine.feed(input)
+            let records = try engine.drainRecords()
             guard engine.handshakeComplete else { return .send(records) }
-            tlsVersion = try await engine.tlsVersion()
+            tlsVersion = try engine.tlsVersion()
             state = .awaitingFirstRequest
-            let plaintext = try await engine.readPlaintext()
+            let plaintext = try engine.readPlaintext()
             if plaintext.isEmpty { return .send(records) }
             // The client sent its first TSRequest together with its last handshake records.
-            return try await handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine,
+            return try handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine,
                                     prefix: records)
         case .awaitingFirstRequest, .negotiating, .awaitingCredentials:
             let engine = try requireTLS()
             try checkTokenSize(input)
-            try await engine.feed(input)
-            let plaintext = try await engine.readPlaintext()
-            return try await handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine, prefix: [])
+            try engine.feed(input)
+            let plaintext = try engine.readPlaintext()
+            return try handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine, prefix: [])
         case .finished, .failed:
             throw CredSSPError(.invalidState, .invalidHandle, "The CredSSP server has already \(state == .finished ? "finished" : "failed")")
         }
     }
 
-    private func handle(_ request: TSRequest, _ engine: TLSEngine, prefix: [UInt8]) async throws -> CredSSPServerStep {
+    private func handle(_ request: TSRequest, _ engine: TLSEngine, prefix: [UInt8]) throws -> CredSSPServerStep {
         if state == .awaitingFirstRequest {
             let version = min(request.version, policy.version)
             negotiatedVersion = version
@@ -113,6 +120,12 @@ public actor CredSSPServer {
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         switch state {
         case .negotiating:
+            guard request.authInfo == nil else {
+                throw CredSSPError.unexpected("The client sent authInfo before the public-key exchange")
+            }
+            guard request.negoTokens?.tokens.first != nil || request.pubKeyAuth != nil else {
+                throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
+            }
             var out: [UInt8]?
             if let token = request.negoTokens?.tokens.first {
                 out = try inner.step(token)
@@ -121,7 +134,7 @@ public actor CredSSPServer {
                 guard !inner.isComplete || out != nil else {
                     throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
                 }
-                return .send(prefix + (try await send(engine, TSRequest(version: policy.version,
+                return .send(prefix + (try send(engine, TSRequest(version: policy.version,
                                                                            negoTokens: NegoData(tokens: [out ?? []])))))
             }
             guard inner.isComplete else {
@@ -151,7 +164,7 @@ public actor CredSSPServer {
             let reply = TSRequest(version: policy.version, negoTokens: out.map { NegoData(tokens: [$0]) },
                                   pubKeyAuth: try inner.wrap(answer))
             state = .awaitingCredentials
-            return .send(prefix + (try await send(engine, reply)))
+            return .send(prefix + (try send(engine, reply)))
         case .awaitingCredentials:
             guard let sealed = request.authInfo else {
                 throw CredSSPError(.invalidCredentials, .invalidToken, "The client's last TSRequest has no authInfo")
@@ -175,7 +188,7 @@ public actor CredSSPServer {
             }
             state = .finished
             inner.dispose()
-            await engine.close()
+            engine.close()
             return .finished(CredSSPCredentials(wire: password))
         default:
             throw CredSSPError.unexpected("Unexpected TSRequest")
@@ -187,9 +200,9 @@ public actor CredSSPServer {
         guard input.count <= limit else { throw CredSSPError.tooLarge("TLS token", input.count, limit: limit) }
     }
 
-    private func send(_ engine: TLSEngine, _ request: TSRequest) async throws -> [UInt8] {
-        try await engine.write(try TSRequestCodec.encode(request))
-        return try await engine.drainRecords()
+    private func send(_ engine: TLSEngine, _ request: TSRequest) throws -> [UInt8] {
+        try engine.write(try TSRequestCodec.encode(request))
+        return try engine.drainRecords()
     }
 
     private func requireTLS() throws -> TLSEngine {

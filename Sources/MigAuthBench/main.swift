@@ -10,8 +10,9 @@ do {
     case "gss": try await GSSBench.run(rest)
     case "sim": try await SimBench.run(rest)
     case "service": try await ServiceBench.run(rest)
+    case "credssp": try await CredSSPBench.run(rest)
     default:
-        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream)")
+        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream), credssp (CredSSP handshake)")
         exit(suite == "help" || suite == "--help" ? 0 : 2)
     }
 } catch {

@@ -133,22 +133,23 @@ enum Exchange {
     }
 
     @Test func certificateAuthorityVerification() async throws {
-        let certs = try TestCertificates.get()
-        let good = try Self.pair(verification: .certificateAuthorities(caFile: certs.caFile, hostname: TestCertificates.hostname),
-                                 issued: true)
-        #expect(await Exchange.run(client: good.0, server: good.1).credentials?.user == "alice")
+        try await TestCertificates.get().withCAFile { caFile in
+            let good = try Self.pair(verification: .certificateAuthorities(caFile: caFile, hostname: TestCertificates.hostname),
+                                     issued: true)
+            #expect(await Exchange.run(client: good.0, server: good.1).credentials?.user == "alice")
 
-        let wrongHost = try Self.pair(verification: .certificateAuthorities(caFile: certs.caFile, hostname: "evil.test"),
-                                      issued: true)
-        let refused = await Exchange.run(client: wrongHost.0, server: wrongHost.1)
-        #expect(refused.credentials == nil)
-        #expect(refused.clientError != nil)
+            let wrongHost = try Self.pair(verification: .certificateAuthorities(caFile: caFile, hostname: "evil.test"),
+                                          issued: true)
+            let refused = await Exchange.run(client: wrongHost.0, server: wrongHost.1)
+            #expect(refused.credentials == nil)
+            #expect(refused.clientError != nil)
 
-        let untrusted = try Self.pair(verification: .certificateAuthorities(caFile: certs.caFile, hostname: TestCertificates.hostname))
-        let outcome = await Exchange.run(client: untrusted.0, server: untrusted.1)
-        #expect(outcome.credentials == nil)
-        #expect(outcome.clientError?.kind == .serverCertificateRejected)
-        #expect(outcome.clientError?.status == .untrustedRoot)
+            let untrusted = try Self.pair(verification: .certificateAuthorities(caFile: caFile, hostname: TestCertificates.hostname))
+            let outcome = await Exchange.run(client: untrusted.0, server: untrusted.1)
+            #expect(outcome.credentials == nil)
+            #expect(outcome.clientError?.kind == .serverCertificateRejected)
+            #expect(outcome.clientError?.status == .untrustedRoot)
+        }
     }
 
     @Test func pinnedPublicKey() async throws {

@@ -1,181 +1,174 @@
 import CredSSP
 import Foundation
 import GSS
-import NIOCore
-import NIOPosix
 import NIOSSL
-import TestRealm
 import Testing
+import WindowsStatus
 
 /// Interop with pyspnego's CredSSP (Tests/CredSSPTests/peer/*.py) over loopback TCP, Kerberos inside SPNEGO.
 /// Needs `pip install 'pyspnego[kerberos]'`; fails (never skips) without it.
 @Suite struct PyspnegoInteropTests {
-    static let peerDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("peer").path
+    static let versions: [(Int, TLSVersion)] = [(6, .tlsv13), (6, .tlsv12), (5, .tlsv13), (4, .tlsv12), (3, .tlsv13), (2, .tlsv12)]
 
-    /// A running peer script and its output lines.
-    final class Peer: @unchecked Sendable {
-        let process = Process()
-        let output = Pipe()
-        private var buffer = Data()
-
-        init(script: String, arguments: [String], environment: [String: String]) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "\(PyspnegoInteropTests.peerDirectory)/\(script)"] + arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-        }
-
-        /// The next output line (blocking read; the script times out by itself after 60 s).
-        func line() -> String? {
-            while true {
-                if let newline = buffer.firstIndex(of: 0x0A) {
-                    let text = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                    buffer = Data(buffer[(newline + 1)...])
-                    return text
-                }
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { return nil }
-                buffer.append(chunk)
-            }
-        }
-
-        deinit { if process.isRunning { process.terminate() } }
+    /// What a run against a pyspnego peer produced: our side's result and the peer's last line.
+    struct Run<Value> {
+        var result: Result<Value, CredSSPError>?
+        var peer: String
     }
 
-    @Test(arguments: [(6, TLSVersion.tlsv13), (6, .tlsv12), (5, .tlsv13), (4, .tlsv12), (3, .tlsv13), (2, .tlsv12)])
+    /// Runs `client` against `credssp_server.py` (extra `options`, e.g. `--announce 3`).
+    static func againstPyspnegoServer(_ client: CredSSPClient, host: String, options: [String] = [],
+                                      environment: [String: String]) async throws -> Run<Void> {
+        let peer = try PeerProcess(script: "credssp_server.py", arguments: [host, "TERMSRV"] + options,
+                                   environment: environment)
+        let (port, first) = await peer.port()
+        guard let port else { return Run(result: nil, peer: "\(first) — \(PeerProcess.missing)") }
+        let result = try await LoopbackTransport.runClient(client, port: port)
+        return Run(result: result, peer: await peer.line() ?? "(no output)")
+    }
+
+    /// Runs `server` for one `credssp_client.py` connection (`arguments` after the port).
+    static func fromPyspnegoClient(_ server: CredSSPServer, arguments: [String],
+                                   environment: [String: String]) async throws -> Run<CredSSPCredentials> {
+        let (listener, port) = try await LoopbackTransport.listen()
+        let peer = try PeerProcess(script: "credssp_client.py", arguments: ["\(port)"] + arguments, environment: environment)
+        let result = try await LoopbackTransport.serve(server, on: listener)
+        return Run(result: result, peer: await peer.line() ?? "(no output) — \(PeerProcess.missing)")
+    }
+
+    static func kerberosClient(_ service: KerberosService, policy: CredSSPPolicy = CredSSPPolicy()) async throws -> CredSSPClient {
+        try CredSSPClient(credentials: CredSSPCredentials(domain: "MIGRATION", user: service.user, password: service.password),
+                          inner: try await service.initiator(), verification: .insecureAcceptAny, policy: policy)
+    }
+
+    static func clientArguments(_ service: KerberosService) -> [String] {
+        [service.userPrincipal, service.password, service.host, "TERMSRV"]
+    }
+
+    /// The JSON fields of the pyspnego server's `RESULT {...}` line.
+    static func fields(_ line: String) throws -> [String: Any] {
+        guard line.hasPrefix("RESULT ") else { return [:] }
+        return try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any] ?? [:]
+    }
+
+    @Test(arguments: versions)
     func swiftClientToPyspnegoServer(version: Int, tls: TLSVersion) async throws {
-        let realm = try await TestRealm.shared()
-        let host = "host-\(CredSSPKerberosTests.unique()).test"
-        let service = "TERMSRV/\(host)@\(realm.name)"
-        try await realm.addPrincipal(service, password: nil)
-        let keytab = try await realm.exportKeytab([service])
-        let user = "user-\(CredSSPKerberosTests.unique())"
-        let password = "pw-\(CredSSPKerberosTests.unique())"
-        try await realm.addPrincipal("\(user)@\(realm.name)", password: password)
-
-        let peer = try Peer(script: "credssp_server.py", arguments: [host, "TERMSRV"],
-                            environment: realm.environment.merging(["KRB5_KTNAME": "FILE:" + keytab]) { $1 })
-        let first = peer.line() ?? "(no output)"
-        guard first.hasPrefix("PORT "), let port = Int(first.dropFirst(5)) else {
-            Issue.record("pyspnego peer did not start: \(first). Install it with: pip install 'pyspnego[kerberos]'")
-            return
-        }
-        let userCredential = try await GSSCredential.acquire(name: GSSName(principal: "\(user)@\(realm.name)"),
-                                                             password: password, mechanisms: [.spnego])
-        let client = try CredSSPClient(
-            credentials: CredSSPCredentials(domain: "MIGRATION", user: user, password: password),
-            inner: GSSInitiatorAuthenticator(target: try GSSName("TERMSRV@\(host)", kind: .hostBasedService),
-                                             credential: userCredential),
-            verification: .insecureAcceptAny,
-            policy: CredSSPPolicy(minimumVersion: 2, version: version, maximumTLSVersion: tls))
-
-        let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { CredSSPLoopbackTests.framed($0) }
-        try await connection.executeThenClose { input, output in
-            guard case .send(let hello) = try await client.step(nil) else { return }
-            try await output.write(ByteBuffer(bytes: hello))
-            for try await frame in input {
-                switch try await client.step(Array(frame.readableBytesView)) {
-                case .send(let bytes): try await output.write(ByteBuffer(bytes: bytes))
-                case .finished(let bytes):
-                    try await output.write(ByteBuffer(bytes: bytes))
-                    return
-                }
-            }
-        }
-        let result = peer.line() ?? "(no output)"
-        #expect(result.hasPrefix("RESULT "), "\(result)")
-        guard result.hasPrefix("RESULT ") else { return }
-        let fields = try JSONSerialization.jsonObject(with: Data(result.dropFirst(7).utf8)) as? [String: Any]
-        #expect(fields?["domain"] as? String == "MIGRATION")
-        #expect(fields?["user"] as? String == user)
-        #expect(fields?["password"] as? String == password)
-        #expect(fields?["version"] as? Int == version)
+        let service = try await KerberosService.make()
+        let client = try await Self.kerberosClient(
+            service, policy: CredSSPPolicy(minimumVersion: 2, version: version, maximumTLSVersion: tls))
+        let run = try await Self.againstPyspnegoServer(client, host: service.host, environment: service.serverEnvironment)
+        #expect(run.result?.failure == nil, "\(String(describing: run.result))")
+        #expect(run.peer.hasPrefix("RESULT "), "\(run.peer)")
+        let fields = try Self.fields(run.peer)
+        #expect(fields["domain"] as? String == "MIGRATION")
+        #expect(fields["user"] as? String == service.user)
+        #expect(fields["password"] as? String == service.password)
+        #expect(fields["version"] as? Int == version)
         #expect(await client.tlsVersion == tls)
     }
 
-    @Test(arguments: [(6, TLSVersion.tlsv13), (6, .tlsv12), (5, .tlsv13), (4, .tlsv12), (3, .tlsv13), (2, .tlsv12)])
+    @Test(arguments: versions)
     func pyspnegoClientToSwiftServer(version: Int, tls: TLSVersion) async throws {
-        let realm = try await TestRealm.shared()
-        let host = "host-\(CredSSPKerberosTests.unique()).test"
-        let service = "TERMSRV/\(host)@\(realm.name)"
-        try await realm.addPrincipal(service, password: nil)
-        let keytab = try await realm.exportKeytab([service])
-        let user = "user-\(CredSSPKerberosTests.unique())@\(realm.name)"
-        let password = "pw-\(CredSSPKerberosTests.unique())"
-        try await realm.addPrincipal(user, password: password)
-        let acceptorCredential = try GSSCredential.acquire(name: GSSName(principal: service), usage: .accept,
-                                                           mechanisms: [.spnego], store: GSSCredentialStore(keytab: "FILE:" + keytab))
-        let certs = try TestCertificates.get()
-        let server = try CredSSPServer(certificateChain: certs.selfSignedChain, privateKey: certs.selfSignedKey,
-                                       inner: GSSAcceptorAuthenticator(credential: acceptorCredential),
-                                       policy: CredSSPPolicy(minimumVersion: 2, version: version, maximumTLSVersion: tls))
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0) { CredSSPLoopbackTests.framed($0) }
-        let port = try #require(listener.channel.localAddress?.port)
-        let peer = try Peer(script: "credssp_client.py", arguments: ["\(port)", user, password, host, "TERMSRV"],
-                            environment: realm.environment)
-        let received: CredSSPCredentials? = try await listener.executeThenClose { inbound in
-            for try await connection in inbound {
-                return try await connection.executeThenClose { input, output in
-                    for try await frame in input {
-                        switch try await server.step(Array(frame.readableBytesView)) {
-                        case .send(let bytes): try await output.write(ByteBuffer(bytes: bytes))
-                        case .finished(let credentials): return credentials
-                        }
-                    }
-                    return nil
-                }
-            }
-            return nil
-        }
-        let result = peer.line() ?? "(no output)"
-        #expect(result == "DONE \(version)", "\(result) — pyspnego missing? pip install 'pyspnego[kerberos]'")
-        let credentials = try #require(received)
-        #expect(credentials.user == user)
-        #expect(credentials.password == password)
+        let service = try await KerberosService.make()
+        let server = try service.server(policy: CredSSPPolicy(minimumVersion: 2, version: version, maximumTLSVersion: tls))
+        let run = try await Self.fromPyspnegoClient(server, arguments: Self.clientArguments(service),
+                                                    environment: service.realm.environment)
+        #expect(run.peer == "DONE \(version)", "\(run.peer)")
+        let credentials = try #require(try run.result?.get())
+        #expect(credentials.user == service.userPrincipal)
+        #expect(credentials.password == service.password)
         #expect(await server.negotiatedVersion == version)
         #expect(await server.tlsVersion == tls)
     }
 
+    // MARK: Downgrade
+
     @Test func pyspnegoClientRefusesAServerBelowItsMinimum() async throws {
-        let realm = try await TestRealm.shared()
-        let host = "host-\(CredSSPKerberosTests.unique()).test"
-        let service = "TERMSRV/\(host)@\(realm.name)"
-        try await realm.addPrincipal(service, password: nil)
-        let keytab = try await realm.exportKeytab([service])
-        let user = "user-\(CredSSPKerberosTests.unique())@\(realm.name)"
-        let password = "pw-\(CredSSPKerberosTests.unique())"
-        try await realm.addPrincipal(user, password: password)
-        let acceptorCredential = try GSSCredential.acquire(name: GSSName(principal: service), usage: .accept,
-                                                           mechanisms: [.spnego], store: GSSCredentialStore(keytab: "FILE:" + keytab))
-        let certs = try TestCertificates.get()
-        let server = try CredSSPServer(certificateChain: certs.selfSignedChain, privateKey: certs.selfSignedKey,
-                                       inner: GSSAcceptorAuthenticator(credential: acceptorCredential),
-                                       policy: CredSSPPolicy(minimumVersion: 3, version: 3))
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0) { CredSSPLoopbackTests.framed($0) }
-        let port = try #require(listener.channel.localAddress?.port)
-        let peer = try Peer(script: "credssp_client.py", arguments: ["\(port)", user, password, host, "TERMSRV", "6"],
-                            environment: realm.environment)
-        let received: CredSSPCredentials? = try await listener.executeThenClose { inbound in
-            for try await connection in inbound {
-                return try await connection.executeThenClose { input, output in
-                    for try await frame in input {
-                        switch try await server.step(Array(frame.readableBytesView)) {
-                        case .send(let bytes): try await output.write(ByteBuffer(bytes: bytes))
-                        case .finished(let credentials): return credentials
-                        }
-                    }
-                    return nil
-                }
-            }
-            return nil
-        }
-        let result = peer.line() ?? "(no output)"
-        #expect(result.hasPrefix("ERROR") && result.contains("minimum"), "\(result)")
-        #expect(received == nil)
+        let service = try await KerberosService.make()
+        let server = try service.server(policy: CredSSPPolicy(minimumVersion: 3, version: 3))
+        let run = try await Self.fromPyspnegoClient(server, arguments: Self.clientArguments(service) + ["--min", "6"],
+                                                    environment: service.realm.environment)
+        #expect(run.peer.hasPrefix("ERROR") && run.peer.contains("minimum"), "\(run.peer)")
+        #expect(run.result?.failure?.kind == .transport, "\(String(describing: run.result))")
+    }
+
+    /// A pyspnego server that announces version 3 (like an unpatched Windows) meets our default minimum of 6.
+    @Test func swiftClientRefusesAnOldPyspnegoServer() async throws {
+        let service = try await KerberosService.make()
+        let client = try await Self.kerberosClient(service)
+        let run = try await Self.againstPyspnegoServer(client, host: service.host, options: ["--announce", "3"],
+                                                       environment: service.serverEnvironment)
+        let error = try #require(run.result?.failure, "\(run.peer)")
+        #expect(error.kind == .versionRefused)
+        #expect(error.status == .unsupportedFunction)
+        #expect(error.explanation.contains("version 3"))
+        #expect(!run.peer.hasPrefix("RESULT"), "\(run.peer)")
+    }
+
+    /// A pyspnego client that announces version 3: our server refuses and tells it with errorCode (v3 has one).
+    @Test func swiftServerRefusesAnOldPyspnegoClient() async throws {
+        let service = try await KerberosService.make()
+        let server = try service.server(policy: CredSSPPolicy())
+        let run = try await Self.fromPyspnegoClient(server, arguments: Self.clientArguments(service) + ["--announce", "3"],
+                                                    environment: service.realm.environment)
+        let error = try #require(run.result?.failure, "\(run.peer)")
+        #expect(error.kind == .versionRefused)
+        #expect(error.status == .unsupportedFunction)
+        #expect(run.peer.hasPrefix("ERROR ") && run.peer.contains(" 0x80090302:"), "\(run.peer)")
+    }
+
+    // MARK: Tampered pubKeyAuth
+
+    @Test func swiftServerRefusesATamperedPubKeyAuth() async throws {
+        let service = try await KerberosService.make()
+        let server = try service.server(policy: CredSSPPolicy())
+        let run = try await Self.fromPyspnegoClient(server, arguments: Self.clientArguments(service) + ["--tamper"],
+                                                    environment: service.realm.environment)
+        let error = try #require(run.result?.failure, "\(run.peer)")
+        #expect(error.kind == .publicKeyMismatch)
+        #expect(error.status == .messageAltered)
+        #expect(run.peer.hasPrefix("ERROR ") && run.peer.contains(" 0x8009030F:"), "\(run.peer)")
+    }
+
+    @Test func swiftClientRefusesATamperedPubKeyAuth() async throws {
+        let service = try await KerberosService.make()
+        let client = try await Self.kerberosClient(service)
+        let run = try await Self.againstPyspnegoServer(client, host: service.host, options: ["--tamper"],
+                                                       environment: service.serverEnvironment)
+        let error = try #require(run.result?.failure, "\(run.peer)")
+        #expect(error.kind == .publicKeyMismatch)
+        #expect(error.status == .messageAltered)
+        #expect(error.explanation.contains("man in the middle"))
+        #expect(!run.peer.hasPrefix("RESULT"), "\(run.peer)")
+    }
+
+    @Test func pyspnegoServerRefusesOurTamperedPubKeyAuth() async throws {
+        let service = try await KerberosService.make()
+        let client = try CredSSPClient(
+            credentials: CredSSPCredentials(domain: "MIGRATION", user: service.user, password: service.password),
+            inner: TamperingAuthenticator(try await service.initiator()), verification: .insecureAcceptAny)
+        let run = try await Self.againstPyspnegoServer(client, host: service.host, environment: service.serverEnvironment)
+        #expect(run.peer.hasPrefix("ERROR BadBindingsError"), "\(run.peer)")
+        #expect(run.result?.failure?.kind == .transport, "\(String(describing: run.result))")
+    }
+}
+
+/// Wraps an inner authenticator and corrupts the first message it wraps (the client's pubKeyAuth).
+final class TamperingAuthenticator: CredSSPInnerAuthenticator {
+    private let inner: any CredSSPInnerAuthenticator
+    private var tampered = false
+
+    init(_ inner: any CredSSPInnerAuthenticator) { self.inner = inner }
+
+    var isComplete: Bool { inner.isComplete }
+    func step(_ token: [UInt8]?) throws -> [UInt8]? { try inner.step(token) }
+    func unwrap(_ message: [UInt8]) throws -> [UInt8] { try inner.unwrap(message) }
+    func dispose() { inner.dispose() }
+    func windowsStatus(for error: any Error) -> WindowsStatus { inner.windowsStatus(for: error) }
+
+    func wrap(_ message: [UInt8]) throws -> [UInt8] {
+        guard !tampered, !message.isEmpty else { return try inner.wrap(message) }
+        tampered = true
+        return try inner.wrap([message[0] ^ 0xFF] + message.dropFirst())
     }
 }

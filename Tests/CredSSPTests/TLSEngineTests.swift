@@ -2,27 +2,41 @@
 import NIOSSL
 import Testing
 
-/// The in-memory TLS engine on its own.
+/// The in-memory TLS engine on its own, on one thread as the CredSSP actors use it.
 @Suite struct TLSEngineTests {
+    /// Runs synchronous code on a ``CredSSPSessionThread`` (the engine's `EmbeddedChannel` is bound to one thread).
+    actor SessionHost {
+        private let thread = CredSSPSessionThread()
+        nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+        deinit { thread.stop() }
+
+        func run<T: Sendable>(_ body: @Sendable () throws -> T) throws -> T {
+            #expect(thread.isCurrent)
+            return try body()
+        }
+    }
+
     @Test func handshakeInMemory() async throws {
         let certs = try TestCertificates.get()
-        var clientConfig = TLSConfiguration.makeClientConfiguration()
-        clientConfig.certificateVerification = .none
-        let client = try await TLSEngine.client(configuration: clientConfig, serverHostname: nil)
-        let server = try await TLSEngine.server(configuration: .makeServerConfiguration(
-            certificateChain: certs.selfSignedChain.map { .certificate($0) }, privateKey: .privateKey(certs.selfSignedKey)))
-        var toServer = try await client.drainRecords()
-        for _ in 0..<5 where !(client.handshakeComplete && server.handshakeComplete) {
-            try await server.feed(toServer)
-            let toClient = try await server.drainRecords()
-            try await client.feed(toClient)
-            toServer = try await client.drainRecords()
+        let (plaintext, peerCertificate) = try await SessionHost().run {
+            var clientConfig = TLSConfiguration.makeClientConfiguration()
+            clientConfig.certificateVerification = .none
+            let client = try TLSEngine.client(configuration: clientConfig, serverHostname: nil)
+            let server = try TLSEngine.server(configuration: .makeServerConfiguration(
+                certificateChain: certs.selfSignedChain.map { .certificate($0) }, privateKey: .privateKey(certs.selfSignedKey)))
+            var toServer = try client.drainRecords()
+            for _ in 0..<5 where !(client.handshakeComplete && server.handshakeComplete) {
+                try server.feed(toServer)
+                try client.feed(try server.drainRecords())
+                toServer = try client.drainRecords()
+            }
+            #expect(client.handshakeComplete)
+            #expect(server.handshakeComplete)
+            try client.write([1, 2, 3])
+            try server.feed(try client.drainRecords())
+            return (try server.readPlaintext(), try client.peerCertificateDER())
         }
-        #expect(client.handshakeComplete)
-        #expect(server.handshakeComplete)
-        try await client.write([1, 2, 3])
-        try await server.feed(try await client.drainRecords())
-        #expect(try await server.readPlaintext() == [1, 2, 3])
-        #expect(try await client.peerCertificateDER() == (try certs.selfSignedChain[0].toDERBytes()))
+        #expect(plaintext == [1, 2, 3])
+        #expect(peerCertificate == (try certs.selfSignedChain[0].toDERBytes()))
     }
 }

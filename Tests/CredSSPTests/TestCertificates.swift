@@ -1,12 +1,13 @@
 import Foundation
 import NIOSSL
 
-/// Self-signed and CA-issued RSA certificates made with `openssl` in a temporary directory, once per run.
+/// Self-signed and CA-issued RSA certificates made with `openssl` in a temporary directory once per run, loaded
+/// into memory; the directory is removed at once.
 struct TestCertificates: Sendable {
-    let directory: String
     let selfSignedChain: [NIOSSLCertificate]
     let selfSignedKey: NIOSSLPrivateKey
-    let caFile: String
+    /// The CA certificate (PEM); ``withCAFile(_:)`` puts it in a file for the duration of a call.
+    let caPEM: Data
     let issuedChain: [NIOSSLCertificate]
     let issuedKey: NIOSSLPrivateKey
     static let hostname = "hostb.test"
@@ -18,7 +19,7 @@ struct TestCertificates: Sendable {
     private init() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("credssp-certs-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        directory = dir
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(Self.hostname)",
                           "-keyout", "\(dir)/self.key", "-out", "\(dir)/self.pem"])
         try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=MigrationAuth Test CA",
@@ -31,9 +32,17 @@ struct TestCertificates: Sendable {
                           "-CAcreateserial", "-days", "2", "-extfile", "\(dir)/ext.cnf", "-out", "\(dir)/leaf.pem"])
         selfSignedChain = try NIOSSLCertificate.fromPEMFile("\(dir)/self.pem")
         selfSignedKey = try NIOSSLPrivateKey(file: "\(dir)/self.key", format: .pem)
-        caFile = "\(dir)/ca.pem"
+        caPEM = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/ca.pem"))
         issuedChain = try NIOSSLCertificate.fromPEMFile("\(dir)/leaf.pem")
         issuedKey = try NIOSSLPrivateKey(file: "\(dir)/leaf.key", format: .pem)
+    }
+
+    /// Calls `body` with the path of a temporary file that holds the CA certificate, removed afterwards.
+    func withCAFile<T>(_ body: (String) async throws -> T) async throws -> T {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("credssp-ca-\(UUID().uuidString).pem").path
+        try caPEM.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try await body(path)
     }
 
     struct OpenSSLFailed: Error, CustomStringConvertible {

@@ -1,14 +1,16 @@
 """pyspnego CredSSP client for the Swift interop tests.
 
 Connects to 127.0.0.1:<port>, tokens framed with a 4-byte big-endian length, runs
-spnego.client(user, password, hostname, service, protocol='credssp') and prints "DONE <version>" or "ERROR ...".
-Environment: KRB5_CONFIG (the test realm); argv: port user password hostname service [minimum version].
+spnego.client(user, password, hostname, service, protocol='credssp') and prints "DONE <version>" or
+"ERROR <type> <status>: ...". Environment: KRB5_CONFIG (the test realm).
+argv: port user password hostname service [--min N] [--announce N] [--tamper]
 """
+import argparse
 import socket
-import struct
 import sys
 
 try:
+    import peer_common
     import spnego
 except ImportError:
     # Connect and close so the Swift test's listener does not wait forever, then say why.
@@ -17,32 +19,23 @@ except ImportError:
     sys.exit(3)
 
 
-def recv_exact(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("peer closed")
-        data += chunk
-    return data
-
-
 def main():
-    port, user, password, hostname, service = sys.argv[1:6]
-    options = {"credssp_min_protocol": int(sys.argv[6])} if len(sys.argv) > 6 else {}
-    conn = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
-    ctx = spnego.client(user, password, hostname=hostname, service=service, protocol="credssp", **options)
+    parser = argparse.ArgumentParser()
+    for name in ("port", "user", "password", "hostname", "service"):
+        parser.add_argument(name)
+    parser.add_argument("--min", type=int, help="credssp_min_protocol")
+    peer_common.add_options(parser)
+    args = parser.parse_args()
+    peer_common.apply_options(args, "initiate")
+    options = {"credssp_min_protocol": args.min} if args.min else {}
+    conn = socket.create_connection(("127.0.0.1", int(args.port)), timeout=60)
     try:
-        out = ctx.step()
-        while True:
-            conn.sendall(struct.pack(">I", len(out)) + out)
-            if ctx.complete:
-                break
-            (length,) = struct.unpack(">I", recv_exact(conn, 4))
-            out = ctx.step(recv_exact(conn, length)) or b""
+        ctx = spnego.client(args.user, args.password, hostname=args.hostname, service=args.service,
+                            protocol="credssp", **options)
+        peer_common.run_client(conn, ctx)
         print("DONE %s" % ctx.get_extra_info("protocol_version"), flush=True)
     except Exception as e:
-        print("ERROR %s: %s" % (type(e).__name__, e), flush=True)
+        print(peer_common.describe(e), flush=True)
     finally:
         conn.close()
 
