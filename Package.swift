@@ -67,7 +67,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "WindowsStatus", "MigrationRules", "Hosts",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationRules", "Hosts",
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -120,7 +121,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests",
-                    dependencies: ["MigrationService", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                    dependencies: ["MigrationService", "CredSSP", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: swiftSettings),

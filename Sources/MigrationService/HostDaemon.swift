@@ -22,6 +22,9 @@ public final class HostDaemon: Sendable {
     public func start() async throws(MigrationServiceError) {
         let c = configuration
         try c.validate()
+        let identity = try ServiceTLSIdentity.forHost(c)
+        destination.offerCredSSP(identity)
+        management.offerCredSSP(identity)
         if c.migrationEnabled {
             try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
         }
@@ -62,6 +65,7 @@ public final class HostDaemon: Sendable {
         try await reload(HostConfiguration.load(path))
     }
 
+    /// Stops both listeners; the credentials of open CredSSP sign-ons are wiped.
     public func stop() async {
         await management.stop()
         await destination.stop()
