@@ -22,7 +22,7 @@ public final class HostDaemon: Sendable {
     public func start() async throws(MigrationServiceError) {
         let c = configuration
         try c.validate()
-        let identity = try ServiceTLSIdentity.forHost(c)
+        let identity = try await ServiceTLSIdentity.forHost(c)
         destination.offerCredSSP(identity)
         management.offerCredSSP(identity)
         if c.migrationEnabled {

@@ -223,10 +223,16 @@ public struct MigrationSource: Sendable {
     /// returns the principal the destination authenticated. Fails like `move` would (N1, P1,
     /// Kerberos errors).
     public func checkConnection(to target: MigrationTarget, credential: GSSCredential?) async throws(MigrationServiceError) -> String {
+        try await checkConnection(to: target, authentication: .kerberos(credential))
+    }
+
+    /// ``checkConnection(to:credential:)`` with either authentication (CredSSP: the destination checks the
+    /// delivered password and authorizes the user, P1).
+    public func checkConnection(to target: MigrationTarget,
+                                authentication: MigrationAuthentication) async throws(MigrationServiceError) -> String {
         let name = try target.targetName()
         return try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
-            try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
-                                               destinationName: target.fqdn)
+            try await authentication.authenticate(conn, purpose: .migration, target: name, destinationName: target.fqdn)
         }
     }
 

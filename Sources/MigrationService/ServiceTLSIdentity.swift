@@ -51,11 +51,20 @@ public struct ServiceTLSIdentity: Sendable {
         return try load(certificate: base + ".pem", privateKey: base + ".key")
     }
 
-    /// The configured identity, or a generated one.
-    static func forHost(_ configuration: HostConfiguration) throws(MigrationServiceError) -> ServiceTLSIdentity {
+    /// The configured identity, or a generated one; `openssl` runs on a thread of its own, off the event loops and
+    /// Swift's cooperative pool.
+    static func forHost(_ configuration: HostConfiguration) async throws(MigrationServiceError) -> ServiceTLSIdentity {
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsPrivateKey {
             return try load(certificate: certificate, privateKey: key)
         }
-        return try generate(commonName: configuration.fqdn, in: configuration.ccacheDirectory)
+        let (name, directory) = (configuration.fqdn, configuration.ccacheDirectory)
+        let result: Result<ServiceTLSIdentity, MigrationServiceError> = await withCheckedContinuation { done in
+            Thread {
+                done.resume(returning: Result { () throws(MigrationServiceError) in
+                    try generate(commonName: name, in: directory)
+                })
+            }.start()
+        }
+        return try result.get()
     }
 }

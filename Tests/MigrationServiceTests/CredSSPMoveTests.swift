@@ -261,4 +261,39 @@ struct CredSSPMoveTests {
         #expect(s.server01.management.signedOnUsers.isEmpty)
         #expect(!mine.isWiped, "the client's own copy is the client's")
     }
+
+    @Test("The CredSSP migration connection: refused where CredSSP is not offered, then 3 SMB connections each deliver the password; a wrong one is 0x8009030C at the destination")
+    func migrationConnection() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let target = try lab.target(destination)
+        let source = try lab.source
+        let user = try await SignOnCredentials.signOn(user: lab.user, realm: lab.realmName, password: lab.userPassword,
+                                                      destination: lab.destinationFQDN)
+        let refused = await Self.failure { () throws(MigrationServiceError) in
+            try await source.checkConnection(to: target, authentication: .credSSP(user))
+        }
+        destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: lab.destinationFQDN, in: lab.directory))
+        let bytes = try lab.createVM("vm-smb", size: 700_000)
+        let report = try await source.move(vm: "vm-smb", to: target, authentication: .credSSP(user),
+                                           options: MoveOptions(performance: .smb, channels: 3, chunkSize: 65536))
+        let forged = SignOnCredentials(principal: user.principal, credential: user.credential,
+                                       spnegoCredential: user.spnegoCredential,
+                                       password: .init(domain: lab.realmName, user: lab.user, password: "wrong"))
+        let wrong = await Self.failure { () throws(MigrationServiceError) in
+            try await source.checkConnection(to: target, authentication: .credSSP(forged))
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(refused?.status == .packageNotFound)
+        #expect(refused?.message.contains("host \(lab.destinationFQDN):") == true)
+        #expect(report.destinationPrincipal == lab.userPrincipal)
+        #expect(report.channels == 3)
+        #expect(lab.contents(lab.destinationVMs, "vm-smb") == bytes)
+        #expect(!user.isWiped, "each connection delivers a copy")
+        #expect(wrong?.status == .logonDenied)
+        #expect(wrong?.message.contains("host \(lab.destinationFQDN): The logon attempt failed (0x8009030C).") == true)
+        #expect(events.contains(.authenticationFailed(status: .logonDenied)))
+    }
 }
