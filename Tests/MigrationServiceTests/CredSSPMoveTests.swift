@@ -284,4 +284,38 @@ struct CredSSPMoveTests {
         #expect(wrong?.message.contains("host \(lab.destinationFQDN): The logon attempt failed (0x8009030C).") == true)
         #expect(events.contains(.authenticationFailed(status: .logonDenied)))
     }
+
+    @Test("A CredSSP sign-on refuses garbage TLS and a sealing Kerberos context of another user; no session is kept")
+    func hostileSignOns() async throws {
+        let s = try await Self.start()
+        defer { s.lab.remove() }
+        let management = MigrationTarget(fqdn: s.name01, endpoint: try #require(s.server01.management.endpoint))
+        let garbage = await Self.failure { () throws(MigrationServiceError) in
+            try await MigrationSource.connect(from: ServiceLab.workstationAddress, to: management) { conn throws(MigrationServiceError) in
+                try await KerberosHandshake.clientHello(conn, purpose: .management, authentication: .credSSP)
+                try await conn.sendClear(.credSSP([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]))
+                while true { _ = try await conn.receive() }
+            }
+        }
+        // CredSSP delivers this user's password; the sealing Kerberos context is another user's.
+        let other = "other-\(s.lab.suffix)"
+        try await s.lab.realm.addPrincipal(other, password: "Other-1")
+        let user = try await SignOnCredentials.signOn(user: s.lab.user, realm: s.lab.realmName, password: s.lab.userPassword,
+                                                      destination: s.name01)
+        let impostor = try await SignOnCredentials.signOn(user: other, realm: s.lab.realmName, password: "Other-1",
+                                                          destination: s.name01)
+        let mixed = SignOnCredentials(principal: user.principal, credential: impostor.credential,
+                                      spnegoCredential: user.spnegoCredential,
+                                      password: .init(domain: s.lab.realmName, user: s.lab.user, password: s.lab.userPassword))
+        let mismatch = await Self.failure { () throws(MigrationServiceError) in
+            try await s.workstation.withSession(via: try s.via(s.server01), signOn: .credSSP(mixed)) { $0.principal }
+        }
+        let open = s.server01.management.signedOnUsers
+        await s.stop()
+        #expect(garbage?.kind == .authentication, "\(String(describing: garbage))")
+        #expect(garbage?.message.contains("CredSSP authentication of the client failed") == true)
+        #expect(mismatch?.status == .logonDenied)
+        #expect(mismatch?.detail.contains("Kerberos: \(other)@") == true, "\(mismatch?.detail ?? "")")
+        #expect(open.isEmpty)
+    }
 }
