@@ -318,4 +318,28 @@ struct CredSSPMoveTests {
         #expect(mismatch?.detail.contains("Kerberos: \(other)@") == true, "\(mismatch?.detail ?? "")")
         #expect(open.isEmpty)
     }
+
+    @Test("P1 is checked again for every move of an open session: a reload that removes the user denies the next move, the session survives")
+    func sessionFollowsReload() async throws {
+        let s = try await Self.start()
+        defer { s.lab.remove() }
+        let bytes = try s.lab.createVM("vm-p1", size: 50_000)
+        let endpoint02 = try s.migrationEndpoint(s.server02)
+        let allowed = s.server01.configuration
+        var denied = allowed
+        denied.allowedUsers = []
+        let (refused, report) = try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
+            try await s.server01.reload(denied)
+            let refused = await Self.failure { () throws(MigrationServiceError) in
+                try await session.requestMove(vm: "vm-p1", destination: s.name02, endpoint: endpoint02)
+            }
+            try await s.server01.reload(allowed)
+            return (refused, try await session.requestMove(vm: "vm-p1", destination: s.name02, endpoint: endpoint02))
+        }
+        await s.stop()
+        #expect(refused?.status == .accessDenied)
+        #expect(refused?.stage == .source)
+        #expect(report.destinationPrincipal == s.lab.userPrincipal)
+        #expect(s.lab.contents(s.lab.destinationVMs, "vm-p1") == bytes)
+    }
 }
