@@ -59,6 +59,33 @@ struct KerberosSignOn: ManagementSignOn {
         }
         return SignedOnUser(principal: peer.principal, onwardCredential: peer.delegatedCredential)
     }
+
+    /// The proxy credential a Kerberos sign-on would have given, made from the user's own
+    /// credential (after a CredSSP sign-on): the user's ticket to `host/<this host>` is accepted
+    /// here with the usage-both credential. Nil when MIT gives none (the ticket is not
+    /// forwardable: rule A4). KDC failures read as the seed's connection error.
+    static func proxyCredential(from own: GSSCredential, configuration: HostConfiguration,
+                                destination: String) async throws(MigrationServiceError) -> GSSCredential? {
+        let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
+        let store = GSSCredentialStore(ccache: "FILE:\(configuration.ccacheDirectory)/host-\(configuration.fqdn).ccache",
+                                       keytab: configuration.keytab,
+                                       clientKeytab: configuration.clientKeytab ?? configuration.keytab)
+        do throws(GSSError) {
+            let name = try GSSName(principal: principal)
+            var initiator = GSSInitiatorContext(target: name, credential: own, flags: [.mutual])
+            var acceptor = GSSAcceptorContext(credential: try GSSCredential.acquire(name: name, usage: .both, store: store))
+            var token = try await initiator.step(nil).token
+            while let t = token {
+                let reply = try await acceptor.step(t)
+                guard let r = reply.token, !initiator.isComplete else { break }
+                token = try await initiator.step(r).token
+            }
+            return acceptor.delegatedCredential
+        } catch {
+            throw MigrationServiceError.connection(.authentication, error.windowsStatus, destination: destination,
+                                                   detail: "acting for the signed-on user through \(principal): \(error)", gss: error)
+        }
+    }
 }
 
 /// The source's management listener: a user (on a workstation) asks it to move a VM; it
@@ -238,7 +265,15 @@ public final class ManagementService: Sendable {
         case .credSSP:
             authentication = .credSSP(try credSSPCredentials(user, destination: request.destination, configuration: configuration))
         case .kerberos:
-            guard let credential = user.onwardCredential else {
+            // Hyper-V's service reaches the destination for the user through constrained delegation
+            // whenever this host authenticates with Kerberos (rule A2), also after a CredSSP sign-on
+            // that left the user's own credential here: turn it into the proxy credential first.
+            var onward = user.onwardCredential
+            if user.signOn != nil, let own = onward {
+                onward = try await KerberosSignOn.proxyCredential(from: own, configuration: configuration,
+                                                                  destination: request.destination)
+            }
+            guard let credential = onward else {
                 // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.
                 throw MigrationServiceError.connection(.authentication, .noCredentials, destination: request.destination,
                                                        detail: "\(user.principal)'s ticket to \(configuration.fqdn) gave no credential to act on the user's behalf (not forwardable?)")

@@ -342,4 +342,34 @@ struct CredSSPMoveTests {
         #expect(report.destinationPrincipal == s.lab.userPrincipal)
         #expect(s.lab.contents(s.lab.destinationVMs, "vm-p1") == bytes)
     }
+
+    @Test("A2 after a CredSSP sign-on: a source that authenticates with Kerberos still acts through constrained delegation")
+    func credSSPSignOnOnKerberosSourceNeedsDelegation() async throws {
+        let s = try await Self.start()
+        defer { s.lab.remove() }
+        var kerberos = s.server01.configuration
+        kerberos.authenticationType = .kerberos
+        try await s.server01.reload(kerberos)
+        let bytes = try s.lab.createVM("vm-a2", size: 40_000)
+        let endpoint02 = try s.migrationEndpoint(s.server02)
+        // No delegation entry: the user's password is on the host, but Kerberos moves act by S4U2Proxy.
+        let refused = await Self.failure { () throws(MigrationServiceError) in
+            try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
+                try await session.requestMove(vm: "vm-a2", destination: s.name02, endpoint: endpoint02)
+            }
+        }
+        #expect(refused?.message == Self.seedError(s.name02))
+        #expect(refused?.detail.contains("KDC can't fulfill requested option") == true, "KDC_ERR_BADOPTION from the real KDC: \(refused?.detail ?? "")")
+        #expect(s.lab.sourceVMs.contains("vm-a2"))
+        // With "Kerberos only" delegation to the destination's migration service it works, as the user.
+        try await s.lab.realm.setAllowedToDelegate(
+            "host/\(s.lab.sourceFQDN)",
+            targets: [MigrationServiceNames.migrationPrincipal(fqdn: s.lab.destinationFQDN, realm: s.lab.realmName)])
+        let report = try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
+            try await session.requestMove(vm: "vm-a2", destination: s.name02, endpoint: endpoint02)
+        }
+        await s.stop()
+        #expect(report.destinationPrincipal == s.lab.userPrincipal)
+        #expect(s.lab.contents(s.lab.destinationVMs, "vm-a2") == bytes)
+    }
 }
