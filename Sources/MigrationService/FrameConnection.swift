@@ -162,14 +162,18 @@ final class FrameConnection {
     }
 
     /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.
-    /// Reads (and drops) the peer's first frame before a refusal. The client sends hello and then
-    /// waits, so after this nothing unread is left in the socket: closing then ends with FIN, not
-    /// with a reset that could destroy the refusal before the client reads it.
-    func readHelloBeforeRefusing() async {
-        _ = try? await receive()
+    /// Whether an error frame was sent on this connection.
+    private(set) var sentError = false
+
+    /// Reads and drops frames until the peer closes (or the channel is closed under it). A server
+    /// calls it after sending an error and before closing: closing with unread data in the socket
+    /// makes the kernel send a reset, which can destroy the error frame before the peer reads it.
+    func drain() async {
+        while (try? await receiveFrame()) != nil {}
     }
 
     func sendError(_ error: MigrationServiceError) async {
+        sentError = true
         if protection != nil {
             do { try await send(.error(error.wire)); return } catch {}
         }

@@ -56,6 +56,9 @@ final class Listener: Sendable {
         return listener
     }
 
+    /// How long a server waits, after sending an error, for the peer to hang up.
+    static let drainTimeout: Duration = .seconds(2)
+
     private func serve(_ child: NIOAsyncChannel<ByteBuffer, ByteBuffer>, stage: MigrationStage,
                        handshakeTimeout: Duration, handler: @Sendable (FrameConnection) async -> Void) async {
         let key = ObjectIdentifier(child.channel)
@@ -70,6 +73,15 @@ final class Listener: Sendable {
             }
             await handler(conn)
             timer.cancel()
+            if conn.sentError {
+                // Let the peer read the error: drop what it still sends until it hangs up (at most
+                // `drainTimeout`), so the close is a FIN and not a reset.
+                let drainTimer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(Self.drainTimeout.nanoseconds))) {
+                    channel.close(promise: nil)
+                }
+                await conn.drain()
+                drainTimer.cancel()
+            }
         }
     }
 

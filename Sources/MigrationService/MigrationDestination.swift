@@ -89,7 +89,6 @@ public final class MigrationDestination: Sendable {
         let configuration = self.configuration
         // P3: migration enabled.
         guard configuration.migrationEnabled else {
-            await conn.readHelloBeforeRefusing()
             await conn.sendError(.failure(.configuration, .notSupported, stage: .destination,
                                           reason: "Live migration is not enabled on host \(configuration.hostName)"))
             return
@@ -100,7 +99,6 @@ public final class MigrationDestination: Sendable {
             let error = MigrationServiceError.connection(.connection, .connectionRefused, destination: configuration.hostName,
                                                          detail: "\(local) is not inside \(configuration.hostName)'s incoming migration networks (rule N1)")
             await log.append(.refused(localAddress: local, status: .connectionRefused))
-            await conn.readHelloBeforeRefusing()
             await conn.sendError(error)
             return
         }
