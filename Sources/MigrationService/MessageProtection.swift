@@ -12,32 +12,23 @@ protocol MessageProtection: AnyObject {
     func unseal(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV
 }
 
+/// Either side of a Kerberos context (the source's initiator, the destination's or management
+/// service's acceptor), owned by the connection that authenticated with it.
+final class ContextProtection<Context: GSSSecurityContext & ~Copyable>: MessageProtection {
+    private var context: Context
+
+    init(_ context: consuming Context) { self.context = context }
+
+    func seal(_ data: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSWrappedIOV {
+        try context.wrapInPlace(data, encrypt: true)
+    }
+
+    func unseal(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
+        try context.unwrapInPlace(token)
+    }
+}
+
 /// The source's side of a Kerberos context.
-final class InitiatorProtection: MessageProtection {
-    private var context: GSSInitiatorContext
-
-    init(_ context: consuming GSSInitiatorContext) { self.context = context }
-
-    func seal(_ data: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSWrappedIOV {
-        try context.wrapInPlace(data, encrypt: true)
-    }
-
-    func unseal(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
-        try context.unwrapInPlace(token)
-    }
-}
-
+typealias InitiatorProtection = ContextProtection<GSSInitiatorContext>
 /// The destination's (or management service's) side of a Kerberos context.
-final class AcceptorProtection: MessageProtection {
-    private var context: GSSAcceptorContext
-
-    init(_ context: consuming GSSAcceptorContext) { self.context = context }
-
-    func seal(_ data: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSWrappedIOV {
-        try context.wrapInPlace(data, encrypt: true)
-    }
-
-    func unseal(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
-        try context.unwrapInPlace(token)
-    }
-}
+typealias AcceptorProtection = ContextProtection<GSSAcceptorContext>
