@@ -128,15 +128,37 @@ public struct HostLayout: Sendable {
     }
 }
 
-/// A free TCP port on a loopback address (bound and released; the daemon binds it next).
+/// A TCP port on a loopback address that is free now (bound and released; the daemon binds it
+/// next) and lies *below* the kernel's ephemeral range: no other socket's bind to port 0 — tests
+/// and daemons on the same loopback addresses do that concurrently — can take it in between.
 enum FreePort {
     static func find(on address: String) -> Int {
+        let ephemeralLow = ephemeralRangeStart()
+        let low = max(1024, ephemeralLow - 16_000)
+        if low < ephemeralLow {
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<500 {
+                let port = Int.random(in: low..<ephemeralLow, using: &generator)
+                if bindable(address, port) == port { return port }
+            }
+        }
+        return bindable(address, 0)  // odd port ranges: an ephemeral port, as before
+    }
+
+    /// The first port of `net.ipv4.ip_local_port_range` (32768 when unreadable).
+    static func ephemeralRangeStart() -> Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
+    }
+
+    /// Binds `port` (0: any) on `address` and releases it; the port bound, or 0.
+    static func bindable(_ address: String, _ port: Int) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = UInt16(port).bigEndian
         guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else { return 0 }
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
