@@ -69,7 +69,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "WindowsStatus", "MigrationRules", "Hosts",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationRules", "Hosts",
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -140,7 +141,7 @@ let package = Package(
                     dependencies: ["RealScenario", "RealmProvisioning", "Scenario", "TestRealm", "MigrationRules"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests",
-                    dependencies: ["MigrationService", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                    dependencies: ["MigrationService", "CredSSP", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: swiftSettings),

@@ -42,13 +42,30 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var hosts: [String: String]
     /// NetBIOS name of the realm's domain (`CONTOSO`), for Windows-style user names in texts.
     public var netbiosDomain: String?
+    /// How this host authenticates the migrations it sources (`Set-VMHost
+    /// -VirtualMachineMigrationAuthenticationType`). CredSSP (rule A1) needs the user's password from a CredSSP or
+    /// console sign-on on this host; Kerberos (rule A2) uses constrained delegation. JSON without the key: CredSSP,
+    /// Hyper-V's default; the Swift initializer defaults to Kerberos, what this service did before CredSSP existed.
+    public var authenticationType: MigrationAuthenticationType
+    /// A4: users this host knows as sensitive / Protected Users ("account is sensitive and cannot be delegated"):
+    /// a CredSSP sign-on does not keep their credentials, so CredSSP moves fail with 0x8009030E.
+    public var protectedUsers: [String]
+    /// A7: Credential Guard is on: delivered credentials cannot be passed on, so CredSSP moves fail with 0x8009030E.
+    public var credentialGuard: Bool
+    /// PEM certificate (RSA) for CredSSP's TLS; nil with `tlsPrivateKey` nil: the daemon makes a self-signed one at
+    /// start (its key authenticates nothing by itself: CredSSP binds it to the Kerberos context through pubKeyAuth).
+    public var tlsCertificate: String?
+    /// PEM private key of `tlsCertificate`.
+    public var tlsPrivateKey: String?
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
                 migrationPort: Int = WireProtocol.defaultMigrationPort, managementPort: Int = 0,
                 allowedUsers: [String] = [], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
-                vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil) {
+                vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
+                authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
+                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil) {
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -68,16 +85,23 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         self.smbChannels = smbChannels
         self.vmDirectory = vmDirectory
         self.hosts = hosts
+        self.authenticationType = authenticationType
+        self.protectedUsers = protectedUsers
+        self.credentialGuard = credentialGuard
+        self.tlsCertificate = tlsCertificate
+        self.tlsPrivateKey = tlsPrivateKey
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
-        case smbChannels, vmDirectory, hosts, netbiosDomain
+        case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
+        case tlsCertificate, tlsPrivateKey
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
-    /// Compression, 4 SMB channels, no hosts, no NetBIOS name).
+    /// Compression, 4 SMB channels, no hosts, no NetBIOS name, CredSSP authentication, no protected users,
+    /// no Credential Guard, a generated TLS certificate).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name),
@@ -98,7 +122,13 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   smbChannels: try c.decodeIfPresent(Int.self, forKey: .smbChannels) ?? 4,
                   vmDirectory: try c.decode(String.self, forKey: .vmDirectory),
                   hosts: try c.decodeIfPresent([String: String].self, forKey: .hosts) ?? [:],
-                  netbiosDomain: try c.decodeIfPresent(String.self, forKey: .netbiosDomain))
+                  netbiosDomain: try c.decodeIfPresent(String.self, forKey: .netbiosDomain),
+                  authenticationType: try c.decodeIfPresent(MigrationAuthenticationType.self, forKey: .authenticationType)
+                      ?? .credSSP,
+                  protectedUsers: try c.decodeIfPresent([String].self, forKey: .protectedUsers) ?? [],
+                  credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
+                  tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
+                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
     }
 
     /// Reads a JSON file.
@@ -141,6 +171,9 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         guard (0...65535).contains(migrationPort), (0...65535).contains(managementPort) else {
             throw .configuration("Ports must be within 0…65535", stage: .source)
         }
+        guard (tlsCertificate == nil) == (tlsPrivateKey == nil) else {
+            throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
+        }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
     }
 
@@ -163,4 +196,9 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
 
     /// `NETBIOS\user` for a user of this realm (see ``netbiosDomain``), else the principal.
     public func displayName(of principal: String) -> String { destinationConfiguration.displayName(of: principal) }
+
+    /// A4: whether `principal` is listed in `protectedUsers` (bare names get `@realm`).
+    public func isProtected(_ principal: String) -> Bool {
+        protectedUsers.contains { $0 == principal || (!$0.contains("@") && "\($0)@\(realm)" == principal) }
+    }
 }

@@ -22,6 +22,9 @@ public final class HostDaemon: Sendable {
     public func start() async throws(MigrationServiceError) {
         let c = configuration
         try c.validate()
+        let identity = try await ServiceTLSIdentity.forHost(c)
+        destination.offerCredSSP(identity)
+        management.offerCredSSP(identity)
         // The migration listener runs also while migration is disabled: like Hyper-V's service it
         // answers "Live migration is not enabled" (rule P3) instead of refusing the connection.
         try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
@@ -59,6 +62,7 @@ public final class HostDaemon: Sendable {
         try await reload(HostConfiguration.load(path))
     }
 
+    /// Stops both listeners; the credentials of open CredSSP sign-ons are wiped.
     public func stop() async {
         await management.stop()
         await destination.stop()

@@ -12,13 +12,29 @@ enum KerberosHandshake {
     static func client(_ conn: FrameConnection, purpose: ConnectionPurpose, target: GSSName,
                        credential: GSSCredential?, destinationName: String) async throws(MigrationServiceError) -> String {
         do throws(MigrationServiceError) {
-            try await conn.sendClear(.hello(minVersion: WireProtocol.version, maxVersion: WireProtocol.version,
-                                            purpose: purpose, authentication: .kerberos))
-            guard case .helloAck(let version, let auth) = try await conn.receive(),
-                  version == WireProtocol.version, auth == .kerberos else {
-                throw MigrationServiceError.protocolViolation("the server did not acknowledge hello with version 1 / Kerberos",
-                                                              stage: .source)
-            }
+            try await clientHello(conn, purpose: purpose, authentication: .kerberos)
+            return try await clientContext(conn, target: target, credential: credential, destinationName: destinationName)
+        } catch {
+            throw error.asSeenBySource(destination: destinationName)
+        }
+    }
+
+    /// Client side: hello with `authentication`, and the server's acknowledgement.
+    static func clientHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
+                            authentication: AuthenticationKind) async throws(MigrationServiceError) {
+        try await conn.sendClear(.hello(minVersion: WireProtocol.version, maxVersion: WireProtocol.version,
+                                        purpose: purpose, authentication: authentication))
+        guard case .helloAck(let version, let auth) = try await conn.receive(),
+              version == WireProtocol.version, auth == authentication else {
+            throw MigrationServiceError.protocolViolation("the server did not acknowledge hello with version 1 / \(authentication)",
+                                                          stage: .source)
+        }
+    }
+
+    /// Client side, after hello: the Kerberos context that seals the connection, then the server's `authResult`.
+    static func clientContext(_ conn: FrameConnection, target: GSSName, credential: GSSCredential?,
+                              destinationName: String) async throws(MigrationServiceError) -> String {
+        do throws(MigrationServiceError) {
             var context = GSSInitiatorContext(target: target, credential: credential, flags: .standard)
             var input: [UInt8]? = nil
             while true {

@@ -19,6 +19,16 @@ public struct ManagementClient: Sendable {
     public func requestMove(vm: String, destination: String, endpoint: ServiceEndpoint?, port: Int? = nil, via source: Source,
                             credential: GSSCredential?, performance: PerformanceOption? = nil, channels: Int = 0,
                             progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MigrationReport {
+        try await withSession(via: source, signOn: .kerberos(credential)) { session throws(MigrationServiceError) in
+            try await session.requestMove(vm: vm, destination: destination, endpoint: endpoint, port: port,
+                                          performance: performance, channels: channels, progress: progress)
+        }
+    }
+
+    /// Signs on to `source` (a remote shell: Kerberos or CredSSP), runs `body` with the session — any number of
+    /// move requests, one at a time — then signs off and closes; the source wipes delivered credentials then.
+    public func withSession<R: Sendable>(via source: Source, signOn: ManagementSignOnMethod,
+                                         _ body: (ManagementSession) async throws(MigrationServiceError) -> R) async throws(MigrationServiceError) -> R {
         let name: GSSName
         do throws(GSSError) {
             if let realm = source.realm {
@@ -29,23 +39,63 @@ public struct ManagementClient: Sendable {
         } catch {
             throw .connection(.authentication, error.windowsStatus, destination: source.fqdn, detail: error.description, gss: error)
         }
+        return try await MigrationSource.connect(from: localAddress, to: source) { conn throws(MigrationServiceError) in
+            let principal: String
+            switch signOn {
+            case .kerberos(let credential):
+                principal = try await KerberosHandshake.client(conn, purpose: .management, target: name, credential: credential,
+                                                               destinationName: source.fqdn)
+            case .credSSP(let credentials):
+                principal = try await CredSSPHandshake.client(conn, purpose: .management, target: name, signOn: credentials,
+                                                              destinationName: source.fqdn)
+            }
+            let session = ManagementSession(conn: conn, principal: principal)
+            let result = try await body(session)
+            try? await conn.send(.signOff)
+            return result
+        }
+    }
+}
+
+/// How a user signs on to a source's management service, as a remote shell would.
+public enum ManagementSignOnMethod: Sendable {
+    /// A Kerberos remote shell (a network logon: no reusable credentials reach the source); the user's own
+    /// forwardable credential (nil: the default ccache). Moves need constrained delegation (A2).
+    case kerberos(GSSCredential?)
+    /// A CredSSP remote shell: the user's password reaches the source for the session (A1). Make the value with
+    /// ``SignOnCredentials/signOn(user:realm:password:destination:)`` (a wrong password fails there, 0x8009030C).
+    case credSSP(SignOnCredentials)
+}
+
+/// A signed-on management connection (inside ``ManagementClient/withSession(via:signOn:_:)``).
+public final class ManagementSession {
+    private let conn: FrameConnection
+    /// The user the source authenticated.
+    public let principal: String
+
+    init(conn: FrameConnection, principal: String) {
+        self.conn = conn
+        self.principal = principal
+    }
+
+    /// Asks the source to move `vm` to `destination` (its FQDN; `endpoint` nil: the source resolves it through its
+    /// hosts table, on `port` or 6600). Throws the source's error as Hyper-V shows it; the session stays usable.
+    public func requestMove(vm: String, destination: String, endpoint: ServiceEndpoint?, port: Int? = nil,
+                            performance: PerformanceOption? = nil, channels: Int = 0,
+                            progress: (@Sendable (MigrationProgress) async -> Void)? = nil) async throws(MigrationServiceError) -> MigrationReport {
         let request = MoveRequestMessage(vm: vm, destination: destination, endpointHost: endpoint?.address ?? "",
                                          endpointPort: UInt16(clamping: endpoint?.port ?? port ?? 0), performance: performance,
                                          channels: UInt8(clamping: channels))
-        return try await MigrationSource.connect(from: localAddress, to: source) { conn throws(MigrationServiceError) in
-            _ = try await KerberosHandshake.client(conn, purpose: .management, target: name, credential: credential,
-                                                   destinationName: source.fqdn)
-            try await conn.send(.moveRequest(request))
-            while true {
-                switch try await conn.receive() {
-                case .progress(let bytes, let total):
-                    await progress?(MigrationProgress(phase: .transferring, bytesSent: bytes, totalBytes: total))
-                case .moveResult(let report):
-                    await progress?(MigrationProgress(phase: .committed, bytesSent: report.bytes, totalBytes: report.bytes))
-                    return report
-                default:
-                    throw MigrationServiceError.protocolViolation("expected progress or a result", stage: .source)
-                }
+        try await conn.send(.moveRequest(request))
+        while true {
+            switch try await conn.receive() {
+            case .progress(let bytes, let total):
+                await progress?(MigrationProgress(phase: .transferring, bytesSent: bytes, totalBytes: total))
+            case .moveResult(let report):
+                await progress?(MigrationProgress(phase: .committed, bytesSent: report.bytes, totalBytes: report.bytes))
+                return report
+            default:
+                throw MigrationServiceError.protocolViolation("expected progress or a result", stage: .source)
             }
         }
     }

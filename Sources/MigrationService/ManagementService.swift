@@ -1,3 +1,4 @@
+import CredSSP
 import GSS
 import Logging
 import MigrationRules
@@ -7,8 +8,8 @@ import WindowsStatus
 /// How a management client signs on, and what the service gets from it: the user, a sealed
 /// connection, and the credential it may act with towards the destination.
 ///
-/// Kerberos is implemented (`KerberosSignOn`); a CredSSP sign-on can be added as another
-/// conformance and listed in `ManagementService`'s `signOns` without changing the service.
+/// Two kinds: `KerberosSignOn` (a network logon: no reusable credentials reach the host) and
+/// `CredSSPSignOn` (the user's password reaches the host, rule A1).
 protocol ManagementSignOn: Sendable {
     var kind: AuthenticationKind { get }
     /// Runs the sign-on after hello; on return `conn` is sealed.
@@ -19,8 +20,27 @@ protocol ManagementSignOn: Sendable {
 struct SignedOnUser: Sendable {
     var principal: String
     /// The credential to reach the destination with on the user's behalf (a Kerberos proxy
-    /// credential for S4U2Proxy; CredSSP would supply the user's own).
+    /// credential for S4U2Proxy, or the user's own after a CredSSP sign-on).
     var onwardCredential: GSSCredential?
+    /// The password credentials a CredSSP sign-on delivered (nil after a Kerberos sign-on).
+    var signOn: SignOnCredentials?
+}
+
+/// CredSSP sign-on: CredSSP to `host/<source fqdn>` delivers the user's password; the host signs the user on with
+/// it and keeps the credentials for the session (`CredSSPHandshake.server`).
+struct CredSSPSignOn: ManagementSignOn {
+    let identity: ServiceTLSIdentity
+    var kind: AuthenticationKind { .credSSP }
+
+    func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
+        let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
+        let keytab = configuration.keytab
+        let credentials = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm) { mechanisms throws(GSSError) in
+            try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
+                                      store: GSSCredentialStore(keytab: keytab))
+        }
+        return SignedOnUser(principal: credentials.principal, onwardCredential: credentials.credential, signOn: credentials)
+    }
 }
 
 /// Kerberos sign-on: the user's ticket to `host/<source fqdn>`, accepted with a credential of usage
@@ -47,17 +67,39 @@ struct KerberosSignOn: ManagementSignOn {
 public final class ManagementService: Sendable {
     private let state: Mutex<State>
     private let listenerSlot = ListenerSlot()
-    private let signOns: [AuthenticationKind: any ManagementSignOn]
     private let logger: Logger
 
     private struct State {
         var configuration: HostConfiguration
+        /// CredSSP's TLS certificate; nil: CredSSP sign-ons are not offered.
+        var identity: ServiceTLSIdentity?
+        /// Credentials of the CredSSP sign-ons in progress, by session number.
+        var sessions: [Int: SignOnCredentials] = [:]
+        var nextSession = 0
     }
 
     public init(configuration: HostConfiguration, logger: Logger = Logger(label: "ManagementService")) {
         state = Mutex(State(configuration: configuration))
-        signOns = [.kerberos: KerberosSignOn()]
         self.logger = logger
+    }
+
+    /// Offers CredSSP sign-ons with this TLS certificate (`HostDaemon.start` sets it).
+    public func offerCredSSP(_ identity: ServiceTLSIdentity) {
+        state.withLock { $0.identity = identity }
+    }
+
+    /// The users whose CredSSP sign-on sessions are open (their delivered credentials are in memory).
+    public var signedOnUsers: [String] {
+        state.withLock { $0.sessions.sorted { $0.key < $1.key }.map(\.value.principal) }
+    }
+
+    /// The credentials of the open CredSSP sign-ons (tests check they are wiped at the end).
+    var openSignOns: [SignOnCredentials] { state.withLock { Array($0.sessions.values) } }
+
+    private var signOns: [AuthenticationKind: any ManagementSignOn] {
+        var kinds: [AuthenticationKind: any ManagementSignOn] = [.kerberos: KerberosSignOn()]
+        if let identity = state.withLock({ $0.identity }) { kinds[.credSSP] = CredSSPSignOn(identity: identity) }
+        return kinds
     }
 
     public var configuration: HostConfiguration { state.withLock { $0.configuration } }
@@ -79,13 +121,35 @@ public final class ManagementService: Sendable {
 
     public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
 
+    /// Stops listening and wipes the credentials of every open sign-on.
     public func stop() async {
         await listenerSlot.stop()
+        let open = state.withLock { s in
+            defer { s.sessions = [:] }
+            return Array(s.sessions.values)
+        }
+        for credentials in open { credentials.wipe() }
+    }
+
+    /// Keeps a CredSSP sign-on's credentials for the session; the returned number ends it.
+    private func openSession(_ credentials: SignOnCredentials) -> Int {
+        state.withLock { s in
+            s.nextSession += 1
+            s.sessions[s.nextSession] = credentials
+            return s.nextSession
+        }
+    }
+
+    /// Ends a session: its credentials are wiped ("delivered credentials live only as long as the sign-on").
+    private func closeSession(_ id: Int, _ credentials: SignOnCredentials) {
+        _ = state.withLock { $0.sessions.removeValue(forKey: id) }
+        credentials.wipe()
     }
 
     private func handle(_ conn: FrameConnection) async {
         let configuration = self.configuration
         let user: SignedOnUser
+        let signOns = self.signOns
         do throws(MigrationServiceError) {
             let kind = try await KerberosHandshake.serverHello(conn, purpose: .management, offered: Set(signOns.keys))
             guard let signOn = signOns[kind] else {
@@ -97,6 +161,8 @@ public final class ManagementService: Sendable {
             logger.info("management sign-on failed: \(error.detail)")
             return
         }
+        let session = user.signOn.map { ($0, openSession($0)) }
+        defer { if case let (credentials, id)? = session { closeSession(id, credentials) } }
         do throws(MigrationServiceError) {
             guard configuration.allows(user.principal) else {
                 throw MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .source,
@@ -106,15 +172,52 @@ public final class ManagementService: Sendable {
                                             detail: "not in the allowed users of \(configuration.name) (rule P1)")
             }
             try await conn.send(.authResult(principal: user.principal, server: configuration.fqdn))
-            guard case .moveRequest(let request) = try await conn.receive() else {
-                throw MigrationServiceError.protocolViolation("expected a move request", stage: .source)
-            }
-            let report = try await move(request, user: user, configuration: configuration, conn: conn)
-            try await conn.send(.moveResult(report))
         } catch {
-            logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
             await conn.sendError(error)
+            return
         }
+        // The session: move requests, one at a time, until sign-off or the connection closes.
+        while true {
+            let request: MoveRequestMessage
+            do throws(MigrationServiceError) {
+                switch try await conn.receive() {
+                case .moveRequest(let r): request = r
+                case .signOff: return
+                default: throw MigrationServiceError.protocolViolation("expected a move request or sign-off", stage: .source)
+                }
+            } catch {
+                if error.kind != .connectionLost { await conn.sendError(error) }
+                return
+            }
+            do throws(MigrationServiceError) {
+                let report = try await move(request, user: user, configuration: self.configuration, conn: conn)
+                try await conn.send(.moveResult(report))
+            } catch {
+                logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
+                await conn.sendError(error)
+                if error.kind == .connectionLost { return }
+            }
+        }
+    }
+
+    /// A1, A4, A7: the source's CredSSP needs password credentials from a sign-on on this host, of a user who may be
+    /// delegated, on a host whose Credential Guard does not keep them. Otherwise 0x8009030E, before connecting.
+    private func credSSPCredentials(_ user: SignedOnUser, destination: String,
+                                    configuration: HostConfiguration) throws(MigrationServiceError) -> SignOnCredentials {
+        let reason: String
+        if let credentials = user.signOn, !credentials.isWiped {
+            if configuration.isProtected(user.principal) {
+                reason = "\(user.principal) is a protected user (sensitive, cannot be delegated): no reusable credentials (rule A4)"
+            } else if configuration.credentialGuard {
+                reason = "Credential Guard on \(configuration.name) does not let CredSSP pass credentials on (rule A7)"
+            } else {
+                return credentials
+            }
+        } else {
+            reason = "\(user.principal) signed on to \(configuration.name) without CredSSP (a network logon): no credentials "
+                + "to pass on; sign on to \(configuration.name) with CredSSP or at its console (rule A1)"
+        }
+        throw MigrationServiceError.connection(.authentication, .noCredentials, destination: destination, detail: reason)
     }
 
     private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
@@ -123,10 +226,17 @@ public final class ManagementService: Sendable {
             throw MigrationServiceError.failure(.configuration, .notSupported, stage: .source,
                                                 reason: "Live migration is not enabled on host \(configuration.name)")
         }
-        guard let credential = user.onwardCredential else {
-            // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.
-            throw MigrationServiceError.connection(.authentication, .noCredentials, destination: request.destination,
-                                                   detail: "\(user.principal)'s ticket to \(configuration.fqdn) gave no credential to act on the user's behalf (not forwardable?)")
+        let authentication: MigrationAuthentication
+        switch configuration.authenticationType {
+        case .credSSP:
+            authentication = .credSSP(try credSSPCredentials(user, destination: request.destination, configuration: configuration))
+        case .kerberos:
+            guard let credential = user.onwardCredential else {
+                // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.
+                throw MigrationServiceError.connection(.authentication, .noCredentials, destination: request.destination,
+                                                       detail: "\(user.principal)'s ticket to \(configuration.fqdn) gave no credential to act on the user's behalf (not forwardable?)")
+            }
+            authentication = .kerberos(credential)
         }
         let host = request.endpointHost.isEmpty ? configuration.resolve(request.destination) : request.endpointHost
         guard let host else {
@@ -146,7 +256,7 @@ public final class ManagementService: Sendable {
         async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
             do throws(MigrationServiceError) {
-                return .success(try await source.move(vm: vm, to: target, credential: credential, options: options))
+                return .success(try await source.move(vm: vm, to: target, authentication: authentication, options: options))
             } catch {
                 return .failure(error)
             }

@@ -23,6 +23,8 @@ public final class MigrationDestination: Sendable {
         var configuration: DestinationConfiguration
         var active: [MigrationID: IncomingMigration] = [:]
         var inFlight: Set<String> = []
+        /// CredSSP's TLS certificate; nil: only Kerberos hellos are accepted.
+        var identity: ServiceTLSIdentity?
     }
 
     /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
@@ -42,6 +44,11 @@ public final class MigrationDestination: Sendable {
     public func update(_ configuration: DestinationConfiguration) async {
         state.withLock { $0.configuration = configuration }
         await slots.setLimit(configuration.maximumMigrations)
+    }
+
+    /// Accepts CredSSP migration connections (the source delivers the user's password) with this TLS certificate.
+    public func offerCredSSP(_ identity: ServiceTLSIdentity) {
+        state.withLock { $0.identity = identity }
     }
 
     /// Binds `endpoint` (port 0: any free port) and accepts migrations. Returns the bound endpoint.
@@ -101,10 +108,21 @@ public final class MigrationDestination: Sendable {
         do throws(MigrationServiceError) {
             let principal = configuration.servicePrincipal
             let keytab = configuration.keytab
-            _ = try await KerberosHandshake.serverHello(conn, purpose: .migration)
-            peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in
-                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept,
+            let identity = state.withLock { $0.identity }
+            let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
+                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
                                           store: GSSCredentialStore(keytab: keytab))
+            }
+            let kind = try await KerberosHandshake.serverHello(conn, purpose: .migration,
+                                                               offered: identity == nil ? [.kerberos] : [.kerberos, .credSSP])
+            if kind == .credSSP, let identity {
+                // The delivered credentials are checked with the KDC and not kept: the user is authorized as today (P1).
+                let user = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm ?? "",
+                                                             credential: acceptor)
+                user.wipe()
+                peer = KerberosHandshake.Peer(principal: user.principal, delegatedCredential: nil)
+            } else {
+                peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in try acceptor([.kerberos]) }
             }
         } catch {
             if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }

@@ -36,6 +36,28 @@ public struct MigrationTarget: Sendable, Hashable {
     }
 }
 
+/// How the source authenticates to the destination (the source host's authentication type).
+public enum MigrationAuthentication: Sendable {
+    /// Kerberos with this credential: the user's own (a ccache), or a proxy credential for S4U2Proxy (rule A2);
+    /// nil: the process's default ccache.
+    case kerberos(GSSCredential?)
+    /// CredSSP delivering the user's password from a sign-on on the source (rule A1).
+    case credSSP(SignOnCredentials)
+
+    /// Opens `conn` for `purpose` to `target` as this user; returns the principal the server authenticated.
+    func authenticate(_ conn: FrameConnection, purpose: ConnectionPurpose, target: GSSName,
+                      destinationName: String) async throws(MigrationServiceError) -> String {
+        switch self {
+        case .kerberos(let credential):
+            try await KerberosHandshake.client(conn, purpose: purpose, target: target, credential: credential,
+                                               destinationName: destinationName)
+        case .credSSP(let signOn):
+            try await CredSSPHandshake.client(conn, purpose: purpose, target: target, signOn: signOn,
+                                              destinationName: destinationName)
+        }
+    }
+}
+
 /// Progress of one move.
 public struct MigrationProgress: Sendable, Hashable {
     public enum Phase: Sendable, Hashable {
@@ -124,6 +146,12 @@ public struct MigrationSource: Sendable {
     /// proxy credential for S4U2Proxy; nil: the process default ccache).
     public func move(vm: String, to target: MigrationTarget, credential: GSSCredential?,
                      options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
+        try await move(vm: vm, to: target, authentication: .kerberos(credential), options: options)
+    }
+
+    /// Moves `vm` to `target`, authenticating every connection with `authentication`.
+    public func move(vm: String, to target: MigrationTarget, authentication: MigrationAuthentication,
+                     options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
         try VMStore.checkName(vm, stage: .source)
         let store = VMStore(directory: vmDirectory)
         guard store.contains(vm) else {
@@ -145,8 +173,8 @@ public struct MigrationSource: Sendable {
         let targetName = try target.targetName()
         var queuedAt: Int? = nil
         let principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
-            let principal = try await KerberosHandshake.client(conn, purpose: .migration, target: targetName,
-                                                               credential: credential, destinationName: target_.fqdn)
+            let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
+                                                                  destinationName: target_.fqdn)
             do {
                 try await conn.send(.offer(offer))
                 while true {
@@ -166,8 +194,8 @@ public struct MigrationSource: Sendable {
                     for index in 1..<channels {
                         group.addTask {
                             try await Self.connect(from: localAddress, to: target_) { extra throws(MigrationServiceError) in
-                                _ = try await KerberosHandshake.client(extra, purpose: .migration, target: targetName,
-                                                                       credential: credential, destinationName: target_.fqdn)
+                                _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName,
+                                                                          destinationName: target_.fqdn)
                                 try await extra.send(.join(id: offer.id, channel: UInt8(index)))
                                 guard case .ready = try await extra.receive() else {
                                     throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
@@ -205,10 +233,16 @@ public struct MigrationSource: Sendable {
     /// returns the principal the destination authenticated. Fails like `move` would (N1, P1,
     /// Kerberos errors).
     public func checkConnection(to target: MigrationTarget, credential: GSSCredential?) async throws(MigrationServiceError) -> String {
+        try await checkConnection(to: target, authentication: .kerberos(credential))
+    }
+
+    /// ``checkConnection(to:credential:)`` with either authentication (CredSSP: the destination checks the
+    /// delivered password and authorizes the user, P1).
+    public func checkConnection(to target: MigrationTarget,
+                                authentication: MigrationAuthentication) async throws(MigrationServiceError) -> String {
         let name = try target.targetName()
         return try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
-            try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
-                                               destinationName: target.fqdn)
+            try await authentication.authenticate(conn, purpose: .migration, target: name, destinationName: target.fqdn)
         }
     }
 

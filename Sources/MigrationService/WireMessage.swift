@@ -28,7 +28,8 @@ public enum ConnectionPurpose: UInt8, Sendable, Hashable {
     case management = 2
 }
 
-/// How the client signs on (field of `hello`). Only Kerberos is implemented; CredSSP is reserved.
+/// How the client signs on (field of `hello`): Kerberos alone, or CredSSP (TLS + SPNEGO/Kerberos, delivering the
+/// user's password) followed by a Kerberos context that seals the connection.
 public enum AuthenticationKind: UInt8, Sendable, Hashable, Codable, CaseIterable {
     case kerberos = 1
     case credSSP = 2
@@ -110,12 +111,14 @@ struct WireError: Sendable, Hashable {
     var detail: String
 }
 
-/// One protocol message. Kinds 0x01–0x05 and 0x0F travel in the clear; all others only inside
+/// One protocol message. Kinds 0x01–0x06 and 0x0F travel in the clear; all others only inside
 /// `sealed` (a GSS wrap token with confidentiality and integrity).
 enum WireMessage: Sendable, Hashable {
     case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: AuthenticationKind)
     case helloAck(version: UInt16, authentication: AuthenticationKind)
     case token([UInt8])
+    /// One CredSSP token (TLS records carrying TSRequests), either way; may be empty (an answer with nothing in it).
+    case credSSP([UInt8])
     /// Server → client once authenticated and authorized: the principal the server saw, and its name.
     case authResult(principal: String, server: String)
     case sealed(ByteBuffer)
@@ -132,12 +135,14 @@ enum WireMessage: Sendable, Hashable {
     case moveRequest(MoveRequestMessage)
     case progress(bytes: UInt64, total: UInt64)
     case moveResult(MigrationReport)
+    /// Client → source: end the sign-on session (the source wipes the delivered credentials).
+    case signOff
 
     enum Kind: UInt8 {
-        case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, error = 0x0F
+        case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, credSSP = 0x06, error = 0x0F
         case offer = 0x10, join = 0x11, queued = 0x12, ready = 0x13, chunk = 0x14, channelDone = 0x15
         case commit = 0x16, committed = 0x17
-        case moveRequest = 0x20, progress = 0x21, moveResult = 0x22
+        case moveRequest = 0x20, progress = 0x21, moveResult = 0x22, signOff = 0x23
     }
 
     var kind: Kind {
@@ -145,6 +150,7 @@ enum WireMessage: Sendable, Hashable {
         case .hello: .hello
         case .helloAck: .helloAck
         case .token: .token
+        case .credSSP: .credSSP
         case .authResult: .authResult
         case .sealed: .sealed
         case .error: .error
@@ -159,13 +165,14 @@ enum WireMessage: Sendable, Hashable {
         case .moveRequest: .moveRequest
         case .progress: .progress
         case .moveResult: .moveResult
+        case .signOff: .signOff
         }
     }
 
     /// Whether the kind may travel outside `sealed`.
     var isClear: Bool {
         switch kind {
-        case .hello, .helloAck, .token, .sealed, .error: true
+        case .hello, .helloAck, .token, .credSSP, .sealed, .error: true
         default: false
         }
     }
@@ -228,7 +235,7 @@ extension WireMessage {
         case .helloAck(let v, let auth):
             b.writeBytes(WireProtocol.magic)
             b.writeInteger(v); b.writeInteger(auth.rawValue)
-        case .token(let t):
+        case .token(let t), .credSSP(let t):
             b.writeBytes(t)
         case .authResult(let principal, let server):
             b.writeString16(principal); b.writeString16(server)
@@ -245,7 +252,7 @@ extension WireMessage {
             b.writeBytes(id.bytes); b.writeInteger(channel)
         case .queued(let position):
             b.writeInteger(position)
-        case .ready, .commit, .committed:
+        case .ready, .commit, .committed, .signOff:
             break
         case .chunk(let h, let data):
             h.encode(into: &b)
@@ -298,6 +305,8 @@ extension WireMessage {
         case .token:
             guard b.readableBytes > 0 else { throw WireDecodingError(description: "empty token") }
             message = .token(b.readBytes(length: b.readableBytes) ?? [])
+        case .credSSP:
+            message = .credSSP(b.readBytes(length: b.readableBytes) ?? [])
         case .authResult:
             message = .authResult(principal: try b.readString16("principal"), server: try b.readString16("server"))
         case .sealed:
@@ -324,6 +333,7 @@ extension WireMessage {
         case .ready: message = .ready
         case .commit: message = .commit
         case .committed: message = .committed
+        case .signOff: message = .signOff
         case .chunk:
             let h = try ChunkHeader.decode(&b)
             message = .chunk(h, b.readSlice(length: b.readableBytes) ?? ByteBuffer())

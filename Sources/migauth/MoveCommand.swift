@@ -1,20 +1,26 @@
 import ArgumentParser
 import Foundation
 import GSS
+import MigrationRules
 import MigrationService
+import WindowsStatus
 
-/// `migauth migrate`: a real live migration over Kerberos, either from the source itself with the
-/// user's ccache (`--from-config`) or through the source's management service (`--via`).
+/// `migauth migrate`: a real live migration, either from the source itself (`--from-config`: a console sign-on) or
+/// through the source's management service (`--via`: a remote shell signed on with Kerberos or CredSSP).
 /// (`migauth move` is the simulator's Move-VM.)
 struct MoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Move a VM for real: authenticate with Kerberos and stream it to the destination's daemon.",
+        abstract: "Move a VM for real: authenticate with Kerberos or CredSSP and stream it to the destination's daemon.",
         discussion: """
-        Local move (run on the source): --from-config source-host.json [--ccache PATH]. Remote move (from a \
-        workstation): --via ADDR:PORT --source-fqdn FQDN [--realm REALM] [--ccache PATH]; the source then \
-        uses constrained delegation (S4U2Proxy). Prints progress on a terminal and, on failure, Hyper-V's \
-        exact text on stderr; exit status 1 on failure, 2 on bad arguments.
+        Local move (a console sign-on on the source): --from-config source-host.json; with the source's \
+        authenticationType Kerberos it uses the user's ccache [--ccache PATH], with CredSSP it needs --user and \
+        --password-file (the console sign-on's password). Remote move (a remote shell to the source): --via \
+        ADDR:PORT --source-fqdn FQDN [--realm REALM] and --sign-on kerberos [--ccache PATH] (a network logon: \
+        the source needs constrained delegation, and a CredSSP source has no credentials: 0x8009030E) or \
+        --sign-on credssp --user USER --password-file FILE (the password reaches the source). Passwords are \
+        never taken from the command line: FILE's first line, or '-' for standard input. Prints progress on a \
+        terminal and, on failure, Hyper-V's exact text on stderr; exit status 1 on failure, 2 on bad arguments.
         """)
 
     @Option(help: "The virtual machine.") var vm: String
@@ -30,6 +36,11 @@ struct MoveCommand: ParsableCommand {
     @Option(name: .customLong("local-address"), help: "Remote move: this workstation's loopback address.")
     var localAddress = "127.0.0.13"
     @Option(help: "The user's credential cache (default: KRB5CCNAME).") var ccache: String?
+    @Option(name: .customLong("sign-on"), help: "Remote move: how the shell signs on to the source: kerberos or credssp.")
+    var signOn = "kerberos"
+    @Option(help: "CredSSP / console sign-on: the user (name, or user@REALM).") var user: String?
+    @Option(name: .customLong("password-file"), help: "CredSSP / console sign-on: a file whose first line is the password ('-': standard input).")
+    var passwordFile: String?
     @Option(help: "tcpip, compression or smb (default: the source's setting).") var performance: String?
     @Option(help: "Connections for smb.") var channels: Int?
 
@@ -38,6 +49,13 @@ struct MoveCommand: ParsableCommand {
             throw ValidationError("Give either --from-config (local move) or --via with --source-fqdn (remote move).")
         }
         if via != nil, sourceFQDN == nil { throw ValidationError("--via needs --source-fqdn.") }
+        guard ["kerberos", "credssp"].contains(signOn.lowercased()) else {
+            throw ValidationError("--sign-on must be kerberos or credssp.")
+        }
+        if via != nil, signOn.lowercased() == "credssp", user == nil || passwordFile == nil {
+            throw ValidationError("--sign-on credssp needs --user and --password-file.")
+        }
+        if (user == nil) != (passwordFile == nil) { throw ValidationError("--user and --password-file go together.") }
         if let performance, PerformanceOption(parsing: performance) == nil {
             throw ValidationError("--performance must be tcpip, compression or smb.")
         }
@@ -88,7 +106,7 @@ struct MoveCommand: ParsableCommand {
                                              hostName: configuration.name)
             let report = try await source.move(
                 vm: vm, to: MigrationTarget(fqdn: to, endpoint: destination, realm: realm ?? configuration.realm),
-                credential: credential,
+                authentication: consoleAuthentication(configuration, credential: credential),
                 options: MoveOptions(performance: option ?? configuration.performanceOption,
                                      channels: channels ?? configuration.smbChannels, progress: progress))
             if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -97,11 +115,60 @@ struct MoveCommand: ParsableCommand {
         let client = try ManagementClient(localAddress: localAddress)
         let source = ManagementClient.Source(fqdn: sourceFQDN ?? "", endpoint: try ServiceEndpoint(parsing: via ?? ""),
                                              realm: realm)
-        let report = try await client.requestMove(vm: vm, destination: to, endpoint: target, via: source,
-                                                  credential: credential, performance: option,
-                                                  channels: channels ?? 0, progress: progress)
+        let method: ManagementSignOnMethod
+        if signOn.lowercased() == "credssp" {
+            method = .credSSP(try await passwordSignOn(realm: realm, destination: source.fqdn))
+        } else {
+            method = .kerberos(credential)
+        }
+        let request = (vm: vm, to: to, channels: channels ?? 0)
+        let report = try await client.withSession(via: source, signOn: method) { session throws(MigrationServiceError) in
+            try await session.requestMove(vm: request.vm, destination: request.to, endpoint: target, performance: option,
+                                          channels: request.channels, progress: progress)
+        }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         return report
+    }
+
+    /// A console sign-on at the source: with CredSSP the user's password (rule A1: without it the source has no
+    /// credentials to pass on, 0x8009030E); with Kerberos the user's ccache.
+    private func consoleAuthentication(_ configuration: HostConfiguration,
+                                       credential: GSSCredential?) async throws(MigrationServiceError) -> MigrationAuthentication {
+        guard configuration.authenticationType == .credSSP else { return .kerberos(credential) }
+        guard passwordFile != nil else {
+            throw MigrationServiceError(
+                kind: .authentication, status: .noCredentials, stage: .source,
+                message: MigrationMessages.connectionFailure(destination: to, status: .noCredentials),
+                detail: "\(configuration.name) uses CredSSP: a console sign-on must give the user's password (--user, --password-file)")
+        }
+        return .credSSP(try await passwordSignOn(realm: configuration.realm, destination: to))
+    }
+
+    /// Signs `--user` on with the password from `--password-file` (a wrong one: 0x8009030C).
+    private func passwordSignOn(realm: String?, destination: String) async throws(MigrationServiceError) -> SignOnCredentials {
+        let user = self.user ?? ""
+        var name = user
+        var userRealm = realm ?? ""
+        if let at = user.lastIndex(of: "@") {
+            name = String(user[..<at])
+            userRealm = String(user[user.index(after: at)...])
+        }
+        guard !userRealm.isEmpty else {
+            throw MigrationServiceError.configuration("Give the user as user@REALM or --realm", stage: .source)
+        }
+        return try await SignOnCredentials.signOn(user: name, realm: userRealm, password: try readPassword(),
+                                                  destination: destination)
+    }
+
+    /// The first line of `--password-file` (`-`: standard input).
+    private func readPassword() throws(MigrationServiceError) -> String {
+        let path = passwordFile ?? "-"
+        let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+        guard let data, let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first,
+              !line.isEmpty else {
+            throw MigrationServiceError.configuration("Cannot read a password from \(path)", stage: .source)
+        }
+        return String(line.hasSuffix("\r") ? line.dropLast() : line)
     }
 
     /// The user's credential from `--ccache` (nil: the default ccache, read when first used).
