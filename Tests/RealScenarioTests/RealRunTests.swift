@@ -70,26 +70,57 @@ struct RealRunTests {
         #expect(moves[4].reason?.hasPrefix("A2b") == true)
     }
 
-    @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; CredSSP steps simulated only")
+    @Test("A6 for real: CredSSP sign-on on TestServer01 → 02 works, back from it fails naming TestServer01, from 02 works")
+    func credSSPRoundTrip() async throws {
+        let report = try await Self.run("a6-round-trip-testserver01-testserver02.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map(\.index) == [2, 3, 5])
+        #expect(moves.map { $0.real?.result } == ["success", "error", "success"])
+        #expect(moves.map { $0.simulated.result } == ["success", "error", "success"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
+        // The way back, from the TestServer01 sign-on: the source (TestServer02) has no credentials.
+        try #require(moves.count == 3)
+        #expect(moves[1].real?.status == "0x8009030E")
+        #expect(moves[1].real?.text == Self.seedText.replacingOccurrences(of: "TestServer02", with: "TestServer01"))
+        #expect(moves[1].simulated.text == moves[1].real?.text)
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
+    @Test("A1 for real: a CredSSP source refuses moves from a workstation, the destination and a Kerberos shell; a CredSSP shell and the console work")
+    func credSSPNeedsSignOnAtSource() async throws {
+        let report = try await Self.run("a1-credssp-needs-sign-on-at-source.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map { $0.real?.result } == ["error", "error", "error", "success", "error", "success"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
+        // From the workstation AdminPC: the seed's two lines, naming the destination, from the real daemon.
+        let workstation = try #require(moves.first)
+        #expect(workstation.index == 2)
+        #expect(workstation.real?.status == "0x8009030E")
+        #expect(workstation.real?.text == Self.seedText)
+        #expect(workstation.real?.detail?.contains("rule A1") == true, "\(workstation.real?.detail ?? "")")
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
+    @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
         let run = await Result(catching: {
             try await realm.run(RealTestPaths.migauth,
                                 ["scenario", "run", "--real", "--json",
-                                 RealTestPaths.fixture("real-a2-a3-a4-kerberos-remote-move.yaml"),
-                                 RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml")], check: false)
+                                 RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml"),
+                                 RealTestPaths.fixture("a5-constrained-delegation-stays-in-its-domain.yaml")], check: false)
         })
         await realm.shutdown()
         let r = try run.get()
         #expect(r.exitStatus == 0, "\(r)")
         let batch = try JSONDecoder().decode(RealBatchReport.self, from: Data(r.standardOutput.utf8))
         #expect(batch.scenarios.count == 2)
-        #expect(batch.compared == 6)
+        #expect(batch.compared == 3)
         #expect(batch.mismatches == 0)
-        let a6 = try #require(batch.scenarios.last)
-        #expect(a6.simulatedOnly.count == 3)
-        #expect(a6.simulatedOnly.allSatisfy { $0.reason?.hasPrefix("CredSSP") == true })
-        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 6 steps compared, 0 mismatches, 3 steps simulated only (CredSSP"))
+        let a5 = try #require(batch.scenarios.last)
+        #expect(a5.simulatedOnly.count == 2)
+        #expect(a5.simulatedOnly.allSatisfy { $0.reason?.hasPrefix("multi-domain") == true })
+        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 3 steps compared, 0 mismatches, 2 steps simulated only (multi-domain"))
     }
 
     @Test("a REAL outcome that differs from SIM is a mismatch: result, status or exact text")
