@@ -271,21 +271,8 @@ struct RealLab {
         let via = ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name]
         if source.migration.authenticationType == .credSSP {
             guard spec.kind == .live else { return .simulatedOnly(Reason.credSSPStorage) }
-            let password = layout.passwordFile(host: source.name, user: user) ?? ""
-            if origin.key == source.key && session.kind.hasReusableCredentials {
-                // A1: a console / Remote Desktop sign-on at the source, or a CredSSP remote shell to it,
-                // holds the user's password there. As for Kerberos, the move goes through the
-                // source's service (Hyper-V's VMMS; it checks P1, P3, A4, A7): a CredSSP sign-on
-                // carrying that password, from where the shell came (the source itself for a console).
-                let from = session.kind.isRemoteShell ? session.from.flatMap { layout.entry($0)?.address } ?? s.address
-                                                      : s.address
-                arguments += via + ["--sign-on", "credssp", "--user", user, "--password-file", password, "--local-address", from]
-            } else {
-                // A1, A6: a Kerberos shell, a workstation or another host: a network logon at the
-                // source, which then has no credentials to pass on (0x8009030E naming the destination).
-                arguments += via + ["--local-address", layout.entry(machine)?.address ?? s.address,
-                                    "--ccache", userCCache(machine, user)]
-            }
+            arguments += via + credSSPSignOn(user, session: session, atSource: origin.key == source.key, source: s,
+                                             machine: machine)
             return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
         }
         // A 2016+ source reached by remote management (WinRM) uses protocol transition (A2b), and
@@ -309,6 +296,24 @@ struct RealLab {
         let from = layout.entry(machine)?.address ?? s.address
         arguments += via + ["--local-address", from]
         return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+    }
+
+    /// How a move on a CredSSP source signs on to the source's management channel (`--via`).
+    ///
+    /// A console / Remote Desktop sign-on at the source, or a CredSSP remote shell to it, holds the
+    /// user's password there (rule A1): as for Kerberos, the move goes through the source's service
+    /// (Hyper-V's VMMS, which applies P1, P3, A4, A7), signed on with CredSSP and that password, from
+    /// where the shell came (the source itself for a console). Anything else — a Kerberos shell, a
+    /// workstation, another host (A6) — is a network logon with the Kerberos ccache of `machine`: the
+    /// source then has no credentials to pass on (0x8009030E naming the destination).
+    func credSSPSignOn(_ user: String, session: SignOn, atSource: Bool, source s: HostLayout.Entry,
+                       machine: String) -> [String] {
+        guard atSource && session.kind.hasReusableCredentials else {
+            return ["--local-address", layout.entry(machine)?.address ?? s.address, "--ccache", userCCache(machine, user)]
+        }
+        let from = session.kind.isRemoteShell ? session.from.flatMap { layout.entry($0)?.address } ?? s.address : s.address
+        return ["--sign-on", "credssp", "--user", user, "--password-file", layout.passwordFile(host: s.name, user: user) ?? "",
+                "--local-address", from]
     }
 
     /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
