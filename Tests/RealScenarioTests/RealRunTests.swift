@@ -101,6 +101,18 @@ struct RealRunTests {
         #expect(report.simulatedOnly.isEmpty)
     }
 
+    @Test("CredSSP sources for real: P1 at the destination after CredSSP, A4 protected user, N1, a restart wipes the shell")
+    func credSSPSources() async throws {
+        let report = try await Self.run("real-credssp-p1-a4-n1-sign-ons.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map(\.index) == [2, 4, 7, 9, 12, 14, 17])
+        #expect(moves.map { $0.real?.status } == ["0x80070005", "0x8009030E", "0x8007274D", nil, "0x8009030E", nil, nil])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty }, "\(moves.map(\.mismatches))")
+        try #require(moves.count == 7)
+        #expect(moves[1].real?.detail?.contains("rule A4") == true, "\(moves[1].real?.detail ?? "")")
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
