@@ -164,15 +164,10 @@ public final class ManagementService: Sendable {
         let session = user.signOn.map { ($0, openSession($0)) }
         defer { if case let (credentials, id)? = session { closeSession(id, credentials) } }
         do throws(MigrationServiceError) {
-            guard configuration.allows(user.principal) else {
-                throw MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .source,
-                                            message: MigrationMessages.permissionDenied(user: configuration.displayName(of: user.principal),
-                                                                                        host: configuration.name,
-                                                                                        stage: .source),
-                                            detail: "not in the allowed users of \(configuration.name) (rule P1)")
-            }
+            try authorize(user, configuration)
             try await conn.send(.authResult(principal: user.principal, server: configuration.fqdn))
         } catch {
+            logger.info("management sign-on refused: \(error)")
             await conn.sendError(error)
             return
         }
@@ -190,13 +185,25 @@ public final class ManagementService: Sendable {
                 return
             }
             do throws(MigrationServiceError) {
-                let report = try await move(request, user: user, configuration: self.configuration, conn: conn)
+                let current = self.configuration  // a reload applies to the session's next move, P1 included
+                try authorize(user, current)
+                let report = try await move(request, user: user, configuration: current, conn: conn)
                 try await conn.send(.moveResult(report))
             } catch {
                 logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
                 await conn.sendError(error)
                 if error.kind == .connectionLost { return }
             }
+        }
+    }
+
+    /// P1 on this host.
+    private func authorize(_ user: SignedOnUser, _ configuration: HostConfiguration) throws(MigrationServiceError) {
+        guard configuration.allows(user.principal) else {
+            throw MigrationServiceError(kind: .authorization, status: .accessDenied, stage: .source,
+                                        message: MigrationMessages.permissionDenied(user: configuration.displayName(of: user.principal),
+                                                                                    host: configuration.name, stage: .source),
+                                        detail: "not in the allowed users of \(configuration.name) (rule P1)")
         }
     }
 

@@ -43,7 +43,7 @@ struct CredSSPMoveTests {
         }
     }
 
-    static func start(protectedUsers: [String] = [], credentialGuard: Bool = false) async throws -> TwoHosts {
+    static func start() async throws -> TwoHosts {
         let lab = try await ServiceLab.make()
         let realm = lab.realm
         let extraHost = MigrationServiceNames.hostPrincipal(fqdn: lab.destinationFQDN, realm: nil)
@@ -61,8 +61,7 @@ struct CredSSPMoveTests {
             HostConfiguration(name: name, fqdn: fqdn, address: address, realm: lab.realmName, keytab: keytab,
                               ccacheDirectory: lab.directory, migrationPort: 0, managementPort: 0, allowedUsers: [lab.user],
                               incomingNetworks: [IPv4Subnet("\(address)/32")!], vmDirectory: vms.directory,
-                              hosts: [peer: peerAddress], authenticationType: .credSSP, protectedUsers: protectedUsers,
-                              credentialGuard: credentialGuard)
+                              hosts: [peer: peerAddress], authenticationType: .credSSP)
         }
         let server01 = HostDaemon(configuration: configuration(
             "TestServer01", lab.sourceFQDN, ServiceLab.sourceAddress, keytab: keytab01, vms: lab.sourceVMs,
@@ -119,6 +118,7 @@ struct CredSSPMoveTests {
         #expect(!s.lab.sourceVMs.contains("vm-a6"))
         #expect(back?.message == Self.seedError("TestServer01"))
         #expect(back?.status == .noCredentials)
+        #expect(back?.detail.contains("signed on to TestServer02 without CredSSP") == true, "\(back?.detail ?? "")")
         #expect(s.lab.destinationVMs.contains("vm-a6"), "the failed move left the VM where it was")
         // Signed on to TestServer02 with CredSSP: the move back works.
         let credSSP02 = try await s.credSSP()
@@ -150,45 +150,33 @@ struct CredSSPMoveTests {
         let events02 = await s.server02.destination.events()
         await s.stop()
         #expect(error?.message == Self.seedError(s.name02))
+        #expect(error?.detail.contains("rule A1") == true, "\(error?.detail ?? "")")
         #expect(error?.stage == .source)
         #expect(events02.isEmpty, "the source failed before connecting")
         #expect(s.lab.sourceVMs.contains("vm-a1"))
     }
 
-    @Test("A4: a protected user's CredSSP sign-on leaves no reusable credentials: 0x8009030E")
-    func protectedUser() async throws {
+    @Test("A4 (a protected user) and A7 (Credential Guard on the source): a CredSSP sign-on's move fails with 0x8009030E",
+          arguments: ["A4", "A7"])
+    func noReusableCredentials(rule: String) async throws {
         let s = try await Self.start()
         defer { s.lab.remove() }
         var configuration = s.server01.configuration
-        configuration.protectedUsers = [s.lab.user]
+        if rule == "A4" { configuration.protectedUsers = [s.lab.user] } else { configuration.credentialGuard = true }
         try await s.server01.reload(configuration)
-        try s.lab.createVM("vm-a4", size: 50_000)
+        try s.lab.createVM("vm-\(rule)", size: 50_000)
         let endpoint02 = try s.migrationEndpoint(s.server02)
         let error = await Self.failure { () throws(MigrationServiceError) in
             try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
-                try await session.requestMove(vm: "vm-a4", destination: s.name02, endpoint: endpoint02)
+                try await session.requestMove(vm: "vm-\(rule)", destination: s.name02, endpoint: endpoint02)
             }
         }
+        let events02 = await s.server02.destination.events()
         await s.stop()
         #expect(error?.message == Self.seedError(s.name02))
-        #expect(error?.detail.contains("A4") == true)
-        #expect(s.lab.sourceVMs.contains("vm-a4"))
-    }
-
-    @Test("A7: with Credential Guard on the source, a CredSSP sign-on's move fails with 0x8009030E")
-    func credentialGuard() async throws {
-        let s = try await Self.start(credentialGuard: true)
-        defer { s.lab.remove() }
-        try s.lab.createVM("vm-a7", size: 50_000)
-        let endpoint02 = try s.migrationEndpoint(s.server02)
-        let error = await Self.failure { () throws(MigrationServiceError) in
-            try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
-                try await session.requestMove(vm: "vm-a7", destination: s.name02, endpoint: endpoint02)
-            }
-        }
-        await s.stop()
-        #expect(error?.message == Self.seedError(s.name02))
-        #expect(error?.detail.contains("A7") == true, "\(error?.detail ?? "")")
+        #expect(error?.detail.contains("rule \(rule)") == true, "\(error?.detail ?? "")")
+        #expect(events02.isEmpty, "the source failed before connecting")
+        #expect(s.lab.sourceVMs.contains("vm-\(rule)"))
     }
 
     @Test("A wrong password at a CredSSP sign-on is SEC_E_LOGON_DENIED (0x8009030C), at the client and at the daemon")
@@ -295,5 +283,63 @@ struct CredSSPMoveTests {
         #expect(wrong?.status == .logonDenied)
         #expect(wrong?.message.contains("host \(lab.destinationFQDN): The logon attempt failed (0x8009030C).") == true)
         #expect(events.contains(.authenticationFailed(status: .logonDenied)))
+    }
+
+    @Test("A CredSSP sign-on refuses garbage TLS and a sealing Kerberos context of another user; no session is kept")
+    func hostileSignOns() async throws {
+        let s = try await Self.start()
+        defer { s.lab.remove() }
+        let management = MigrationTarget(fqdn: s.name01, endpoint: try #require(s.server01.management.endpoint))
+        let garbage = await Self.failure { () throws(MigrationServiceError) in
+            try await MigrationSource.connect(from: ServiceLab.workstationAddress, to: management) { conn throws(MigrationServiceError) in
+                try await KerberosHandshake.clientHello(conn, purpose: .management, authentication: .credSSP)
+                try await conn.sendClear(.credSSP([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]))
+                while true { _ = try await conn.receive() }
+            }
+        }
+        // CredSSP delivers this user's password; the sealing Kerberos context is another user's.
+        let other = "other-\(s.lab.suffix)"
+        try await s.lab.realm.addPrincipal(other, password: "Other-1")
+        let user = try await SignOnCredentials.signOn(user: s.lab.user, realm: s.lab.realmName, password: s.lab.userPassword,
+                                                      destination: s.name01)
+        let impostor = try await SignOnCredentials.signOn(user: other, realm: s.lab.realmName, password: "Other-1",
+                                                          destination: s.name01)
+        let mixed = SignOnCredentials(principal: user.principal, credential: impostor.credential,
+                                      spnegoCredential: user.spnegoCredential,
+                                      password: .init(domain: s.lab.realmName, user: s.lab.user, password: s.lab.userPassword))
+        let mismatch = await Self.failure { () throws(MigrationServiceError) in
+            try await s.workstation.withSession(via: try s.via(s.server01), signOn: .credSSP(mixed)) { $0.principal }
+        }
+        let open = s.server01.management.signedOnUsers
+        await s.stop()
+        #expect(garbage?.kind == .authentication, "\(String(describing: garbage))")
+        #expect(garbage?.message.contains("CredSSP authentication of the client failed") == true)
+        #expect(mismatch?.status == .logonDenied)
+        #expect(mismatch?.detail.contains("Kerberos: \(other)@") == true, "\(mismatch?.detail ?? "")")
+        #expect(open.isEmpty)
+    }
+
+    @Test("P1 is checked again for every move of an open session: a reload that removes the user denies the next move, the session survives")
+    func sessionFollowsReload() async throws {
+        let s = try await Self.start()
+        defer { s.lab.remove() }
+        let bytes = try s.lab.createVM("vm-p1", size: 50_000)
+        let endpoint02 = try s.migrationEndpoint(s.server02)
+        let allowed = s.server01.configuration
+        var denied = allowed
+        denied.allowedUsers = []
+        let (refused, report) = try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
+            try await s.server01.reload(denied)
+            let refused = await Self.failure { () throws(MigrationServiceError) in
+                try await session.requestMove(vm: "vm-p1", destination: s.name02, endpoint: endpoint02)
+            }
+            try await s.server01.reload(allowed)
+            return (refused, try await session.requestMove(vm: "vm-p1", destination: s.name02, endpoint: endpoint02))
+        }
+        await s.stop()
+        #expect(refused?.status == .accessDenied)
+        #expect(refused?.stage == .source)
+        #expect(report.destinationPrincipal == s.lab.userPrincipal)
+        #expect(s.lab.contents(s.lab.destinationVMs, "vm-p1") == bytes)
     }
 }
