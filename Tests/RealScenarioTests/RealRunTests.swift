@@ -142,6 +142,13 @@ struct RealRunTests {
         #expect(sim.differences(from: OutcomeSummary(result: "success")).count == 2)
         let otherText = OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText + ".")
         #expect(sim.differences(from: otherText).count == 1)
+        // The rule the daemon names must be the model's (or one it names with it, A6 behind A1).
+        let a1 = OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText, rules: ["A1", "A6"])
+        #expect(a1.differences(from: OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText,
+                                                    detail: "(SEC_E_NO_CREDENTIALS: … (rule A6))")).isEmpty)
+        let rule = a1.differences(from: OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText,
+                                                       detail: "(SEC_E_NO_CREDENTIALS: … protected user … (rule A4))"))
+        #expect(rule == ["rule: SIM A1/A6, REAL A4"])
         let step = RealStepReport(index: 1, label: nil, action: "Move-VM", mode: .compared, reason: nil, simulated: sim,
                                   real: otherText, mismatches: sim.differences(from: otherText))
         let batch = RealBatchReport(scenarios: [RealScenarioReport(name: "x", file: "x.yaml", steps: [step])])
