@@ -63,10 +63,9 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 migrationPort: Int = WireProtocol.defaultMigrationPort, managementPort: Int = 0,
                 allowedUsers: [String] = [], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
-                vmDirectory: String, hosts: [String: String] = [:],
+                vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
-                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
-                netbiosDomain: String? = nil) {
+                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil) {
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -96,13 +95,13 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
-        case smbChannels, vmDirectory, hosts, authenticationType, protectedUsers, credentialGuard, tlsCertificate
-        case tlsPrivateKey, netbiosDomain
+        case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
+        case tlsCertificate, tlsPrivateKey
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
-    /// Compression, 4 SMB channels, no hosts, CredSSP authentication, no protected users, no Credential Guard,
-    /// a generated TLS certificate, no NetBIOS name).
+    /// Compression, 4 SMB channels, no hosts, no NetBIOS name, CredSSP authentication, no protected users,
+    /// no Credential Guard, a generated TLS certificate).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name),
@@ -123,13 +122,13 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   smbChannels: try c.decodeIfPresent(Int.self, forKey: .smbChannels) ?? 4,
                   vmDirectory: try c.decode(String.self, forKey: .vmDirectory),
                   hosts: try c.decodeIfPresent([String: String].self, forKey: .hosts) ?? [:],
+                  netbiosDomain: try c.decodeIfPresent(String.self, forKey: .netbiosDomain),
                   authenticationType: try c.decodeIfPresent(MigrationAuthenticationType.self, forKey: .authenticationType)
                       ?? .credSSP,
                   protectedUsers: try c.decodeIfPresent([String].self, forKey: .protectedUsers) ?? [],
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
-                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
-                  netbiosDomain: try c.decodeIfPresent(String.self, forKey: .netbiosDomain))
+                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
     }
 
     /// Reads a JSON file.

@@ -45,17 +45,28 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
     public var text: String?
     /// What the real side said beyond the text (MIT's message, the daemon's detail); not compared.
     public var detail: String?
+    /// SIM: the rule that decided a failure and those the engine names with it (A6 behind A1);
+    /// REAL: the rule the daemon's detail names (`… (rule A4)`), if any. Compared when both are known.
+    public var rules: [String]?
 
-    public init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil) {
+    public init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil, rules: [String]? = nil) {
         self.result = result
         self.status = status
         self.text = text
         self.detail = detail
+        self.rules = rules ?? detail.flatMap(Self.namedRule).map { [$0] }
     }
 
     public init(_ outcome: ActionOutcome) {
         self.init(result: outcome.result.rawValue, status: outcome.status?.hex,
-                  text: outcome.result == .error ? outcome.message : nil)
+                  text: outcome.result == .error ? outcome.message : nil,
+                  rules: outcome.result == .error ? outcome.rule.map { [$0] + outcome.relatedRules } : nil)
+    }
+
+    /// The last `(rule X)` in a daemon's detail.
+    static func namedRule(_ detail: String) -> String? {
+        detail.range(of: "rule [A-Z][0-9]+b?\\)", options: [.regularExpression, .backwards])
+            .map { String(detail[$0].dropFirst(5).dropLast()) }
     }
 
     public var description: String { result + (status.map { " " + $0 } ?? "") }
@@ -66,6 +77,9 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
         if result != real.result { d.append("result: SIM \(result), REAL \(real.result)") }
         if status != real.status { d.append("status: SIM \(status ?? "none"), REAL \(real.status ?? "none")") }
         if let t = text, let r = real.text, t != r { d.append("text: SIM \"\(t)\", REAL \"\(r)\"") }
+        if let sim = rules, let named = real.rules?.first, !sim.contains(named) {
+            d.append("rule: SIM \(sim.joined(separator: "/")), REAL \(named)")
+        }
         return d
     }
 }

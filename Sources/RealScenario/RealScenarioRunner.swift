@@ -83,9 +83,11 @@ struct RealLab {
     /// Why a step is decided by the simulation alone.
     enum Reason {
         static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
-        static let credSSP = "CredSSP (A1, A6, A7): the real CredSSP path is built separately"
+        static let credSSPStorage = "CredSSP storage moves: the daemon moves VMs only (the probe speaks Kerberos)"
         static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
         static let osGeneration = "OS generations (P4): every real host runs the same software"
+        static let noHypervisor = "P3 no Hyper-V on the destination: daemons run on Hyper-V hosts only"
+        static let chosenAddress = "N1 with a chosen destination address: each real daemon listens on one loopback address for all its simulated ones"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
@@ -116,15 +118,21 @@ struct RealLab {
         case let .signOn(user, host, method, from):
             guard let name = userName(user, near: host, world: world),
                   let password = await provisioner.password(of: name) else { return }
-            // Console, Remote Desktop and CredSSP shells leave the user's credentials on the host;
-            // a Kerberos remote shell leaves them on the machine it comes from.
+            // Console, Remote Desktop and CredSSP shells leave the user's credentials on the host
+            // (its ccache, and the password a CredSSP source passes on: a 0600 file the console
+            // form and the CredSSP shell read); a Kerberos remote shell leaves them on the machine
+            // it comes from.
             let machine = method.hasReusableCredentials ? host : (from ?? "")
             let cc = userCCache(machine, name)
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: String(cc.dropFirst(5))).deletingLastPathComponent().path,
                                                     withIntermediateDirectories: true)
             _ = try await realm.kinit(name, password: password, ccache: userCCache(machine, name))
+            if method.hasReusableCredentials { try layout.writePassword(password, host: host, user: name) }
         case let .signOff(user, host):
-            if let name = userName(user, near: host, world: world) { remove(userCCache(host, name)) }
+            if let name = userName(user, near: host, world: world) {
+                remove(userCCache(host, name))
+                if let file = layout.passwordFile(host: host, user: name) { remove(file) }
+            }
         case let .purgeTickets(host):
             if let e = layout.entry(host) { remove(e.hostCCache) }
         case let .restart(host):
@@ -216,13 +224,21 @@ struct RealLab {
         // "At the same moment": the destinations' daemons are paused while every move starts and
         // connects, then resumed, so they meet all the connections together (not by transfer timing).
         let destinations = Array(Set(specs.compactMap { layout.entry($0.destination)?.key }))
+        let expected = Dictionary(grouping: specs.compactMap { layout.entry($0.destination) }, by: \.key).values
+            .map { (address: $0[0].address, port: $0[0].migrationPort, count: $0.count) }
         await daemons.pause(destinations, true)
         let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
             for (i, r) in runs.enumerated() {
                 group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn)) }
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(3))
+                // Resume once every move has connected (the connections wait in the paused daemons'
+                // backlogs) — not after a fixed delay, which a loaded machine can outrun — at most 20 s.
+                for _ in 0..<400 {
+                    if expected.allSatisfy({ LoopbackConnections.established(to: $0.address, port: $0.port) >= $0.count }) { break }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                try? await Task.sleep(for: .milliseconds(200))  // each hello follows its connect
                 await daemons.pause(destinations, false)
                 return (-1, OutcomeSummary(result: "resumed"))
             }
@@ -253,13 +269,20 @@ struct RealLab {
         guard let user = userName(spec.user, near: origin.name, world: world),
               let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
               let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
-        if source.migration.authenticationType == .credSSP { return .simulatedOnly(Reason.credSSP) }
         let local = origin.key == source.key && !session.kind.isRemoteShell
-        if dest.os < source.os { return .simulatedOnly(Reason.osGeneration) }
+        if let reason = Self.limitation(spec, source: source, destination: dest) { return .simulatedOnly(reason) }
         guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
+        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)"]
+        let via = ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name]
+        if source.migration.authenticationType == .credSSP {
+            guard spec.kind == .live else { return .simulatedOnly(Reason.credSSPStorage) }
+            arguments += via + credSSPSignOn(user, session: session, atSource: origin.key == source.key, source: s,
+                                             machine: machine)
+            return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+        }
         // A 2016+ source reached by remote management (WinRM) uses protocol transition (A2b), and
         // the daemon moves VMs only: both run as the Kerberos exchange alone.
         let winRM = source.os.usesWinRMForRemoteManagement && !local
@@ -273,16 +296,45 @@ struct RealLab {
             if winRM { probe.protocolTransitionFor = realm.qualified(user) }
             return .probe(probe, destination: spec.destination, reason: winRM ? Reason.protocolTransition : Reason.storage)
         }
-        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)",
-                         "--ccache", userCCache(machine, user)]
+        arguments += ["--ccache", userCCache(machine, user)]
         // Hyper-V's migration service acts for the user through constrained delegation whenever the
         // source authenticates with Kerberos, also for a move started at the source's own console
         // (rule A2): so every Kerberos move asks the source's daemon over its management channel,
         // from the machine the move is started on (the source itself for a local sign-on).
         let from = layout.entry(machine)?.address ?? s.address
-        arguments += ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name,
-                      "--local-address", from]
+        arguments += via + ["--local-address", from]
         return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+    }
+
+    /// How a move on a CredSSP source signs on to the source's management channel (`--via`).
+    ///
+    /// A console / Remote Desktop sign-on at the source, or a CredSSP remote shell to it, holds the
+    /// user's password there (rule A1): as for Kerberos, the move goes through the source's service
+    /// (Hyper-V's VMMS, which applies P1, P3, A4, A7), signed on with CredSSP and that password, from
+    /// where the shell came (the source itself for a console). Anything else — a Kerberos shell, a
+    /// workstation, another host (A6) — is a network logon with the Kerberos ccache of `machine`: the
+    /// source then has no credentials to pass on (0x8009030E naming the destination).
+    func credSSPSignOn(_ user: String, session: SignOn, atSource: Bool, source s: HostLayout.Entry,
+                       machine: String) -> [String] {
+        guard atSource && session.kind.hasReusableCredentials else {
+            return ["--local-address", layout.entry(machine)?.address ?? s.address, "--ccache", userCCache(machine, user)]
+        }
+        let from = session.kind.isRemoteShell ? session.from.flatMap { layout.entry($0)?.address } ?? s.address : s.address
+        return ["--sign-on", "credssp", "--user", user, "--password-file", layout.passwordFile(host: s.name, user: user) ?? "",
+                "--local-address", from]
+    }
+
+    /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
+    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host) -> String? {
+        if dest.os < source.os { return Reason.osGeneration }
+        if !dest.hypervisorInstalled { return Reason.noHypervisor }
+        // N1 on loopback: the destination's one address is listed when any of its simulated ones is,
+        // so a move naming an address decides the same only when all or none of them are listed.
+        if let text = spec.address, !dest.migration.useAnyNetwork, let chosen = IPv4Address(text) {
+            let listed = { (a: IPv4Address) in dest.migration.network(containing: a) != nil }
+            if listed(chosen) != dest.addresses.contains(where: listed) { return Reason.chosenAddress }
+        }
+        return nil
     }
 
     /// Runs `migauth migrate …` and reads its outcome: exit 0 is success ("waited in queue" is

@@ -22,7 +22,20 @@ extension HostConfiguration {
             performanceOption: m.performanceOption,
             vmDirectory: e.vmDirectory,
             hosts: Dictionary(uniqueKeysWithValues: layout.entries.map { ($0.fqdn, $0.address) }),
-            netbiosDomain: world.directory.domainOrder.first.flatMap { world.directory.domain($0)?.domain.netBIOSName })
+            netbiosDomain: world.directory.domainOrder.first.flatMap { world.directory.domain($0)?.domain.netBIOSName },
+            authenticationType: m.authenticationType,
+            protectedUsers: nonDelegableUsers(host, world: world).map { "\($0)@\(realm)" },
+            credentialGuard: host.credentialGuard)
+    }
+
+    /// Users of the realm's domain who cannot be delegated (rule A4: sensitive, or in Protected Users
+    /// through nested groups), as `host`'s logon DC sees them: their CredSSP sign-ons keep no credentials.
+    public static func nonDelegableUsers(_ host: Hosts.Host, world: World) -> [String] {
+        let dir = world.directory
+        guard let domain = dir.domainOrder.first, let replica = dir.replica(of: domain, on: host.logonDC) else { return [] }
+        return replica.users.values.filter {
+            dir.cannotBeDelegated(PrincipalRef(normalizedDomain: domain, name: $0.key), on: host.logonDC)
+        }.map(PrincipalNames.user).sorted()
     }
 
     /// Users of the realm's domain allowed to migrate on `host` (rule P1): members of its local

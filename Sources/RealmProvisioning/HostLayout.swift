@@ -74,6 +74,25 @@ public struct HostLayout: Sendable {
         entry(host).map { "FILE:\($0.ccacheDirectory)/\(user.lowercased()).cc" }
     }
 
+    /// Path of the file holding `user`'s password on `host` (console, Remote Desktop or CredSSP
+    /// sign-ons there: what `migauth migrate --password-file` reads), next to the user's ccache.
+    public func passwordFile(host: String, user: String) -> String? {
+        entry(host).map { "\($0.ccacheDirectory)/\(user.lowercased()).password" }
+    }
+
+    /// Writes `password` to ``passwordFile(host:user:)`` with mode 0600 (created so, never wider).
+    @discardableResult
+    public func writePassword(_ password: String, host: String, user: String) throws -> String? {
+        guard let path = passwordFile(host: host, user: user) else { return nil }
+        try? FileManager.default.removeItem(atPath: path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: Data((password + "\n").utf8))
+        try handle.close()
+        return path
+    }
+
     /// Creates the directories and exports each host's keytabs (once; keys are not changed).
     /// Run after ``RealmProvisioner/provision(_:)`` created the principals.
     public func prepare(realm: TestRealm) async throws {
