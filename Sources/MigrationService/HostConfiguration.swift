@@ -194,6 +194,24 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     /// P1 for this host.
     public func allows(_ principal: String) -> Bool { destinationConfiguration.allows(principal) }
 
+    /// Rules A4 and A7: why this host cannot pass `principal`'s delivered password on with CredSSP,
+    /// or nil when it can.
+    public func credSSPRefusal(for principal: String) -> String? {
+        if isProtected(principal) {
+            return "\(principal) is a protected user (sensitive, cannot be delegated): no reusable credentials (rule A4)"
+        }
+        if credentialGuard {
+            return "Credential Guard on \(name) does not let CredSSP pass credentials on (rule A7)"
+        }
+        return nil
+    }
+
+    /// Rule P3 at the source: the error when live migration is disabled here, or nil.
+    public var migrationDisabledError: MigrationServiceError? {
+        migrationEnabled ? nil : .failure(.configuration, .notSupported, stage: .source,
+                                          reason: "Live migration is not enabled on host \(name)")
+    }
+
     /// `NETBIOS\user` for a user of this realm (see ``netbiosDomain``), else the principal.
     public func displayName(of principal: String) -> String { destinationConfiguration.displayName(of: principal) }
 

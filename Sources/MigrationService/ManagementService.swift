@@ -240,13 +240,8 @@ public final class ManagementService: Sendable {
                                     configuration: HostConfiguration) throws(MigrationServiceError) -> SignOnCredentials {
         let reason: String
         if let credentials = user.signOn, !credentials.isWiped {
-            if configuration.isProtected(user.principal) {
-                reason = "\(user.principal) is a protected user (sensitive, cannot be delegated): no reusable credentials (rule A4)"
-            } else if configuration.credentialGuard {
-                reason = "Credential Guard on \(configuration.name) does not let CredSSP pass credentials on (rule A7)"
-            } else {
-                return credentials
-            }
+            guard let refusal = configuration.credSSPRefusal(for: user.principal) else { return credentials }
+            reason = refusal
         } else {
             reason = "\(user.principal) signed on to \(configuration.name) without CredSSP (a network logon): no credentials "
                 + "to pass on; sign on to \(configuration.name) with CredSSP or at its console (rule A1)"
@@ -256,10 +251,7 @@ public final class ManagementService: Sendable {
 
     private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
                       conn: FrameConnection) async throws(MigrationServiceError) -> MigrationReport {
-        guard configuration.migrationEnabled else {
-            throw MigrationServiceError.failure(.configuration, .notSupported, stage: .source,
-                                                reason: "Live migration is not enabled on host \(configuration.name)")
-        }
+        if let disabled = configuration.migrationDisabledError { throw disabled }
         let authentication: MigrationAuthentication
         switch configuration.authenticationType {
         case .credSSP:

@@ -93,6 +93,8 @@ struct MoveCommand: ParsableCommand {
         let target = try endpoint.map { text throws(MigrationServiceError) in try ServiceEndpoint(parsing: text) }
         if let fromConfig {
             let configuration = try HostConfiguration.load(fromConfig)
+            // The source's own checks, as its service applies them to every move (P3; A4, A7 below).
+            if let disabled = configuration.migrationDisabledError { throw disabled }
             let destination: ServiceEndpoint
             if let target {
                 destination = target
@@ -141,7 +143,14 @@ struct MoveCommand: ParsableCommand {
                 message: MigrationMessages.connectionFailure(destination: to, status: .noCredentials),
                 detail: "\(configuration.name) uses CredSSP: a console sign-on must give the user's password (--user, --password-file)")
         }
-        return .credSSP(try await passwordSignOn(realm: configuration.realm, destination: to))
+        let credentials = try await passwordSignOn(realm: configuration.realm, destination: to)
+        if let refusal = configuration.credSSPRefusal(for: credentials.principal) {
+            credentials.wipe()
+            throw MigrationServiceError(kind: .authentication, status: .noCredentials, stage: .source,
+                                        message: MigrationMessages.connectionFailure(destination: to, status: .noCredentials),
+                                        detail: refusal)
+        }
+        return .credSSP(credentials)
     }
 
     /// Signs `--user` on with the password from `--password-file` (a wrong one: 0x8009030C).

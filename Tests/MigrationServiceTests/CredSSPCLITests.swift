@@ -61,4 +61,34 @@ struct CredSSPCLITests {
         #expect(with.0 == 0, "\(with)")
         #expect(s.lab.contents(s.lab.destinationVMs, "vm-console") == bytes)
     }
+
+    @Test("A console sign-on (--from-config) applies the source's own checks: Credential Guard (A7), protected users (A4), migration disabled (P3)")
+    func consoleAppliesSourceChecks() async throws {
+        let s = try await CredSSPMoveTests.start()
+        defer { s.lab.remove() }
+        _ = try s.lab.createVM("vm-guarded", size: 10_000)
+        let endpoint02 = try s.migrationEndpoint(s.server02)
+        let env = CLITests.environment(s.lab.realm)
+        let passwordFile = s.lab.directory + "/password-checks"
+        try (s.lab.userPassword + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        func run(_ change: (inout HostConfiguration) -> Void) async throws -> (Int32, String, String) {
+            var configuration = s.server01.configuration
+            change(&configuration)
+            let file = s.lab.directory + "/server01-\(UUID().uuidString).json"
+            try configuration.save(file)
+            return try await CLITests.run(["migrate", "--vm", "vm-guarded", "--to", s.name02, "--endpoint", endpoint02.description,
+                                           "--from-config", file, "--user", s.lab.user, "--password-file", passwordFile],
+                                          s.lab, environment: env)
+        }
+        let guarded = try await run { $0.credentialGuard = true }
+        let protected = try await run { $0.protectedUsers = [s.lab.user] }
+        let disabled = try await run { $0.migrationEnabled = false }
+        await s.stop()
+        #expect(guarded.0 == 1 && guarded.2.hasPrefix(CredSSPMoveTests.seedError(s.name02) + "\n"), "\(guarded)")
+        #expect(guarded.2.contains("rule A7"), "\(guarded)")
+        #expect(protected.0 == 1 && protected.2.hasPrefix(CredSSPMoveTests.seedError(s.name02) + "\n"), "\(protected)")
+        #expect(protected.2.contains("rule A4"), "\(protected)")
+        #expect(disabled.0 == 1 && disabled.2.contains("Live migration is not enabled on host TestServer01"), "\(disabled)")
+        #expect(s.lab.sourceVMs.contains("vm-guarded"), "nothing moved")
+    }
 }
