@@ -56,49 +56,47 @@ struct KerberosCryptoBench {
         }
 
         // Contexts in a private realm that allows all four enctypes.
-        let realm = try await TestRealm.start(.init(name: "BENCH.TEST", encryptionTypes: [
-            "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128",
-            "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"]))
-        defer { Task { await realm.shutdown() } }
-        for (key, value) in realm.environment { setenv(key, value, 1) }
-        try await realm.addPrincipal("bench/bench.test")
-        let keytab = try await realm.exportKeytab(["bench/bench.test"])
-        try await realm.addPrincipal("benchuser", password: "bench-password")
-        let ccache = try await realm.kinit("benchuser", password: "bench-password")
-        let endpoints = GSSEndpoints(ccache: ccache, keytab: keytab)
+        try await TestRealm.withRealm(.init(name: "BENCH.TEST", encryptionTypes: [ "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128", "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"])) { realm in
+            for (key, value) in realm.environment { setenv(key, value, 1) }
+            try await realm.addPrincipal("bench/bench.test")
+            let keytab = try await realm.exportKeytab(["bench/bench.test"])
+            try await realm.addPrincipal("benchuser", password: "bench-password")
+            let ccache = try await realm.kinit("benchuser", password: "bench-password")
+            let endpoints = GSSEndpoints(ccache: ccache, keytab: keytab)
 
-        print("")
-        print("MIT = gss_wrap+gss_unwrap (MIT's C, built-in crypto); GSS = public GSS API wrap/unwrap (arrays);")
-        print("GSS in place = wrapInPlace/unwrapInPlace; raw = ProtectionContext into a preallocated buffer;")
-        print("limit = 1/(1/enc + 1/dec + 2/hash) from openssl speed (each message is encrypted, decrypted, hashed twice)")
-        print("")
-        print("enctype                      size      MIT     GSS  in place    raw   limit  GSS/MIT  in place/MIT  GSS/limit  in place/limit")
-        for enctype in enctypes {
-            try interopCheck(enctype: enctype, ccache: ccache, keytab: keytab)
-            for size in sizes {
-                var mit = 0.0, gss = 0.0, inPlace = 0.0, raw = 0.0
-                for _ in 0..<rounds {
-                    mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
-                                                     ccache: ccache, keytab: keytab))
-                    gss = max(gss, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: false))
-                    inPlace = max(inPlace, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: true))
-                    raw = max(raw, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
-                                                                      duration: .seconds(seconds)).megabytesPerSecond)
+            print("")
+            print("MIT = gss_wrap+gss_unwrap (MIT's C, built-in crypto); GSS = public GSS API wrap/unwrap (arrays);")
+            print("GSS in place = wrapInPlace/unwrapInPlace; raw = ProtectionContext into a preallocated buffer;")
+            print("limit = 1/(1/enc + 1/dec + 2/hash) from openssl speed (each message is encrypted, decrypted, hashed twice)")
+            print("")
+            print("enctype                      size      MIT     GSS  in place    raw   limit  GSS/MIT  in place/MIT  GSS/limit  in place/limit")
+            for enctype in enctypes {
+                try interopCheck(enctype: enctype, ccache: ccache, keytab: keytab)
+                for size in sizes {
+                    var mit = 0.0, gss = 0.0, inPlace = 0.0, raw = 0.0
+                    for _ in 0..<rounds {
+                        mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
+                                                         ccache: ccache, keytab: keytab))
+                        gss = max(gss, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: false))
+                        inPlace = max(inPlace, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: true))
+                        raw = max(raw, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
+                                                                          duration: .seconds(seconds)).megabytesPerSecond)
+                    }
+                    let aes = enctype.keyLength == 16 ? "aes-128-cbc" : "aes-256-cbc"
+                    let hash = switch enctype {
+                    case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: "sha1"
+                    case .aes128CtsHmacSha256_128: "sha256"
+                    case .aes256CtsHmacSha384_192: "sha384"
+                    }
+                    let enc = rates["\(aes) enc \(size)"] ?? .nan, dec = rates["\(aes) dec \(size)"] ?? .nan
+                    let limit = 1 / (1 / enc + 1 / dec + 2 / (rates["\(hash) \(size)"] ?? .nan))
+                    print(String(format: "%-26@ %7d  %7.0f  %6.0f  %8.0f  %5.0f  %6.0f  %6.1fx  %11.1fx  %8.0f%%  %13.0f%%",
+                                 enctype.name as NSString, size, mit, gss, inPlace, raw, limit, gss / mit, inPlace / mit,
+                                 100 * gss / limit, 100 * inPlace / limit))
                 }
-                let aes = enctype.keyLength == 16 ? "aes-128-cbc" : "aes-256-cbc"
-                let hash = switch enctype {
-                case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: "sha1"
-                case .aes128CtsHmacSha256_128: "sha256"
-                case .aes256CtsHmacSha384_192: "sha384"
-                }
-                let enc = rates["\(aes) enc \(size)"] ?? .nan, dec = rates["\(aes) dec \(size)"] ?? .nan
-                let limit = 1 / (1 / enc + 1 / dec + 2 / (rates["\(hash) \(size)"] ?? .nan))
-                print(String(format: "%-26@ %7d  %7.0f  %6.0f  %8.0f  %5.0f  %6.0f  %6.1fx  %11.1fx  %8.0f%%  %13.0f%%",
-                             enctype.name as NSString, size, mit, gss, inPlace, raw, limit, gss / mit, inPlace / mit,
-                             100 * gss / limit, 100 * inPlace / limit))
             }
+            await realm.shutdown()
         }
-        await realm.shutdown()
     }
 
     /// A quick check that MIT accepts our tokens for `enctype` and we accept MIT's (both roles).

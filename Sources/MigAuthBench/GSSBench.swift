@@ -41,49 +41,49 @@ enum GSSBench {
             }
         }
 
-        let realm = try await TestRealm.start()
-        defer { Task { await realm.shutdown() } }
-        for (key, value) in realm.environment { setenv(key, value, 1) }
-        let host = "hostb.test"
-        let principal = "Microsoft Virtual System Migration Service/\(host)"
-        try await realm.addPrincipal(principal)
-        let keytab = try await realm.exportKeytab([principal])
-        try await realm.addPrincipal("bench", password: "bench-password")
-        let ccache = try await realm.kinit("bench", password: "bench-password")
-        let service = "Microsoft Virtual System Migration Service@\(host)"
-        if let leakCheck {
-            try exerciseAll(iterations: leakCheck, service: service, ccache: ccache, keytab: "FILE:" + keytab,
-                            realm: realm.name)
-            print("leak check: \(leakCheck) iterations done")
-            return
-        }
-
-        var swift = Figures()
-        var c = Figures()
-        var cThread = Figures()
-        // Each run gets a fresh replay cache (its cost grows with its size); the order alternates.
-        var runs = 0
-        func rcache() -> String {
-            runs += 1
-            return "file2:\(realm.directory)/bench-\(runs).rcache"
-        }
-        for round in 1...rounds {
-            for swiftFirst in [round % 2 == 0, round % 2 != 0] {
-                if swiftFirst {
-                    swift.keepBest(try runSwift(service: service, ccache: ccache, keytab: "FILE:" + keytab,
-                                                rcache: rcache()))
-                } else if let cBinary {
-                    c.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
-                                        rcache: rcache(), onThread: false, environment: realm.environment))
-                    cThread.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
-                                              rcache: rcache(), onThread: true, environment: realm.environment))
-                }
+        try await TestRealm.withRealm { realm in
+            for (key, value) in realm.environment { setenv(key, value, 1) }
+            let host = "hostb.test"
+            let principal = "Microsoft Virtual System Migration Service/\(host)"
+            try await realm.addPrincipal(principal)
+            let keytab = try await realm.exportKeytab([principal])
+            try await realm.addPrincipal("bench", password: "bench-password")
+            let ccache = try await realm.kinit("bench", password: "bench-password")
+            let service = "Microsoft Virtual System Migration Service@\(host)"
+            if let leakCheck {
+                try exerciseAll(iterations: leakCheck, service: service, ccache: ccache, keytab: "FILE:" + keytab,
+                                realm: realm.name)
+                print("leak check: \(leakCheck) iterations done")
+                return
             }
-            print("round \(round)/\(rounds) done")
+
+            var swift = Figures()
+            var c = Figures()
+            var cThread = Figures()
+            // Each run gets a fresh replay cache (its cost grows with its size); the order alternates.
+            var runs = 0
+            func rcache() -> String {
+                runs += 1
+                return "file2:\(realm.directory)/bench-\(runs).rcache"
+            }
+            for round in 1...rounds {
+                for swiftFirst in [round % 2 == 0, round % 2 != 0] {
+                    if swiftFirst {
+                        swift.keepBest(try runSwift(service: service, ccache: ccache, keytab: "FILE:" + keytab,
+                                                    rcache: rcache()))
+                    } else if let cBinary {
+                        c.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
+                                            rcache: rcache(), onThread: false, environment: realm.environment))
+                        cThread.keepBest(try runC(cBinary, service: service, ccache: ccache, keytab: "FILE:" + keytab,
+                                                  rcache: rcache(), onThread: true, environment: realm.environment))
+                    }
+                }
+                print("round \(round)/\(rounds) done")
+            }
+            let report = table(swift: swift, c: cBinary == nil ? nil : c, cThread: cBinary == nil ? nil : cThread)
+            print(report)
+            if let markdown { try writeSection(report, to: markdown) }
         }
-        let report = table(swift: swift, c: cBinary == nil ? nil : c, cThread: cBinary == nil ? nil : cThread)
-        print(report)
-        if let markdown { try writeSection(report, to: markdown) }
     }
 
     static func runSwift(service: String, ccache: String, keytab: String, rcache: String) throws -> Figures {

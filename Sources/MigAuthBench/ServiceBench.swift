@@ -20,90 +20,90 @@ enum ServiceBench {
             default: throw BenchError("unknown option \(argument)")
             }
         }
-        let realm = try await TestRealm.start()
-        defer { Task { await realm.shutdown() } }
-        for (key, value) in realm.environment { setenv(key, value, 1) }
-        let fqdn = "hostb.test"
-        let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
-        try await realm.addPrincipal(spn)
-        let keytab = try await realm.exportKeytab([spn])
-        try await realm.addPrincipal("bench", password: "bench-password")
-        let ccache = try await realm.kinit("bench", password: "bench-password")
-        let work = realm.directory + "/service-bench"
-        let destination = MigrationDestination(configuration: DestinationConfiguration(
-            hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
-            allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
-        let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
-        let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
-        let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: work + "/src")
-        let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
-
-        // Handshake: connect, hello, Kerberos (mutual), authorization, sealed result.
-        _ = try await source.checkConnection(to: target, credential: credential)
-        var latencies: [Double] = []
-        let clock = ContinuousClock()
-        for _ in 0..<handshakes {
-            let start = clock.now
-            _ = try await source.checkConnection(to: target, credential: credential)
-            latencies.append(seconds(clock.now - start))
-        }
-        latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-
-        // Protected stream: a VM of `megabytes` MiB, TCP/IP option (no compression), 1 MiB chunks.
-        let size = megabytes << 20
-        var bytes = [UInt8](repeating: 0, count: size)
-        var g = SystemRandomNumberGenerator()
-        // Half random, half zero (64 KiB blocks): compression has something to gain and something not.
-        for i in stride(from: 0, to: size, by: 8) where (i >> 16) % 2 == 0 {
-            bytes.withUnsafeMutableBytes { $0.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) }
-        }
-        // Each move: VM files on the realm's disk directory, then (if /dev/shm exists) on tmpfs, where
-        // fsync and write-back cost nothing: the second figure is the protected stream itself.
-        func moves(_ option: PerformanceOption, in directory: String) async throws -> Double {
+        try await TestRealm.withRealm { realm in
+            for (key, value) in realm.environment { setenv(key, value, 1) }
+            let fqdn = "hostb.test"
+            let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
+            try await realm.addPrincipal(spn)
+            let keytab = try await realm.exportKeytab([spn])
+            try await realm.addPrincipal("bench", password: "bench-password")
+            let ccache = try await realm.kinit("bench", password: "bench-password")
+            let work = realm.directory + "/service-bench"
             let destination = MigrationDestination(configuration: DestinationConfiguration(
-                hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: directory + "/dst",
+                hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
                 allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
             let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
             let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
-            let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
-            var best = 0.0
-            for round in 0..<3 {
-                let vm = "bench-\(round)-\(option)"
-                try VMStore(directory: directory + "/src").create(vm, contents: bytes)
+            let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: work + "/src")
+            let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
+
+            // Handshake: connect, hello, Kerberos (mutual), authorization, sealed result.
+            _ = try await source.checkConnection(to: target, credential: credential)
+            var latencies: [Double] = []
+            let clock = ContinuousClock()
+            for _ in 0..<handshakes {
                 let start = clock.now
-                _ = try await source.move(vm: vm, to: target, credential: credential,
-                                          options: MoveOptions(performance: option, chunkSize: 1 << 20))
-                best = max(best, Double(size) / seconds(clock.now - start) / 1e6)
-                try? FileManager.default.removeItem(atPath: VMStore(directory: directory + "/dst").path(of: vm))
+                _ = try await source.checkConnection(to: target, credential: credential)
+                latencies.append(seconds(clock.now - start))
+            }
+            latencies.sort()
+            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+
+            // Protected stream: a VM of `megabytes` MiB, TCP/IP option (no compression), 1 MiB chunks.
+            let size = megabytes << 20
+            var bytes = [UInt8](repeating: 0, count: size)
+            var g = SystemRandomNumberGenerator()
+            // Half random, half zero (64 KiB blocks): compression has something to gain and something not.
+            for i in stride(from: 0, to: size, by: 8) where (i >> 16) % 2 == 0 {
+                bytes.withUnsafeMutableBytes { $0.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) }
+            }
+            // Each move: VM files on the realm's disk directory, then (if /dev/shm exists) on tmpfs, where
+            // fsync and write-back cost nothing: the second figure is the protected stream itself.
+            func moves(_ option: PerformanceOption, in directory: String) async throws -> Double {
+                let destination = MigrationDestination(configuration: DestinationConfiguration(
+                    hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: directory + "/dst",
+                    allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
+                let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
+                let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
+                let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
+                var best = 0.0
+                for round in 0..<3 {
+                    let vm = "bench-\(round)-\(option)"
+                    try VMStore(directory: directory + "/src").create(vm, contents: bytes)
+                    let start = clock.now
+                    _ = try await source.move(vm: vm, to: target, credential: credential,
+                                              options: MoveOptions(performance: option, chunkSize: 1 << 20))
+                    best = max(best, Double(size) / seconds(clock.now - start) / 1e6)
+                    try? FileManager.default.removeItem(atPath: VMStore(directory: directory + "/dst").path(of: vm))
+                }
+                await destination.stop()
+                return best
+            }
+            let protectedDisk = try await moves(.tcpIP, in: work)
+            let compressed = try await moves(.compression, in: work)
+            let shm = "/dev/shm/migauth-bench-\(getpid())"
+            var protectedMemory: Double? = nil
+            if FileManager.default.fileExists(atPath: "/dev/shm") {
+                defer { try? FileManager.default.removeItem(atPath: shm) }
+                protectedMemory = try await moves(.tcpIP, in: shm)
             }
             await destination.stop()
-            return best
+            let clear = try await clearTCP(bytes: size)
+            let inProcess = try wrapUnwrap(service: "\(MigrationServiceNames.migrationService)@\(fqdn)", ccache: ccache,
+                                           keytab: "FILE:" + keytab, bytes: size)
+            print("""
+            | figure | value |
+            |---|---|
+            | handshake (connect + Kerberos mutual + authorization), p50 | \(String(format: "%.2f", percentile(0.5) * 1000)) ms |
+            | handshake, p99 | \(String(format: "%.2f", percentile(0.99) * 1000)) ms |
+            | protected move, TCP/IP option, 1 MiB chunks (incl. SHA-256 both ends, fsync to disk) | \(String(format: "%.0f", protectedDisk)) MB/s |
+            | protected move, TCP/IP option, VM files on tmpfs (no disk write-back) | \(protectedMemory.map { String(format: "%.0f", $0) } ?? "n/a") MB/s |
+            | protected move, Compression option (zlib level 1; the data is half random, half zeros) | \(String(format: "%.0f", compressed)) MB/s |
+            | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
+            | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
+            """)
+            print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of 3 moves)")
         }
-        let protectedDisk = try await moves(.tcpIP, in: work)
-        let compressed = try await moves(.compression, in: work)
-        let shm = "/dev/shm/migauth-bench-\(getpid())"
-        var protectedMemory: Double? = nil
-        if FileManager.default.fileExists(atPath: "/dev/shm") {
-            defer { try? FileManager.default.removeItem(atPath: shm) }
-            protectedMemory = try await moves(.tcpIP, in: shm)
-        }
-        await destination.stop()
-        let clear = try await clearTCP(bytes: size)
-        let inProcess = try wrapUnwrap(service: "\(MigrationServiceNames.migrationService)@\(fqdn)", ccache: ccache,
-                                       keytab: "FILE:" + keytab, bytes: size)
-        print("""
-        | figure | value |
-        |---|---|
-        | handshake (connect + Kerberos mutual + authorization), p50 | \(String(format: "%.2f", percentile(0.5) * 1000)) ms |
-        | handshake, p99 | \(String(format: "%.2f", percentile(0.99) * 1000)) ms |
-        | protected move, TCP/IP option, 1 MiB chunks (incl. SHA-256 both ends, fsync to disk) | \(String(format: "%.0f", protectedDisk)) MB/s |
-        | protected move, TCP/IP option, VM files on tmpfs (no disk write-back) | \(protectedMemory.map { String(format: "%.0f", $0) } ?? "n/a") MB/s |
-        | protected move, Compression option (zlib level 1; the data is half random, half zeros) | \(String(format: "%.0f", compressed)) MB/s |
-        | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
-        | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
-        """)
-        print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of 3 moves)")
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -6,10 +6,11 @@ import Logging
 /// every child program gets ``environment``.
 ///
 /// ```swift
-/// let realm = try await TestRealm.start()
-/// try await realm.addPrincipal("alice", password: "secret")
-/// let ccache = try await realm.kinit("alice", password: "secret")
-/// defer { Task { await realm.shutdown() } }
+/// try await TestRealm.withRealm { realm in
+///     try await realm.addPrincipal("alice", password: "secret")
+///     let ccache = try await realm.kinit("alice", password: "secret")
+///     …
+/// }   // stopped and its directory removed, also when the body throws
 /// ```
 public actor TestRealm {
     /// Realm name, e.g. `MIGRATION.TEST`.
@@ -85,6 +86,22 @@ public actor TestRealm {
 
     /// Creates the directory, configuration and database, starts the KDC (and slapd for LDAP),
     /// and returns once the KDC answers. On failure everything started is stopped and removed.
+    /// Starts a realm, runs `body` with it and shuts it down afterwards, also when `body` throws
+    /// (a deferred `Task { await shutdown() }` may never run before the process exits).
+    public static func withRealm<R: Sendable>(_ configuration: Configuration = .init(),
+                                              isolation: isolated (any Actor)? = #isolation,
+                                              _ body: (TestRealm) async throws -> R) async throws -> R {
+        let realm = try await start(configuration)
+        do {
+            let result = try await body(realm)
+            await realm.shutdown()
+            return result
+        } catch {
+            await realm.shutdown()
+            throw error
+        }
+    }
+
     public static func start(_ configuration: Configuration = .init()) async throws -> TestRealm {
         try configuration.validate()
         let id = UUID().uuidString
