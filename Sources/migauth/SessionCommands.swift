@@ -56,12 +56,8 @@ struct AdvanceClock: ParsableCommand {
     func run() throws { try options.apply(.advanceClock(seconds: duration.seconds)) }
 }
 
-/// `migauth move` — `Move-VM` / `Move-VMStorage`.
-struct Move: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Move a VM (mirrors Move-VM; --kind storage mirrors Move-VMStorage, both Move-VM -IncludeStorage).",
-        discussion: "Prints Hyper-V's two-line message on failure, then the rule, stage, explanation and fix. Exit 1 on failure.")
-    @OptionGroup var options: EnvOptions
+/// The move both `migauth move` and `migauth diagnose` take (Move-VM's parameters).
+struct MoveArguments: ParsableArguments {
     @Option(help: "The user starting the move.") var user: String
     @Option(help: "The machine the move is started on (the user's sign-on there); default: the source.") var on: String?
     @Option(help: "The virtual machine.") var vm: String
@@ -69,10 +65,20 @@ struct Move: ParsableCommand {
     @Option(help: "The destination host.") var to: String
     @Option(help: "live, storage or both.") var kind: MoveKind = .live
     @Option(help: "The destination address to connect to (default: its first address).") var address: String?
-    func run() throws {
-        try options.apply(.move(MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to,
-                                             kind: kind, address: address)))
+
+    var spec: MoveSpec {
+        MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to, kind: kind, address: address)
     }
+}
+
+/// `migauth move` — `Move-VM` / `Move-VMStorage`.
+struct Move: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move a VM (mirrors Move-VM; --kind storage mirrors Move-VMStorage, both Move-VM -IncludeStorage).",
+        discussion: "Prints Hyper-V's two-line message on failure, then the rule, stage, explanation and fix. Exit 1 on failure.")
+    @OptionGroup var options: EnvOptions
+    @OptionGroup var move: MoveArguments
+    func run() throws { try options.apply(.move(move.spec)) }
 }
 
 /// `migauth diagnose`.
@@ -89,13 +95,7 @@ struct Diagnose: ParsableCommand {
     @Option(name: .customLong("after-step"), help: "With --scenario: run this many of its steps first.") var afterStep: Int?
     @Option(help: "Take the directory from this LDIF file.") var ldif: String?
     @Flag(help: "Print the diagnosis as JSON.") var json = false
-    @Option(help: "The user starting the move.") var user: String
-    @Option(help: "The machine the move is started on (default: the source).") var on: String?
-    @Option(help: "The virtual machine.") var vm: String
-    @Option(help: "The source host (default: the host that has the VM).") var from: String?
-    @Option(help: "The destination host.") var to: String
-    @Option(help: "live, storage or both.") var kind: MoveKind = .live
-    @Option(help: "The destination address to connect to.") var address: String?
+    @OptionGroup var move: MoveArguments
 
     func validate() throws {
         if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
@@ -116,8 +116,7 @@ struct Diagnose: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let request = MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to, kind: kind, address: address)
-        let diagnosis = environment.diagnose(request)
+        let diagnosis = environment.diagnose(move.spec)
         if json { print(try diagnosis.jsonString()) } else { print(ReportFormatter.text(diagnosis), terminator: "") }
         if !diagnosis.wouldSucceed { throw ExitCode(1) }
     }
