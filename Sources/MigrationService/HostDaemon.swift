@@ -45,15 +45,9 @@ public final class HostDaemon: Sendable {
     /// hosts table at once. Address, name and ports of running listeners stay.
     public func reload(_ configuration: HostConfiguration) async throws(MigrationServiceError) {
         try configuration.validate()
-        let old = state.withLock { s in
-            defer { s = configuration }
-            return s
-        }
+        state.withLock { $0 = configuration }
         await destination.update(configuration.destinationConfiguration)
         management.update(configuration)
-        if destination.endpoint == nil {
-            try await destination.start(on: ServiceEndpoint(address: old.address, port: configuration.migrationPort))
-        }
         logger.info("configuration reloaded")
     }
 

@@ -29,26 +29,9 @@ public struct ManagementClient: Sendable {
     /// move requests, one at a time — then signs off and closes; the source wipes delivered credentials then.
     public func withSession<R: Sendable>(via source: Source, signOn: ManagementSignOnMethod,
                                          _ body: (ManagementSession) async throws(MigrationServiceError) -> R) async throws(MigrationServiceError) -> R {
-        let name: GSSName
-        do throws(GSSError) {
-            if let realm = source.realm {
-                name = try GSSName(principal: MigrationServiceNames.hostPrincipal(fqdn: source.fqdn, realm: realm))
-            } else {
-                name = try GSSName(service: "host", host: source.fqdn)
-            }
-        } catch {
-            throw .connection(.authentication, error.windowsStatus, destination: source.fqdn, detail: error.description, gss: error)
-        }
+        let name = try source.targetName(service: "host")
         return try await MigrationSource.connect(from: localAddress, to: source) { conn throws(MigrationServiceError) in
-            let principal: String
-            switch signOn {
-            case .kerberos(let credential):
-                principal = try await KerberosHandshake.client(conn, purpose: .management, target: name, credential: credential,
-                                                               destinationName: source.fqdn)
-            case .credSSP(let credentials):
-                principal = try await CredSSPHandshake.client(conn, purpose: .management, target: name, signOn: credentials,
-                                                              destinationName: source.fqdn)
-            }
+            let principal = try await signOn.authenticate(conn, purpose: .management, target: name, destinationName: source.fqdn)
             let session = ManagementSession(conn: conn, principal: principal)
             let result = try await body(session)
             try? await conn.send(.signOff)
@@ -57,15 +40,11 @@ public struct ManagementClient: Sendable {
     }
 }
 
-/// How a user signs on to a source's management service, as a remote shell would.
-public enum ManagementSignOnMethod: Sendable {
-    /// A Kerberos remote shell (a network logon: no reusable credentials reach the source); the user's own
-    /// forwardable credential (nil: the default ccache). Moves need constrained delegation (A2).
-    case kerberos(GSSCredential?)
-    /// A CredSSP remote shell: the user's password reaches the source for the session (A1). Make the value with
-    /// ``SignOnCredentials/signOn(user:realm:password:destination:)`` (a wrong password fails there, 0x8009030C).
-    case credSSP(SignOnCredentials)
-}
+/// How a user signs on to a source's management service, as a remote shell would: `.kerberos` is a
+/// Kerberos remote shell (a network logon: no reusable credentials reach the source; moves need
+/// constrained delegation, A2); `.credSSP` a CredSSP remote shell (the password reaches the source for
+/// the session, A1; make it with ``SignOnCredentials/signOn(user:realm:password:destination:)``).
+public typealias ManagementSignOnMethod = MigrationAuthentication
 
 /// A signed-on management connection (inside ``ManagementClient/withSession(via:signOn:_:)``).
 public final class ManagementSession {

@@ -62,7 +62,7 @@ extension MigrationServiceError {
     }
 
     /// The source could not establish the connection to `destination` (the seed's form).
-    static func connection(_ kind: Kind, _ status: WindowsStatus, destination: String, detail: String = "",
+    public static func connection(_ kind: Kind, _ status: WindowsStatus, destination: String, detail: String = "",
                            gss: GSSError? = nil) -> MigrationServiceError {
         MigrationServiceError(kind: kind, status: status, stage: .source,
                               message: MigrationMessages.connectionFailure(destination: destination, status: status),

@@ -24,12 +24,13 @@ public struct MigrationTarget: Sendable, Hashable {
         self.realm = realm
     }
 
-    func targetName() throws(MigrationServiceError) -> GSSName {
+    /// The GSS name of `service` on this host: the migration service, or `host` for the management channel.
+    func targetName(service: String = MigrationServiceNames.migrationService) throws(MigrationServiceError) -> GSSName {
         do {
             if let realm {
-                return try GSSName(principal: MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: realm))
+                return try GSSName(principal: MigrationServiceNames.qualified("\(service)/\(fqdn)", realm: realm))
             }
-            return try GSSName(service: MigrationServiceNames.migrationService, host: fqdn)
+            return try GSSName(service: service, host: fqdn)
         } catch {
             throw .connection(.authentication, error.windowsStatus, destination: fqdn, detail: error.description, gss: error)
         }

@@ -138,17 +138,14 @@ struct MoveCommand: ParsableCommand {
                                        credential: GSSCredential?) async throws(MigrationServiceError) -> MigrationAuthentication {
         guard configuration.authenticationType == .credSSP else { return .kerberos(credential) }
         guard passwordFile != nil else {
-            throw MigrationServiceError(
-                kind: .authentication, status: .noCredentials, stage: .source,
-                message: MigrationMessages.connectionFailure(destination: to, status: .noCredentials),
+            throw MigrationServiceError.connection(.authentication, .noCredentials, destination: to,
                 detail: "\(configuration.name) uses CredSSP: a console sign-on must give the user's password (--user, --password-file)")
         }
         let credentials = try await passwordSignOn(realm: configuration.realm, destination: to)
         if let refusal = configuration.credSSPRefusal(for: credentials.principal) {
             credentials.wipe()
-            throw MigrationServiceError(kind: .authentication, status: .noCredentials, stage: .source,
-                                        message: MigrationMessages.connectionFailure(destination: to, status: .noCredentials),
-                                        detail: refusal)
+            throw MigrationServiceError.connection(.authentication, .noCredentials, destination: to,
+                detail: refusal)
         }
         return .credSSP(credentials)
     }

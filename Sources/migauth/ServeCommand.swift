@@ -13,7 +13,7 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run a host's migration daemon (real Kerberos) from a JSON host configuration.",
         discussion: """
         Prints one line `READY migration=ADDR:PORT management=ADDR:PORT` on stdout once both listeners \
-        are bound (`migration=-` when migration is disabled), `RELOADED` after each SIGHUP reload (or \
+        are bound, `RELOADED` after each SIGHUP reload (or \
         `RELOAD-FAILED <reason>`), and `STOPPED` on SIGTERM/SIGINT. Logs go to stderr. See \
         docs/migration-service.md.
         """)
