@@ -43,16 +43,9 @@ extension HostConfiguration {
     public static func permittedUsers(_ host: Hosts.Host, world: World) -> [String] {
         let dir = world.directory
         guard let domain = dir.domainOrder.first, let replica = dir.replica(of: domain, on: host.logonDC) else { return [] }
-        let members = (host.localGroups[.administrators] ?? []).union(host.localGroups[.hyperVAdministrators] ?? [])
-        var out: [String] = []
-        for user in replica.users.values {
-            let ref = PrincipalRef(normalizedDomain: domain, name: user.key)
-            let allowed = members.contains(ref) || members.contains {
-                dir.isMember(ref, of: $0, replica: replica, replicaDomain: domain, on: host.logonDC)
-            }
-            if allowed { out.append(PrincipalNames.user(user)) }
-        }
-        return out.sorted()
+        return replica.users.values.filter {
+            world.mayMigrate(PrincipalRef(normalizedDomain: domain, name: $0.key), on: host)
+        }.map(PrincipalNames.user).sorted()
     }
 
     /// Rule N1 on loopback: each listed subnet becomes the `/32`s of the loopback addresses of

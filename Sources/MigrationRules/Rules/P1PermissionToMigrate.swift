@@ -31,3 +31,13 @@ enum P1PermissionToMigrate {
                                    "or: Add-LocalGroupMember -Group 'Hyper-V Administrators' -Member '\(who)' (Windows Server 2016 and later)"])
     }
 }
+
+extension World {
+    /// Rule P1 on one host: whether `user` is in its Administrators or Hyper-V Administrators,
+    /// directly or through domain groups, as the host's logon DC sees them. The real service's
+    /// allowed users are derived from this, so the two cannot drift.
+    public func mayMigrate(_ user: PrincipalRef, on host: Host) -> Bool {
+        P1PermissionToMigrate.isAllowed(user, on: host, directory: directory,
+                                        replica: directory.replica(of: host.domain, on: host.logonDC))
+    }
+}
