@@ -31,7 +31,10 @@ struct AsyncAPITests {
 
         let error = await asyncResult { try await GSSCredential.acquire(name: GSSName(principal: user.principal),
                                                                        password: "wrong") }
-        #expect((try? error.get()) == nil)
-        if case .failure(let failure as GSSError) = error { #expect(failure.windowsStatus == .logonDenied) }
+        guard case .failure(let failure as GSSError) = error else {
+            Issue.record("a wrong password must fail with a GSSError, got \(error)")
+            return
+        }
+        #expect(failure.windowsStatus == .logonDenied)
     }
 }

@@ -60,7 +60,6 @@ struct FuzzTests {
             }
             return (errors, accepted, statuses)
         }
-        #expect(outcome.errors + outcome.accepted == 3000)
         #expect(outcome.errors > 2900, "almost all hostile tokens must be refused")
         #expect(outcome.statuses.contains(.invalidToken))
     }
