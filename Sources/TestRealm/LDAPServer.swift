@@ -87,7 +87,8 @@ final class LDAPServer: Sendable {
                         logTail: CommandRunner.tail(output))
                     break
                 }
-                if LoopbackPort.acceptsConnections(port) { break }
+                // Both listeners: slapd binds the TCP one first, and our own tools use the ldapi socket.
+                if LoopbackPort.acceptsConnections(port), LoopbackPort.acceptsConnections(unixSocket: socketPath) { break }
                 if ContinuousClock.now >= deadline {
                     await child.stop()
                     failure = .ldapServerDidNotStart(port: port, reason: "not ready after \(timeout)",

@@ -42,6 +42,27 @@ enum LoopbackPort {
         return result == 0
     }
 
+    /// True when something accepts a connection on the Unix socket at `path` (slapd's ldapi).
+    static func acceptsConnections(unixSocket path: String) -> Bool {
+        let fd = socket(AF_UNIX, stream, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+
     static func closeHeld(_ fd: Int32) { close(fd) }
 
     /// Binds `port` for TCP (listening) and UDP, as another program would; returns both sockets.
