@@ -120,7 +120,8 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "GSS", "TestRealm"],
                           swiftSettings: swiftSettings),
-        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
+        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI",
+                                                                .product(name: "Crypto", package: "swift-crypto")],  // AES.GCM cross-check
                     swiftSettings: swiftSettings,
                     linkerSettings: [.linkedLibrary("k5crypto")]),  // krb5_c_* for the MIT crypto cross-check
 
