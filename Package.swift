@@ -70,6 +70,7 @@ let package = Package(
         .target(
             name: "MigrationService",
             dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationRules", "Hosts",
+                           "KerberosCrypto",  // suite 2: AES-256-GCM (AES256GCM) for the migration stream
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),

@@ -5,7 +5,8 @@ import Synchronization
 import WindowsStatus
 
 /// One framed connection, used by one task: sends and receives protocol messages, in the clear
-/// before authentication and sealed (GSS wrap, confidentiality + integrity) after it.
+/// before authentication and sealed after it — suite 1 (GSS wrap, confidentiality + integrity) or
+/// suite 2 (AES-256-GCM, keys from GSS_Pseudo_random), as the opening negotiated.
 final class FrameConnection {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
@@ -16,8 +17,20 @@ final class FrameConnection {
     /// Set once the security context is established; from then on only sealed frames (and error
     /// frames) are accepted.
     var protection: (any MessageProtection)? {
-        didSet { authenticated.set(protection != nil) }
+        didSet { authenticated.set(isProtected) }
     }
+    /// Suite 2's protection, set instead of ``protection`` when the opening chose it.
+    var aead: AEADStreamProtection? {
+        didSet { authenticated.set(isProtected) }
+    }
+    /// Whether frames are sealed from now on (either suite).
+    var isProtected: Bool { protection != nil || aead != nil }
+    /// The versions and suites this end offers (set before the opening).
+    var settings = ProtocolSettings()
+    /// The migration and channel this connection is for (client side, set before the opening).
+    var binding = ConnectionBinding.none
+    /// What the opening agreed (nil before hello / helloAck).
+    var negotiation: SuiteNegotiation?
     /// Whether the peer has authenticated (read by the listener's handshake timer).
     let authenticated = Flag()
     let allocator = ByteBufferAllocator()
@@ -65,8 +78,17 @@ final class FrameConnection {
             throw .protocolViolation("empty frame", stage: stage)
         }
         let message: WireMessage
-        if kind == WireMessage.Kind.sealed.rawValue {
-            guard let protection else { throw .protocolViolation("sealed message before authentication", stage: stage) }
+        if kind == WireMessage.Kind.aead.rawValue {
+            guard let aead else {
+                throw .protocolViolation(protection == nil ? "suite 2 frame before authentication"
+                                         : "suite 2 frame on a suite 1 connection", stage: stage)
+            }
+            message = try open(&frame, aead)
+        } else if kind == WireMessage.Kind.sealed.rawValue {
+            guard let protection else {
+                throw .protocolViolation(aead == nil ? "sealed message before authentication"
+                                         : "suite 1 frame on a suite 2 connection", stage: stage)
+            }
             frame.moveReaderIndex(forwardBy: 1)
             message = try unseal(&frame, protection)
         } else {
@@ -74,7 +96,7 @@ final class FrameConnection {
             guard message.isClear else {
                 throw .protocolViolation("\(message.kind) must travel sealed", stage: stage)
             }
-            if protection != nil, message.kind != .error {
+            if isProtected, message.kind != .error {
                 throw .protocolViolation("clear \(message.kind) after authentication", stage: stage)
             }
         }
@@ -99,6 +121,33 @@ final class FrameConnection {
         }
     }
 
+    /// The result of a suite-2 seal or open, or an integrity error with the status suite 1 gives.
+    private func protect<T>(_ result: Result<T, AEADStreamError>, failure reason: String) throws(MigrationServiceError) -> T {
+        switch result {
+        case .success(let v): return v
+        case .failure(let e):
+            throw .failure(.integrity, e.windowsStatus, stage: stage, reason: reason, detail: e.description, gss: e.gssError)
+        }
+    }
+
+    private func open(_ frame: inout ByteBuffer, _ aead: AEADStreamProtection) throws(MigrationServiceError) -> WireMessage {
+        let range = try protect(frame.withUnsafeMutableReadableBytes { raw in
+            Result { () throws(AEADStreamError) in try aead.open(raw) }
+        }, failure: "A protected migration message was rejected")
+        guard let plain = frame.getSlice(at: frame.readerIndex + range.lowerBound, length: range.count) else {
+            throw .protocolViolation("suite 2 plaintext outside the frame", stage: stage)
+        }
+        return try inner(plain)
+    }
+
+    private func inner(_ plain: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
+        let message = try decode(plain)
+        guard !message.isClear || message.kind == .error else {
+            throw .protocolViolation("\(message.kind) inside a sealed message", stage: stage)
+        }
+        return message
+    }
+
     private func unseal(_ token: inout ByteBuffer, _ protection: any MessageProtection) throws(MigrationServiceError) -> WireMessage {
         let iov = try protect(token.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.unseal(raw) }
@@ -110,11 +159,7 @@ final class FrameConnection {
         guard let plain = token.getSlice(at: token.readerIndex + iov.range.lowerBound, length: iov.range.count) else {
             throw .protocolViolation("unwrap returned a range outside the token", stage: stage)
         }
-        let message = try decode(plain)
-        guard !message.isClear || message.kind == .error else {
-            throw .protocolViolation("\(message.kind) inside a sealed message", stage: stage)
-        }
-        return message
+        return try inner(plain)
     }
 
     // MARK: Sending
@@ -143,6 +188,7 @@ final class FrameConnection {
     /// The buffers of one sealed frame (length, kind, GSS header | data sealed in place | padding,
     /// trailer). Tests replay or reorder them.
     func sealedFrame(_ plaintext: inout ByteBuffer) throws(MigrationServiceError) -> [ByteBuffer] {
+        if let aead { return try aeadFrame(&plaintext, aead) }
         guard let protection else { throw .protocolViolation("sending sealed before authentication", stage: stage) }
         let iov = try protect(plaintext.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.seal(raw) }
@@ -161,6 +207,25 @@ final class FrameConnection {
         return tail.readableBytes > 0 ? [head, plaintext, tail] : [head, plaintext]
     }
 
+    /// Suite 2: header (length, kind, sequence) | plaintext sealed in place | tag.
+    private func aeadFrame(_ plaintext: inout ByteBuffer, _ aead: AEADStreamProtection) throws(MigrationServiceError) -> [ByteBuffer] {
+        let length = AEADStreamProtection.overhead + plaintext.readableBytes
+        guard length <= WireProtocol.maximumFrameLength else {
+            throw .protocolViolation("sealed message of \(length) bytes exceeds the frame limit", stage: stage)
+        }
+        var head = allocator.buffer(repeating: 0, count: AEADStreamProtection.headerLength)
+        var tail = allocator.buffer(repeating: 0, count: AEADStreamProtection.tagLength)
+        let result = plaintext.withUnsafeMutableReadableBytes { data in
+            head.withUnsafeMutableReadableBytes { h in
+                tail.withUnsafeMutableReadableBytes { t in
+                    Result { () throws(AEADStreamError) in try aead.seal(data, header: h, tag: t) }
+                }
+            }
+        }
+        try protect(result, failure: "A migration message could not be protected")
+        return [head, plaintext, tail]
+    }
+
     /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.
     /// Whether an error frame was sent on this connection.
     private(set) var sentError = false
@@ -174,7 +239,7 @@ final class FrameConnection {
 
     func sendError(_ error: MigrationServiceError) async {
         sentError = true
-        if protection != nil {
+        if isProtected {
             do { try await send(.error(error.wire)); return } catch {}
         }
         try? await sendClear(.error(error.wire))

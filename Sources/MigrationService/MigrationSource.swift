@@ -90,6 +90,16 @@ public struct MoveOptions: Sendable {
     public var chunkSize: Int
     /// Called as the move advances (awaited: a slow callback slows the move).
     public var progress: (@Sendable (MigrationProgress) async -> Void)?
+    /// The protection suites offered, in order of preference (default: suite 2, then suite 1).
+    public var suites: [ProtectionSuite] = ProtectionSuite.preferred
+    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source).
+    var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
+    /// Suite 2's frames per key (tests lower it; the destination must use the same).
+    var rekeyInterval: UInt64 = AEADStreamProtection.defaultRekeyInterval
+
+    var protocolSettings: ProtocolSettings {
+        ProtocolSettings(versions: protocolVersions, suites: suites, rekeyInterval: rekeyInterval)
+    }
 
     public init(performance: PerformanceOption = .compression, channels: Int = 4,
                 chunkSize: Int = WireProtocol.defaultChunkSize,
@@ -173,7 +183,10 @@ public struct MigrationSource: Sendable {
         await sent.report(.connecting)
         let targetName = try target.targetName()
         var queuedAt: Int? = nil
+        let settings = options.protocolSettings
         let principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+            conn.settings = settings
+            conn.binding = ConnectionBinding(migrationID: offer.id, channel: 0)
             let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
                                                                   destinationName: target_.fqdn)
             do {
@@ -195,6 +208,8 @@ public struct MigrationSource: Sendable {
                     for index in 1..<channels {
                         group.addTask {
                             try await Self.connect(from: localAddress, to: target_) { extra throws(MigrationServiceError) in
+                                extra.settings = settings
+                                extra.binding = ConnectionBinding(migrationID: offer.id, channel: UInt8(index))
                                 _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName,
                                                                           destinationName: target_.fqdn)
                                 try await extra.send(.join(id: offer.id, channel: UInt8(index)))

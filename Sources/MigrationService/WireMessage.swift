@@ -6,8 +6,10 @@ import WindowsStatus
 public enum WireProtocol {
     /// `MIGA`, the first four bytes of every hello.
     public static let magic: [UInt8] = [0x4D, 0x49, 0x47, 0x41]
-    /// The protocol version this implementation speaks.
-    public static let version: UInt16 = 1
+    /// The highest protocol version this implementation speaks (2: suite negotiation, AES-256-GCM).
+    public static let version: UInt16 = 2
+    /// The lowest it still speaks (1: RFC 4121 wrap only, no suite negotiation).
+    public static let minimumVersion: UInt16 = 1
     /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
     /// Largest plaintext chunk a source may send (fits a frame with GSS overhead).
@@ -18,6 +20,35 @@ public enum WireProtocol {
     public static let maximumChannels = 16
     /// Default port of the migration listener (Hyper-V's is 6600).
     public static let defaultMigrationPort = 6600
+}
+
+/// How the frames after authentication are protected (docs/wire-protocol.md, "Protection suites").
+public enum ProtectionSuite: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Suite 1: RFC 4121 wrap tokens of the Kerberos context (any GSS implementation speaks it).
+    case gssWrap = 1
+    /// Suite 2: AES-256-GCM with per-direction keys derived from the context by GSS_Pseudo_random.
+    case aes256GCM = 2
+
+    /// Preference order of this implementation.
+    public static let preferred: [ProtectionSuite] = [.aes256GCM, .gssWrap]
+
+    public var description: String {
+        switch self {
+        case .gssWrap: "suite 1 (RFC 4121 wrap)"
+        case .aes256GCM: "suite 2 (AES-256-GCM)"
+        }
+    }
+}
+
+/// The client's half of the suite negotiation (`suites`, protocol version 2): its choice, the
+/// suites it offers in its order of preference, a fresh nonce, and the migration and channel the
+/// connection is for (zeros for a management connection).
+struct SuiteOffer: Sendable, Hashable {
+    var chosen: UInt8
+    var offered: [UInt8]
+    var nonce: [UInt8]
+    var migrationID: MigrationID
+    var channel: UInt8
 }
 
 /// Why a connection is opened (field of `hello`).
@@ -116,6 +147,10 @@ struct WireError: Sendable, Hashable {
 enum WireMessage: Sendable, Hashable {
     case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: AuthenticationKind)
     case helloAck(version: UInt16, authentication: AuthenticationKind)
+    /// helloAck of version ≥ 2: also the server's suites (its order of preference) and a fresh 16-byte nonce.
+    case helloAckV2(version: UInt16, authentication: AuthenticationKind, suites: [UInt8], nonce: [UInt8])
+    /// Client → server right after a version-2 helloAck: the suite chosen and what it rests on.
+    case suites(SuiteOffer)
     case token([UInt8])
     /// One CredSSP token (TLS records carrying TSRequests), either way; may be empty (an answer with nothing in it).
     case credSSP([UInt8])
@@ -140,6 +175,8 @@ enum WireMessage: Sendable, Hashable {
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, credSSP = 0x06, error = 0x0F
+        /// `suites` (version 2), and a suite-2 protected frame (decoded by `FrameConnection`, never by `decode`).
+        case suites = 0x07, aead = 0x08
         case offer = 0x10, join = 0x11, queued = 0x12, ready = 0x13, chunk = 0x14, channelDone = 0x15
         case commit = 0x16, committed = 0x17
         case moveRequest = 0x20, progress = 0x21, moveResult = 0x22, signOff = 0x23
@@ -148,7 +185,8 @@ enum WireMessage: Sendable, Hashable {
     var kind: Kind {
         switch self {
         case .hello: .hello
-        case .helloAck: .helloAck
+        case .helloAck, .helloAckV2: .helloAck
+        case .suites: .suites
         case .token: .token
         case .credSSP: .credSSP
         case .authResult: .authResult
@@ -172,7 +210,7 @@ enum WireMessage: Sendable, Hashable {
     /// Whether the kind may travel outside `sealed`.
     var isClear: Bool {
         switch kind {
-        case .hello, .helloAck, .token, .credSSP, .sealed, .error: true
+        case .hello, .helloAck, .suites, .token, .credSSP, .sealed, .aead, .error: true
         default: false
         }
     }
@@ -235,6 +273,14 @@ extension WireMessage {
         case .helloAck(let v, let auth):
             b.writeBytes(WireProtocol.magic)
             b.writeInteger(v); b.writeInteger(auth.rawValue)
+        case .helloAckV2(let v, let auth, let suites, let nonce):
+            b.writeBytes(WireProtocol.magic)
+            b.writeInteger(v); b.writeInteger(auth.rawValue)
+            b.writeInteger(UInt8(clamping: suites.count)); b.writeBytes(suites.prefix(255)); b.writeBytes(nonce)
+        case .suites(let o):
+            b.writeInteger(o.chosen)
+            b.writeInteger(UInt8(clamping: o.offered.count)); b.writeBytes(o.offered.prefix(255))
+            b.writeBytes(o.nonce); b.writeBytes(o.migrationID.bytes); b.writeInteger(o.channel)
         case .token(let t), .credSSP(let t):
             b.writeBytes(t)
         case .authResult(let principal, let server):
@@ -300,8 +346,24 @@ extension WireMessage {
                 guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
                     throw WireDecodingError(description: "unknown authentication kind")
                 }
-                message = .helloAck(version: v, authentication: auth)
+                if v >= 2 {
+                    let n: UInt8 = try b.readInt("suite count")
+                    let suites = try b.readFixed("suites", Int(n))
+                    message = .helloAckV2(version: v, authentication: auth, suites: suites, nonce: try b.readFixed("nonce", 16))
+                } else {
+                    message = .helloAck(version: v, authentication: auth)
+                }
             }
+        case .suites:
+            let chosen: UInt8 = try b.readInt("chosen")
+            let n: UInt8 = try b.readInt("suite count")
+            let offered = try b.readFixed("suites", Int(n))
+            let nonce = try b.readFixed("nonce", 16)
+            let id = MigrationID(bytes: try b.readFixed("migrationID", 16))
+            message = .suites(SuiteOffer(chosen: chosen, offered: offered, nonce: nonce, migrationID: id,
+                                         channel: try b.readInt("channel")))
+        case .aead:
+            throw WireDecodingError(description: "a suite-2 frame inside a frame")
         case .token:
             guard b.readableBytes > 0 else { throw WireDecodingError(description: "empty token") }
             message = .token(b.readBytes(length: b.readableBytes) ?? [])
