@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "GSS", targets: ["GSS"]),
         .library(name: "TestRealm", targets: ["TestRealm"]),
         .library(name: "WindowsStatus", targets: ["WindowsStatus"]),
+        .library(name: "MigrationVocabulary", targets: ["MigrationVocabulary"]),
         .library(name: "Directory", targets: ["Directory"]),
         .library(name: "Hosts", targets: ["Hosts"]),
         .library(name: "MigrationRules", targets: ["MigrationRules"]),
@@ -52,6 +53,9 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto"),
 
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
+        // The words the simulator and the real stack share: stages, Hyper-V's texts, IPv4
+        // subnets, the authentication and performance options, the VM-name rule.
+        .target(name: "MigrationVocabulary", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .target(
             name: "GSS",
             dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
@@ -59,8 +63,8 @@ let package = Package(
         .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         .target(name: "Directory", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
-        .target(name: "Hosts", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
-        .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "WindowsStatus"],
+        .target(name: "Hosts", dependencies: ["Directory", "MigrationVocabulary", "WindowsStatus"], swiftSettings: swiftSettings),
+        .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "MigrationVocabulary", "WindowsStatus"],
                 swiftSettings: swiftSettings),
         .target(
             name: "Scenario",
@@ -69,7 +73,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationRules", "Hosts",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary",
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),

@@ -4,7 +4,7 @@ import GSS
 import Logging
 import NIOCore
 import Synchronization
-import MigrationRules
+import MigrationVocabulary
 import WindowsStatus
 
 /// The destination's migration listener: authenticates the source's user with Kerberos (mutual),
