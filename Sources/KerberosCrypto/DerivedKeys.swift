@@ -34,7 +34,7 @@ public final class DerivedKeys: Sendable {
     }
 
     /// Encrypts with a given confounder: for known-answer tests only (never reuse a confounder).
-    @_spi(Testing) public func encrypt(_ plaintext: [UInt8], confounder: [UInt8]?) throws -> [UInt8] {
+    package func encrypt(_ plaintext: [UInt8], confounder: [UInt8]?) throws -> [UInt8] {
         let length = plaintext.count + encryptionOverhead
         var failure: (any Error)?
         let out = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in

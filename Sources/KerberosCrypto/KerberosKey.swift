@@ -17,7 +17,7 @@ public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, Cu
     }
 
     /// Any-length key material (derived Ki/Kc may be shorter than a protocol key).
-    init(enctype: Enctype, unchecked bytes: some Collection<UInt8>) {
+    package init(enctype: Enctype, unchecked bytes: some Collection<UInt8>) {
         self.enctype = enctype
         storage = .allocate(byteCount: max(bytes.count, 1), alignment: 16)
         UnsafeMutableRawBufferPointer(rebasing: storage[0..<bytes.count]).copyBytes(from: bytes)
@@ -52,5 +52,5 @@ public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, Cu
 
 extension KerberosKey {
     /// The key octets as an array: for known-answer tests only.
-    @_spi(Testing) public var bytesForTesting: [UInt8] { withUnsafeBytes { Array($0) } }
+    package var bytesForTesting: [UInt8] { withUnsafeBytes { Array($0) } }
 }

@@ -1,9 +1,11 @@
 import CGSSAPI
+import GSS
+import KerberosCrypto
 
 /// A raw MIT krb5 GSS security context established in this process, for interop tests and the
 /// benchmark: both ends in one process, MIT's own gss_wrap/gss_unwrap/gss_get_mic/gss_verify_mic.
 /// Not for production use (the `GSS` module is the safe API). One owner, one thread at a time.
-@_spi(Interop) public final class MITGSSContext: @unchecked Sendable {
+public final class MITGSSContext: @unchecked Sendable {
     /// The context handle; `GSS_C_NO_CONTEXT` after ``exportLucid()``.
     public private(set) var handle: gss_ctx_id_t?
     public let isInitiator: Bool
@@ -197,7 +199,7 @@ import CGSSAPI
 }
 
 /// A failed MIT GSS call in ``MITGSSContext``.
-@_spi(Interop) public struct MITGSSError: Error, Sendable, CustomStringConvertible {
+public struct MITGSSError: Error, Sendable, CustomStringConvertible {
     public let call: String
     public let major: UInt32
     public let minor: UInt32

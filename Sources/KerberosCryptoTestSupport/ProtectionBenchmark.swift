@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KerberosCrypto
 
 /// Throughput of sealed wrap + unwrap through ``ProtectionContext`` on one core, for
 /// `kerberos-crypto-bench` (figures in docs/fast-protection.md).

@@ -1,5 +1,7 @@
+import KerberosCrypto
+
 /// Raw AES-CTS with a zero IV, for RFC 3962 Appendix B known-answer tests.
-@_spi(Testing) public enum AESCTSTesting {
+public enum AESCTSTesting {
     public static func encrypt(key: [UInt8], _ plaintext: [UInt8]) throws -> [UInt8] {
         let k = KerberosKey(enctype: key.count == 16 ? .aes128CtsHmacSha1_96 : .aes256CtsHmacSha1_96, unchecked: key)
         var out = [UInt8](repeating: 0, count: plaintext.count)
