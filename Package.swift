@@ -2,8 +2,8 @@
 // MigrationAuth — authenticate Hyper-V-style live-migration connections with real Kerberos
 // (MIT GSSAPI) and CredSSP, and simulate an AD-style domain to test two-host sign-on scenarios.
 //
-// Dependencies point one way: migauth → Scenario → MigrationRules → Hosts → Directory,
-// MigrationService/CredSSP → GSS → CGSSAPI; WindowsStatus is shared by all.
+// The target graph is drawn once, in docs/architecture.md, which must match this file exactly
+// (`.ci/check-architecture`): change both together.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [

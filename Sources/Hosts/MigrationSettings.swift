@@ -22,7 +22,7 @@ public struct MigrationNetwork: Sendable, Hashable, Codable {
     }
 }
 
-/// A host's live-migration settings, with the defaults of SEMANTICS.md.
+/// A host's live-migration settings, with the defaults of docs/rules.md.
 public struct MigrationSettings: Sendable, Hashable, Codable {
     /// `Enable-VMMigration` / `Disable-VMMigration`; off by default.
     public var enabled: Bool = false
