@@ -2,20 +2,20 @@
 /// key material to continue its per-message protection in a ``ProtectionContext``. `GSS` reads
 /// them from MIT (`gss_krb5_export_lucid_sec_context` / the lucid-export OID); this module never
 /// calls MIT.
-public struct LucidContext: Sendable {
-    public let role: ProtectionContext.Role
+package struct LucidContext: Sendable {
+    package let role: ProtectionContext.Role
     /// Initiator subkey or session key (`cfx_kd.ctx_key`).
-    public let contextKey: KerberosKey
+    package let contextKey: KerberosKey
     /// `cfx_kd.acceptor_subkey` when `have_acceptor_subkey`.
-    public let acceptorSubkey: KerberosKey?
+    package let acceptorSubkey: KerberosKey?
     /// Next sequence number this side sends (`send_seq`).
-    public let sendSequenceNumber: UInt64
+    package let sendSequenceNumber: UInt64
     /// First sequence number expected from the peer (`recv_seq`).
-    public let receiveSequenceNumber: UInt64
+    package let receiveSequenceNumber: UInt64
     /// When the context expires (`endtime`, seconds since 1970; the ticket's end time).
-    public var endTime: UInt32 = 0
+    package var endTime: UInt32 = 0
 
-    public init(role: ProtectionContext.Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey?,
+    package init(role: ProtectionContext.Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey?,
                 sendSequenceNumber: UInt64, receiveSequenceNumber: UInt64) {
         self.role = role
         self.contextKey = contextKey
@@ -26,13 +26,13 @@ public struct LucidContext: Sendable {
 
     /// The enctype of the key per-message tokens of this context are made with (the acceptor
     /// subkey when there is one).
-    public var enctype: Enctype { (acceptorSubkey ?? contextKey).enctype }
+    package var enctype: Enctype { (acceptorSubkey ?? contextKey).enctype }
 }
 
 extension ProtectionContext {
     /// Continues an exported MIT context. MIT's defaults: replay and sequence detection as the
     /// context's flags had them.
-    public convenience init(lucid: LucidContext, replayDetection: Bool = true, sequenceDetection: Bool = true,
+    package convenience init(lucid: LucidContext, replayDetection: Bool = true, sequenceDetection: Bool = true,
                             rejectOutOfSequence: Bool = false) throws {
         try self.init(role: lucid.role, contextKey: lucid.contextKey, acceptorSubkey: lucid.acceptorSubkey,
                       sendSequenceNumber: lucid.sendSequenceNumber, receiveSequenceNumber: lucid.receiveSequenceNumber,
