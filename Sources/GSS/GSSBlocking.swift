@@ -57,7 +57,7 @@ extension GSSCredential {
     /// `acquire(name:password:…)` on a thread of its own (an AS exchange with the KDC).
     public static func acquire(name: GSSName, password: String, usage: GSSCredentialUsage = .initiate,
                                mechanisms: [GSSMechanism] = [.kerberos],
-                               lifetime: UInt32? = nil) async throws(GSSError) -> GSSCredential {
+                               lifetime: Duration? = nil) async throws(GSSError) -> GSSCredential {
         try await GSSBlocking.run {
             Result { () throws(GSSError) in
                 try acquire(name: name, password: password, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
@@ -68,7 +68,7 @@ extension GSSCredential {
     /// `impersonate(_:…)` on a thread of its own (an S4U2Self exchange with the KDC).
     public func impersonate(_ user: GSSName, usage: GSSCredentialUsage = .initiate,
                             mechanisms: [GSSMechanism] = [.kerberos],
-                            lifetime: UInt32? = nil) async throws(GSSError) -> GSSCredential {
+                            lifetime: Duration? = nil) async throws(GSSError) -> GSSCredential {
         try await GSSBlocking.run {
             Result { () throws(GSSError) in
                 try self.impersonate(user, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
