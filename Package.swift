@@ -122,10 +122,11 @@ let package = Package(
         // KerberosCryptoTests and kerberos-crypto-bench only.
         .target(name: "KerberosCryptoTestSupport", dependencies: ["KerberosCrypto", "GSS", "CGSSAPI"],
                 swiftSettings: swiftSettings),
-        // Not a product: the one seeded generator (SplitMix64) of the test targets.
-        .target(name: "TestSupport", swiftSettings: swiftSettings),
+        // Not a product: the one seeded generator (SplitMix64) and the one in-memory GSS
+        // establishment loop of the test targets and kerberos-crypto-bench.
+        .target(name: "TestSupport", dependencies: ["GSS"], swiftSettings: swiftSettings),
         .executableTarget(name: "KerberosCryptoBench",
-                          dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "GSS", "TestRealm"],
+                          dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm"],
                           swiftSettings: swiftSettings),
         .testTarget(name: "KerberosCryptoTests",
                     dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm", "CGSSAPI"],

@@ -1,4 +1,5 @@
 import GSS
+import TestSupport
 import Testing
 
 /// The value types of the GSS API: errors equal by code, lifetimes as `Duration`, the default
@@ -54,5 +55,18 @@ struct APIShapeTests {
         #expect(GSSQOP.reported(0) == nil)
         #expect(GSSQOP.reported(7) == 7)
         #expect(GSSQOP.default == 0)
+    }
+
+    @Test("the in-memory establishment loop gives up with GSS_S_FAILURE after its rounds, without a KDC")
+    func establishmentGivesUp() throws {
+        var initiator = GSSInitiatorContext(target: try GSSName(service: "host", host: "nowhere.test"))
+        var acceptor = GSSAcceptorContext()
+        let error = gssError { () throws(GSSError) in
+            try InMemoryEstablishment.establish(&initiator, &acceptor, maximumRounds: 0)
+        }
+        #expect(error?.major == .failure)
+        #expect(error?.operation == .initSecContext)
+        #expect(error?.majorMessages.first?.contains("did not finish") == true)
+        #expect(!initiator.isComplete && !acceptor.isComplete)
     }
 }

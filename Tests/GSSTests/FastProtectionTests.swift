@@ -27,7 +27,7 @@ struct FastPair: ~Copyable {
         var acceptor = GSSAcceptorContext(credential: acceptorCredential)
         initiator.allowsFastProtection = fastInitiator
         acceptor.allowsFastProtection = fastAcceptor
-        try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+        try InMemoryEstablishment.establish(&initiator, &acceptor)
         self.initiator = initiator
         self.acceptor = acceptor
     }
@@ -204,7 +204,7 @@ struct FastProtectionTests {
                                                 credential: try user.credential(mechanisms: both), mechanism: .spnego)
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(mechanisms: both))
             acceptor.allowsFastProtection = false
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             var rng = SeededGenerator(seed: 0x5E0_0001)
             try exchange(fast: &initiator, mit: &acceptor, cases: MessageCase.fixed([0, 17, 4096, 100_003]), rng: &rng)
             #expect(initiator.mechanism == .spnego)

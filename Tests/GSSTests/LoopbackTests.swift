@@ -1,5 +1,6 @@
 import Foundation
 import GSS
+import TestSupport
 import Testing
 import WindowsStatus
 
@@ -138,7 +139,7 @@ struct LoopbackTests {
                                                 mechanism: .spnego, channelBindings: bindings)
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(mechanisms: both),
                                               channelBindings: bindings)
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(initiator.mechanism == .spnego)
             #expect(acceptor.mechanism == .spnego || acceptor.mechanism == .kerberos)
             #expect(acceptor.peerName?.description == user.principal)
@@ -163,7 +164,7 @@ struct LoopbackTests {
                                                 channelBindings: GSSChannelBindings(applicationData: [1, 2, 3]))
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(),
                                               channelBindings: GSSChannelBindings(applicationData: [4, 5, 6]))
-            let error = #expect(throws: GSSError.self) { try inMemoryPair(initiator: &initiator, acceptor: &acceptor) }
+            let error = #expect(throws: GSSError.self) { try InMemoryEstablishment.establish(&initiator, &acceptor) }
             #expect(error?.windowsStatus == .badBindings, "\(String(describing: error))")
             #expect(error?.operation == .acceptSecContext)
         }
@@ -179,7 +180,7 @@ struct InPlaceTests {
         try await onThread {
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: try user.credential())
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             for size in [1, 15, 16, 17, 1000, 65536, 65537, 1 << 20] {
                 let plain = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
                 var data = plain
