@@ -69,4 +69,22 @@ struct APIShapeTests {
         #expect(error?.majorMessages.first?.contains("did not finish") == true)
         #expect(!initiator.isComplete && !acceptor.isComplete)
     }
+
+    @Test("an async call from a task cancelled before it started fails with a GSSError and makes no call")
+    func cancelledBeforeStart() async throws {
+        let name = try GSSName(principal: "nobody@NOWHERE.TEST")
+        let task = Task { () async throws -> GSSCredential in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await GSSCredential.acquire(name: name, password: "unused")
+        }
+        let outcome: GSSError?
+        switch await task.result {
+        case .success: outcome = nil
+        case .failure(let error): outcome = error as? GSSError
+        }
+        #expect(outcome?.operation == .acquireCredentialWithPassword)
+        #expect(outcome?.major == .failure)
+        #expect(outcome?.majorMessages.first?.contains("cancelled before the call started") == true,
+                "\(String(describing: outcome))")
+    }
 }
