@@ -24,13 +24,26 @@ extension GSSSecurityContext where Self: ~Copyable {
     /// than a key derivation needs and keeps a hostile length from asking MIT for gigabytes.
     public static var maximumPseudoRandomLength: Int { 65_536 }
 
+    /// ``pseudoRandom(prfKey:input:outputLength:)`` with the full key (`GSS_C_PRF_KEY_FULL`).
+    public func pseudoRandom(input: [UInt8], outputLength: Int) throws(GSSError) -> [UInt8] {
+        try pseudoRandom(prfKey: .full, input: input, outputLength: outputLength)
+    }
+}
+
+extension GSSInitiatorContext {
     /// `GSS_Pseudo_random` (RFC 4401; for Kerberos RFC 4402's PRF+ with the enctype's PRF):
     /// `outputLength` bytes derived from the context's key chosen by `prfKey` and `input`. Both
     /// ends of one context get the same bytes for the same input; nothing else can compute them.
     /// Pure computation (no KDC), so it does not block; it does not touch sequence state.
-    public func pseudoRandom(prfKey: GSSPRFKey = .full, input: [UInt8],
-                             outputLength: Int) throws(GSSError) -> [UInt8] {
-        try _core.pseudoRandom(prfKey: prfKey, input: input, outputLength: outputLength)
+    public func pseudoRandom(prfKey: GSSPRFKey = .full, input: [UInt8], outputLength: Int) throws(GSSError) -> [UInt8] {
+        try core.pseudoRandom(prfKey: prfKey, input: input, outputLength: outputLength)
+    }
+}
+
+extension GSSAcceptorContext {
+    /// `GSS_Pseudo_random` (RFC 4401): see ``GSSInitiatorContext/pseudoRandom(prfKey:input:outputLength:)``.
+    public func pseudoRandom(prfKey: GSSPRFKey = .full, input: [UInt8], outputLength: Int) throws(GSSError) -> [UInt8] {
+        try core.pseudoRandom(prfKey: prfKey, input: input, outputLength: outputLength)
     }
 }
 

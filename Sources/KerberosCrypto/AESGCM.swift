@@ -7,26 +7,26 @@ import CLibCrypto
 /// One value serves one direction: `.seal` encrypts, `.open` decrypts. Not thread-safe (one
 /// `EVP_CIPHER_CTX`): one owner, one task at a time. The key is copied into OpenSSL's context
 /// only; `EVP_CIPHER_CTX_free` cleanses it.
-public final class AES256GCM {
-    public enum Direction: Sendable { case seal, open }
+package final class AES256GCM {
+    package enum Direction: Sendable { case seal, open }
 
-    public static let keyLength = 32
-    public static let nonceLength = 12
-    public static let tagLength = 16
+    package static let keyLength = 32
+    package static let nonceLength = 12
+    package static let tagLength = 16
 
     nonisolated(unsafe) private static let cipher = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
 
     private let ctx: OpaquePointer
-    public let direction: Direction
+    package let direction: Direction
 
     /// A context for `key` (32 bytes); `.seal` to encrypt, `.open` to decrypt.
-    public init(key: UnsafeRawBufferPointer, direction: Direction) throws(KerberosCryptoError) {
+    package init(key: UnsafeRawBufferPointer, direction: Direction) throws(KerberosCryptoError) {
         ctx = try Self.makeContext(key: key, direction: direction)
         self.direction = direction
     }
 
     /// `init(key:direction:)` over an array.
-    public init(key: [UInt8], direction: Direction) throws(KerberosCryptoError) {
+    package init(key: [UInt8], direction: Direction) throws(KerberosCryptoError) {
         ctx = try key.withUnsafeBytes { k in
             Result { () throws(KerberosCryptoError) in try Self.makeContext(key: k, direction: direction) }
         }.get()
@@ -51,7 +51,7 @@ public final class AES256GCM {
     deinit { EVP_CIPHER_CTX_free(ctx) }
 
     /// Encrypts `data` in place and writes the 16-byte tag into `tag`.
-    public func seal(_ data: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer,
+    package func seal(_ data: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer,
                      aad: UnsafeRawBufferPointer, tag: UnsafeMutableRawBufferPointer) throws(KerberosCryptoError) {
         guard direction == .seal else { throw .libcrypto("this AES-256-GCM context opens, it does not seal") }
         guard tag.count == Self.tagLength, let tagBase = tag.baseAddress else { throw .bufferTooSmall(needed: Self.tagLength) }
@@ -66,7 +66,7 @@ public final class AES256GCM {
 
     /// Checks `tag` and decrypts `data` in place. A wrong key, nonce, associated data, tag or any
     /// altered byte throws ``KerberosCryptoError/badSignature(_:)``; `data` then holds garbage.
-    public func open(_ data: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer,
+    package func open(_ data: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer,
                      aad: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer) throws(KerberosCryptoError) {
         guard direction == .open else { throw .libcrypto("this AES-256-GCM context seals, it does not open") }
         guard tag.count == Self.tagLength, let tagBase = tag.baseAddress else {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KerberosCrypto
+import TestSupport
 import Testing
 
 /// AES-256-GCM in place through OpenSSL: the AES-256 test cases of the GCM specification
