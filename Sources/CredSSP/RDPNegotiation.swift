@@ -36,6 +36,20 @@ public struct RDPConnectionRequest: Sendable, Hashable {
     }
 }
 
+extension RDPConnectionRequest {
+    /// Decodes a whole TPKT holding an X.224 Connection Request.
+    public init(x224 bytes: [UInt8]) throws(CredSSPError) { self = try X224.decodeRequest(bytes) }
+    /// The TPKT + X.224 Connection Request bytes.
+    public var x224Bytes: [UInt8] { X224.encode(self) }
+}
+
+extension RDPConnectionConfirm {
+    /// Decodes a whole TPKT holding an X.224 Connection Confirm.
+    public init(x224 bytes: [UInt8]) throws(CredSSPError) { self = try X224.decodeConfirm(bytes) }
+    /// The TPKT + X.224 Connection Confirm bytes.
+    public var x224Bytes: [UInt8] { X224.encode(self) }
+}
+
 /// The server's X.224 Connection Confirm.
 public enum RDPConnectionConfirm: Sendable, Hashable {
     /// `RDP_NEG_RSP`: the protocol the server selected.
