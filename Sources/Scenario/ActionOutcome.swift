@@ -86,9 +86,12 @@ public struct MoveDiagnosis: Sendable, Hashable, Codable {
     public var blockers: [ActionOutcome]
     /// Warnings that would apply (S1).
     public var warnings: [OutcomeWarning]
+    /// What the diagnosis assumed that the world did not say (`--signed-on`: a sign-on; the VM on `--from`).
+    public var assumptions: [String] = []
 
     public init(request: MoveSpec, wouldSucceed: Bool, outcome: ActionOutcome, blockers: [ActionOutcome],
-                warnings: [OutcomeWarning]) {
+                warnings: [OutcomeWarning], assumptions: [String] = []) {
+        self.assumptions = assumptions
         self.request = request
         self.wouldSucceed = wouldSucceed
         self.outcome = outcome

@@ -198,7 +198,7 @@ public struct Environment: Sendable, Hashable, Codable {
             throw SimulationError(status: .notFound, rule: .p3, message: "No host has a virtual machine named \(spec.vm)")
         }
         return MoveRequest(vm: spec.vm, from: source, to: spec.destination, kind: spec.kind, user: spec.user,
-                           startedFrom: spec.startedOn, destinationAddress: spec.address)
+                           startedFrom: spec.startedOn, session: spec.session, destinationAddress: spec.address)
     }
 
     // MARK: Diagnosis
@@ -223,6 +223,35 @@ public struct Environment: Sendable, Hashable, Codable {
             let o = Self.refusal(error, stage: "host")
             return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [])
         }
+    }
+
+    /// ``diagnose(_:)`` of a world that does not say how the user is signed on or where the VM is
+    /// (an LDIF directory has neither): the user signed on to the machine the move starts on
+    /// (`startedOn`, else the source) by `signedOn` (a remote session coming from `sessionFrom`),
+    /// and the VM on `spec.source` when no host has it. The diagnosis lists what it assumed.
+    public func diagnose(_ spec: MoveSpec, signedOn: SignOnKind, sessionFrom: String? = nil) -> MoveDiagnosis {
+        var world = self.world
+        var assumed: [String] = []
+        var spec = spec
+        do throws(SimulationError) {
+            if let source = spec.source, !world.allHosts.contains(where: { $0.virtualMachine(spec.vm) != nil }) {
+                _ = try world.apply(.createVM(host: source, name: spec.vm))
+                assumed.append("\(spec.vm) runs on \(world.host(source)?.name ?? source)")
+            }
+            guard let machine = spec.startedOn ?? spec.source ?? world.allHosts.first(where: { $0.virtualMachine(spec.vm) != nil })?.name else {
+                throw SimulationError(status: .notFound, rule: .p3, message: "No host has a virtual machine named \(spec.vm); give --from")
+            }
+            _ = try world.apply(.signOn(user: spec.user, host: machine, kind: signedOn, from: sessionFrom))
+            assumed.append("\(spec.user) is signed on to \(world.host(machine)?.name ?? machine) by \(signedOn.rawValue)"
+                           + (sessionFrom.map { " from \($0)" } ?? ""))
+        } catch {
+            let o = Self.refusal(error, stage: "host")
+            return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [], assumptions: assumed)
+        }
+        spec.session = signedOn
+        var d = Environment(world: world, origin: origin).diagnose(spec)
+        d.assumptions = assumed
+        return d
     }
 
     // MARK: Creating
@@ -256,12 +285,17 @@ public struct Environment: Sendable, Hashable, Codable {
     /// a Hyper-V host (default settings) when its `operatingSystem` is a Windows Server
     /// generation, else a workstation. Logon DC: the domain's first DC.
     public static func fromLDIF(file: String) throws(ScenarioError) -> Environment {
-        let directory = try LDIFSource.load(path: file, at: SourceLocation(file: file, field: ""))
-        var world = World(directory: directory)
+        try fromLDIFWithNotes(file: file).environment
+    }
+
+    /// ``fromLDIF(file:)`` and what the import skipped (search references, objects the model does not read).
+    public static func fromLDIFWithNotes(file: String) throws(ScenarioError) -> (environment: Environment, notes: [LDIFNote]) {
+        let imported = try LDIFSource.loadWithNotes(path: file, at: SourceLocation(file: file, field: ""))
+        var world = World(directory: imported.directory)
         do { try world.addHostsForComputers() } catch {
             throw ScenarioError(file: file, message: "cannot create hosts: \(error.message)")
         }
-        return Environment(world: world, origin: file)
+        return (Environment(world: world, origin: file), imported.notes)
     }
 
     // MARK: Showing

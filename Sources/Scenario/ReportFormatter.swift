@@ -94,6 +94,7 @@ public enum ReportFormatter {
     /// A diagnosis: the verdict, the outcome a move would have, then every blocking rule with its fix.
     public static func text(_ d: MoveDiagnosis) -> String {
         var out = "\(d.request.summary)\n"
+        for a in d.assumptions { out += "assuming: \(a)\n" }
         if d.wouldSucceed {
             out += "Would \(d.outcome.result == .queued ? "be queued (N2) and then" : "") succeed.\n"
         } else {

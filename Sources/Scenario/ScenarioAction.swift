@@ -135,9 +135,13 @@ public struct MoveSpec: Sendable, Hashable, Codable {
     public var kind: MoveKind
     /// The address the source connects to on the destination (defaults to the destination's first).
     public var address: String?
+    /// Which of the user's sessions on `startedOn` starts it, when there are several
+    /// (default: the one with reusable credentials: console, Remote Desktop, CredSSP shell, Kerberos shell).
+    public var session: SignOnKind?
 
     public init(user: String, startedOn: String? = nil, vm: String, source: String? = nil, destination: String,
-                kind: MoveKind = .live, address: String? = nil) {
+                kind: MoveKind = .live, address: String? = nil, session: SignOnKind? = nil) {
+        self.session = session
         self.user = user
         self.startedOn = startedOn
         self.vm = vm

@@ -290,7 +290,8 @@ enum ScenarioParser {
     }
 
     static func parseMove(_ f: YAMLField) throws(ScenarioError) -> MoveSpec {
-        let m = try f.mapping(allowed: ["user", "on", "vm", "from", "to", "kind", "address"], required: ["user", "vm", "to"])
+        let m = try f.mapping(allowed: ["user", "on", "vm", "from", "to", "kind", "address", "session"], required: ["user", "vm", "to"])
+        let session = try m["session"]?.choice(["console", "rdp", "remote-desktop", "remote-shell-kerberos", "remote-shell-credssp"])
         let kind = try m["kind"]?.choice(MoveKind.allCases.map(\.rawValue)) ?? "live"
         let from = try m["from"]?.nonEmptyString()
         let to = try m.required("to").nonEmptyString()
@@ -299,7 +300,8 @@ enum ScenarioParser {
         }
         return MoveSpec(user: try m.required("user").nonEmptyString(), startedOn: try m["on"]?.nonEmptyString(),
                            vm: try m.required("vm").nonEmptyString(), source: from, destination: to,
-                           kind: MoveKind(rawValue: kind) ?? .live, address: try m["address"].map { f throws(ScenarioError) in try address(f) })
+                           kind: MoveKind(rawValue: kind) ?? .live, address: try m["address"].map { f throws(ScenarioError) in try address(f) },
+                           session: session.flatMap(SignOnKind.init(parsing:)))
     }
 
     static func subnet(_ f: YAMLField) throws(ScenarioError) -> String {
