@@ -204,6 +204,32 @@ public struct Directory: Sendable, Hashable, Codable {
         return false
     }
 
+    /// How `principal` is in `group`: the chain of groups from `group` down to the one that holds
+    /// `principal` directly (`[Protected Users, Hyper-V Tier2]` for a user in Hyper-V Tier2,
+    /// which is in Protected Users); `[group]` for a direct member; nil when it is not a member.
+    /// The shortest chain, as `dc` sees the groups.
+    public func membershipPath(of principal: PrincipalRef, in group: PrincipalRef, on dc: String? = nil) -> [PrincipalRef]? {
+        var parent: [PrincipalRef: PrincipalRef] = [:]
+        var queue = [group]
+        var visited: Set<PrincipalRef> = [group]
+        var i = 0
+        while i < queue.count {
+            let g = queue[i]
+            i += 1
+            guard let grp = self.group(g, on: dc) else { continue }
+            if grp.members.contains(principal) {
+                var path = [g]
+                while let p = parent[path[0]] { path.insert(p, at: 0) }
+                return path
+            }
+            for m in grp.members.sorted() where replica(of: m.domain, on: dc)?.groups[m.name] != nil && visited.insert(m).inserted {
+                parent[m] = g
+                queue.append(m)
+            }
+        }
+        return nil
+    }
+
     /// ``isMember(_:of:on:)`` reading `group` from `replica` (which holds `replicaDomain` as `dc` sees
     /// it) when it lives there: the quick path for checks that already hold the replica.
     public func isMember(_ principal: PrincipalRef, of group: PrincipalRef, replica: DirectoryReplica?,

@@ -187,6 +187,9 @@ public struct Environment: Sendable, Hashable, Codable {
         return state.controllerOrder.filter { $0 != dc.lowercased() }
     }
 
+    /// The rules engine's request for `spec` in this world (the source filled in).
+    public func request(for spec: MoveSpec) throws(SimulationError) -> MoveRequest { try Self.resolve(spec, in: world) }
+
     /// Fills in the source (the host holding the VM now) of a move.
     static func resolve(_ spec: MoveSpec, in world: World) throws(SimulationError) -> MoveRequest {
         let source: String
@@ -216,13 +219,35 @@ public struct Environment: Sendable, Hashable, Codable {
             let d = try world.diagnose(request)
             let first = try world.evaluate(request)
             let outcome = ActionOutcome(first, request: request, world: world)
-            let blockers = d.failures.map { ActionOutcome(MoveOutcome.failure($0), request: request, world: world) }
-            return MoveDiagnosis(request: spec, wouldSucceed: d.succeeds, outcome: outcome, blockers: blockers,
-                                 warnings: d.warnings.map { OutcomeWarning(rule: $0.rule.rawValue, text: $0.message) })
+            let plan = d.succeeds ? nil : try world.fixPlan(for: request)
+            let blockers = d.failures.map { f in
+                var o = ActionOutcome(MoveOutcome.failure(f), request: request, world: world)
+                if let plan { o.fixes = Self.fixes(for: f, in: plan) }
+                return o
+            }
+            var diagnosis = MoveDiagnosis(request: spec, wouldSucceed: d.succeeds, outcome: outcome, blockers: blockers,
+                                          warnings: d.warnings.map { OutcomeWarning(rule: $0.rule.rawValue, text: $0.message) })
+            diagnosis.plan = plan
+            return diagnosis
         } catch {
             let o = Self.refusal(error, stage: "host")
             return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [])
         }
+    }
+
+    /// A blocker's fixes from the plan: its own steps (Windows command, then samba-tool), "impossible
+    /// while …" when another rule cannot be fixed by configuration, or that other steps clear it.
+    static func fixes(for f: MigrationFailure, in plan: FixPlan) -> [String] {
+        if !plan.impossible.isEmpty {
+            if plan.impossible.contains(f) { return f.fixes }
+            return plan.impossible.map { "Impossible while \($0.rule.rawValue) holds: \($0.explanation)" }
+        }
+        let own = plan.steps.filter { ($0.rule == f.rule || (f.rule == .a2 && $0.rule == .a2b)) && ($0.stage == nil || $0.stage == f.stage) }
+        if own.isEmpty {
+            let others = Array(Set(plan.steps.map(\.rule.rawValue))).sorted().joined(separator: ", ")
+            return plan.succeeds ? ["Nothing of its own: the steps for \(others) clear it (see the fix plan)."] : f.fixes
+        }
+        return own.flatMap { [$0.command] + ($0.sambaTool.map { ["or with samba-tool: \($0)"] } ?? []) }
     }
 
     /// ``diagnose(_:)`` of a world that does not say how the user is signed on or where the VM is

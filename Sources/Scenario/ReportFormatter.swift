@@ -110,7 +110,22 @@ public enum ReportFormatter {
                 for (i, f) in b.fixes.enumerated() { out += (i == 0 ? "   fix: " : "        ") + f + "\n" }
             }
         }
+        if let plan = d.plan { out += text(plan) }
         for w in d.warnings { out += "warning (\(w.rule)): \(w.text)\n" }
+        return out
+    }
+
+    /// `Fix plan (checked in the simulator): 1. … ` or `Impossible while P4: …`.
+    static func text(_ plan: FixPlan) -> String {
+        if !plan.impossible.isEmpty {
+            return plan.impossible.map { "Impossible while \($0.rule.rawValue): \($0.explanation)\n" }.joined()
+        }
+        guard plan.succeeds else { return "No fix plan found: \(plan.unresolved ?? "the fixes above do not make the move succeed in the simulator").\n" }
+        var out = "Fix plan (\(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"), checked in the simulator):\n"
+        for (i, s) in plan.steps.enumerated() {
+            out += "\(i + 1). [\(s.rule.rawValue)] \(s.command)\n"
+            if let samba = s.sambaTool { out += "   samba-tool: \(samba)\n" }
+        }
         return out
     }
 
