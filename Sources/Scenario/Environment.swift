@@ -110,7 +110,7 @@ public struct Environment: Sendable, Hashable, Codable {
 
     static func stage(of action: ScenarioAction) -> String {
         switch action {
-        case .delegation, .replicate: "directory"
+        case .delegation, .replicate, .domainGroupMember, .setSensitive: "directory"
         default: "host"
         }
     }
@@ -126,6 +126,9 @@ public struct Environment: Sendable, Hashable, Codable {
         case .enableMigration, .disableMigration, .newVM: ["P3"]
         case .localGroupMember: ["P1"]
         case .signOn, .signOff: ["A1"]
+        case .domainGroupMember: ["P1", "A4"]
+        case .setSensitive: ["A4"]
+        case .setCredentialGuard: ["A7"]
         case .move, .moves: []
         }
     }
@@ -176,6 +179,10 @@ public struct Environment: Sendable, Hashable, Codable {
         case let .advanceClock(seconds): return [.advanceClock(.seconds(Int64(seconds)))]
         case let .purgeTickets(host): return [.purgeTickets(host: host)]
         case let .restart(host): return [.restartHost(host: host)]
+        case let .domainGroupMember(group, member, add, dc):
+            return [add ? .addGroupMember(group: group, member: member, dc: dc) : .removeGroupMember(group: group, member: member, dc: dc)]
+        case let .setSensitive(user, sensitive, dc): return [.setSensitive(user: user, sensitive: sensitive, dc: dc)]
+        case let .setCredentialGuard(host, enabled): return [.setCredentialGuard(host: host, enabled: enabled)]
         case .move, .moves: return []
         }
     }

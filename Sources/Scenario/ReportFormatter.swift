@@ -180,6 +180,11 @@ extension ScenarioAction {
         case let .restart(host): return "Restart-Computer \(host)"
         case let .move(m): return m.summary
         case let .moves(list): return list.map(\.summary).joined(separator: " ∥ ")
+        case let .domainGroupMember(group, member, add, dc):
+            return "\(add ? "Add" : "Remove")-ADGroupMember -Identity '\(group)' -Members \(member)\(dc.map { " -Server \($0)" } ?? "")"
+        case let .setSensitive(user, sensitive, dc):
+            return "Set-ADAccountControl \(user) -AccountNotDelegated $\(sensitive)\(dc.map { " -Server \($0)" } ?? "")"
+        case let .setCredentialGuard(host, enabled): return "Credential Guard \(enabled ? "on" : "off") on \(host)"
         }
     }
 }

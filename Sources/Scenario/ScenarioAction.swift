@@ -43,6 +43,12 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
     case move(MoveSpec)
     /// Several moves started at once (rule N2).
     case moves([MoveSpec])
+    /// `Add-ADGroupMember` / `Remove-ADGroupMember` on a domain group, written on `dc` (nil: the domain's first DC).
+    case domainGroupMember(group: String, member: String, add: Bool, dc: String?)
+    /// `Set-ADAccountControl -AccountNotDelegated`: "Account is sensitive and cannot be delegated" (rule A4).
+    case setSensitive(user: String, sensitive: Bool, dc: String?)
+    /// Turns Credential Guard on or off on a host (rule A7).
+    case setCredentialGuard(host: String, enabled: Bool)
 
     /// The cmdlet or tool this action mirrors.
     public var cmdlet: String {
@@ -64,6 +70,9 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
         case .restart: "Restart-Computer"
         case .move(let m): m.kind.cmdlet
         case .moves: "Move-VM (several at once)"
+        case .domainGroupMember(_, _, let add, _): add ? "Add-ADGroupMember" : "Remove-ADGroupMember"
+        case .setSensitive: "Set-ADAccountControl -AccountNotDelegated"
+        case .setCredentialGuard: "Credential Guard (Group Policy: Virtualization Based Security)"
         }
     }
 }

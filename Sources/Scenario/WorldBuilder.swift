@@ -45,6 +45,10 @@ enum WorldBuilder {
                 throw t.at.error(error.message)
             }
         }
+        if let s = spec.replicationDelay { dir.replicationDelay = .seconds(Int64(s)) }
+        for l in spec.linkDelays {
+            do { try dir.setReplicationDelay(.seconds(Int64(l.seconds)), from: l.from, to: l.to) } catch { throw l.at.error(error.message) }
+        }
         guard let firstDomain = dir.domainOrder.first else {
             throw ScenarioError(file: file, field: "directory", message: "the directory has no domain")
         }
@@ -136,6 +140,19 @@ enum WorldBuilder {
 
     // MARK: Hosts
 
+    /// The host's generation: `os` when given, else its account's `operatingSystem` (an LDIF
+    /// export), else 2012 R2. A given `os` that contradicts the account's is an error.
+    static func hostOS(_ h: HostSpec, domain: String, directory: Directory) throws(ScenarioError) -> OSGeneration {
+        guard let given = OSGeneration(parsing: h.os) else { throw h.at.error("unknown os '\(h.os)'") }
+        guard let text = directory.computer(h.name, domain: domain)?.operatingSystem,
+              let recorded = OSGeneration(parsing: text) else { return given }
+        if !h.osGiven { return recorded }
+        guard recorded == given else {
+            throw h.at.error("os: \(h.os) contradicts the computer account's operatingSystem '\(text)' (\(recorded.rawValue)); leave os out or make them agree")
+        }
+        return given
+    }
+
     static func addHost(_ h: HostSpec, to world: inout World) throws(ScenarioError) {
         guard let firstDomain = world.directory.domainOrder.first else { throw h.at.error("the directory has no domain") }
         guard world.host(h.name) == nil else { throw h.at.error("host '\(h.name)' is declared twice") }
@@ -150,7 +167,7 @@ enum WorldBuilder {
             if world.directory.domainOfController(dc) == nil { throw h.at.error("logon-dc: no DC named '\(dc)'") }
             throw h.at.error("logon-dc: \(dc) is not a DC of \(domain)")
         }
-        guard let os = OSGeneration(parsing: h.os) else { throw h.at.error("unknown os '\(h.os)'") }
+        let os = try hostOS(h, domain: domain, directory: world.directory)
         for a in h.addresses where IPv4Address(a) == nil { throw h.at.error("'\(a)' is not an IPv4 address") }
         do {
             try world.addHost(name: h.name, domain: domain, os: os, hypervisor: h.hyperV, logonDC: h.logonDC,
@@ -206,13 +223,17 @@ enum WorldBuilder {
 
     /// Checks that every host, DC, user and VM a step names exists.
     static func checkSteps(_ steps: [ScenarioStep], in world: World, file: String) throws(ScenarioError) {
+        // VMs that `new-vm` steps create count for later moves that leave out `from`.
+        var created: Set<String> = []
         for (i, step) in steps.enumerated() {
             let at = step.at ?? SourceLocation(file: file, field: "steps[\(i)]")
-            try check(step.action, in: world, at: at)
+            try check(step.action, in: world, at: at, createdVMs: created)
+            if case let .newVM(_, name) = step.action { created.insert(name.lowercased()) }
         }
     }
 
-    static func check(_ action: ScenarioAction, in world: World, at: SourceLocation) throws(ScenarioError) {
+    static func check(_ action: ScenarioAction, in world: World, at: SourceLocation,
+                      createdVMs: Set<String> = []) throws(ScenarioError) {
         func host(_ name: String) throws(ScenarioError) {
             guard world.host(name) != nil else {
                 throw at.error("unknown host '\(name)'; hosts: \(world.allHosts.map(\.name).joined(separator: ", "))")
@@ -227,8 +248,8 @@ enum WorldBuilder {
             guard world.directory.domainOfController(name) != nil else { throw at.error("unknown DC '\(name)'") }
         }
         func vm(_ name: String) throws(ScenarioError) {
-            guard world.allHosts.contains(where: { $0.virtualMachine(name) != nil }) else {
-                throw at.error("unknown VM '\(name)' (declare it under a host's vms)")
+            guard createdVMs.contains(name.lowercased()) || world.allHosts.contains(where: { $0.virtualMachine(name) != nil }) else {
+                throw at.error("unknown VM '\(name)' (declare it under a host's vms, or create it with new-vm first)")
             }
         }
         switch action {
@@ -254,6 +275,14 @@ enum WorldBuilder {
             if let from { try dc(from) }
             if let to { try dc(to) }
         case .advanceClock: break
+        case let .domainGroupMember(g, member, _, d):
+            guard let ref = world.directory.resolve(g), world.directory.group(ref) != nil else { throw at.error("unknown domain group '\(g)'") }
+            guard world.directory.resolve(member) != nil else { throw at.error("unknown domain user or group '\(member)'") }
+            if let d { try dc(d) }
+        case let .setSensitive(u, _, d):
+            try user(u)
+            if let d { try dc(d) }
+        case let .setCredentialGuard(h, _): try host(h)
         case let .move(m): try checkMove(m)
         case let .moves(list): for m in list { try checkMove(m) }
         }
