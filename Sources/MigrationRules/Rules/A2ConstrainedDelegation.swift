@@ -84,7 +84,7 @@ enum A2ConstrainedDelegation {
         let setting: String
         switch kind {
         case .none: setting = "is not trusted for delegation"
-        case .unconstrained: setting = "is trusted for delegation to any service (unconstrained), which Hyper-V does not use for migration"
+        case .unconstrained: setting = "is trusted for delegation to any service, but its ticket does not say so yet"
         case .constrainedKerberosOnly, .constrainedAnyProtocol:
             setting = entries.isEmpty ? "is set for constrained delegation but its msDS-AllowedToDelegateTo list is empty"
                 : "may delegate only to " + entries.map { "'\($0)'" }.joined(separator: ", ")
