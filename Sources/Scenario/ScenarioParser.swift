@@ -247,24 +247,6 @@ enum ScenarioParser {
             return .setMigrationNetwork(host: try m.required("host").nonEmptyString(), subnet: try subnet(m.required("subnet")),
                                         newSubnet: try m["new-subnet"].map { f throws(ScenarioError) in try subnet(f) },
                                         priority: try m["priority"]?.int(min: 0))
-        case "add-delegation", "remove-delegation":
-            let add = key == "add-delegation"
-            let m = try f.mapping(allowed: ["dc", "as", "computer", "services"] + (add ? ["protocol"] : []),
-                                  required: ["dc", "as", "computer", "services"])
-            let services = try m.required("services").strings()
-            if services.isEmpty { throw m.error("'services' must list at least one service") }
-            let proto = try m["protocol"]?.choice(["kerberos-only", "any-protocol"])
-            return .delegation(DelegationChange(
-                operation: add ? .add : .remove, dc: try m.required("dc").nonEmptyString(),
-                actingUser: try m.required("as").nonEmptyString(), computer: try m.required("computer").nonEmptyString(),
-                services: services, protocolChoice: proto.flatMap(DelegationKind.init(parsing:))))
-        case "replicate":
-            if case .scalar = f.node {
-                _ = try f.choice(["all"])
-                return .replicate(from: nil, to: nil)
-            }
-            let m = try f.mapping(allowed: ["from", "to"])
-            return .replicate(from: try m["from"]?.nonEmptyString(), to: try m["to"]?.nonEmptyString())
         case "advance-clock":
             let s = try f.string()
             guard let seconds = parseDuration(s) else {
@@ -294,9 +276,27 @@ enum ScenarioParser {
         }
     }
 
-    /// Domain group membership, the sensitive flag and Credential Guard.
+    /// Directory changes (delegation, replication, group membership, the sensitive flag) and Credential Guard.
     static func parseAccountAction(_ key: String, _ f: YAMLField) throws(ScenarioError) -> ScenarioAction {
         switch key {
+        case "add-delegation", "remove-delegation":
+            let add = key == "add-delegation"
+            let m = try f.mapping(allowed: ["dc", "as", "computer", "services"] + (add ? ["protocol"] : []),
+                                  required: ["dc", "as", "computer", "services"])
+            let services = try m.required("services").strings()
+            if services.isEmpty { throw m.error("'services' must list at least one service") }
+            let proto = try m["protocol"]?.choice(["kerberos-only", "any-protocol"])
+            return .delegation(DelegationChange(
+                operation: add ? .add : .remove, dc: try m.required("dc").nonEmptyString(),
+                actingUser: try m.required("as").nonEmptyString(), computer: try m.required("computer").nonEmptyString(),
+                services: services, protocolChoice: proto.flatMap(DelegationKind.init(parsing:))))
+        case "replicate":
+            if case .scalar = f.node {
+                _ = try f.choice(["all"])
+                return .replicate(from: nil, to: nil)
+            }
+            let m = try f.mapping(allowed: ["from", "to"])
+            return .replicate(from: try m["from"]?.nonEmptyString(), to: try m["to"]?.nonEmptyString())
         case "add-adgroupmember", "remove-adgroupmember":
             let m = try f.mapping(allowed: ["group", "member", "dc"], required: ["group", "member"])
             return .domainGroupMember(group: try m.required("group").nonEmptyString(), member: try m.required("member").nonEmptyString(),

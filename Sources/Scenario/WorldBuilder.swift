@@ -20,6 +20,17 @@ enum WorldBuilder {
     // MARK: Directory
 
     static func buildDirectory(_ spec: DirectorySpec, hosts: [HostSpec], file: String) throws(ScenarioError) -> Directory {
+        var dir = try baseDirectory(spec, file: file)
+        guard let firstDomain = dir.domainOrder.first else {
+            throw ScenarioError(file: file, field: "directory", message: "the directory has no domain")
+        }
+        try seedAccounts(spec, into: &dir, firstDomain: firstDomain, file: file)
+        try seedComputers(spec, hosts: hosts, into: &dir, firstDomain: firstDomain)
+        return dir
+    }
+
+    /// The LDIF file or the inline domains, DCs, trusts and replication delays.
+    static func baseDirectory(_ spec: DirectorySpec, file: String) throws(ScenarioError) -> Directory {
         var dir: Directory
         if let ldif = spec.ldif {
             dir = try LDIFSource.load(path: ldif, at: spec.ldifLocation ?? SourceLocation(file: file, field: "directory.ldif"))
@@ -49,16 +60,21 @@ enum WorldBuilder {
         for l in spec.linkDelays {
             do { try dir.setReplicationDelay(.seconds(Int64(l.seconds)), from: l.from, to: l.to) } catch { throw l.at.error(error.message) }
         }
-        guard let firstDomain = dir.domainOrder.first else {
-            throw ScenarioError(file: file, field: "directory", message: "the directory has no domain")
-        }
-        func domainKey(_ name: String?, _ at: SourceLocation) throws(ScenarioError) -> String {
-            guard let name else { return firstDomain }
-            guard let k = dir.domainKey(name) else { throw at.error("no domain '\(name)'") }
-            return k
-        }
+        return dir
+    }
 
-        // Groups (built-in ones first), then users and their memberships, all seeded at the end.
+    static func domainKey(_ name: String?, _ at: SourceLocation, in dir: Directory, firstDomain: String) throws(ScenarioError) -> String {
+        guard let name else { return firstDomain }
+        guard let k = dir.domainKey(name) else { throw at.error("no domain '\(name)'") }
+        return k
+    }
+
+    /// Groups (built-in ones first), then users and their memberships, all seeded at the end.
+    static func seedAccounts(_ spec: DirectorySpec, into dir: inout Directory, firstDomain: String, file: String) throws(ScenarioError) {
+        let snapshot = dir
+        func domainKey(_ name: String?, _ at: SourceLocation) throws(ScenarioError) -> String {
+            try WorldBuilder.domainKey(name, at, in: snapshot, firstDomain: firstDomain)
+        }
         var groups: [PrincipalRef: Group] = [:]
         for d in dir.domainOrder {
             guard let state = dir.domain(d), let replica = dir.replica(of: d) else { continue }
@@ -109,11 +125,13 @@ enum WorldBuilder {
         } catch {
             throw ScenarioError(file: file, field: "directory", message: error.message)
         }
+    }
 
-        // Computer accounts declared (or amended) inline.
+    /// Computer accounts declared (or amended) inline.
+    static func seedComputers(_ spec: DirectorySpec, hosts: [HostSpec], into dir: inout Directory, firstDomain: String) throws(ScenarioError) {
         for c in spec.computers {
             let host = hosts.first { $0.name.caseInsensitiveCompare(c.name) == .orderedSame }
-            let d = try domainKey(c.domain ?? host?.domain, c.at)
+            let d = try domainKey(c.domain ?? host?.domain, c.at, in: dir, firstDomain: firstDomain)
             guard let state = dir.domain(d) else { continue }
             var account = dir.computer(c.name, domain: d)
                 ?? .standard(name: c.name, domain: state.domain, hyperV: host?.hyperV ?? true,
@@ -125,7 +143,6 @@ enum WorldBuilder {
             if !c.allowedToDelegateTo.isEmpty { account.allowedToDelegateTo = c.allowedToDelegateTo }
             do { try dir.seed(.computer(account), in: d) } catch { throw c.at.error(error.message) }
         }
-        return dir
     }
 
     static func groupRef(_ text: String, defaultDomain: String, dir: Directory) -> PrincipalRef {

@@ -119,7 +119,9 @@ struct Diagnose: ParsableCommand {
             if let scenario {
                 environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
             } else if let ldif {
-                environment = try Environment.fromLDIF(file: ldif)
+                let imported = try Environment.fromLDIFWithNotes(file: ldif)
+                environment = imported.environment
+                for n in imported.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
             } else {
                 let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
                 environment = try store.load()
