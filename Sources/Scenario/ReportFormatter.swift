@@ -184,7 +184,7 @@ extension ScenarioAction {
             return "\(add ? "Add" : "Remove")-ADGroupMember -Identity '\(group)' -Members \(member)\(dc.map { " -Server \($0)" } ?? "")"
         case let .setSensitive(user, sensitive, dc):
             return "Set-ADAccountControl \(user) -AccountNotDelegated $\(sensitive)\(dc.map { " -Server \($0)" } ?? "")"
-        case let .setCredentialGuard(host, enabled): return "Credential Guard \(enabled ? "on" : "off") on \(host)"
+        case let .setCredentialGuard(host, enabled): return "turn Credential Guard \(enabled ? "on" : "off") on \(host)"
         }
     }
 }
