@@ -185,7 +185,7 @@ public final class ManagementService: Sendable {
             }
             user = try await signOn.accept(conn, configuration: configuration)
         } catch {
-            logger.info("management sign-on failed: \(error.detail)")
+            logger.info("management sign-on failed: \(PeerText.forLog(error.detail))")
             return
         }
         let session = user.signOn.map { ($0, openSession($0)) }
@@ -194,7 +194,7 @@ public final class ManagementService: Sendable {
             try authorize(user, configuration)
             try await conn.send(.authResult(principal: user.principal, server: configuration.fqdn))
         } catch {
-            logger.info("management sign-on refused: \(error)")
+            logger.info("management sign-on refused: \(PeerText.forLog("\(error)"))")
             await conn.sendError(error)
             return
         }
@@ -217,7 +217,7 @@ public final class ManagementService: Sendable {
                 let report = try await move(request, user: user, configuration: current, conn: conn)
                 try await conn.send(.moveResult(report))
             } catch {
-                logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
+                logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(PeerText.forLog("\(error)"))")
                 await conn.sendError(error)
                 if error.kind == .connectionLost { return }
             }

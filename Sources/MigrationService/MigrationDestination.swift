@@ -124,7 +124,7 @@ public final class MigrationDestination: Sendable {
             }
         } catch {
             if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
-            logger.info("handshake failed: \(error.detail)")
+            logger.info("handshake failed: \(PeerText.forLog(error.detail))")
             return
         }
         // P1.
@@ -149,7 +149,7 @@ public final class MigrationDestination: Sendable {
                 throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
             }
         } catch {
-            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(PeerText.forLog("\(error)"))")
             await conn.sendError(error)
         }
     }
@@ -165,6 +165,7 @@ public final class MigrationDestination: Sendable {
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
+        try store.checkSpace(for: offer.vm, size: offer.size, reserve: configuration.limits.freeSpaceReserve, stage: .destination)
         let reserved = state.withLock { s in s.active[offer.id] == nil && s.inFlight.insert(offer.vm).inserted }
         guard reserved, !store.contains(offer.vm) else {
             if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
