@@ -179,6 +179,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
         }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+        try limits.validate()
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).

@@ -139,7 +139,8 @@ public final class ManagementService: Sendable {
     /// Listens on `endpoint` (port 0: ephemeral); returns the bound endpoint.
     @discardableResult
     public func start(on endpoint: ServiceEndpoint) async throws(MigrationServiceError) -> ServiceEndpoint {
-        let listener = try await Listener.start(on: endpoint, stage: .source, handshakeTimeout: .seconds(30)) { conn in
+        let listener = try await Listener.start(on: endpoint, stage: .source, handshakeTimeout: .seconds(30),
+                                               limits: { [weak self] in self?.configuration.limits ?? .default }) { conn in
             await self.handle(conn)
         }
         listenerSlot.set(listener)
