@@ -95,4 +95,32 @@ struct HardeningTests {
         #expect(logged.hasPrefix("bad\\nINFO forged line\\r\\u{1B}[31mred\\u{0}"), "\(logged.prefix(60))")
         #expect(logged.unicodeScalars.count <= PeerText.maximumLoggedLength + 12)
     }
+
+    @Test("a daemon whose keytab is missing or lacks its service principals refuses to start")
+    func keytabCheckedAtStart() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        func configuration(keytab: String) -> HostConfiguration {
+            HostConfiguration(name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress,
+                              realm: lab.realmName, keytab: keytab, ccacheDirectory: lab.directory, migrationPort: 0,
+                              allowedUsers: [lab.user], vmDirectory: lab.destinationVMs.directory)
+        }
+        for keytab in [lab.directory + "/missing.keytab", lab.sourceKeytab] {
+            let daemon = HostDaemon(configuration: configuration(keytab: keytab))
+            do throws(MigrationServiceError) {
+                try await daemon.start()
+                Issue.record("started with \(keytab)")
+                await daemon.stop()
+            } catch {
+                #expect(error.kind == .configuration, "\(error)")
+                #expect(error.message.contains(keytab), "\(error.message)")
+                #expect(daemon.destination.endpoint == nil && daemon.management.endpoint == nil)
+            }
+        }
+        // The destination's keytab (its migration principal) starts.
+        let daemon = HostDaemon(configuration: configuration(keytab: lab.destinationKeytab))
+        try await daemon.start()
+        #expect(daemon.destination.endpoint != nil)
+        await daemon.stop()
+    }
 }
