@@ -112,6 +112,10 @@ final class FrameConnection {
         do {
             return try WireMessage.decode(buffer)
         } catch {
+            if error.unknownPackage {
+                throw .failure(.authentication, .packageNotFound, stage: stage,
+                               reason: "The requested authentication kind is not supported", detail: error.description)
+            }
             throw .protocolViolation(error.description, stage: stage)
         }
     }

@@ -81,11 +81,16 @@ public struct VMStore: Sendable, Hashable {
         }
     }
 
-    /// VM names are file names: the rules of `VirtualMachine.nameProblem` (1–100 characters, no
+    /// Longest VM name in UTF-8 bytes: `<name>.<32 hex id>.partial` must fit a file name (255 bytes).
+    static let maximumNameBytes = 200
+
+    /// VM names are file names: at most ``maximumNameBytes`` bytes, and the rules of `VirtualMachine.nameProblem` (1–100 characters, no
     /// path separators or other characters Windows forbids in file names, not `.`/`..`), and no
     /// leading `.` (names starting with a dot are this store's own files).
     static func checkName(_ vm: String, stage: MigrationStage) throws(MigrationServiceError) {
         let problem = VirtualMachine.nameProblem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
+            ?? (vm.utf8.count > maximumNameBytes
+                ? "A virtual machine name has at most \(maximumNameBytes) bytes in UTF-8 (this one has \(vm.utf8.count))" : nil)
         if let problem {
             throw .failure(.storage, .invalidArgument, stage: stage,
                            reason: "'\(vm)' is not a valid virtual machine name", detail: problem)

@@ -123,4 +123,41 @@ struct HardeningTests {
         #expect(daemon.destination.endpoint != nil)
         await daemon.stop()
     }
+
+    @Test("a hello with an unknown authentication kind is answered with SEC_E_SECPKG_NOT_FOUND")
+    func unknownAuthenticationKind() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        var payload = ByteBuffer()
+        WireMessage.hello(minVersion: 1, maxVersion: 1, purpose: .migration, authentication: .kerberos).encode(into: &payload)
+        var bytes = Array(payload.readableBytesView)
+        bytes[bytes.count - 1] = 0x7E   // the authentication kind is the hello's last byte
+        let frame = withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init) + bytes
+        let error = try await FaultTests.answer(to: frame, lab, destination)
+        #expect(error?.status == .packageNotFound, "\(String(describing: error))")
+        #expect(error?.detail.contains("0x7e") == true, "\(String(describing: error))")
+        await destination.stop()
+    }
+
+    @Test("VM names are limited in UTF-8 bytes as documented: 90 three-byte characters are refused with E_INVALIDARG")
+    func nameBytes() async throws {
+        let fits = String(repeating: "é", count: 100)            // 100 characters, 200 bytes
+        let tooLong = String(repeating: "€", count: 90)          // 90 characters, 270 bytes
+        #expect(throws: Never.self) { try VMStore.checkName(fits, stage: .destination) }
+        do throws(MigrationServiceError) {
+            try VMStore.checkName(tooLong, stage: .destination)
+            Issue.record("accepted a 270-byte name")
+        } catch {
+            #expect(error.status == .invalidArgument)
+            #expect(error.detail.contains("200 bytes"), "\(error.detail)")
+        }
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let answer = try await Self.answer(toOfferOf: 4096, vm: tooLong, lab, destination)
+        guard case .failure(let e) = answer else { Issue.record("accepted: \(answer)"); return }
+        #expect(e.status == .invalidArgument, "\(e)")
+        await destination.stop()
+    }
 }
