@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import Hosts
+import MigrationVocabulary
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -84,11 +84,11 @@ public struct VMStore: Sendable, Hashable {
     /// Longest VM name in UTF-8 bytes: `<name>.<32 hex id>.partial` must fit a file name (255 bytes).
     static let maximumNameBytes = 200
 
-    /// VM names are file names: at most ``maximumNameBytes`` bytes, and the rules of `VirtualMachine.nameProblem` (1–100 characters, no
+    /// VM names are file names: at most ``maximumNameBytes`` bytes, and the rules of `VirtualMachineName.problem` (1–100 characters, no
     /// path separators or other characters Windows forbids in file names, not `.`/`..`), and no
     /// leading `.` (names starting with a dot are this store's own files).
     static func checkName(_ vm: String, stage: MigrationStage) throws(MigrationServiceError) {
-        let problem = VirtualMachine.nameProblem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
+        let problem = VirtualMachineName.problem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
             ?? (vm.utf8.count > maximumNameBytes
                 ? "A virtual machine name has at most \(maximumNameBytes) bytes in UTF-8 (this one has \(vm.utf8.count))" : nil)
         if let problem {
