@@ -62,6 +62,9 @@ let package = Package(
         .target(name: "Hosts", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "WindowsStatus"],
                 swiftSettings: swiftSettings),
+        // `migauth audit`: every host pair of a cluster, verdicts on PreparedWorld, text/JSON/HTML.
+        .target(name: "ClusterAudit", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],
+                swiftSettings: swiftSettings),
         .target(
             name: "Scenario",
             dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus",
@@ -101,13 +104,14 @@ let package = Package(
         .executableTarget(
             name: "migauth",
             dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
-                           "RealScenario",
+                           "RealScenario", "ClusterAudit",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",
             dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService", "CredSSP",
+                           "ClusterAudit",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -129,6 +133,8 @@ let package = Package(
         .testTarget(name: "TestRealmTests", dependencies: ["TestRealm"], swiftSettings: swiftSettings),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ClusterAuditTests", dependencies: ["ClusterAudit", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],

@@ -381,6 +381,23 @@ public struct PreparedWorld: Sendable {
         return nil
     }
 
+    /// What the newest directory setting of the move's source lacks for it (rules A2, A2b): the
+    /// migration-service and `cifs` entries to the destination, and protocol transition.
+    public func missingDelegation(_ m: ResolvedMove) -> (migration: Bool, cifs: Bool, protocolTransition: Bool) {
+        let si = Int(m.source)
+        let s = facts[si]
+        func allows(_ list: TargetLists) -> Bool {
+            switch s.newestKind {
+            case nil, .none?: return false
+            case .unconstrained?: return true
+            case .constrainedKerberosOnly?, .constrainedAnyProtocol?: return list.contains(si, m.destination)
+            }
+        }
+        let needsPT = s.usesWinRM && (m.origin != m.source || m.session.isRemoteShell)
+        return (m.kind.movesVM && !allows(newestMigration), m.kind.needsCIFS && !allows(newestCIFS),
+                needsPT && s.newestKind != .constrainedAnyProtocol && s.newestKind != .unconstrained)
+    }
+
     /// The same `MoveOutcome` as ``World/evaluate(_:)``: built here for a plain success, taken from
     /// the world's evaluation when it needs texts (failures, warnings).
     public func evaluate(_ m: ResolvedMove) throws(SimulationError) -> MoveOutcome {
@@ -446,8 +463,25 @@ public struct RuleSet: Sendable, Hashable, Sequence {
 
     public var isEmpty: Bool { bits == 0 }
 
-    /// The rules in ``RuleID`` order.
-    public func makeIterator() -> IndexingIterator<[RuleID]> {
-        RuleID.allCases.filter { contains($0) }.makeIterator()
+    /// Bit `i` is `RuleID.allCases[i]`.
+    private static let rules = RuleID.allCases
+
+    /// The position of a rule in ``RuleID/allCases`` (its bit).
+    public static func position(_ r: RuleID) -> Int { bit(r).trailingZeroBitCount }
+
+    /// The rule at `position` in ``RuleID/allCases``.
+    public static func rule(at position: Int) -> RuleID { rules[position] }
+
+    /// The rules in ``RuleID`` order (no allocation).
+    public struct Iterator: IteratorProtocol {
+        var rest: UInt32
+        public mutating func next() -> RuleID? {
+            guard rest != 0 else { return nil }
+            let i = rest.trailingZeroBitCount
+            rest &= rest - 1
+            return RuleSet.rules[i]
+        }
     }
+
+    public func makeIterator() -> Iterator { Iterator(rest: bits) }
 }
