@@ -62,6 +62,11 @@ let package = Package(
         .target(name: "Hosts", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "WindowsStatus"],
                 swiftSettings: swiftSettings),
+        // OpenLDAP's libldap/liblber (Debian: libldap-dev, libsasl2-dev) for DirectoryLDAP only.
+        .systemLibrary(name: "CLDAP", path: "Sources/CLDAP"),
+        // A live AD read over LDAP (SASL GSSAPI, paged) into the LDIF importer's Directory.
+        .target(name: "DirectoryLDAP", dependencies: ["CLDAP", "Directory", "WindowsStatus"],
+                swiftSettings: swiftSettings),
         // `migauth audit`: every host pair of a cluster, verdicts on PreparedWorld, text/JSON/HTML.
         .target(name: "ClusterAudit", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],
                 swiftSettings: swiftSettings),
@@ -104,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "migauth",
             dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
-                           "RealScenario", "ClusterAudit",
+                           "RealScenario", "ClusterAudit", "DirectoryLDAP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
@@ -133,6 +138,8 @@ let package = Package(
         .testTarget(name: "TestRealmTests", dependencies: ["TestRealm"], swiftSettings: swiftSettings),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DirectoryLDAPTests", dependencies: ["DirectoryLDAP", "Directory", "WindowsStatus"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "ClusterAuditTests", dependencies: ["ClusterAudit", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),

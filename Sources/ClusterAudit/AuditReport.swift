@@ -6,6 +6,8 @@ extension ClusterAudit {
     public static let textMatrixLimit = 24
     /// Hosts up to which the HTML report draws the pair matrices (beyond: summaries only).
     public static let htmlMatrixLimit = 200
+    /// Accounts (and entries per account) the text and HTML fix lists show before summarising.
+    public static let textFixLimit = 20
 
     private var startedWhere: String {
         options.from.map { "started from \(options.signedOn.rawValue) sign-on on \($0)" }
@@ -50,14 +52,24 @@ extension ClusterAudit {
         if delegationFixes.isEmpty && ruleFixes.isEmpty { return "\nEvery move works; nothing to fix.\n" }
         if !delegationFixes.isEmpty {
             out += "\nDelegation to add (A2/A2b, Kerberos), \(delegationFixes.count) account\(delegationFixes.count == 1 ? "" : "s"):\n"
-            for f in delegationFixes {
+            let total = delegationFixes.reduce(0) { $0 + $1.add.count }
+            let shown = delegationFixes.prefix(Self.textFixLimit)
+            for f in shown {
                 out += "  \(f.account)$ (\(f.domain)): " + (f.add.isEmpty ? "" : "add \(f.add.count) entr\(f.add.count == 1 ? "y" : "ies")")
                 if f.protocolTransition { out += (f.add.isEmpty ? "" : "; ") + "needs \"Use any authentication protocol\"" }
                 out += "\n"
-                for a in f.add { out += "      \(a)\n" }
+                for a in f.add.prefix(Self.textFixLimit) { out += "      \(a)\n" }
+                if f.add.count > Self.textFixLimit { out += "      … and \(f.add.count - Self.textFixLimit) more (--json lists every entry)\n" }
             }
-            out += "  Commands:\n"
-            for c in delegationCommands { out += "    \(c)\n" }
+            if delegationFixes.count > shown.count {
+                out += "  … and \(delegationFixes.count - shown.count) more accounts (\(total) entries in all; --json lists them)\n"
+            }
+            if total <= Self.textFixLimit * Self.textFixLimit {
+                out += "  Commands:\n"
+                for c in delegationCommands { out += "    \(c)\n" }
+            } else {
+                out += "  Commands: \(total) entries are too many to print; --json has them as delegationCommands.\n"
+            }
         }
         for f in ruleFixes {
             out += "\n\(f.rule) (\(f.rule.title)) blocks \(f.blocked) verdict\(f.blocked == 1 ? "" : "s")"
@@ -250,12 +262,19 @@ extension ClusterAudit {
         if delegationFixes.isEmpty && ruleFixes.isEmpty { out += "<p>Every move works; nothing to fix.</p>\n" }
         if !delegationFixes.isEmpty {
             out += "<div class=\"fix\"><span class=\"rule\">A2/A2b delegation</span> — \(delegationFixes.count) computer account\(delegationFixes.count == 1 ? "" : "s"):<ul>\n"
-            for f in delegationFixes {
-                out += "<li><code>\(Self.escape(f.account))$</code>: " + f.add.map { "<code>\(Self.escape($0))</code>" }.joined(separator: ", ")
+            for f in delegationFixes.prefix(Self.htmlMatrixLimit) {
+                out += "<li><code>\(Self.escape(f.account))$</code>: " + f.add.prefix(Self.textFixLimit).map { "<code>\(Self.escape($0))</code>" }.joined(separator: ", ")
+                if f.add.count > Self.textFixLimit { out += " … and \(f.add.count - Self.textFixLimit) more" }
                 if f.protocolTransition { out += (f.add.isEmpty ? "" : "; ") + "“Use any authentication protocol”" }
                 out += "</li>\n"
             }
-            out += "</ul><pre>" + delegationCommands.map(Self.escape).joined(separator: "\n") + "</pre></div>\n"
+            if delegationFixes.count > Self.htmlMatrixLimit { out += "<li>… and \(delegationFixes.count - Self.htmlMatrixLimit) more accounts (see --json)</li>\n" }
+            let total = delegationFixes.reduce(0) { $0 + $1.add.count }
+            out += "</ul>"
+            if total <= Self.textFixLimit * Self.textFixLimit {
+                out += "<pre>" + delegationCommands.map(Self.escape).joined(separator: "\n") + "</pre>"
+            }
+            out += "</div>\n"
         }
         for f in ruleFixes {
             out += "<div class=\"fix\"><span class=\"rule\" style=\"color:\(Self.colour(f.rule))\">\(f.rule.rawValue) \(Self.escape(f.rule.title))</span> — blocks \(f.blocked) verdict\(f.blocked == 1 ? "" : "s")"

@@ -11,7 +11,7 @@ struct Audit: ParsableCommand {
         abstract: "Audit every ordered pair of Hyper-V hosts: live and storage, Kerberos and CredSSP, and the fixes.",
         discussion: """
         The world comes from --scenario (optionally after --after-step N of its steps), from --ldif (the \
-        directory, with a host for each computer account), or from the persistent environment. For each \
+        directory, with a host for each computer account), from a live DC with --ldap (SASL GSSAPI, your ticket), or from the persistent environment. For each \
         ordered pair (S, D) of the audited hosts it answers: could --user, signed on to S (or to --from), \
         move a VM from S to D if both used Kerberos / CredSSP? With --ldif, hosts are taken as having live \
         migration enabled (a directory does not hold those settings), so the directory's rules remain; \
@@ -29,20 +29,24 @@ struct Audit: ParsableCommand {
     var signedOn: SignOnKind = .console
     @Option(help: "The machine every move is started on (default: each move's source).") var from: String?
     @Option(help: "Comma-separated hosts to audit (default: every Hyper-V host).") var hosts: String?
-    @Flag(name: .customLong("as-configured"), help: "With --ldif: keep the hosts' default settings (migration off).")
+    @Flag(name: .customLong("as-configured"), help: "With --ldif or --ldap: keep the hosts' default settings (migration off).")
     var asConfigured = false
     @Flag(help: "Print the whole audit as JSON.") var json = false
     @Option(help: "Also write an HTML report with the host-pair matrix to this file.") var html: String?
+    @OptionGroup var live: LDAPOptions
 
     func validate() throws {
         if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
         if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
+        if live.ldap != nil && (scenario != nil || ldif != nil) { throw ValidationError("give --ldap without --scenario and --ldif") }
     }
 
     func run() throws {
         let environment: Environment
         do {
-            if let scenario {
+            if let fromLDAP = try live.environment() {
+                environment = fromLDAP
+            } else if let scenario {
                 environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
             } else if let ldif {
                 environment = try Environment.fromLDIF(file: ldif)
@@ -50,12 +54,14 @@ struct Audit: ParsableCommand {
                 let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
                 environment = try store.load()
             }
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError("\(error)")
         }
         let names = hosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         let options = ClusterAudit.Options(user: user, signedOn: signedOn, from: from, hosts: names,
-                                           assumeHostsReady: ldif != nil && !asConfigured)
+                                           assumeHostsReady: (ldif != nil || live.ldap != nil) && !asConfigured)
         let audit: ClusterAudit
         do { audit = try ClusterAudit.run(environment.world, options: options) } catch {
             throw CLIError("\(error.message) [\(error.status.symbol) \(error.status.hex)]")

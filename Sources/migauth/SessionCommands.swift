@@ -96,16 +96,20 @@ struct Diagnose: ParsableCommand {
     @Option(help: "Take the directory from this LDIF file.") var ldif: String?
     @Flag(help: "Print the diagnosis as JSON.") var json = false
     @OptionGroup var move: MoveArguments
+    @OptionGroup var live: LDAPOptions
 
     func validate() throws {
         if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
+        if live.ldap != nil && (scenario != nil || ldif != nil) { throw ValidationError("give --ldap without --scenario and --ldif") }
         if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
     }
 
     func run() throws {
         let environment: Environment
         do {
-            if let scenario {
+            if let fromLDAP = try live.environment() {
+                environment = fromLDAP
+            } else if let scenario {
                 environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
             } else if let ldif {
                 environment = try Environment.fromLDIF(file: ldif)
@@ -113,6 +117,8 @@ struct Diagnose: ParsableCommand {
                 let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
                 environment = try store.load()
             }
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError("\(error)")
         }
