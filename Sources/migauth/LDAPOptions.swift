@@ -12,7 +12,11 @@ struct LDAPOptions: ParsableArguments {
     @Option(name: .customLong("ldap-base"), help: "With --ldap: the search base (default: the DC's defaultNamingContext).")
     var ldapBase: String?
 
+    @Option(name: .customLong("ldap-page-size"), help: ArgumentHelp("With --ldap: entries per page of the paged search.", visibility: .hidden))
+    var ldapPageSize: Int32 = 500
+
     func validate() throws {
+        if ldapPageSize < 1 { throw ValidationError("--ldap-page-size must be at least 1") }
         if ldapBase != nil && ldap == nil { throw ValidationError("--ldap-base needs --ldap") }
     }
 
@@ -20,7 +24,7 @@ struct LDAPOptions: ParsableArguments {
     /// without --ldap. Blocks the calling thread (the CLI's main thread) while it reads.
     func environment() throws -> Environment? {
         guard let ldap else { return nil }
-        let source = LDAPDirectorySource(uri: ldap, base: ldapBase)
+        let source = LDAPDirectorySource(uri: ldap, base: ldapBase, pageSize: ldapPageSize)
         do {
             var world = World(directory: try source.directoryBlocking())
             try world.addHostsForComputers()

@@ -92,7 +92,8 @@ import WindowsStatus
         let env = dc.kerberosEnvironment
         let a = try Self.migauth(["env", "init", "--force", "--env", fromLDIF, "--ldif", ldif.path], environment: env)
         #expect(a.0 == 0, "\(a.2)")
-        let b = try Self.migauth(["env", "init", "--force", "--env", fromLDAP, "--ldap", dc.uri], environment: env)
+        // Pages of 7 entries: the DC's domain partition takes several round trips.
+        let b = try Self.migauth(["env", "init", "--force", "--env", fromLDAP, "--ldap", dc.uri, "--ldap-page-size", "7"], environment: env)
         #expect(b.0 == 0, "\(b.2)")
         func world(_ path: String) throws -> NSDictionary {
             let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
