@@ -33,7 +33,7 @@ extension ClusterAudit {
             let width = max(hosts.map(\.count).max() ?? 0, 6)
             for v in Variant.allCases {
                 out += "\n\(v) — rows: source, columns: destination; ok = works, else the first rule that blocks\n"
-                out += pad("", width) + " " + (0..<n).map { pad("\($0 + 1)", 4) }.joined() + "\n"
+                out += pad("", width + 3) + (0..<n).map { pad("\($0 + 1)", 4) }.joined() + "\n"
                 for s in 0..<n {
                     out += pad("\(s + 1) \(hosts[s])", width + 3) + (0..<n).map { d -> String in
                         guard let verdict = verdict(v, source: s, destination: d) else { return pad("-", 4) }
@@ -263,10 +263,13 @@ extension ClusterAudit {
         if !delegationFixes.isEmpty {
             out += "<div class=\"fix\"><span class=\"rule\">A2/A2b delegation</span> — \(delegationFixes.count) computer account\(delegationFixes.count == 1 ? "" : "s"):<ul>\n"
             for f in delegationFixes.prefix(Self.htmlMatrixLimit) {
-                out += "<li><code>\(Self.escape(f.account))$</code>: " + f.add.prefix(Self.textFixLimit).map { "<code>\(Self.escape($0))</code>" }.joined(separator: ", ")
-                if f.add.count > Self.textFixLimit { out += " … and \(f.add.count - Self.textFixLimit) more" }
-                if f.protocolTransition { out += (f.add.isEmpty ? "" : "; ") + "“Use any authentication protocol”" }
-                out += "</li>\n"
+                // Grouped by service class: the short-name entries name the destinations.
+                let targets = f.targets
+                var parts: [String] = []
+                if !targets.migration.isEmpty { parts.append("migration service → " + Self.escape(targets.migration.joined(separator: ", "))) }
+                if !targets.cifs.isEmpty { parts.append("cifs → " + Self.escape(targets.cifs.joined(separator: ", "))) }
+                if f.protocolTransition { parts.append("“Use any authentication protocol”") }
+                out += "<li><code>\(Self.escape(f.account))$</code> (\(f.add.count) entr\(f.add.count == 1 ? "y" : "ies"), FQDN and short name): " + parts.joined(separator: "; ") + "</li>\n"
             }
             if delegationFixes.count > Self.htmlMatrixLimit { out += "<li>… and \(delegationFixes.count - Self.htmlMatrixLimit) more accounts (see --json)</li>\n" }
             let total = delegationFixes.reduce(0) { $0 + $1.add.count }
@@ -287,4 +290,18 @@ extension ClusterAudit {
 
     /// Two characters for a cell.
     static func shortLabel(_ r: RuleID) -> String { r == .a2b ? "2b" : r.rawValue }
+}
+
+extension ClusterAudit.DelegationFix {
+    /// The destinations of the entries to add, per service class (from the short-name entries).
+    public var targets: (migration: [String], cifs: [String]) {
+        var migration: [String] = [], cifs: [String] = []
+        for entry in add {
+            guard let slash = entry.lastIndex(of: "/") else { continue }
+            let host = entry[entry.index(after: slash)...]
+            guard !host.contains(".") else { continue }
+            if entry.lowercased().hasPrefix("cifs/") { cifs.append(String(host)) } else { migration.append(String(host)) }
+        }
+        return (migration, cifs)
+    }
 }
