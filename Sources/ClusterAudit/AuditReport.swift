@@ -164,7 +164,7 @@ extension ClusterAudit {
         case .a3?: return "#f2b134"
         case .a1?, .a6?: return "#8e44ad"
         case .a4?: return "#c0392b"
-        case .a5?: return "#6c5ce7"
+        case .a5?: return "#8d6e63"
         case .a7?: return "#b03a91"
         case .p1?: return "#2d6cdf"
         case .p3?: return "#7f8c8d"

@@ -25,6 +25,14 @@ import Testing
     /// Returns how many moves were compared and how many of them failed.
     @discardableResult
     static func compareAll(_ world: World, addresses: [String?] = [nil], sourceLocation: SourceLocation = #_sourceLocation) -> (moves: Int, failures: Int) {
+        var rules = RuleSet()
+        return compareAll(world, addresses: addresses, rules: &rules, sourceLocation: sourceLocation)
+    }
+
+    /// Also collects the first rules met, so a test can check the worlds exercised them.
+    @discardableResult
+    static func compareAll(_ world: World, addresses: [String?] = [nil], rules: inout RuleSet,
+                           sourceLocation: SourceLocation = #_sourceLocation) -> (moves: Int, failures: Int) {
         let prepared = PreparedWorld(world)
         var compared = 0, failures = 0
         let hosts = world.allHosts
@@ -54,7 +62,7 @@ import Testing
                                             sourceLocation: sourceLocation)
                                 }
                                 compared += 1
-                                if !fast.works { failures += 1 }
+                                if let first = fast.first { failures += 1; rules.insert(first) }
                             }
                         }
                     }
@@ -89,18 +97,39 @@ import Testing
     /// Random worlds: the lab after 40 random steps, 60 seeds.
     @Test func agreesOnRandomWorlds() throws {
         var totalMoves = 0, totalFailures = 0
+        var rules = RuleSet()
+        // Two worlds random steps rarely make: an untrusted domain (P5) and a 2016 source reached
+        // over WinRM with Kerberos-only delegation (A2b).
+        var untrusted = World.contosoLab()
+        try untrusted.directory.addDomain(Domain(dnsName: "northwind.com", netBIOSName: "NORTHWIND"), controllers: ["NW-DC01"])
+        try untrusted.addHost(name: "NWServer01", domain: "northwind.com", logonDC: "NW-DC01", addresses: ["192.168.10.31"])
+        try untrusted.apply(.enableMigration(host: "NWServer01"))
+        try untrusted.apply(.addMigrationNetwork(host: "NWServer01", subnet: "192.168.10.0/24"))
+        try untrusted.apply(.signOn(user: "alice", host: "TestServer01", kind: .console))
+        Self.compareAll(untrusted, rules: &rules)
+        var winRM = World.contosoLab()
+        try winRM.apply(.setAuthenticationType(host: "TestServer03", type: .kerberos))
+        try winRM.apply(.addDelegation(computer: "TestServer03", services: Lab.migrationTo02, by: "alice", dc: "DC02"))
+        try winRM.apply(.purgeTickets(host: "TestServer03"))
+        try winRM.apply(.createVM(host: "TestServer03", name: "VM3"))
+        try winRM.apply(.signOn(user: "alice", host: "TestServer03", kind: .remoteShellKerberos))
+        try winRM.apply(.signOn(user: "alice", host: "ADMIN-WS01", kind: .console))
+        Self.compareAll(winRM, rules: &rules)
         for seed in 1...60 {
             var rng = Generator(state: UInt64(seed))
             var world = World.contosoLab()
             for _ in 0..<40 {
                 if let step = Self.randomStep(&rng) { _ = try? world.apply(step) }
             }
-            let r = Self.compareAll(world, addresses: seed % 3 == 0 ? [nil, "192.168.10.13"] : [nil])
+            let r = Self.compareAll(world, addresses: seed % 3 == 0 ? [nil, "192.168.10.13"] : [nil], rules: &rules)
             totalMoves += r.moves
             totalFailures += r.failures
         }
         #expect(totalMoves > 10_000)
         #expect(totalFailures > 0 && totalFailures < totalMoves)
+        // The worlds reach every rule evaluation can stop at (N2 queues and S1 warns: neither fails).
+        let expected: [RuleID] = [.p1, .p3, .p4, .p5, .n1, .a1, .a2, .a2b, .a3, .a4, .a5, .a7]
+        #expect(expected.filter { !rules.contains($0) } == [], "rules no random world stopped at")
     }
 
     static func randomStep(_ rng: inout Generator) -> Step? {
