@@ -89,7 +89,17 @@ final class SambaDC: Sendable {
         Self.running = pid
         Self.runningRoot = r
         atexit {
-            if SambaDC.running > 0 { kill(SambaDC.running, SIGTERM) }
+            let pid = SambaDC.running
+            if pid > 0 {
+                kill(pid, SIGTERM)
+                // Let it (and its children) finish writing before the directory goes.
+                var waited = 0
+                while waited < 50 && waitpid(pid, nil, WNOHANG) == 0 {
+                    usleep(100_000)
+                    waited += 1
+                }
+                if waited == 50 { kill(pid, SIGKILL) }
+            }
             if !SambaDC.runningRoot.isEmpty { try? FileManager.default.removeItem(atPath: SambaDC.runningRoot) }
         }
         let krb5 = """
