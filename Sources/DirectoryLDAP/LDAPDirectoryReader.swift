@@ -55,7 +55,7 @@ public struct LDAPDirectorySource: Sendable, Hashable {
     public func directory() async throws(LDAPError) -> Directory {
         let records = try await records()
         do {
-            return try Directory.importRecords(records, source: uri)
+            return try Directory.importRecords(records, source: uri).directory
         } catch {
             throw LDAPError(operation: "import of \(uri)", code: 0, text: "the entries do not form a directory",
                             diagnostic: "\(error)", fix: nil)
@@ -67,7 +67,7 @@ public struct LDAPDirectorySource: Sendable, Hashable {
     public func directoryBlocking() throws(LDAPError) -> Directory {
         let records = try readBlocking()
         do {
-            return try Directory.importRecords(records, source: uri)
+            return try Directory.importRecords(records, source: uri).directory
         } catch {
             throw LDAPError(operation: "import of \(uri)", code: 0, text: "the entries do not form a directory",
                             diagnostic: "\(error)", fix: nil)

@@ -50,16 +50,8 @@ import WindowsStatus
                                    + LDAPDirectorySource.attributes)
         let partitions = try SambaDC.run("ldbsearch", ["-H", dc.samLDB.path, "-b", "CN=Partitions,CN=Configuration,\(dc.baseDN)",
                                                        "(&(objectClass=crossRef)(nETBIOSName=*))", "objectClass", "nETBIOSName", "dnsRoot"])
-        return withoutReferences(main) + "\n" + withoutReferences(partitions)
-    }
-
-    /// ldbsearch prints search references (`# Referral` / `ref: ldap:///CN=Configuration,…`) as
-    /// records of their own; this branch's LDIF importer predates their support (issue 14 part A),
-    /// so they are dropped here. The live reader skips references the same way.
-    static func withoutReferences(_ ldif: String) -> String {
-        ldif.split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("ref: ") && !$0.hasPrefix("ref:: ") }
-            .joined(separator: "\n")
+        // As ldbsearch prints it: search references (`ref: ldap:///CN=Configuration,…`) included.
+        return main + "\n" + partitions
     }
 
     @Test func exportHoldsWhatSambaToolSet() throws {
