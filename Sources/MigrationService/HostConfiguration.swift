@@ -57,6 +57,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var tlsCertificate: String?
     /// PEM private key of `tlsCertificate`.
     public var tlsPrivateKey: String?
+    /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
+    public var limits: ServiceLimits = .default
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -97,6 +99,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey
+        case limits
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -129,6 +132,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
                   tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
+        limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
 
     /// Reads a JSON file.
@@ -175,6 +179,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
         }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+        try limits.validate()
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).
@@ -188,7 +193,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain, limits: limits)
     }
 
     /// P1 for this host.
