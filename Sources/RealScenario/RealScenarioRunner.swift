@@ -56,8 +56,15 @@ public struct RealScenarioRunner: Sendable {
                     r.reason = decision.reason
                     r.real = decision.real
                     if let real = decision.real { r.mismatches = decision.mismatches ?? r.simulated.differences(from: real) }
+                    if decision.mode == .compared { r.unmetExpectations = decision.parts.unmet(step.expectations) }
                 default:
                     if sim.result != .error { try await lab.follow(step.action, world: env.world) }
+                }
+                r.expected = step.expectations.map(\.description)
+                if r.mode != .compared {
+                    r.unmetExpectations = sim.unmet(step.expectations)
+                } else if case .move = step.action, let real = r.real, let e = step.expectations.first {
+                    r.unmetExpectations = real.unmet(e, simulatedRules: r.simulated.rules)
                 }
                 try await lab.sync(env.world)
                 report.steps.append(r)
@@ -170,6 +177,8 @@ struct RealLab {
         var real: OutcomeSummary?
         /// For several moves: the differences per move (nil: compare `real` as one outcome).
         var mismatches: [String]? = nil
+        /// For several moves: each move's real outcome.
+        var parts: [OutcomeSummary] = []
     }
 
     /// What to run for one move, or why it cannot run for real.
@@ -255,7 +264,7 @@ struct RealLab {
             mismatches.append("moves: SIM [\(describe(simParts))], REAL [\(describe(outcomes))]")
         }
         return MoveDecision(mode: .compared, reason: "N2: compared as a multiset of results",
-                            real: OutcomeSummary(result: overall), mismatches: mismatches)
+                            real: OutcomeSummary(result: overall), mismatches: mismatches, parts: outcomes)
     }
 
     func plan(_ spec: MoveSpec, before world: World) -> Plan {
