@@ -57,6 +57,10 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var tlsCertificate: String?
     /// PEM private key of `tlsCertificate`.
     public var tlsPrivateKey: String?
+    /// P4: this host's Windows Server generation (`"2012 R2"`). The source tells the destination the
+    /// generation of the VMs it sends; a destination of an earlier generation refuses them, as
+    /// Hyper-V does. nil (JSON without the key): not checked.
+    public var osGeneration: OSGeneration?
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -65,7 +69,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
-                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil) {
+                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
+                osGeneration: OSGeneration? = nil) {
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -90,13 +95,14 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         self.credentialGuard = credentialGuard
         self.tlsCertificate = tlsCertificate
         self.tlsPrivateKey = tlsPrivateKey
+        self.osGeneration = osGeneration
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
-        case tlsCertificate, tlsPrivateKey
+        case tlsCertificate, tlsPrivateKey, osGeneration
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -128,7 +134,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   protectedUsers: try c.decodeIfPresent([String].self, forKey: .protectedUsers) ?? [],
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
-                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
+                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
+                  osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
     }
 
     /// Reads a JSON file.
@@ -188,7 +195,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain,
+                                 osGeneration: osGeneration)
     }
 
     /// P1 for this host.

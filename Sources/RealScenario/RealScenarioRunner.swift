@@ -92,7 +92,7 @@ struct RealLab {
         static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
         static let credSSPStorage = "CredSSP storage moves: the daemon moves VMs only (the probe speaks Kerberos)"
         static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
-        static let osGeneration = "OS generations (P4): every real host runs the same software"
+        static let osGeneration = "OS generations (P4) on a storage move or a remotely managed 2016+ source: the Kerberos exchange alone has no VM offer"
         static let noHypervisor = "P3 no Hyper-V on the destination: daemons run on Hyper-V hosts only"
         static let chosenAddress = "N1 with a chosen destination address: each real daemon listens on one loopback address for all its simulated ones"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
@@ -279,7 +279,8 @@ struct RealLab {
               let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
               let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
         let local = origin.key == source.key && !session.kind.isRemoteShell
-        if let reason = Self.limitation(spec, source: source, destination: dest) { return .simulatedOnly(reason) }
+        let probeOnly = spec.kind != .live || (source.os.usesWinRMForRemoteManagement && !local)
+        if let reason = Self.limitation(spec, source: source, destination: dest, probeOnly: probeOnly) { return .simulatedOnly(reason) }
         guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
@@ -334,8 +335,10 @@ struct RealLab {
     }
 
     /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
-    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host) -> String? {
-        if dest.os < source.os { return Reason.osGeneration }
+    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host, probeOnly: Bool) -> String? {
+        // P4 runs for real in the daemons (the destination refuses a down-level offer); storage
+        // moves and remotely managed 2016+ sources run as the Kerberos exchange alone, which has no offer.
+        if dest.os < source.os && spec.kind.movesVM && probeOnly { return Reason.osGeneration }
         if !dest.hypervisorInstalled { return Reason.noHypervisor }
         // N1 on loopback: the destination's one address is listed when any of its simulated ones is,
         // so a move naming an address decides the same only when all or none of them are listed.

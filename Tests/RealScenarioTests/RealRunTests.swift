@@ -113,6 +113,21 @@ struct RealRunTests {
         #expect(report.simulatedOnly.isEmpty)
     }
 
+    @Test("P4 for real: the 2012 destination's daemon refuses a VM from 2012 R2 with the simulator's text and code")
+    func downLevelMoveRefusedByTheDestination() async throws {
+        let report = try await Self.run("p4-no-down-level-moves.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map(\.index) == [2, 4])
+        #expect(moves.map { $0.real?.result } == ["success", "error"])
+        try #require(moves.count == 2)
+        #expect(moves[1].real?.status == "0x80070032")
+        #expect(moves[1].real?.text == moves[1].simulated.text)
+        #expect(moves[1].real?.text?.hasPrefix("Virtual machine migration operation failed at migration Destination.") == true)
+        #expect(moves[1].real?.rules == ["P4"], "\(moves[1].real?.detail ?? "")")
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty && $0.unmetExpectations.isEmpty })
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
