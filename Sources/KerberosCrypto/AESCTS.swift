@@ -7,7 +7,7 @@ import Foundation
 /// All but the last two blocks go through OpenSSL's AES-CBC in one pass (AES-NI, pipelined
 /// decryption); the last two (16 < n ≤ 32 octets) go through OpenSSL's AES-CBC-CTS ("CS3") with the
 /// preceding ciphertext block as IV, which is the same computation as one CTS pass over the whole.
-enum AESCTS {
+package enum AESCTS {
     static let blockSize = 16
     /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
     static let chunkLength = 16 * 1024
@@ -22,7 +22,7 @@ enum AESCTS {
     }
 
     /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
-    static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
+    package static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
                         length: Int) throws {
         try encrypt(key: AESContexts(key: key), pieces: pieces,
                     into: [UnsafeMutableRawBufferPointer(start: out, count: length)])
@@ -100,7 +100,7 @@ enum AESCTS {
 
     /// Decrypts `length` octets at `input` (≥ 16) into `pieces`, whose total length is `length`.
     /// A piece may be the input region itself (exact in-place decryption).
-    static func decrypt(key: AESContexts, input: UnsafeRawPointer, length: Int,
+    package static func decrypt(key: AESContexts, input: UnsafeRawPointer, length: Int,
                         into pieces: [UnsafeMutableRawBufferPointer],
                         beforeRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
                         afterRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws {
@@ -179,7 +179,7 @@ enum AESCTS {
 /// a context, sets its IV and gives it back, so the key schedule and the CTS parameter are set up
 /// once per key rather than per message. Thread-safe: concurrent users get separate contexts
 /// (one of each kind is kept). OpenSSL wipes the key schedules when the contexts are freed.
-final class AESContexts: @unchecked Sendable {
+package final class AESContexts: @unchecked Sendable {
     enum Kind: Int, CustomStringConvertible {
         case cbcEncrypt, cbcDecrypt, ctsEncrypt, ctsDecrypt
         var encrypts: Bool { self == .cbcEncrypt || self == .ctsEncrypt }
@@ -193,7 +193,7 @@ final class AESContexts: @unchecked Sendable {
     private let lock = NSLock()
     private var idle: [OpaquePointer?] = [nil, nil, nil, nil]
 
-    init(key: KerberosKey) throws {
+    package init(key: KerberosKey) throws {
         self.key = key
         (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
     }

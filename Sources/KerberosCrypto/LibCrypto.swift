@@ -2,7 +2,7 @@ import CLibCrypto
 import Foundation
 
 /// Thin, internal wrappers over OpenSSL 3 libcrypto: fetched ciphers, HMAC, PBKDF2, randomness.
-enum LibCrypto {
+package enum LibCrypto {
     /// Algorithm handles fetched once per process from the default provider (immutable, thread-safe).
     nonisolated(unsafe) static let aes128CBC = EVP_CIPHER_fetch(nil, "AES-128-CBC", nil)
     nonisolated(unsafe) static let aes256CBC = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil)
@@ -31,7 +31,7 @@ enum LibCrypto {
     }
 
     /// Fills `buffer` from OpenSSL's DRBG.
-    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) throws {
+    package static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) throws {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         guard RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(buffer.count)) == 1 else {
             throw lastError("RAND_bytes")

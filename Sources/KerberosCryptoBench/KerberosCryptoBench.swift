@@ -1,6 +1,7 @@
 import Foundation
 import GSS
-@_spi(Interop) import KerberosCrypto
+import KerberosCrypto
+import KerberosCryptoTestSupport
 import TestRealm
 
 /// `kerberos-crypto-bench`: sealed wrap+unwrap throughput, one core, in one run: MIT krb5's

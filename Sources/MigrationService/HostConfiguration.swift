@@ -1,5 +1,5 @@
 import Foundation
-import Hosts
+import MigrationVocabulary
 
 /// One host's daemon configuration (a JSON file; see docs/migration-service.md).
 public struct HostConfiguration: Sendable, Hashable, Codable {

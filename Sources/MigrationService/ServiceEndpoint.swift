@@ -1,4 +1,4 @@
-import Hosts
+import MigrationVocabulary
 import NIOCore
 
 /// A loopback IPv4 address and TCP port. Anything outside 127.0.0.0/8 is refused: the service

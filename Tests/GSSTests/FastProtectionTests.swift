@@ -3,6 +3,7 @@ import Glibc
 #endif
 import GSS
 import Testing
+import TestSupport
 import WindowsStatus
 
 /// Two in-memory contexts of one enctype whose sides use the fast path (KerberosCrypto) or MIT,
@@ -138,7 +139,7 @@ struct FastProtectionTests {
                 var pair = try FastPair(endpoints, enctype: enctype, flags: flags,
                                         fastInitiator: fastInitiator, fastAcceptor: !fastInitiator)
                 #expect(pair.initiator.protectionPath == .undecided)
-                var rng = SeededGenerator(state: UInt64(enctype) << 8 | (mutual ? 2 : 0) | (fastInitiator ? 1 : 0))
+                var rng = SeededGenerator(seed: UInt64(enctype) << 8 | (mutual ? 2 : 0) | (fastInitiator ? 1 : 0))
                 let cases = MessageCase.fixed([0, 1, 15, 16, 17, 33, 1000, 65_536, 100_003])
                 if fastInitiator {
                     try exchange(fast: &pair.initiator, mit: &pair.acceptor, cases: cases, rng: &rng)
@@ -168,7 +169,7 @@ struct FastProtectionTests {
             try await onThread {
                 var pair = try FastPair(endpoints, enctype: enctype, fastInitiator: fastInitiator,
                                         fastAcceptor: !fastInitiator)
-                var rng = SeededGenerator(state: seed ^ (fastInitiator ? 0x100 : 0))
+                var rng = SeededGenerator(seed: seed ^ (fastInitiator ? 0x100 : 0))
                 // Always 0 octets and one message of 2–4 MiB, then random sizes at four scales.
                 var cases = [MessageCase(size: 0, encrypt: true, inPlace: false),
                              MessageCase(size: (2 << 20) + Int(rng.next() % (2 << 20)), encrypt: rng.next() & 1 == 0,
@@ -204,7 +205,7 @@ struct FastProtectionTests {
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(mechanisms: both))
             acceptor.allowsFastProtection = false
             try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
-            var rng = SeededGenerator(state: 0x5E0_0001)
+            var rng = SeededGenerator(seed: 0x5E0_0001)
             try exchange(fast: &initiator, mit: &acceptor, cases: MessageCase.fixed([0, 17, 4096, 100_003]), rng: &rng)
             #expect(initiator.mechanism == .spnego)
             #expect(initiator.protectionPath == .kerberosCrypto(enctype: 18))
@@ -221,7 +222,7 @@ struct FastProtectionTests {
             try await onThread {
                 var pair = try FastPair(endpoints, enctype: enctype, fastInitiator: fastInitiator,
                                         fastAcceptor: !fastInitiator)
-                var rng = SeededGenerator(state: 0xA17E_0000 | UInt64(enctype))
+                var rng = SeededGenerator(seed: 0xA17E_0000 | UInt64(enctype))
                 let message = FuzzTests.randomBytes(100, &rng)
                 var refusedByBoth = 0
                 for kind in ["sealed", "signed", "mic"] {
