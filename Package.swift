@@ -54,7 +54,9 @@ let package = Package(
         .target(name: "MigrationVocabulary", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .target(
             name: "GSS",
-            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus"],
+            // NIOPosix: NIOThreadPool for the calls that wait for the KDC (GSSBlocking.swift).
+            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus",
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings),
         .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
@@ -122,10 +124,12 @@ let package = Package(
         // KerberosCryptoTests and kerberos-crypto-bench only.
         .target(name: "KerberosCryptoTestSupport", dependencies: ["KerberosCrypto", "GSS", "CGSSAPI"],
                 swiftSettings: swiftSettings),
-        // Not a product: the one seeded generator (SplitMix64) of the test targets.
-        .target(name: "TestSupport", swiftSettings: swiftSettings),
+        // Not a product: the one seeded generator (SplitMix64) and the one in-memory GSS
+        // establishment loop of the test targets and kerberos-crypto-bench.
+        .target(name: "TestSupport", dependencies: ["GSS", .product(name: "NIOPosix", package: "swift-nio")],
+                swiftSettings: swiftSettings),
         .executableTarget(name: "KerberosCryptoBench",
-                          dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "GSS", "TestRealm"],
+                          dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm"],
                           swiftSettings: swiftSettings),
         .testTarget(name: "KerberosCryptoTests",
                     dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm", "CGSSAPI"],

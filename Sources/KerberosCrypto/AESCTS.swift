@@ -1,5 +1,4 @@
 import CLibCrypto
-import Foundation
 
 /// AES in CBC mode with ciphertext stealing, CS3 variant, zero initial vector (RFC 3962 §5),
 /// over messages given as several pieces so callers need not copy them together.
@@ -190,30 +189,19 @@ package final class AESContexts: @unchecked Sendable {
     private let key: KerberosKey
     private let cbc: OpaquePointer
     private let cts: OpaquePointer
-    private let lock = NSLock()
-    private var idle: [OpaquePointer?] = [nil, nil, nil, nil]
+    private let idle = IdleContexts(slots: 4)
 
     package init(key: KerberosKey) throws {
         self.key = key
         (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
     }
 
-    deinit { for ctx in idle { EVP_CIPHER_CTX_free(ctx) } }
+    deinit { for ctx in idle.drain() { EVP_CIPHER_CTX_free(ctx) } }
 
     /// Runs `body` with a context of `kind` whose IV is `iv` (nil: zero), padding off.
     func with<R>(_ kind: Kind, iv: UnsafeRawPointer?, _ body: (OpaquePointer) throws -> R) throws -> R {
-        lock.lock()
-        let reused = idle[kind.rawValue]
-        idle[kind.rawValue] = nil
-        lock.unlock()
-        let ctx = try reused ?? make(kind)
-        defer {
-            lock.lock()
-            let keep = idle[kind.rawValue] == nil
-            if keep { idle[kind.rawValue] = ctx }
-            lock.unlock()
-            if !keep { EVP_CIPHER_CTX_free(ctx) }
-        }
+        let ctx = try idle.take(kind.rawValue) ?? make(kind)
+        defer { if !idle.giveBack(ctx, to: kind.rawValue) { EVP_CIPHER_CTX_free(ctx) } }
         // Re-initialising with only an IV keeps the key schedule and the CTS mode.
         let ok = withUnsafeBytes(of: (UInt64(0), UInt64(0))) { zero in
             EVP_CipherInit_ex2(ctx, nil, nil, (iv ?? zero.baseAddress)?.assumingMemoryBound(to: UInt8.self),

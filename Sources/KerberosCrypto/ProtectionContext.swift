@@ -1,11 +1,11 @@
-import Foundation
+import Synchronization
 
 /// RFC 4121 per-message protection for one established Kerberos GSS context (CFX tokens):
 /// Wrap (sealed or not) and MIC tokens, byte-for-byte as MIT krb5 makes and checks them, computed
 /// with OpenSSL. Holds the keys, role, acceptor-subkey flag, send sequence number and the receive
 /// window (MIT `g_seqstate` semantics).
 ///
-/// Thread-safe: the sequence state is locked; the cryptography runs outside the lock.
+/// Thread-safe: the sequence state is behind a `Mutex`; the cryptography runs outside the lock.
 package final class ProtectionContext: @unchecked Sendable {
     /// Which side of the context this is.
     package enum Role: Sendable, Hashable {
@@ -43,9 +43,13 @@ package final class ProtectionContext: @unchecked Sendable {
     private let peerSign: DerivedKeys
     private let peerSealSubkey: DerivedKeys?
     private let peerSignSubkey: DerivedKeys?
-    private let lock = NSLock()
-    private var nextSendSequence: UInt64
-    private var window: SequenceWindow
+    /// The per-context sequence state: the next number to send and the receive window.
+    private struct Sequences {
+        var nextSend: UInt64
+        var window: SequenceWindow
+    }
+
+    private let sequences: Mutex<Sequences>
 
     /// - Parameters:
     ///   - contextKey: the initiator subkey (or session key) of the context.
@@ -70,9 +74,10 @@ package final class ProtectionContext: @unchecked Sendable {
         peerSign = try DerivedKeys(base: contextKey, usage: theirSign)
         peerSealSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSeal) }
         peerSignSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSign) }
-        nextSendSequence = sendSequenceNumber
-        window = SequenceWindow(initialSequenceNumber: receiveSequenceNumber, replayDetection: replayDetection,
-                                sequenceDetection: sequenceDetection)
+        sequences = Mutex(Sequences(
+            nextSend: sendSequenceNumber,
+            window: SequenceWindow(initialSequenceNumber: receiveSequenceNumber, replayDetection: replayDetection,
+                                   sequenceDetection: sequenceDetection)))
     }
 
     private var ownFlags: TokenFlags {
@@ -82,18 +87,16 @@ package final class ProtectionContext: @unchecked Sendable {
     }
 
     private func takeSequenceNumber() -> UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        let n = nextSendSequence
-        nextSendSequence &+= 1
-        return n
+        sequences.withLock { state in
+            let n = state.nextSend
+            state.nextSend &+= 1
+            return n
+        }
     }
 
     /// The next sequence number this side will send.
     package var sendSequenceNumber: UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return nextSendSequence
+        sequences.withLock { $0.nextSend }
     }
 
     // MARK: - Wrap
@@ -227,9 +230,7 @@ package final class ProtectionContext: @unchecked Sendable {
     }
 
     private func record(_ sequenceNumber: UInt64, confidential: Bool) throws -> TokenInfo {
-        lock.lock()
-        let status = window.check(sequenceNumber)
-        lock.unlock()
+        let status = sequences.withLock { $0.window.check(sequenceNumber) }
         let fatal = status == .duplicate || status == .old
             || (rejectOutOfSequence && (status == .gap || status == .unsequenced))
         if fatal, let error = status.error(sequenceNumber: sequenceNumber) { throw error }

@@ -61,7 +61,7 @@ struct FuzzTests {
             var rng = SeededGenerator(seed: seed)
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: try user.credential())
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             let wrapped = try initiator.wrap(Self.randomBytes(300, &rng))
             let mic = try initiator.getMIC([1, 2, 3])
             var refused = 0
