@@ -282,7 +282,7 @@ struct RealLab {
         }
         guard let user = userName(spec.user, near: origin.name, world: world),
               let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
-              let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
+              let session = Self.session(of: ref, on: origin, choosing: spec.session) else { return .simulatedOnly(Reason.notStarted) }
         let local = origin.key == source.key && !session.kind.isRemoteShell
         let probeOnly = spec.kind != .live || (source.os.usesWinRMForRemoteManagement && !local)
         if let reason = Self.limitation(spec, source: source, destination: dest, probeOnly: probeOnly) { return .simulatedOnly(reason) }
@@ -394,8 +394,10 @@ struct RealLab {
         return result
     }
 
-    /// The session a move started on `origin` runs in (as the rules engine picks it).
-    static func session(of user: PrincipalRef, on origin: Hosts.Host) -> SignOn? {
+    /// The session a move started on `origin` runs in (as the rules engine picks it, or the one the step names).
+    static func session(of user: PrincipalRef, on origin: Hosts.Host, choosing kind: SignOnKind? = nil) -> SignOn? {
+        // The move names the session (`session:`) when the user has several on that machine.
+        if let kind { return origin.signOns(of: user).first { $0.kind == kind } }
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]
         return origin.signOns(of: user).min { rank[$0.kind, default: 9] < rank[$1.kind, default: 9] }
     }
