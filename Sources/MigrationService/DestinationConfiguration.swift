@@ -27,11 +27,14 @@ public struct DestinationConfiguration: Sendable, Hashable {
     public var netbiosDomain: String?
     /// P4: this host's generation; offers of VMs from a later generation are refused (nil: not checked).
     public var osGeneration: OSGeneration?
+    /// Free-space reserve, connection caps, timeouts (``ServiceLimits``).
+    public var limits: ServiceLimits
 
     public init(hostName: String, fqdn: String, realm: String? = nil, keytab: String, vmDirectory: String,
                 allowedUsers: [String], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil,
-                osGeneration: OSGeneration? = nil) {
+                osGeneration: OSGeneration? = nil, limits: ServiceLimits = .default) {
+        self.limits = limits
         self.netbiosDomain = netbiosDomain
         self.osGeneration = osGeneration
         self.hostName = hostName

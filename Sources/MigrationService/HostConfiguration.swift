@@ -61,6 +61,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     /// generation of the VMs it sends; a destination of an earlier generation refuses them, as
     /// Hyper-V does. nil (JSON without the key): not checked.
     public var osGeneration: OSGeneration?
+    /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
+    public var limits: ServiceLimits = .default
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -103,6 +105,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey, osGeneration
+        case limits
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -136,6 +139,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
                   tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
                   osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
+        limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
 
     /// Reads a JSON file.
@@ -182,6 +186,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
         }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+        try limits.validate()
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).
@@ -196,7 +201,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
                                  migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain,
-                                 osGeneration: osGeneration)
+                                 osGeneration: osGeneration, limits: limits)
     }
 
     /// P1 for this host.
