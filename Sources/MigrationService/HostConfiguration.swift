@@ -57,6 +57,10 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var tlsCertificate: String?
     /// PEM private key of `tlsCertificate`.
     public var tlsPrivateKey: String?
+    /// P4: this host's Windows Server generation (`"2012 R2"`). The source tells the destination the
+    /// generation of the VMs it sends; a destination of an earlier generation refuses them, as
+    /// Hyper-V does. nil (JSON without the key): not checked.
+    public var osGeneration: OSGeneration?
     /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
     public var limits: ServiceLimits = .default
 
@@ -67,7 +71,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
-                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil) {
+                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
+                osGeneration: OSGeneration? = nil) {
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -92,13 +97,14 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         self.credentialGuard = credentialGuard
         self.tlsCertificate = tlsCertificate
         self.tlsPrivateKey = tlsPrivateKey
+        self.osGeneration = osGeneration
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
-        case tlsCertificate, tlsPrivateKey
+        case tlsCertificate, tlsPrivateKey, osGeneration
         case limits
     }
 
@@ -131,7 +137,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   protectedUsers: try c.decodeIfPresent([String].self, forKey: .protectedUsers) ?? [],
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
-                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
+                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
+                  osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
         limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
 
@@ -193,7 +200,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain, limits: limits)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain,
+                                 osGeneration: osGeneration, limits: limits)
     }
 
     /// P1 for this host.

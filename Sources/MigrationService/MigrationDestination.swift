@@ -191,6 +191,17 @@ public final class MigrationDestination: Sendable {
             throw MigrationServiceError.protocolViolation("bad offer (chunk size \(offer.chunkSize), \(offer.channels) channels)",
                                                           stage: .destination)
         }
+        // Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination).
+        if let mine = configuration.osGeneration, let sent = offer.sourceGeneration {
+            guard let theirs = OSGeneration(rawValue: sent) else {
+                throw MigrationServiceError.protocolViolation("unknown source generation \(sent)", stage: .destination)
+            }
+            if mine < theirs {
+                throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
+                                                    reason: MigrationMessages.downLevelMove(vm: offer.vm, host: configuration.hostName),
+                                                    detail: "the source runs \(theirs), \(configuration.hostName) runs \(mine) (rule P4)")
+            }
+        }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
         try store.checkSpace(for: offer.vm, size: offer.size, reserve: configuration.limits.freeSpaceReserve, stage: .destination)

@@ -145,12 +145,16 @@ public struct MigrationSource: Sendable {
 
     /// The source host's name as configured (`TestServer01`), used in Hyper-V's texts.
     public var hostName: String?
+    /// P4: the source host's generation, told to the destination with each offer (nil: not told).
+    public var osGeneration: OSGeneration?
 
-    public init(localAddress: String, vmDirectory: String, hostName: String? = nil) throws(MigrationServiceError) {
+    public init(localAddress: String, vmDirectory: String, hostName: String? = nil,
+                osGeneration: OSGeneration? = nil) throws(MigrationServiceError) {
         try ServiceEndpoint.checkLoopback(localAddress)
         self.localAddress = localAddress
         self.vmDirectory = vmDirectory
         self.hostName = hostName
+        self.osGeneration = osGeneration
     }
 
     /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
@@ -177,7 +181,8 @@ public struct MigrationSource: Sendable {
         let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
         let offer = MigrationOffer(id: .random(), vm: vm, size: size, sha256: hash, performance: options.performance,
-                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize))
+                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize),
+                                   sourceGeneration: osGeneration?.rawValue)
         let target_ = target
         let sent = SentBytes(total: size, progress: options.progress)
         await sent.report(.connecting)

@@ -118,6 +118,9 @@ struct MigrationOffer: Sendable, Hashable {
     var performance: PerformanceOption
     var channels: UInt8
     var chunkSize: UInt32
+    /// P4: the generation of the source host (the VM's configuration version), e.g. `2012 R2`;
+    /// sent after the other fields only when known (an older peer's offer simply ends before it).
+    var sourceGeneration: String? = nil
 }
 
 /// What a move request on the management channel asks for.
@@ -297,6 +300,7 @@ extension WireMessage {
         case .offer(let o):
             b.writeBytes(o.id.bytes); b.writeString16(o.vm); b.writeInteger(o.size); b.writeBytes(o.sha256)
             b.writeInteger(o.performance.wireCode); b.writeInteger(o.channels); b.writeInteger(o.chunkSize)
+            if let g = o.sourceGeneration { b.writeString16(g) }
         case .join(let id, let channel):
             b.writeBytes(id.bytes); b.writeInteger(channel)
         case .queued(let position):
@@ -390,8 +394,11 @@ extension WireMessage {
             guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
                 throw WireDecodingError(description: "unknown performance option")
             }
+            let channels: UInt8 = try b.readInt("channels")
+            let chunkSize: UInt32 = try b.readInt("chunkSize")
+            let generation = b.readableBytes > 0 ? try b.readString16("sourceGeneration") : nil
             message = .offer(MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
-                                            channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize")))
+                                            channels: channels, chunkSize: chunkSize, sourceGeneration: generation))
         case .join:
             message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))
         case .queued:

@@ -72,6 +72,9 @@ struct ConfigurationTests {
             .error(WireError(status: 0x8009_030E, stage: 1, kind: 1, windowsText: "t", message: "m\nn", detail: "d")),
             .offer(MigrationOffer(id: id, vm: "vm é", size: 1 << 40, sha256: Array(repeating: 7, count: 32),
                                   performance: .smb, channels: 4, chunkSize: 1 << 20)),
+            // P4: the source's generation travels after the other fields, only when known.
+            .offer(MigrationOffer(id: id, vm: "v", size: 1, sha256: Array(repeating: 1, count: 32),
+                                  performance: .tcpIP, channels: 1, chunkSize: 4096, sourceGeneration: "2012 R2")),
             .join(id: id, channel: 3), .queued(position: 2), .ready, .commit, .committed,
             .chunk(ChunkHeader(sequence: 9, offset: 1 << 33, length: 3, flags: 1), ByteBuffer(bytes: [4, 5, 6])),
             .channelDone(chunks: 5, bytes: 99),
@@ -84,8 +87,17 @@ struct ConfigurationTests {
             var b = ByteBuffer()
             m.encode(into: &b)
             #expect(try WireMessage.decode(b) == m)
-            // Every truncation is refused, never crashes.
-            for cut in 0..<b.readableBytes where m.kind != .token && m.kind != .chunk {
+            // An offer with the source's generation (P4) cut just before it is an older peer's offer.
+            var legacy: Int? = nil
+            if case .offer(var o) = m, o.sourceGeneration != nil {
+                o.sourceGeneration = nil
+                var lb = ByteBuffer()
+                WireMessage.offer(o).encode(into: &lb)
+                legacy = lb.readableBytes
+                #expect(try WireMessage.decode(b.getSlice(at: 0, length: lb.readableBytes) ?? ByteBuffer()) == .offer(o))
+            }
+            // Every other truncation is refused, never crashes.
+            for cut in 0..<b.readableBytes where m.kind != .token && m.kind != .chunk && cut != legacy {
                 let prefix = b.getSlice(at: 0, length: cut) ?? ByteBuffer()
                 #expect(throws: WireDecodingError.self) { try WireMessage.decode(prefix) }
             }
