@@ -46,7 +46,10 @@ public final class GSSCredential: @unchecked Sendable {
                                     usage.rawValue, &cred, nil, nil)
         }
         guard major == 0, let cred else {
-            throw GSSError(.acquireCredential, major: major, minor: minor)
+            throw GSSError(.acquireCredential, major: major, minor: minor).preferringKerberosReason(mechanisms: mechanisms) {
+                do throws(GSSError) { _ = try acquire(name: name, usage: usage, mechanisms: [.kerberos], lifetime: lifetime, store: store); return nil }
+                catch { return error }
+            }
         }
         return GSSCredential(owning: cred)
     }
@@ -69,7 +72,10 @@ public final class GSSCredential: @unchecked Sendable {
         }
         for i in secret.indices { secret[i] = 0 }
         guard major == 0, let cred else {
-            throw GSSError(.acquireCredentialWithPassword, major: major, minor: minor)
+            throw GSSError(.acquireCredentialWithPassword, major: major, minor: minor).preferringKerberosReason(mechanisms: mechanisms) {
+                do throws(GSSError) { _ = try acquire(name: name, password: password, usage: usage, mechanisms: [.kerberos], lifetime: lifetime); return nil }
+                catch { return error }
+            }
         }
         return GSSCredential(owning: cred)
     }

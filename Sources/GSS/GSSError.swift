@@ -311,3 +311,29 @@ extension GSSError {
         return (0...(token.count - signature.count)).contains { token[$0..<($0 + signature.count)].elementsEqual(signature) }
     }
 }
+
+// MARK: SPNEGO hiding Kerberos's reason
+
+extension GSSError {
+    /// True for the error SPNEGO returns after its last mechanism (gss-ntlmssp) refused a name it cannot use
+    /// (GSS_S_BAD_NAME / BAD_NAMETYPE with a minor code that is not Kerberos's): the mechanism tried before it
+    /// (Kerberos) may have failed for the real reason, which SPNEGO drops.
+    var isFallbackNameRefusal: Bool {
+        (major.routineError == GSSMajorStatus.badName.routineError
+            || major.routineError == GSSMajorStatus.badNameType.routineError)
+            && GSSError.resolveKrb5Code(minor: minor, messages: minorMessages) == nil
+    }
+
+    /// A failed SPNEGO credential acquisition where Kerberos's own failure wins over gss-ntlmssp's later "bad
+    /// name": when the KDC is unreachable (or refuses the logon) Kerberos fails first, SPNEGO moves on to NTLM,
+    /// and NTLM's "invalid name" would read as SEC_E_TARGET_UNKNOWN instead of, say,
+    /// SEC_E_NO_AUTHENTICATING_AUTHORITY (0x80090311). `kerberosOnly` repeats the call for Kerberos alone (only
+    /// on this failure path); its krb5 error, if any, replaces this one.
+    func preferringKerberosReason(mechanisms: [GSSMechanism],
+                                  kerberosOnly: () -> GSSError?) -> GSSError {
+        guard mechanisms.contains(.spnego), isFallbackNameRefusal,
+              let kerberos = kerberosOnly(), kerberos.krb5ErrorCode != nil
+        else { return self }
+        return kerberos
+    }
+}

@@ -87,6 +87,30 @@ struct ErrorMappingTests {
         #expect(error?.windowsStatus.hex == "0x80090311")
     }
 
+    @Test("unreachable KDC with SPNEGO (gss-ntlmssp installed) → 0x80090311, not NTLM's bad name 0x80090303")
+    func unreachableKDCThroughSPNEGO() async throws {
+        let realm = try await GSSFixture.realm()
+        let unreachable = try #require(realm.extraRealmPorts.keys.first)
+        let errors = try await onThread { () throws -> [GSSError?] in
+            let name = try GSSName(principal: "someone@\(unreachable)")
+            // The destination's sign-on: a password AS exchange for Kerberos and SPNEGO.
+            let password = gssError { () throws(GSSError) in
+                _ = try GSSCredential.acquire(name: name, password: "whatever", mechanisms: [.kerberos, .spnego])
+            }
+            // A SPNEGO credential from a ccache that holds no ticket for the name.
+            let store = gssError { () throws(GSSError) in
+                _ = try GSSCredential.acquire(name: name, mechanisms: [.spnego],
+                                              store: GSSCredentialStore(ccache: "MEMORY:empty-\(GSSFixture.unique())"))
+            }
+            return [password, store]
+        }
+        #expect(errors[0]?.windowsStatus == .noAuthenticatingAuthority, "\(String(describing: errors[0]))")
+        #expect(errors[0]?.windowsStatus.hex == "0x80090311")
+        #expect(errors[0]?.krb5ErrorCode != nil)
+        // No KDC is asked here: Kerberos's "no credentials" wins over NTLM's bad name.
+        #expect(errors[1]?.windowsStatus == .noCredentials, "\(String(describing: errors[1]))")
+    }
+
     @Test("acceptor with the wrong keytab → SEC_E_WRONG_PRINCIPAL 0x80090322")
     func wrongKey() async throws {
         let realm = try await GSSFixture.realm()
