@@ -100,6 +100,36 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "none")
     }
 
+    @Test("a garbage context token is refused with SEC_E_INVALID_TOKEN (0x80090308), a token of an unknown mechanism with SEC_E_SECPKG_NOT_FOUND (0x80090305)",
+          arguments: [
+              // Bytes that are no GSS token at all.
+              ([UInt8]([0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x01, 0x02, 0x03]), WindowsStatus.invalidToken),
+              // GSS framing (0x60) around a mechanism OID (1.2.3.4) nobody offers.
+              ([UInt8]([0x60, 0x09, 0x06, 0x03, 0x2A, 0x03, 0x04, 0xDE, 0xAD, 0xBE, 0xEF]), WindowsStatus.packageNotFound),
+          ])
+    func garbageContextToken(token: [UInt8], expected: WindowsStatus) async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let destination = try await lab.startDestination()
+        let port = try requireEndpoint(destination).port
+        let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+            try await conn.sendClear(.hello(minVersion: 1, maxVersion: 1, purpose: .migration, authentication: .kerberos))
+            guard case .helloAck = try await conn.receive() else { throw .protocolViolation("no helloAck", stage: .source) }
+            try await conn.sendClear(.token(token))
+            do throws(MigrationServiceError) {
+                while true { _ = try await conn.receive() }  // a KRB-ERROR token may come first
+            } catch { return error }
+        }
+        let events = await destination.events()
+        await destination.stop()
+        #expect(error?.status == expected, "\(String(describing: error))")
+        #expect(error?.kind == .authentication)
+        #expect(error?.stage == .destination)
+        #expect(error?.detail.contains("gss_accept_sec_context") == true, "\(String(describing: error))")
+        #expect(events == [.authenticationFailed(status: expected)])
+        Self.expectClean(lab, port: port, vm: "none")
+    }
+
     @Test("a silent peer is closed when it has not authenticated within the handshake timeout")
     func silentPeer() async throws {
         let lab = try await ServiceLab.make()

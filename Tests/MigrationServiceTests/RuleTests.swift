@@ -24,6 +24,10 @@ struct RuleTests {
         #expect(error?.kind == .authorization)
         #expect(error?.stage == .destination)
         #expect(error?.message == MigrationMessages.permissionDenied(user: lab.userPrincipal, host: "TestServer02", stage: .destination))
+        // The text docs/migration-service.md gives for P1, word for word.
+        #expect(error?.message == "Virtual machine migration operation failed at migration Destination.\n"
+                + "User '\(lab.userPrincipal)' does not have permission to perform live migration on host TestServer02: "
+                + "Access is denied (0x80070005).", "\(String(describing: error?.message))")
         #expect(events == [.denied(user: lab.userPrincipal, status: .accessDenied)])
         #expect(lab.sourceVMs.contains("vm-p1"))
         #expect(lab.destinationVMs.list().isEmpty)
@@ -181,6 +185,11 @@ struct StaleKeytabTests {
         #expect(error?.kind == .authentication)
         #expect(error?.status == .wrongPrincipal, "\(String(describing: error))")
         #expect(error?.message == MigrationMessages.connectionFailure(destination: lab.destinationFQDN, status: .wrongPrincipal))
+        // As docs/migration-service.md gives it: stage Source, the connection line.
+        #expect(error?.stage == .source)
+        #expect(error?.message == "Virtual machine migration operation failed at migration Source.\n"
+                + "Failed to establish a connection with host \(lab.destinationFQDN): The target principal name is incorrect (0x80090322).",
+                "\(String(describing: error?.message))")
         #expect(events == [.authenticationFailed(status: .wrongPrincipal)])
         #expect(lab.sourceVMs.contains("vm-stale"))
     }
