@@ -79,6 +79,7 @@ let package = Package(
         .target(
             name: "Scenario",
             dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus",
+                           "MigrationVocabulary",  // JSONDecodeProblem: line, column and field of a bad environment file
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(

@@ -154,7 +154,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         } catch let error as MigrationServiceError {
             throw error
         } catch {
-            throw .configuration("Invalid host configuration \(path): \(error)", stage: .source)
+            throw .configuration("Invalid host configuration " + JSONDecodeProblem(error, in: data).message(file: path), stage: .source)
         }
     }
 

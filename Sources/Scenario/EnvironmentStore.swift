@@ -1,4 +1,5 @@
 import Foundation
+import MigrationVocabulary
 
 /// The persistent environment behind `migauth`'s cmdlet-like commands: one JSON file.
 ///
@@ -20,7 +21,12 @@ public struct EnvironmentStore: Sendable {
     public struct StoreError: Error, Sendable, CustomStringConvertible {
         public let path: String
         public let message: String
-        public var description: String { "\(path): \(message)" }
+        /// For a file that is not valid JSON or not an environment: the line, column and field that are wrong.
+        public internal(set) var problem: JSONDecodeProblem? = nil
+        public var description: String {
+            if let problem { return problem.message(file: path) + " (\(message))" }
+            return "\(path): \(message)"
+        }
     }
 
     /// Reads the environment; a missing file says how to create one.
@@ -41,7 +47,7 @@ public struct EnvironmentStore: Sendable {
         } catch let e as StoreError {
             throw e
         } catch {
-            throw StoreError(path: path, message: "not a migauth environment file: \(error)")
+            throw StoreError(path: path, message: "not a migauth environment file", problem: JSONDecodeProblem(error, in: data))
         }
     }
 

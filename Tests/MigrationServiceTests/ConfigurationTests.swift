@@ -51,6 +51,32 @@ struct ConfigurationTests {
         #expect(error?.message.contains("hosts[evil.test]") == true)
     }
 
+    @Test("a malformed host.json names the file, line:column and field (docs/cli.md)")
+    func malformedHostConfiguration() throws {
+        let directory = NSTemporaryDirectory() + "hostconf-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let head = """
+        {"name": "TestServer02", "fqdn": "b.delegation.test", "address": "127.0.0.12", "realm": "DELEGATION.TEST",
+         "keytab": "/k", "ccacheDirectory": "/c", "vmDirectory": "/v",
+        """
+        let cases: [(String, String)] = [
+            // A wrong type in a nested field: its line, its column, its path.
+            (head + "\n \"limits\": {\"freeSpaceReserve\": 0,\n   \"progressTimeout\": \"soon\"}}",
+             "host.json:4:23: field limits.progressTimeout: expected a number"),
+            // A missing field: the object that lacks it.
+            ("{\"name\": \"TestServer02\",\n \"fqdn\": \"b.delegation.test\"}", "host.json:1:1: field address: missing field \"address\""),
+            // A syntax error: the position only.
+            (head + "\n \"hosts\": {\"a.test\" \"127.0.0.11\"}}", "host.json:3:"),
+        ]
+        for (text, expected) in cases {
+            try text.write(toFile: directory + "/host.json", atomically: true, encoding: .utf8)
+            let error = #expect(throws: MigrationServiceError.self) { try HostConfiguration.load(directory + "/host.json") }
+            #expect(error?.status == .invalidArgument)
+            #expect(error?.message.contains(expected) == true, "\(String(describing: error?.message)) lacks \(expected)")
+        }
+    }
+
     @Test("P1 matching: exact principals, bare names in the realm")
     func allowedUsers() {
         let c = DestinationConfiguration(hostName: "H", fqdn: "h.test", realm: "R.TEST", keytab: "/k", vmDirectory: "/v",
