@@ -18,6 +18,10 @@ final class FrameConnection {
     var protection: (any MessageProtection)? {
         didSet { authenticated.set(protection != nil) }
     }
+    /// Whether the peer sent an `error` frame (it failed on its own side, as opposed to the link failing).
+    private(set) var receivedError = false
+    /// The protocol version hello/helloAck chose (1 until then).
+    var version: UInt16 = 1
     /// Whether the peer has authenticated (read by the listener's handshake timer).
     let authenticated = Flag()
     let allocator = ByteBufferAllocator()
@@ -78,7 +82,10 @@ final class FrameConnection {
                 throw .protocolViolation("clear \(message.kind) after authentication", stage: stage)
             }
         }
-        if case .error(let e) = message { throw MigrationServiceError(wire: e) }
+        if case .error(let e) = message {
+            receivedError = true
+            throw MigrationServiceError(wire: e)
+        }
         return message
     }
 

@@ -22,13 +22,15 @@ enum KerberosHandshake {
     /// Client side: hello with `authentication`, and the server's acknowledgement.
     static func clientHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
                             authentication: AuthenticationKind) async throws(MigrationServiceError) {
-        try await conn.sendClear(.hello(minVersion: WireProtocol.version, maxVersion: WireProtocol.version,
+        try await conn.sendClear(.hello(minVersion: WireProtocol.minimumVersion, maxVersion: WireProtocol.version,
                                         purpose: purpose, authentication: authentication))
         guard case .helloAck(let version, let auth) = try await conn.receive(),
-              version == WireProtocol.version, auth == authentication else {
-            throw MigrationServiceError.protocolViolation("the server did not acknowledge hello with version 1 / \(authentication)",
-                                                          stage: .source)
+              (WireProtocol.minimumVersion...WireProtocol.version).contains(version), auth == authentication else {
+            throw MigrationServiceError.protocolViolation(
+                "the server did not acknowledge hello with a version in \(WireProtocol.minimumVersion)…\(WireProtocol.version) / \(authentication)",
+                stage: .source)
         }
+        conn.version = version
     }
 
     /// Client side, after hello: the Kerberos context that seals the connection, then the server's `authResult`.
@@ -83,10 +85,12 @@ enum KerberosHandshake {
             guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("the first message must be hello", stage: stage)
             }
-            guard minV <= WireProtocol.version, WireProtocol.version <= maxV else {
+            // The newest version both speak.
+            let chosen = min(maxV, WireProtocol.version)
+            guard minV <= maxV, minV <= chosen, chosen >= WireProtocol.minimumVersion else {
                 throw MigrationServiceError.failure(.protocolViolation, .revisionMismatch, stage: stage,
                                                     reason: "The migration protocol versions are incompatible",
-                                                    detail: "client speaks \(minV)…\(maxV), server speaks \(WireProtocol.version)")
+                                                    detail: "client speaks \(minV)…\(maxV), server speaks \(WireProtocol.minimumVersion)…\(WireProtocol.version)")
             }
             guard p == purpose else {
                 throw MigrationServiceError.protocolViolation("this port serves \(purpose), not \(p)", stage: stage)
@@ -95,7 +99,8 @@ enum KerberosHandshake {
                 throw MigrationServiceError.failure(.authentication, .packageNotFound, stage: stage,
                                                     reason: "The sign-on kind \(auth) is not offered on this port")
             }
-            try await conn.sendClear(.helloAck(version: WireProtocol.version, authentication: auth))
+            try await conn.sendClear(.helloAck(version: chosen, authentication: auth))
+            conn.version = chosen
             return auth
         } catch {
             await conn.sendError(error)

@@ -3,6 +3,7 @@ import Foundation
 import GSS
 import Logging
 import NIOCore
+import QEMU
 import Synchronization
 import MigrationRules
 import WindowsStatus
@@ -12,14 +13,16 @@ import WindowsStatus
 /// wait), receives the VM's state file sealed in chunks, verifies it (SHA-256) and registers it
 /// atomically on commit. Nothing half-written is ever registered.
 public final class MigrationDestination: Sendable {
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let listenerSlot = ListenerSlot()
-    private let slots: MigrationSlots
-    private let log = EventLog()
-    private let logger: Logger
+    let slots: MigrationSlots
+    let log = EventLog()
+    let logger: Logger
     private let handshakeTimeout: Duration
+    /// The host's QEMU guests: live migrations arrive into them (nil: this destination takes state files only).
+    public let guests: QEMUGuests?
 
-    private struct State {
+    struct State {
         var configuration: DestinationConfiguration
         var active: [MigrationID: IncomingMigration] = [:]
         var inFlight: Set<String> = []
@@ -29,8 +32,9 @@ public final class MigrationDestination: Sendable {
 
     /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
     public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination"),
-                handshakeTimeout: Duration = .seconds(30)) {
+                handshakeTimeout: Duration = .seconds(30), guests: QEMUGuests? = nil) {
         self.handshakeTimeout = handshakeTimeout
+        self.guests = guests
         state = Mutex(State(configuration: configuration))
         slots = MigrationSlots(limit: configuration.maximumMigrations)
         self.logger = logger
@@ -156,6 +160,10 @@ public final class MigrationDestination: Sendable {
 
     private func receiveMigration(_ offer: MigrationOffer, user: String, conn: FrameConnection,
                                   configuration: DestinationConfiguration) async throws(MigrationServiceError) {
+        if offer.kind == .qemuLive {
+            try await receiveLive(offer, user: user, conn: conn, configuration: configuration)
+            return
+        }
         try VMStore.checkName(offer.vm, stage: .destination)
         guard offer.sha256.count == 32, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
               (1...WireProtocol.maximumChannels).contains(Int(offer.channels)),
@@ -223,7 +231,7 @@ public final class MigrationDestination: Sendable {
         await cleanUp(offer, holdsSlot: holdsSlot)
     }
 
-    private func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
+    func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
         state.withLock { s in
             s.active[offer.id] = nil
             s.inFlight.remove(offer.vm)

@@ -6,8 +6,10 @@ import WindowsStatus
 public enum WireProtocol {
     /// `MIGA`, the first four bytes of every hello.
     public static let magic: [UInt8] = [0x4D, 0x49, 0x47, 0x41]
-    /// The protocol version this implementation speaks.
-    public static let version: UInt16 = 1
+    /// The newest protocol version this implementation speaks (2: `offer.vmKind`, live QEMU guests).
+    public static let version: UInt16 = 2
+    /// The oldest version it still speaks (1: state files only).
+    public static let minimumVersion: UInt16 = 1
     /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
     /// Largest plaintext chunk a source may send (fits a frame with GSS overhead).
@@ -78,6 +80,14 @@ extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
+/// What a migration moves (`offer.vmKind`, protocol version 2).
+public enum VMKind: UInt8, Sendable, Hashable {
+    /// A state file copied whole, committed by its SHA-256 (version 1's only kind).
+    case stateFile = 0
+    /// A running QEMU guest: QEMU's own migration stream, live (`size` is the guest's memory, a hint).
+    case qemuLive = 1
+}
+
 /// The migration offer: what the source wants to send.
 struct MigrationOffer: Sendable, Hashable {
     var id: MigrationID
@@ -87,6 +97,11 @@ struct MigrationOffer: Sendable, Hashable {
     var performance: PerformanceOption
     var channels: UInt8
     var chunkSize: UInt32
+    /// Version 2's last byte; nil: a version 1 offer (a state file, no byte on the wire).
+    var vmKind: VMKind? = nil
+
+    /// The kind moved (a version 1 offer moves a state file).
+    var kind: VMKind { vmKind ?? .stateFile }
 }
 
 /// What a move request on the management channel asks for.
@@ -248,6 +263,7 @@ extension WireMessage {
         case .offer(let o):
             b.writeBytes(o.id.bytes); b.writeString16(o.vm); b.writeInteger(o.size); b.writeBytes(o.sha256)
             b.writeInteger(o.performance.wireCode); b.writeInteger(o.channels); b.writeInteger(o.chunkSize)
+            if let kind = o.vmKind { b.writeInteger(kind.rawValue) }
         case .join(let id, let channel):
             b.writeBytes(id.bytes); b.writeInteger(channel)
         case .queued(let position):
@@ -324,8 +340,16 @@ extension WireMessage {
             guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
                 throw WireDecodingError(description: "unknown performance option")
             }
-            message = .offer(MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
-                                            channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize")))
+            var offer = MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
+                                       channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize"))
+            if b.readableBytes > 0 {
+                let raw: UInt8 = try b.readInt("vmKind")
+                guard let kind = VMKind(rawValue: raw) else {
+                    throw WireDecodingError(description: "unknown VM kind \(raw)")
+                }
+                offer.vmKind = kind
+            }
+            message = .offer(offer)
         case .join:
             message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))
         case .queued:

@@ -114,11 +114,11 @@ struct FaultTests {
         let destination = try await lab.startDestination()
         let port = try requireEndpoint(destination).port
         let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
-            try await conn.sendClear(.hello(minVersion: 2, maxVersion: 3, purpose: .migration, authentication: .kerberos))
+            try await conn.sendClear(.hello(minVersion: 3, maxVersion: 4, purpose: .migration, authentication: .kerberos))
             do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
         }
         #expect(error?.status == .revisionMismatch)
-        #expect(error?.detail.contains("client speaks 2…3, server speaks 1") == true)
+        #expect(error?.detail.contains("client speaks 3…4, server speaks 1…2") == true)
         await destination.stop()
         Self.expectClean(lab, port: port, vm: "none")
     }
