@@ -1,5 +1,6 @@
 import Foundation
 import Hosts
+import QEMU
 
 /// One host's daemon configuration (a JSON file; see docs/migration-service.md).
 public struct HostConfiguration: Sendable, Hashable, Codable {
@@ -8,7 +9,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     /// Its FQDN (`testserver02.delegation.test`): SPNs `host/<fqdn>` and
     /// `Microsoft Virtual System Migration Service/<fqdn>`.
     public var fqdn: String
-    /// The loopback address it binds and connects from (`127.0.0.12`).
+    /// The address it binds and connects from (`127.0.0.12` in tests, `192.168.10.2` on a real host).
     public var address: String
     /// Kerberos realm of its principals.
     public var realm: String
@@ -38,7 +39,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var smbChannels: Int
     /// Where the VMs' state files are.
     public var vmDirectory: String
-    /// Name resolution: FQDN (or short name) → loopback address. No DNS, no /etc/hosts.
+    /// Name resolution: FQDN (or short name) → address. No DNS, no /etc/hosts.
     public var hosts: [String: String]
     /// NetBIOS name of the realm's domain (`CONTOSO`), for Windows-style user names in texts.
     public var netbiosDomain: String?
@@ -57,6 +58,11 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var tlsCertificate: String?
     /// PEM private key of `tlsCertificate`.
     public var tlsPrivateKey: String?
+    /// How this host runs QEMU (binary, run directory, the machine of incoming guests); nil: no QEMU guests,
+    /// state files only.
+    public var qemu: QEMUHostSettings?
+    /// The VMs this host declares: QEMU guests the daemon starts (and moves live), or state files.
+    public var virtualMachines: [VirtualMachineDeclaration]
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -65,7 +71,10 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
-                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil) {
+                credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
+                qemu: QEMUHostSettings? = nil, virtualMachines: [VirtualMachineDeclaration] = []) {
+        self.qemu = qemu
+        self.virtualMachines = virtualMachines
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -97,6 +106,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey
+        case qemu, virtualMachines
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -108,7 +118,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   fqdn: try c.decode(String.self, forKey: .fqdn),
                   address: try c.decode(String.self, forKey: .address),
                   realm: try c.decode(String.self, forKey: .realm),
-                  keytab: try c.decode(String.self, forKey: .keytab),
+                  keytab: try c.decodeIfPresent(String.self, forKey: .keytab) ?? Self.systemKeytab,
                   clientKeytab: try c.decodeIfPresent(String.self, forKey: .clientKeytab),
                   ccacheDirectory: try c.decode(String.self, forKey: .ccacheDirectory),
                   migrationEnabled: try c.decodeIfPresent(Bool.self, forKey: .migrationEnabled) ?? true,
@@ -128,8 +138,13 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   protectedUsers: try c.decodeIfPresent([String].self, forKey: .protectedUsers) ?? [],
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
-                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey))
+                  tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
+                  qemu: try c.decodeIfPresent(QEMUHostSettings.self, forKey: .qemu),
+                  virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [])
     }
+
+    /// The keytab of a configuration that names none: the system's (what MIT's tools use by default).
+    public static let systemKeytab = "/etc/krb5.keytab"
 
     /// Reads a JSON file.
     public static func load(_ path: String) throws(MigrationServiceError) -> HostConfiguration {
@@ -158,12 +173,12 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         }
     }
 
-    /// Loopback-only addresses, ports in range, N2 ≥ 1.
+    /// Literal IP addresses (any: loopback is the tests' choice, not a rule), ports in range, N2 ≥ 1, VM declarations.
     public func validate() throws(MigrationServiceError) {
-        try ServiceEndpoint.checkLoopback(address)
+        try ServiceEndpoint.checkAddress(address)
         for (name, a) in hosts {
             do throws(MigrationServiceError) {
-                try ServiceEndpoint.checkLoopback(a)
+                try ServiceEndpoint.checkAddress(a)
             } catch {
                 throw .configuration("hosts[\(name)]: \(error.message)", stage: .source)
             }
@@ -175,6 +190,22 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
         }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+        var seen: Set<String> = []
+        for vm in virtualMachines {
+            try VMStore.checkName(vm.name, stage: .source)
+            guard seen.insert(vm.name).inserted else {
+                throw .configuration("virtualMachines: '\(vm.name)' is declared twice", stage: .source)
+            }
+            if let machine = vm.qemu {
+                guard qemu != nil else {
+                    throw .configuration("virtualMachines: '\(vm.name)' is a QEMU guest but the configuration has no qemu settings",
+                                         stage: .source)
+                }
+                if let problem = machine.problem {
+                    throw .configuration("virtualMachines: '\(vm.name)': \(problem)", stage: .source)
+                }
+            }
+        }
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).

@@ -419,7 +419,12 @@ extension MigrationDestination {
             await log.append(.committed(vm: offer.vm, bytes: bytes))
             try? await conn.send(.committed)
         } catch {
-            if !resumed, let process { await process.stop(grace: .seconds(2)) }
+            if !resumed, let process {
+                await process.stop(grace: .seconds(2))
+                let tail = process.logTail()
+                if !tail.isEmpty { logger.info("incoming QEMU of \(offer.vm): \(tail)") }
+                unlink(process.logPath)
+            }
             unlink(streamPath)
             await log.append(.failed(vm: offer.vm, status: error.status, detail: error.detail))
             await cleanUp(offer, holdsSlot: holdsSlot)

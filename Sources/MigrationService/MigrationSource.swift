@@ -141,7 +141,7 @@ public struct MigrationSource: Sendable {
 
     public init(localAddress: String, vmDirectory: String, hostName: String? = nil,
                 guests: QEMUGuests? = nil) throws(MigrationServiceError) {
-        try ServiceEndpoint.checkLoopback(localAddress)
+        try ServiceEndpoint.checkAddress(localAddress)
         self.localAddress = localAddress
         self.vmDirectory = vmDirectory
         self.hostName = hostName

@@ -117,10 +117,29 @@ public final class QEMUProcess: Sendable {
             while isAlive { try? await Task.sleep(for: .milliseconds(5)) }
         }
         qmp.close()
+        // QEMU leaves its listening socket behind; the path is this process's.
+        if !isAlive { unlink(qmp.path) }
+    }
+
+    /// The last `bytes` of QEMU's log (why it failed).
+    public func logTail(_ bytes: Int = 800) -> String {
+        String(((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").suffix(bytes))
+    }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// Adds "close every descriptor from 3 on" (glibc ≥ 2.34's `posix_spawn_file_actions_addclosefrom_np`,
+    /// which Swift's Glibc module does not import, so it is looked up by name).
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws(QEMUError) {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+            throw QEMUError(.launch, "this C library has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later is needed)")
+        }
+        let addCloseFrom = unsafeBitCast(symbol, to: AddCloseFrom.self)
+        guard addCloseFrom(&actions, 3) == 0 else { throw QEMUError(.launch, "posix_spawn_file_actions_addclosefrom_np failed") }
     }
 
     /// posix_spawnp with a clean signal state (Swift's threads block most signals, and a child
-    /// inherits the mask), stdin from /dev/null, stdout and stderr to `log`.
+    /// inherits the mask), stdin from /dev/null, stdout and stderr to `log`, no other descriptor.
     private static func spawn(_ arguments: [String], log: String) throws(QEMUError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -128,6 +147,8 @@ public final class QEMUProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the daemon's: an inherited socket would keep a closed migration connection open.
+        try closeInheritedDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
