@@ -115,6 +115,7 @@ let package = Package(
         .executableTarget(
             name: "MigAuthBench",
             dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService", "CredSSP",
+                           "QEMU",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -67,6 +67,18 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the deployment example's two host configurations (docs/deploy) load and name each other")
+    func deploymentExample() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/deploy").path
+        let hv01 = try HostConfiguration.load(docs + "/hv01.json")
+        let hv02 = try HostConfiguration.load(docs + "/hv02.json")
+        #expect(hv01.resolve(hv02.fqdn) == hv02.address && hv02.resolve(hv01.fqdn) == hv01.address)
+        #expect(hv02.destinationConfiguration.acceptsNetwork(hv02.address) && hv01.destinationConfiguration.acceptsNetwork(hv01.address))
+        #expect(hv01.keytab == HostConfiguration.systemKeytab)
+        #expect(hv01.virtualMachines.first?.qemu?.memoryMiB == 4096)
+    }
+
     @Test("protocol 2's offer carries the VM kind; a version 1 offer (no kind byte) is a state file")
     func offerKinds() throws {
         let id = MigrationID.random()
