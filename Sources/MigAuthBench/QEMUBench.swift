@@ -153,17 +153,21 @@ enum QEMUBench {
             let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: work + "/src", guests: sourceGuests)
             let process = try requireProcess(sourceGuests.process("bench"))
             let atCommit = Mutex<(JSONValue, ContinuousClock.Instant)?>(nil)
+            let committed = Mutex<ContinuousClock.Instant?>(nil)
             let clock = ContinuousClock()
             let report = try await source.move(vm: "bench", to: MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name),
                                                credential: credential,
                                                options: MoveOptions(performance: .tcpIP, progress: { p in
+                if p.phase == .committed { committed.withLock { $0 = clock.now } }
                 guard p.phase == .committing, let r = try? await process.qmp.execute("query-migrate") else { return }
                 atCommit.withLock { $0 = (r, clock.now) }
             }))
-            let done = clock.now
+            // Until `committed`: the destination runs the guest from then on (the source's QEMU quits afterwards).
+            let done = committed.withLock { $0 } ?? clock.now
             guard let (r, committing) = atCommit.withLock({ $0 }) else { throw BenchError("no figures at switch-over") }
             var f = figures("migauth, Kerberos (sealed chunks)", r)
-            let handshake = Double((done - committing).components.attoseconds) / 1e15 + Double((done - committing).components.seconds) * 1000
+            let elapsed = (done - committing).components
+            let handshake = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
             f.note = "downtime = QEMU's + the commit handshake (\(String(format: "%.0f", handshake)) ms); \(report.bytes >> 20) MiB of stream"
             f.downtimeMilliseconds += handshake
             await destination.stop()

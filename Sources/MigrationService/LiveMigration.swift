@@ -300,8 +300,8 @@ extension MigrationSource {
         }
         // The destination runs the guest now: only then does it leave this host.
         guests.departed(vm)
-        await guest.stop()
         await sent.report(.committed)
+        await guest.stop()
         return MigrationReport(vm: vm, bytes: sent.sentBytes, sha256: "", destinationPrincipal: principal,
                                performance: options.performance, channels: 1, queuedAt: queuedAt)
     }
