@@ -2,8 +2,8 @@
 // MigrationAuth — authenticate Hyper-V-style live-migration connections with real Kerberos
 // (MIT GSSAPI) and CredSSP, and simulate an AD-style domain to test two-host sign-on scenarios.
 //
-// Dependencies point one way: migauth → Scenario → MigrationRules → Hosts → Directory,
-// MigrationService/CredSSP → GSS → CGSSAPI; WindowsStatus is shared by all.
+// The target graph is drawn once, in docs/architecture.md, which must match this file exactly
+// (`.ci/check-architecture`): change both together.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -12,20 +12,17 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "MigrationAuth",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "GSS", targets: ["GSS"]),
         .library(name: "TestRealm", targets: ["TestRealm"]),
         .library(name: "WindowsStatus", targets: ["WindowsStatus"]),
+        .library(name: "MigrationVocabulary", targets: ["MigrationVocabulary"]),
         .library(name: "Directory", targets: ["Directory"]),
         .library(name: "Hosts", targets: ["Hosts"]),
         .library(name: "MigrationRules", targets: ["MigrationRules"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
-        .library(name: "KerberosCrypto", targets: ["KerberosCrypto"]),
-        .library(name: "RealmProvisioning", targets: ["RealmProvisioning"]),
-        .library(name: "RealScenario", targets: ["RealScenario"]),
         .library(name: "QEMU", targets: ["QEMU"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
@@ -53,15 +50,20 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto"),
 
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
+        // The words the simulator and the real stack share: stages, Hyper-V's texts, IPv4
+        // subnets, the authentication and performance options, the VM-name rule.
+        .target(name: "MigrationVocabulary", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .target(
             name: "GSS",
-            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus", .product(name: "Logging", package: "swift-log")],
+            // NIOPosix: NIOThreadPool for the calls that wait for the KDC (GSSBlocking.swift).
+            dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus",
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings),
         .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         .target(name: "Directory", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
-        .target(name: "Hosts", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
-        .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "WindowsStatus"],
+        .target(name: "Hosts", dependencies: ["Directory", "MigrationVocabulary", "WindowsStatus"], swiftSettings: swiftSettings),
+        .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "MigrationVocabulary", "WindowsStatus"],
                 swiftSettings: swiftSettings),
         .target(
             name: "Scenario",
@@ -76,12 +78,11 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationRules", "Hosts", "QEMU",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary", "QEMU",
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOExtras", package: "swift-nio-extras"),
                            .product(name: "CompressNIO", package: "compress-nio"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
@@ -89,6 +90,7 @@ let package = Package(
             name: "CredSSP",
             dependencies: ["GSS", "WindowsStatus",
                            .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOTLS", package: "swift-nio"),
@@ -114,7 +116,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",
-            dependencies: ["GSS", "TestRealm", "Scenario", "MigrationRules", "Directory", "MigrationService", "CredSSP",
+            dependencies: ["GSS", "TestRealm", "MigrationRules", "Directory", "MigrationService", "CredSSP",
                            "QEMU",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -124,19 +126,29 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // RFC 4121 per-message tokens (wrap/MIC) on OpenSSL 3; see docs/fast-protection.md.
-        .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "CGSSAPI", "WindowsStatus"],
+        .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "WindowsStatus"],
                 swiftSettings: swiftSettings),
-        .executableTarget(name: "KerberosCryptoBench", dependencies: ["KerberosCrypto", "GSS", "TestRealm"],
+        // Not a product: MIT-vs-ours interop contexts, raw AES-CTS and the wrap/unwrap loop for
+        // KerberosCryptoTests and kerberos-crypto-bench only.
+        .target(name: "KerberosCryptoTestSupport", dependencies: ["KerberosCrypto", "GSS", "CGSSAPI"],
+                swiftSettings: swiftSettings),
+        // Not a product: the one seeded generator (SplitMix64) and the one in-memory GSS
+        // establishment loop of the test targets and kerberos-crypto-bench.
+        .target(name: "TestSupport", dependencies: ["GSS", .product(name: "NIOPosix", package: "swift-nio")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "KerberosCryptoBench",
+                          dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm"],
                           swiftSettings: swiftSettings),
-        .testTarget(name: "KerberosCryptoTests", dependencies: ["KerberosCrypto", "TestRealm", "CGSSAPI"],
+        .testTarget(name: "KerberosCryptoTests",
+                    dependencies: ["KerberosCrypto", "KerberosCryptoTestSupport", "TestSupport", "GSS", "TestRealm", "CGSSAPI"],
                     swiftSettings: swiftSettings,
                     linkerSettings: [.linkedLibrary("k5crypto")]),  // krb5_c_* for the MIT crypto cross-check
 
         .testTarget(name: "WindowsStatusTests", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
-        .testTarget(name: "GSSTests", dependencies: ["GSS", "TestRealm"], swiftSettings: swiftSettings),
+        .testTarget(name: "GSSTests", dependencies: ["GSS", "TestRealm", "TestSupport", "WindowsStatus"], swiftSettings: swiftSettings),
         .testTarget(name: "TestRealmTests", dependencies: ["TestRealm"], swiftSettings: swiftSettings),
-        .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: swiftSettings),
-        .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory"],
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
+        .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],
                     swiftSettings: swiftSettings),
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],
@@ -152,11 +164,13 @@ let package = Package(
                     dependencies: ["MigrationService", "CredSSP", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
                                    "QEMU",
                                    .product(name: "NIOCore", package: "swift-nio"),
-                                   .product(name: "NIOPosix", package: "swift-nio")],
+                                   .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "NIOEmbedded", package: "swift-nio"),
+                                   .product(name: "NIOTestUtils", package: "swift-nio")],
                     swiftSettings: swiftSettings),
         .testTarget(
             name: "CredSSPTests",
-            dependencies: ["CredSSP", "TestRealm", "GSS", "WindowsStatus",
+            dependencies: ["CredSSP", "TestRealm", "TestSupport", "GSS", "WindowsStatus",
                            .product(name: "SwiftASN1", package: "swift-asn1"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,7 +4,7 @@ import WindowsStatus
 public struct DirectoryError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The Windows status AD would return (for example ``WindowsStatus/dsInsufficientAccessRights``).
     public var status: WindowsStatus
-    /// The rule of SEMANTICS.md this refusal enforces, when one does (`P2`).
+    /// The rule of docs/rules.md this refusal enforces, when one does (`P2`).
     public var rule: String?
     /// A plain explanation naming the objects involved.
     public var message: String

@@ -59,7 +59,7 @@ public struct GSSAcceptorContext: ~Copyable, @unchecked Sendable {
             throw error
         }
         core.flags = GSSContextFlags(rawValue: retFlags)
-        core.lifetime = timeRec == GSS_C_INDEFINITE ? nil : timeRec
+        core.lifetime = GSSLifetime.reported(timeRec)
         core.isComplete = major & GSSMajorStatus.continueNeeded == 0
         if mech != nil { core.mechanism = GSSMechanism(mech) }
         if let sourceName { peerName = sourceName }

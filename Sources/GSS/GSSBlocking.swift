@@ -1,15 +1,33 @@
-import Dispatch
+import NIOPosix
 
-/// Runs GSSAPI calls that may wait for the KDC on threads of their own, off the cooperative
+/// Runs GSSAPI calls that may wait for the KDC on NIO's blocking thread pool, off the cooperative
 /// pool and off event loops; used by the `async` variants of blocking calls.
 enum GSSBlocking {
-    /// A queue that creates threads as needed (it targets an overcommitting root queue).
-    static let queue = DispatchQueue(label: "MigrationAuth.GSS.blocking", attributes: .concurrent)
+    /// The pool's size bounds how many KDC exchanges wait at once; more queue up. Sixteen
+    /// threads: KDC calls spend their time waiting (up to the KDC timeout), not computing.
+    static let threadCount = 16
 
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: body()) }
+    /// A pool of GSS's own (not `NIOThreadPool.singleton`, which has one thread per core and
+    /// is shared with file I/O): started once, alive for the process.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: threadCount)
+        pool.start()
+        return pool
+    }()
+
+    /// Runs `body` on the pool. A task cancelled before its call started gets a GSS_S_FAILURE
+    /// error instead (the call is not made); once started, a call runs to its end.
+    static func run<T: Sendable>(_ operation: GSSOperation,
+                                 _ body: @escaping @Sendable () throws(GSSError) -> T) async throws(GSSError) -> T {
+        let outcome: Result<T, GSSError>
+        do {
+            outcome = try await pool.runIfActive { Result { () throws(GSSError) in try body() } }
+        } catch {
+            let reason = error is CancellationError ? "The task was cancelled before the call started"
+                : "The blocking thread pool is not running (\(error))"
+            throw GSSError(operation, .failure, reason)
         }
+        return try outcome.get()
     }
 }
 
@@ -19,60 +37,66 @@ final class GSSTransfer<Value: ~Copyable>: @unchecked Sendable {
 
     init(_ value: consuming Value) { self.value = .some(value) }
 
-    func withValue<R>(_ body: (inout Value) -> R) -> R {
+    func withValue<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         var taken = value.take()!  // invariant: filled until take()
-        let result = body(&taken)
+        let result = Result { () throws(E) in try body(&taken) }
         value = .some(taken)
-        return result
+        return try result.get()
     }
 
     func take() -> Value { value.take()! }  // invariant: called once, after the work finished
 }
 
 extension GSSInitiatorContext {
-    /// `step(_:)` on a thread of its own: the first step may wait for the KDC (service ticket).
+    /// `step(_:)` on GSS's blocking thread pool: the first step may wait for the KDC (service ticket).
     public mutating func step(_ input: [UInt8]? = nil) async throws(GSSError) -> GSSStep {
         let transfer = GSSTransfer(consume self)
-        let result = await GSSBlocking.run {
-            transfer.withValue { context in Result { () throws(GSSError) in try context.step(input) } }
+        let outcome: Result<GSSStep, GSSError>
+        do {
+            outcome = .success(try await GSSBlocking.run(.initSecContext) { () throws(GSSError) in
+                try transfer.withValue { context throws(GSSError) in try context.step(input) }
+            })
+        } catch {
+            outcome = .failure(error)
         }
         self = transfer.take()
-        return try result.get()
+        return try outcome.get()
     }
 }
 
 extension GSSAcceptorContext {
-    /// `step(_:)` on a thread of its own: an acceptor may contact the KDC (proxy credentials).
+    /// `step(_:)` on GSS's blocking thread pool: an acceptor may contact the KDC (proxy credentials).
     public mutating func step(_ input: [UInt8]) async throws(GSSError) -> GSSStep {
         let transfer = GSSTransfer(consume self)
-        let result = await GSSBlocking.run {
-            transfer.withValue { context in Result { () throws(GSSError) in try context.step(input) } }
+        let outcome: Result<GSSStep, GSSError>
+        do {
+            outcome = .success(try await GSSBlocking.run(.acceptSecContext) { () throws(GSSError) in
+                try transfer.withValue { context throws(GSSError) in try context.step(input) }
+            })
+        } catch {
+            outcome = .failure(error)
         }
         self = transfer.take()
-        return try result.get()
+        return try outcome.get()
     }
 }
 
 extension GSSCredential {
-    /// `acquire(name:password:…)` on a thread of its own (an AS exchange with the KDC).
+    /// `acquire(name:password:…)` on GSS's blocking thread pool (an AS exchange with the KDC).
     public static func acquire(name: GSSName, password: String, usage: GSSCredentialUsage = .initiate,
                                mechanisms: [GSSMechanism] = [.kerberos],
-                               lifetime: UInt32? = nil) async throws(GSSError) -> GSSCredential {
-        try await GSSBlocking.run {
-            Result { () throws(GSSError) in
-                try acquire(name: name, password: password, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
-            }
-        }.get()
+                               lifetime: Duration? = nil) async throws(GSSError) -> GSSCredential {
+        try await GSSBlocking.run(.acquireCredentialWithPassword) { () throws(GSSError) in
+            try acquire(name: name, password: password, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
+        }
     }
 
-    /// `impersonate(_:…)` on a thread of its own (an S4U2Self exchange with the KDC).
+    /// `impersonate(_:…)` on GSS's blocking thread pool (an S4U2Self exchange with the KDC).
     public func impersonate(_ user: GSSName, usage: GSSCredentialUsage = .initiate,
                             mechanisms: [GSSMechanism] = [.kerberos],
-                            lifetime: UInt32? = nil) async throws(GSSError) -> GSSCredential {
-        try await GSSBlocking.run {
-            Result { () throws(GSSError) in
-                try self.impersonate(user, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
-            }
-        }.get()
+                            lifetime: Duration? = nil) async throws(GSSError) -> GSSCredential {
+        try await GSSBlocking.run(.impersonate) { () throws(GSSError) in
+            try self.impersonate(user, usage: usage, mechanisms: mechanisms, lifetime: lifetime)
+        }
     }
 }

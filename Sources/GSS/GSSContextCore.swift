@@ -1,15 +1,15 @@
 import CGSSAPI
 import KerberosCrypto
 
-/// The security context state shared by initiator and acceptor (opaque outside the module): owns
-/// the `gss_ctx_id_t` and deletes it exactly once, and the per-message path chosen for it.
+/// The security context state shared by initiator and acceptor (package-internal): owns the
+/// `gss_ctx_id_t` and deletes it exactly once, and the per-message path chosen for it.
 /// Non-copyable, so only one owner can use it at a time.
-public struct GSSContextCore: ~Copyable {
+package struct GSSContextCore: ~Copyable {
     var handle: gss_ctx_id_t? = nil
     var mechanism: GSSMechanism
     var isComplete = false
     var flags: GSSContextFlags = []
-    var lifetime: UInt32? = nil
+    var lifetime: Duration? = nil
     /// MIT or KerberosCrypto for per-message calls (decided on the first one).
     var protection = GSSFastProtection()
 
@@ -30,8 +30,8 @@ public struct GSSContextCore: ~Copyable {
     }
 
     /// The KerberosCrypto context to protect messages with, or nil for MIT's path.
-    mutating func fast(qop: UInt32 = 0) -> ProtectionContext? {
-        protection.context(qop: qop, handle: handle, isComplete: isComplete, flags: flags)
+    mutating func fast(qop: UInt32? = nil) -> ProtectionContext? {
+        protection.context(qop: qop ?? 0, handle: handle, isComplete: isComplete, flags: flags)
     }
 
     func error(_ operation: GSSOperation, _ major: OM_uint32, _ minor: OM_uint32) -> GSSError {
@@ -42,8 +42,9 @@ public struct GSSContextCore: ~Copyable {
     static let sequenceProblems = GSSMajorStatus.duplicateToken | GSSMajorStatus.oldToken
         | GSSMajorStatus.unseqToken | GSSMajorStatus.gapToken
 
-    func inquire() throws(GSSError) -> (source: GSSName, target: GSSName?, lifetime: UInt32?,
-                                        flags: GSSContextFlags, locallyInitiated: Bool, open: Bool) {
+    /// `gss_inquire_context`. MIT's source/target are the initiator/acceptor names whichever
+    /// side asks.
+    func inquire() throws(GSSError) -> GSSContextInfo {
         guard let handle else { throw GSSError(.inquireContext, .noContext, "No security context") }
         var minor: OM_uint32 = 0
         var src: gss_name_t? = nil
@@ -56,11 +57,12 @@ public struct GSSContextCore: ~Copyable {
         let source = src.map(GSSName.init(owning:))
         let target = targ.map(GSSName.init(owning:))
         guard major == 0, let source else { throw error(.inquireContext, major, minor) }
-        return (source, target, lifetime == GSS_C_INDEFINITE ? nil : lifetime,
-                GSSContextFlags(rawValue: flags), local != 0, open != 0)
+        return GSSContextInfo(initiator: source, acceptor: target, lifetime: GSSLifetime.reported(lifetime),
+                              flags: GSSContextFlags(rawValue: flags), isLocallyInitiated: local != 0,
+                              isOpen: open != 0)
     }
 
-    mutating func wrap(_ message: [UInt8], encrypt: Bool, qop: UInt32) throws(GSSError) -> [UInt8] {
+    mutating func wrap(_ message: [UInt8], encrypt: Bool, qop: UInt32?) throws(GSSError) -> [UInt8] {
         let handle = try requireReady(.wrap)
         if let fast = fast(qop: qop) { return try fastCall(.wrap) { try fast.wrap(message, confidential: encrypt) } }
         var minor: OM_uint32 = 0
@@ -68,7 +70,7 @@ public struct GSSContextCore: ~Copyable {
         var output = gss_buffer_desc()
         let major = message.withUnsafeBytes { raw in
             var input = gss_buffer_desc(length: raw.count, value: UnsafeMutableRawPointer(mutating: raw.baseAddress))
-            return gss_wrap(&minor, handle, encrypt ? 1 : 0, qop, &input, &conf, &output)
+            return gss_wrap(&minor, handle, encrypt ? 1 : 0, qop ?? GSSQOP.default, &input, &conf, &output)
         }
         defer { gss_release_buffer(&minor, &output) }
         guard major == 0 else { throw error(.wrap, major, minor) }
@@ -84,7 +86,7 @@ public struct GSSContextCore: ~Copyable {
             // MIT's mechanism glue refuses an empty token before the mechanism sees it.
             guard !token.isEmpty else { throw GSSError(.unwrap, .callInaccessibleRead, "Empty token") }
             let unwrapped = try fastCall(.unwrap) { try fast.unwrap(token) }
-            return GSSUnwrapped(message: unwrapped.data, confidential: unwrapped.info.confidential, qop: 0)
+            return GSSUnwrapped(message: unwrapped.data, confidential: unwrapped.info.confidential, qop: nil)
         }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
@@ -98,29 +100,29 @@ public struct GSSContextCore: ~Copyable {
         guard major & 0xFFFF_0000 == 0, major & Self.sequenceProblems == 0 else {
             throw error(.unwrap, major, minor)
         }
-        return GSSUnwrapped(message: output.bytes, confidential: conf != 0, qop: qop)
+        return GSSUnwrapped(message: output.bytes, confidential: conf != 0, qop: GSSQOP.reported(qop))
     }
 
-    mutating func getMIC(_ message: [UInt8], qop: UInt32) throws(GSSError) -> [UInt8] {
+    mutating func getMIC(_ message: [UInt8], qop: UInt32?) throws(GSSError) -> [UInt8] {
         let handle = try requireReady(.getMIC)
         if let fast = fast(qop: qop) { return try fastCall(.getMIC) { try fast.getMIC(message) } }
         var minor: OM_uint32 = 0
         var output = gss_buffer_desc()
         let major = message.withUnsafeBytes { raw in
             var input = gss_buffer_desc(length: raw.count, value: UnsafeMutableRawPointer(mutating: raw.baseAddress))
-            return gss_get_mic(&minor, handle, qop, &input, &output)
+            return gss_get_mic(&minor, handle, qop ?? GSSQOP.default, &input, &output)
         }
         defer { gss_release_buffer(&minor, &output) }
         guard major == 0 else { throw error(.getMIC, major, minor) }
         return output.bytes
     }
 
-    mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32 {
+    mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32? {
         let handle = try requireReady(.verifyMIC)
         if let fast = fast() {
             guard !mic.isEmpty else { throw GSSError(.verifyMIC, .callInaccessibleRead, "Empty token") }
             _ = try fastCall(.verifyMIC) { try fast.verifyMIC(message, token: mic) }
-            return 0
+            return nil
         }
         var minor: OM_uint32 = 0
         var qop: gss_qop_t = 0
@@ -134,21 +136,21 @@ public struct GSSContextCore: ~Copyable {
         guard major & 0xFFFF_0000 == 0, major & Self.sequenceProblems == 0 else {
             throw error(.verifyMIC, major, minor)
         }
-        return qop
+        return GSSQOP.reported(qop)
     }
 
-    func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool, qop: UInt32) throws(GSSError) -> Int {
+    func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool, qop: UInt32?) throws(GSSError) -> Int {
         let handle = try requireReady(.wrapSizeLimit)
         var minor: OM_uint32 = 0
         var limit: OM_uint32 = 0
         let requested = OM_uint32(clamping: maximumTokenSize)
-        let major = gss_wrap_size_limit(&minor, handle, encrypt ? 1 : 0, qop, requested, &limit)
+        let major = gss_wrap_size_limit(&minor, handle, encrypt ? 1 : 0, qop ?? GSSQOP.default, requested, &limit)
         guard major == 0 else { throw error(.wrapSizeLimit, major, minor) }
         return Int(limit)
     }
 
     mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool,
-                              qop: UInt32) throws(GSSError) -> GSSWrappedIOV {
+                              qop: UInt32?) throws(GSSError) -> GSSWrappedIOV {
         let handle = try requireReady(.wrapIOV)
         if let fast = fast(qop: qop) {
             let (header, trailer) = try fastCall(.wrapIOV) { try fast.wrapInPlace(data, confidential: encrypt) }
@@ -165,7 +167,7 @@ public struct GSSContextCore: ~Copyable {
             gss_iov_buffer_desc(type: OM_uint32(GSS_IOV_BUFFER_TYPE_TRAILER) | allocate, buffer: gss_buffer_desc()),
         ]
         let major = iov.withUnsafeMutableBufferPointer { buf in
-            gss_wrap_iov(&minor, handle, encrypt ? 1 : 0, qop, &conf, buf.baseAddress, Int32(buf.count))
+            gss_wrap_iov(&minor, handle, encrypt ? 1 : 0, qop ?? GSSQOP.default, &conf, buf.baseAddress, Int32(buf.count))
         }
         defer {
             var m: OM_uint32 = 0
@@ -185,7 +187,7 @@ public struct GSSContextCore: ~Copyable {
         }
         if let fast = fast() {
             let (range, info) = try fastCall(.unwrapIOV) { try fast.unwrap(inPlace: token) }
-            return GSSUnwrappedIOV(range: range, confidential: info.confidential, qop: 0)
+            return GSSUnwrappedIOV(range: range, confidential: info.confidential, qop: nil)
         }
         var minor: OM_uint32 = 0
         var conf: Int32 = 0
@@ -207,21 +209,14 @@ public struct GSSContextCore: ~Copyable {
             throw GSSError(.unwrapIOV, .failure, "The mechanism returned data outside the token")
         }
         let offset = start - UnsafeMutableRawPointer(base)
-        return GSSUnwrappedIOV(range: offset..<(offset + data.length), confidential: conf != 0, qop: qop)
+        return GSSUnwrappedIOV(range: offset..<(offset + data.length), confidential: conf != 0,
+                               qop: GSSQOP.reported(qop))
     }
 }
 
 // Shared by the initiator's and the acceptor's public forwarding methods.
 extension GSSContextCore {
-    /// `inquire()` with the names the public API uses.
-    func inquireContext() throws(GSSError) -> (initiator: GSSName, acceptor: GSSName?, lifetime: UInt32?,
-                                               flags: GSSContextFlags, locallyInitiated: Bool, isOpen: Bool) {
-        let i = try inquire()
-        // MIT's source/target are initiator/acceptor names whichever side asks.
-        return (i.source, i.target, i.lifetime, i.flags, i.locallyInitiated, i.open)
-    }
-
-    mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool, qop: UInt32) throws(GSSError) -> GSSWrappedIOV {
+    mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool, qop: UInt32?) throws(GSSError) -> GSSWrappedIOV {
         try data.withUnsafeMutableBytes { raw in
             Result { () throws(GSSError) in try wrapInPlace(raw, encrypt: encrypt, qop: qop) }
         }.get()
@@ -239,8 +234,8 @@ public struct GSSUnwrapped: Sendable, Hashable {
     public let message: [UInt8]
     /// True when the message was encrypted (not only signed).
     public let confidential: Bool
-    /// The quality of protection the sender used (0 = default).
-    public let qop: UInt32
+    /// The quality of protection the sender used; nil for the mechanism's default.
+    public let qop: UInt32?
 }
 
 /// The parts `wrapInPlace` adds around the data it encrypted in place. On the wire the message
@@ -256,5 +251,13 @@ public struct GSSUnwrappedIOV: Sendable, Hashable {
     /// Byte range of the plaintext within the buffer given to `unwrapInPlace`.
     public let range: Range<Int>
     public let confidential: Bool
-    public let qop: UInt32
+    /// The quality of protection the sender used; nil for the mechanism's default.
+    public let qop: UInt32?
+}
+
+/// Quality of protection at the C boundary: `GSS_C_QOP_DEFAULT` (0) is nil in the Swift API.
+package enum GSSQOP {
+    package static let `default`: UInt32 = 0
+
+    package static func reported(_ qop: UInt32) -> UInt32? { qop == Self.default ? nil : qop }
 }

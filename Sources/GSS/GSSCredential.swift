@@ -28,18 +28,18 @@ public final class GSSCredential: @unchecked Sendable {
     /// Acquires a credential (`gss_acquire_cred_from`). With no `store`, the process defaults
     /// (`KRB5CCNAME`, `KRB5_KTNAME`) apply; give a store to keep hosts apart.
     public static func acquire(name: GSSName? = nil, usage: GSSCredentialUsage = .initiate,
-                               mechanisms: [GSSMechanism] = [.kerberos], lifetime: UInt32? = nil,
+                               mechanisms: [GSSMechanism] = [.kerberos], lifetime: Duration? = nil,
                                store: GSSCredentialStore? = nil) throws(GSSError) -> GSSCredential {
         var minor: OM_uint32 = 0
         var cred: gss_cred_id_t? = nil
         let major = GSSMechanism.withOIDSet(mechanisms) { set in
             if let store {
                 return store.withKeyValueSet { kv in
-                    gss_acquire_cred_from(&minor, name?.handle, lifetime ?? GSS_C_INDEFINITE, set,
+                    gss_acquire_cred_from(&minor, name?.handle, GSSLifetime.request(lifetime), set,
                                           usage.rawValue, kv, &cred, nil, nil)
                 }
             }
-            return gss_acquire_cred(&minor, name?.handle, lifetime ?? GSS_C_INDEFINITE, set,
+            return gss_acquire_cred(&minor, name?.handle, GSSLifetime.request(lifetime), set,
                                     usage.rawValue, &cred, nil, nil)
         }
         guard major == 0, let cred else {
@@ -53,14 +53,14 @@ public final class GSSCredential: @unchecked Sendable {
     /// to write them to a ccache).
     public static func acquire(name: GSSName, password: String, usage: GSSCredentialUsage = .initiate,
                                mechanisms: [GSSMechanism] = [.kerberos],
-                               lifetime: UInt32? = nil) throws(GSSError) -> GSSCredential {
+                               lifetime: Duration? = nil) throws(GSSError) -> GSSCredential {
         var minor: OM_uint32 = 0
         var cred: gss_cred_id_t? = nil
         var secret = Array(password.utf8)
         let major = GSSMechanism.withOIDSet(mechanisms) { set in
             secret.withUnsafeMutableBytes { raw in
                 var buffer = gss_buffer_desc(length: raw.count, value: raw.baseAddress)
-                return gss_acquire_cred_with_password(&minor, name.handle, &buffer, lifetime ?? GSS_C_INDEFINITE,
+                return gss_acquire_cred_with_password(&minor, name.handle, &buffer, GSSLifetime.request(lifetime),
                                                       set, usage.rawValue, &cred, nil, nil)
             }
         }
@@ -77,11 +77,11 @@ public final class GSSCredential: @unchecked Sendable {
     /// KDC must allow it (MIT: `+ok_to_auth_as_delegate`).
     public func impersonate(_ user: GSSName, usage: GSSCredentialUsage = .initiate,
                             mechanisms: [GSSMechanism] = [.kerberos],
-                            lifetime: UInt32? = nil) throws(GSSError) -> GSSCredential {
+                            lifetime: Duration? = nil) throws(GSSError) -> GSSCredential {
         var minor: OM_uint32 = 0
         var cred: gss_cred_id_t? = nil
         let major = GSSMechanism.withOIDSet(mechanisms) { set in
-            gss_acquire_cred_impersonate_name(&minor, handle, user.handle, lifetime ?? GSS_C_INDEFINITE, set,
+            gss_acquire_cred_impersonate_name(&minor, handle, user.handle, GSSLifetime.request(lifetime), set,
                                               usage.rawValue, &cred, nil, nil)
         }
         guard major == 0, let cred else { throw GSSError(.impersonate, major: major, minor: minor) }
@@ -103,22 +103,22 @@ public final class GSSCredential: @unchecked Sendable {
         guard major == 0 else { throw GSSError(.storeCredential, major: major, minor: minor) }
     }
 
-    /// The credential's principal, remaining lifetime (seconds; nil = indefinite) and usage.
-    public func inquire() throws(GSSError) -> (name: GSSName, lifetime: UInt32?, usage: GSSCredentialUsage) {
+    /// The credential's principal, remaining lifetime (nil: indefinite) and usage (`gss_inquire_cred`).
+    public func inquire() throws(GSSError) -> GSSCredentialInfo {
         var minor: OM_uint32 = 0
         var name: gss_name_t? = nil
         var lifetime: OM_uint32 = 0
         var usage: gss_cred_usage_t = 0
         let major = gss_inquire_cred(&minor, handle, &name, &lifetime, &usage, nil)
         guard major == 0, let name else { throw GSSError(.inquireCredential, major: major, minor: minor) }
-        return (GSSName(owning: name), lifetime == GSS_C_INDEFINITE ? nil : lifetime,
-                GSSCredentialUsage(rawValue: usage) ?? .both)
+        return GSSCredentialInfo(name: GSSName(owning: name), lifetime: GSSLifetime.reported(lifetime),
+                                 usage: GSSCredentialUsage(rawValue: usage) ?? .both)
     }
 
     /// The principal the credential belongs to.
     public var name: GSSName { get throws(GSSError) { try inquire().name } }
-    /// Remaining lifetime in seconds; 0 when expired, nil when indefinite (keytab keys).
-    public var lifetime: UInt32? { get throws(GSSError) { try inquire().lifetime } }
+    /// Remaining lifetime; zero when expired, nil when indefinite (keytab keys).
+    public var lifetime: Duration? { get throws(GSSError) { try inquire().lifetime } }
     /// What the credential may be used for.
     public var usage: GSSCredentialUsage { get throws(GSSError) { try inquire().usage } }
 }

@@ -13,11 +13,13 @@ public struct GSSInitiatorContext: ~Copyable, @unchecked Sendable {
     /// The flags requested; ``grantedFlags`` says what the mechanism agreed to.
     public let requestedFlags: GSSContextFlags
     public let channelBindings: GSSChannelBindings?
-    let requestedLifetime: UInt32?
+    /// The lifetime requested (nil: the mechanism's default).
+    public let requestedLifetime: Duration?
 
-    /// Prepares a context to `target`, with `credential` (nil: the default credential).
+    /// Prepares a context to `target`, with `credential` (nil: the default credential) and
+    /// `lifetime` (nil: the mechanism's default; MIT counts whole seconds).
     public init(target: GSSName, credential: GSSCredential? = nil, mechanism: GSSMechanism = .kerberos,
-                flags: GSSContextFlags = .standard, lifetime: UInt32? = nil,
+                flags: GSSContextFlags = .standard, lifetime: Duration? = nil,
                 channelBindings: GSSChannelBindings? = nil) {
         core = GSSContextCore(mechanism: mechanism)
         self.target = target
@@ -40,7 +42,7 @@ public struct GSSInitiatorContext: ~Copyable, @unchecked Sendable {
         let credHandle = credential?.handle
         let targetHandle = target.handle
         let flags = requestedFlags.rawValue
-        let lifetime = requestedLifetime ?? 0
+        let lifetime = GSSLifetime.contextRequest(requestedLifetime)
         var handle = core.handle
         let major: OM_uint32 = core.mechanism.withOID { mech in
             withOptionalBindings(channelBindings) { cb in
@@ -58,7 +60,7 @@ public struct GSSInitiatorContext: ~Copyable, @unchecked Sendable {
             throw error
         }
         core.flags = GSSContextFlags(rawValue: retFlags)
-        core.lifetime = timeRec == GSS_C_INDEFINITE ? nil : timeRec
+        core.lifetime = GSSLifetime.reported(timeRec)
         core.isComplete = major & GSSMajorStatus.continueNeeded == 0
         if core.isComplete && core.mechanism != .spnego, actualMech != nil {
             core.mechanism = GSSMechanism(actualMech)

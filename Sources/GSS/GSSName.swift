@@ -66,14 +66,14 @@ public final class GSSName: @unchecked Sendable, CustomStringConvertible {
     public var description: String { (try? displayed().text) ?? "<undisplayable name>" }
 
     /// The text and the name type's OID bytes.
-    public func displayed() throws(GSSError) -> (text: String, type: [UInt8]) {
+    public func displayed() throws(GSSError) -> GSSDisplayedName {
         var minor: OM_uint32 = 0
         var buffer = gss_buffer_desc()
         var type: gss_OID? = nil
         let major = gss_display_name(&minor, handle, &buffer, &type)
         guard major == 0 else { throw GSSError(.displayName, major: major, minor: minor) }
         defer { gss_release_buffer(&minor, &buffer) }
-        return (buffer.string, GSSMechanism(type).oid)
+        return GSSDisplayedName(text: buffer.string, type: GSSMechanism(type).oid)
     }
 
     /// True when both names denote the same entity (`gss_compare_name`).

@@ -7,101 +7,187 @@
 /// MIT. ``protectionPath`` tells which; ``allowsFastProtection`` (or the environment variable
 /// `MIGAUTH_GSS_FAST_PROTECTION=0`) turns the fast path off.
 public protocol GSSSecurityContext: ~Copyable {
-    /// Implementation detail: the context's handle and state, opaque outside the module.
-    var _core: GSSContextCore { get set }
-}
-
-extension GSSSecurityContext where Self: ~Copyable {
     /// True once the context is established on this side.
-    public var isComplete: Bool { _core.isComplete }
+    var isComplete: Bool { get }
     /// The mechanism in use (Kerberos, or SPNEGO when requested).
-    public var mechanism: GSSMechanism { _core.mechanism }
+    var mechanism: GSSMechanism { get }
     /// The flags the mechanism granted (check GSSContextFlags/mutual, GSSContextFlags/delegate, …).
-    public var grantedFlags: GSSContextFlags { _core.flags }
-    /// Remaining lifetime in seconds at the last step (nil: indefinite).
-    public var lifetime: UInt32? { _core.lifetime }
+    var grantedFlags: GSSContextFlags { get }
+    /// Remaining lifetime at the last step (nil: indefinite).
+    var lifetime: Duration? { get }
 
     /// Which code protects this context's messages: `.undecided` until the first per-message
     /// call, then `.kerberosCrypto(enctype:)` or `.mit` for the rest of the context's life.
-    public var protectionPath: GSSProtectionPath { _core.protection.path }
+    var protectionPath: GSSProtectionPath { get }
 
     /// Whether the first per-message call may choose `KerberosCrypto` (default: true unless
     /// `MIGAUTH_GSS_FAST_PROTECTION=0`). Only effective before the first per-message call: a
     /// context never changes paths, because MIT and KerberosCrypto keep separate sequence state.
-    public var allowsFastProtection: Bool {
-        get { _core.protection.allowed }
-        set { _core.protection.allowed = newValue }
-    }
+    var allowsFastProtection: Bool { get set }
 
     /// Initiator and acceptor names, remaining lifetime and flags, from `gss_inquire_context`.
-    public func inquire() throws(GSSError) -> (initiator: GSSName, acceptor: GSSName?, lifetime: UInt32?,
-                                                flags: GSSContextFlags, locallyInitiated: Bool, isOpen: Bool) {
-        try _core.inquireContext()
-    }
+    func inquire() throws(GSSError) -> GSSContextInfo
 
-    /// Protects `message` (`gss_wrap`): encrypted and signed, or only signed with `encrypt: false`.
-    /// Throws if encryption was requested and the context cannot provide it.
-    public mutating func wrap(_ message: [UInt8], encrypt: Bool = true, qop: UInt32 = 0) throws(GSSError) -> [UInt8] {
-        try _core.wrap(message, encrypt: encrypt, qop: qop)
-    }
+    /// Protects `message` (`gss_wrap`): encrypted and signed, or only signed with `encrypt: false`;
+    /// `qop` nil for the mechanism's default. Throws if encryption was requested and the context
+    /// cannot provide it.
+    mutating func wrap(_ message: [UInt8], encrypt: Bool, qop: UInt32?) throws(GSSError) -> [UInt8]
 
     /// Verifies (and decrypts) a wrapped token (`gss_unwrap`). Replayed, old, reordered or missing
     /// messages throw (→ `SEC_E_OUT_OF_SEQUENCE`); altered ones throw `SEC_E_MESSAGE_ALTERED`.
-    public mutating func unwrap(_ token: [UInt8]) throws(GSSError) -> GSSUnwrapped {
-        try _core.unwrap(token)
-    }
+    mutating func unwrap(_ token: [UInt8]) throws(GSSError) -> GSSUnwrapped
 
-    /// A detached signature over `message` (`gss_get_mic`).
-    public mutating func getMIC(_ message: [UInt8], qop: UInt32 = 0) throws(GSSError) -> [UInt8] {
-        try _core.getMIC(message, qop: qop)
-    }
+    /// A detached signature over `message` (`gss_get_mic`); `qop` nil for the default.
+    mutating func getMIC(_ message: [UInt8], qop: UInt32?) throws(GSSError) -> [UInt8]
 
-    /// Checks a detached signature (`gss_verify_mic`); returns the QOP used.
+    /// Checks a detached signature (`gss_verify_mic`); returns the QOP used (nil: the default).
     @discardableResult
-    public mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32 {
-        try _core.verifyMIC(message, mic: mic)
-    }
+    mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32?
 
     /// The largest message whose wrapped token fits in `maximumTokenSize` bytes (`gss_wrap_size_limit`).
-    public func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool = true, qop: UInt32 = 0) throws(GSSError) -> Int {
-        try _core.wrapSizeLimit(maximumTokenSize: maximumTokenSize, encrypt: encrypt, qop: qop)
-    }
+    func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool, qop: UInt32?) throws(GSSError) -> Int
 
     /// Encrypts (or signs) `data` in place (`gss_wrap_iov`) and returns the header, padding and
     /// trailer to send around it: no copy of a large buffer.
-    public mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool = true,
-                                     qop: UInt32 = 0) throws(GSSError) -> GSSWrappedIOV {
-        try _core.wrapInPlace(data, encrypt: encrypt, qop: qop)
-    }
+    mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool,
+                              qop: UInt32?) throws(GSSError) -> GSSWrappedIOV
 
     /// `wrapInPlace` over an array.
-    public mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool = true,
-                                     qop: UInt32 = 0) throws(GSSError) -> GSSWrappedIOV {
-        try _core.wrapInPlace(&data, encrypt: encrypt, qop: qop)
-    }
+    mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool, qop: UInt32?) throws(GSSError) -> GSSWrappedIOV
 
     /// Verifies and decrypts a whole wrapped token in place (`gss_unwrap_iov` with a STREAM buffer);
     /// the plaintext is at `range` within `token` afterwards.
-    public mutating func unwrapInPlace(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
-        try _core.unwrapInPlace(token)
-    }
+    mutating func unwrapInPlace(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV
 
     /// `unwrapInPlace` over an array.
-    public mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV {
-        try _core.unwrapInPlace(&token)
+    mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV
+}
+
+// The defaults (encrypt, the mechanism's QOP) for callers generic over either side; the concrete
+// types declare the same defaults on their own methods.
+extension GSSSecurityContext where Self: ~Copyable {
+    public mutating func wrap(_ message: [UInt8], encrypt: Bool = true) throws(GSSError) -> [UInt8] {
+        try wrap(message, encrypt: encrypt, qop: nil)
+    }
+
+    public mutating func getMIC(_ message: [UInt8]) throws(GSSError) -> [UInt8] {
+        try getMIC(message, qop: nil)
+    }
+
+    public func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool = true) throws(GSSError) -> Int {
+        try wrapSizeLimit(maximumTokenSize: maximumTokenSize, encrypt: encrypt, qop: nil)
+    }
+
+    public mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer,
+                                     encrypt: Bool = true) throws(GSSError) -> GSSWrappedIOV {
+        try wrapInPlace(data, encrypt: encrypt, qop: nil)
+    }
+
+    public mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool = true) throws(GSSError) -> GSSWrappedIOV {
+        try wrapInPlace(&data, encrypt: encrypt, qop: nil)
     }
 }
 
+// Each side forwards to the core it owns (the core stays package-internal).
 extension GSSInitiatorContext: GSSSecurityContext {
-    public var _core: GSSContextCore {
-        _read { yield core }
-        _modify { yield &core }
+    public var isComplete: Bool { core.isComplete }
+    public var mechanism: GSSMechanism { core.mechanism }
+    public var grantedFlags: GSSContextFlags { core.flags }
+    public var lifetime: Duration? { core.lifetime }
+    public var protectionPath: GSSProtectionPath { core.protection.path }
+    public var allowsFastProtection: Bool {
+        get { core.protection.allowed }
+        set { core.protection.allowed = newValue }
+    }
+
+    public func inquire() throws(GSSError) -> GSSContextInfo { try core.inquire() }
+
+    public mutating func wrap(_ message: [UInt8], encrypt: Bool = true, qop: UInt32? = nil) throws(GSSError) -> [UInt8] {
+        try core.wrap(message, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func unwrap(_ token: [UInt8]) throws(GSSError) -> GSSUnwrapped { try core.unwrap(token) }
+
+    public mutating func getMIC(_ message: [UInt8], qop: UInt32? = nil) throws(GSSError) -> [UInt8] {
+        try core.getMIC(message, qop: qop)
+    }
+
+    @discardableResult
+    public mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32? {
+        try core.verifyMIC(message, mic: mic)
+    }
+
+    public func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool = true, qop: UInt32? = nil) throws(GSSError) -> Int {
+        try core.wrapSizeLimit(maximumTokenSize: maximumTokenSize, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool = true,
+                                     qop: UInt32? = nil) throws(GSSError) -> GSSWrappedIOV {
+        try core.wrapInPlace(data, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool = true,
+                                     qop: UInt32? = nil) throws(GSSError) -> GSSWrappedIOV {
+        try core.wrapInPlace(&data, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func unwrapInPlace(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
+        try core.unwrapInPlace(token)
+    }
+
+    public mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV {
+        try core.unwrapInPlace(&token)
     }
 }
 
+// Each side forwards to the core it owns (the core stays package-internal).
 extension GSSAcceptorContext: GSSSecurityContext {
-    public var _core: GSSContextCore {
-        _read { yield core }
-        _modify { yield &core }
+    public var isComplete: Bool { core.isComplete }
+    public var mechanism: GSSMechanism { core.mechanism }
+    public var grantedFlags: GSSContextFlags { core.flags }
+    public var lifetime: Duration? { core.lifetime }
+    public var protectionPath: GSSProtectionPath { core.protection.path }
+    public var allowsFastProtection: Bool {
+        get { core.protection.allowed }
+        set { core.protection.allowed = newValue }
+    }
+
+    public func inquire() throws(GSSError) -> GSSContextInfo { try core.inquire() }
+
+    public mutating func wrap(_ message: [UInt8], encrypt: Bool = true, qop: UInt32? = nil) throws(GSSError) -> [UInt8] {
+        try core.wrap(message, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func unwrap(_ token: [UInt8]) throws(GSSError) -> GSSUnwrapped { try core.unwrap(token) }
+
+    public mutating func getMIC(_ message: [UInt8], qop: UInt32? = nil) throws(GSSError) -> [UInt8] {
+        try core.getMIC(message, qop: qop)
+    }
+
+    @discardableResult
+    public mutating func verifyMIC(_ message: [UInt8], mic: [UInt8]) throws(GSSError) -> UInt32? {
+        try core.verifyMIC(message, mic: mic)
+    }
+
+    public func wrapSizeLimit(maximumTokenSize: Int, encrypt: Bool = true, qop: UInt32? = nil) throws(GSSError) -> Int {
+        try core.wrapSizeLimit(maximumTokenSize: maximumTokenSize, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, encrypt: Bool = true,
+                                     qop: UInt32? = nil) throws(GSSError) -> GSSWrappedIOV {
+        try core.wrapInPlace(data, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func wrapInPlace(_ data: inout [UInt8], encrypt: Bool = true,
+                                     qop: UInt32? = nil) throws(GSSError) -> GSSWrappedIOV {
+        try core.wrapInPlace(&data, encrypt: encrypt, qop: qop)
+    }
+
+    public mutating func unwrapInPlace(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
+        try core.unwrapInPlace(token)
+    }
+
+    public mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV {
+        try core.unwrapInPlace(&token)
     }
 }

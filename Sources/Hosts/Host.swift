@@ -124,7 +124,7 @@ public struct Host: Sendable, Hashable, Codable {
         _modify { unique(); yield &storage.signOns }
     }
 
-    /// A host with SEMANTICS.md's defaults: migration off, CredSSP, 2 simultaneous migrations,
+    /// A host with the defaults of docs/rules.md: migration off, CredSSP, 2 simultaneous migrations,
     /// no networks, Credential Guard on from 2025, Domain Admins of its domain in local Administrators.
     public init(name: String, domain: String, os: OSGeneration = .ws2012R2, hypervisorInstalled: Bool = true,
                 logonDC: String, addresses: [IPv4Address] = []) {

@@ -1,39 +1,9 @@
 import Foundation
 
+import MigrationVocabulary
 import WindowsStatus
 
-/// `Set-VMHost -VirtualMachineMigrationAuthenticationType`; WMI `AuthenticationType` (CredSSP = 0, Kerberos = 1).
-public enum MigrationAuthenticationType: String, Sendable, Hashable, Codable, CaseIterable {
-    case credSSP = "CredSSP"
-    case kerberos = "Kerberos"
-
-    /// The WMI `Msvm_VirtualSystemMigrationServiceSettingData.AuthenticationType` value.
-    public var wmiValue: Int { self == .credSSP ? 0 : 1 }
-
-    public init?(parsing text: String) {
-        switch text.lowercased() {
-        case "credssp", "0": self = .credSSP
-        case "kerberos", "1": self = .kerberos
-        default: return nil
-        }
-    }
-}
-
-/// `Set-VMHost -VirtualMachineMigrationPerformanceOption`.
-public enum MigrationPerformanceOption: String, Sendable, Hashable, Codable, CaseIterable {
-    case tcpIP = "TCPIP"
-    case compression = "Compression"
-    case smb = "SMB"
-
-    public init?(parsing text: String) {
-        switch text.lowercased().replacingOccurrences(of: "/", with: "") {
-        case "tcpip": self = .tcpIP
-        case "compression": self = .compression
-        case "smb": self = .smb
-        default: return nil
-        }
-    }
-
+extension MigrationPerformanceOption {
     /// The default for a generation: Compression from 2012 R2, TCP/IP on 2012.
     public static func defaultOption(for os: OSGeneration) -> MigrationPerformanceOption {
         os >= .ws2012R2 ? .compression : .tcpIP
@@ -52,7 +22,7 @@ public struct MigrationNetwork: Sendable, Hashable, Codable {
     }
 }
 
-/// A host's live-migration settings, with the defaults of SEMANTICS.md.
+/// A host's live-migration settings, with the defaults of docs/rules.md.
 public struct MigrationSettings: Sendable, Hashable, Codable {
     /// `Enable-VMMigration` / `Disable-VMMigration`; off by default.
     public var enabled: Bool = false

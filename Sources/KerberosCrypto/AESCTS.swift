@@ -1,5 +1,4 @@
 import CLibCrypto
-import Foundation
 
 /// AES in CBC mode with ciphertext stealing, CS3 variant, zero initial vector (RFC 3962 §5),
 /// over messages given as several pieces so callers need not copy them together.
@@ -7,7 +6,7 @@ import Foundation
 /// All but the last two blocks go through OpenSSL's AES-CBC in one pass (AES-NI, pipelined
 /// decryption); the last two (16 < n ≤ 32 octets) go through OpenSSL's AES-CBC-CTS ("CS3") with the
 /// preceding ciphertext block as IV, which is the same computation as one CTS pass over the whole.
-enum AESCTS {
+package enum AESCTS {
     static let blockSize = 16
     /// Work is done in runs of this size so a caller's HMAC sees each run while it is in L1/L2.
     static let chunkLength = 16 * 1024
@@ -22,7 +21,7 @@ enum AESCTS {
     }
 
     /// Encrypts the concatenation of `pieces` (≥ 16 octets in total) into `out`, `length` octets.
-    static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
+    package static func encrypt(key: KerberosKey, pieces: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer,
                         length: Int) throws {
         try encrypt(key: AESContexts(key: key), pieces: pieces,
                     into: [UnsafeMutableRawBufferPointer(start: out, count: length)])
@@ -100,7 +99,7 @@ enum AESCTS {
 
     /// Decrypts `length` octets at `input` (≥ 16) into `pieces`, whose total length is `length`.
     /// A piece may be the input region itself (exact in-place decryption).
-    static func decrypt(key: AESContexts, input: UnsafeRawPointer, length: Int,
+    package static func decrypt(key: AESContexts, input: UnsafeRawPointer, length: Int,
                         into pieces: [UnsafeMutableRawBufferPointer],
                         beforeRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
                         afterRun: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws {
@@ -179,7 +178,7 @@ enum AESCTS {
 /// a context, sets its IV and gives it back, so the key schedule and the CTS parameter are set up
 /// once per key rather than per message. Thread-safe: concurrent users get separate contexts
 /// (one of each kind is kept). OpenSSL wipes the key schedules when the contexts are freed.
-final class AESContexts: @unchecked Sendable {
+package final class AESContexts: @unchecked Sendable {
     enum Kind: Int, CustomStringConvertible {
         case cbcEncrypt, cbcDecrypt, ctsEncrypt, ctsDecrypt
         var encrypts: Bool { self == .cbcEncrypt || self == .ctsEncrypt }
@@ -190,30 +189,19 @@ final class AESContexts: @unchecked Sendable {
     private let key: KerberosKey
     private let cbc: OpaquePointer
     private let cts: OpaquePointer
-    private let lock = NSLock()
-    private var idle: [OpaquePointer?] = [nil, nil, nil, nil]
+    private let idle = IdleContexts(slots: 4)
 
-    init(key: KerberosKey) throws {
+    package init(key: KerberosKey) throws {
         self.key = key
         (cbc, cts) = try LibCrypto.aes(keyLength: key.length)
     }
 
-    deinit { for ctx in idle { EVP_CIPHER_CTX_free(ctx) } }
+    deinit { for ctx in idle.drain() { EVP_CIPHER_CTX_free(ctx) } }
 
     /// Runs `body` with a context of `kind` whose IV is `iv` (nil: zero), padding off.
     func with<R>(_ kind: Kind, iv: UnsafeRawPointer?, _ body: (OpaquePointer) throws -> R) throws -> R {
-        lock.lock()
-        let reused = idle[kind.rawValue]
-        idle[kind.rawValue] = nil
-        lock.unlock()
-        let ctx = try reused ?? make(kind)
-        defer {
-            lock.lock()
-            let keep = idle[kind.rawValue] == nil
-            if keep { idle[kind.rawValue] = ctx }
-            lock.unlock()
-            if !keep { EVP_CIPHER_CTX_free(ctx) }
-        }
+        let ctx = try idle.take(kind.rawValue) ?? make(kind)
+        defer { if !idle.giveBack(ctx, to: kind.rawValue) { EVP_CIPHER_CTX_free(ctx) } }
         // Re-initialising with only an IV keeps the key schedule and the CTS mode.
         let ok = withUnsafeBytes(of: (UInt64(0), UInt64(0))) { zero in
             EVP_CipherInit_ex2(ctx, nil, nil, (iv ?? zero.baseAddress)?.assumingMemoryBound(to: UInt8.self),

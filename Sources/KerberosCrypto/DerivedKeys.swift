@@ -4,15 +4,15 @@
 /// RFC 3962 (aes-sha1): ciphertext = AES-CTS(Ke, conf | P) | HMAC-SHA1(Ki, conf | P)[0..<12].
 /// RFC 8009 (aes-sha2): C = AES-CTS(Ke, conf | P); ciphertext = C | HMAC(Ki, 0^128 | C)[0..<h].
 /// Immutable; safe to share across threads.
-public final class DerivedKeys: Sendable {
-    public let enctype: Enctype
-    public let usage: KeyUsage
+package final class DerivedKeys: Sendable {
+    package let enctype: Enctype
+    package let usage: KeyUsage
     let ke: AESContexts
     let ki: HMACKey
     let kc: HMACKey
 
     /// Derives Ke, Ki and Kc of `base` for `usage`.
-    public init(base: KerberosKey, usage: KeyUsage) throws {
+    package init(base: KerberosKey, usage: KeyUsage) throws {
         enctype = base.enctype
         self.usage = usage
         ke = try AESContexts(key: KeyDerivation.derive(base, usage: usage, purpose: .encryption))
@@ -21,20 +21,20 @@ public final class DerivedKeys: Sendable {
     }
 
     /// Confounder length (one AES block).
-    public static let confounderLength = 16
+    package static let confounderLength = 16
 
     /// Octets `encrypt` adds to a plaintext: confounder and truncated HMAC.
-    public var encryptionOverhead: Int { Self.confounderLength + enctype.macLength }
+    package var encryptionOverhead: Int { Self.confounderLength + enctype.macLength }
 
     // MARK: - Array API
 
     /// Encrypts `plaintext` with a fresh random confounder.
-    public func encrypt(_ plaintext: [UInt8]) throws -> [UInt8] {
+    package func encrypt(_ plaintext: [UInt8]) throws -> [UInt8] {
         try encrypt(plaintext, confounder: nil)
     }
 
     /// Encrypts with a given confounder: for known-answer tests only (never reuse a confounder).
-    @_spi(Testing) public func encrypt(_ plaintext: [UInt8], confounder: [UInt8]?) throws -> [UInt8] {
+    package func encrypt(_ plaintext: [UInt8], confounder: [UInt8]?) throws -> [UInt8] {
         let length = plaintext.count + encryptionOverhead
         var failure: (any Error)?
         let out = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
@@ -59,7 +59,7 @@ public final class DerivedKeys: Sendable {
     }
 
     /// Decrypts and verifies `ciphertext`, returning the plaintext without the confounder.
-    public func decrypt(_ ciphertext: [UInt8]) throws -> [UInt8] {
+    package func decrypt(_ ciphertext: [UInt8]) throws -> [UInt8] {
         guard ciphertext.count >= encryptionOverhead else { throw KerberosCryptoError.defectiveToken("ciphertext too short") }
         let length = ciphertext.count - encryptionOverhead
         var failure: (any Error)?
@@ -82,7 +82,7 @@ public final class DerivedKeys: Sendable {
     }
 
     /// The checksum (truncated HMAC with Kc) of `message`.
-    public func checksum(_ message: [UInt8]) throws -> [UInt8] {
+    package func checksum(_ message: [UInt8]) throws -> [UInt8] {
         try message.withUnsafeBytes { (m) throws in
             try kc.compute([m], truncatedTo: enctype.macLength)
         }

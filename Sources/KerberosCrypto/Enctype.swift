@@ -1,6 +1,6 @@
 /// The Kerberos encryption types KerberosCrypto implements: the aes-sha1 profiles of RFC 3962 and
 /// the aes-sha2 profiles of RFC 8009.
-public enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
+package enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// aes128-cts-hmac-sha1-96 (RFC 3962).
     case aes128CtsHmacSha1_96 = 17
     /// aes256-cts-hmac-sha1-96 (RFC 3962).
@@ -11,7 +11,7 @@ public enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case aes256CtsHmacSha384_192 = 20
 
     /// The name used by krb5.conf, kadmin and RFC 8009's string-to-key salt.
-    public var name: String {
+    package var name: String {
         switch self {
         case .aes128CtsHmacSha1_96: "aes128-cts-hmac-sha1-96"
         case .aes256CtsHmacSha1_96: "aes256-cts-hmac-sha1-96"
@@ -20,10 +20,10 @@ public enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(name) (\(rawValue))" }
+    package var description: String { "\(name) (\(rawValue))" }
 
     /// Length in octets of a protocol key (and of Ke).
-    public var keyLength: Int {
+    package var keyLength: Int {
         switch self {
         case .aes128CtsHmacSha1_96, .aes128CtsHmacSha256_128: 16
         case .aes256CtsHmacSha1_96, .aes256CtsHmacSha384_192: 32
@@ -31,7 +31,7 @@ public enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Length in octets of the truncated HMAC appended to ciphertexts and used as checksum.
-    public var macLength: Int {
+    package var macLength: Int {
         switch self {
         case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: 12
         case .aes128CtsHmacSha256_128: 16
@@ -40,7 +40,7 @@ public enum Enctype: Int32, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Default PBKDF2 iteration count of string-to-key (RFC 3962: 4096, RFC 8009: 32768).
-    public var defaultIterations: Int { isRFC8009 ? 32768 : 4096 }
+    package var defaultIterations: Int { isRFC8009 ? 32768 : 4096 }
 
     /// Whether this is an RFC 8009 (encrypt-then-MAC, KDF-HMAC-SHA2) enctype.
     var isRFC8009: Bool { self == .aes128CtsHmacSha256_128 || self == .aes256CtsHmacSha384_192 }

@@ -2,7 +2,7 @@ import WindowsStatus
 
 /// Why a KerberosCrypto operation failed, with the GSS major status MIT would return and the
 /// Windows status SSPI would report for the same condition.
-public enum KerberosCryptoError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum KerberosCryptoError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Integrity check failed (checksum/HMAC mismatch, wrong direction): GSS_S_BAD_SIG.
     case badSignature(String)
     /// Token malformed (wrong TOK_ID, filler, lengths, header copy): GSS_S_DEFECTIVE_TOKEN.
@@ -23,7 +23,7 @@ public enum KerberosCryptoError: Error, Sendable, Equatable, CustomStringConvert
     case libcrypto(String)
 
     /// GSS-API major status (RFC 2744 §3.9.1): routine errors in bits 16–23, supplementary bits 0–4.
-    public var gssMajorStatus: UInt32 {
+    package var gssMajorStatus: UInt32 {
         switch self {
         case .badSignature: 6 << 16            // GSS_S_BAD_SIG
         case .defectiveToken: 9 << 16          // GSS_S_DEFECTIVE_TOKEN
@@ -36,7 +36,7 @@ public enum KerberosCryptoError: Error, Sendable, Equatable, CustomStringConvert
     }
 
     /// The status Windows SSPI reports for the same condition.
-    public var windowsStatus: WindowsStatus {
+    package var windowsStatus: WindowsStatus {
         switch self {
         case .badSignature: .messageAltered                                       // 0x8009030F
         case .defectiveToken: .invalidToken                                       // 0x80090308
@@ -47,7 +47,7 @@ public enum KerberosCryptoError: Error, Sendable, Equatable, CustomStringConvert
         }
     }
 
-    public var description: String {
+    package var description: String {
         let what: String = switch self {
         case .badSignature(let why): "bad signature: \(why)"
         case .defectiveToken(let why): "defective token: \(why)"

@@ -2,14 +2,14 @@ import CLibCrypto
 
 /// Secret key material for one enctype. The bytes live in memory this object owns and are
 /// zeroed (`OPENSSL_cleanse`) when it is released; `description` never shows them.
-public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+package final class KerberosKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The enctype the key belongs to.
-    public let enctype: Enctype
+    package let enctype: Enctype
     // Immutable after init; only read afterwards, so sharing across threads is safe.
     private let storage: UnsafeMutableRawBufferPointer
 
     /// A protocol key (session key, subkey, base key) of `enctype`; its length must be `enctype.keyLength`.
-    public convenience init(enctype: Enctype, bytes: some Collection<UInt8>) throws {
+    package convenience init(enctype: Enctype, bytes: some Collection<UInt8>) throws {
         guard bytes.count == enctype.keyLength else {
             throw KerberosCryptoError.invalidKey("\(enctype.name) needs a \(enctype.keyLength)-octet key, got \(bytes.count)")
         }
@@ -17,7 +17,7 @@ public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, Cu
     }
 
     /// Any-length key material (derived Ki/Kc may be shorter than a protocol key).
-    init(enctype: Enctype, unchecked bytes: some Collection<UInt8>) {
+    package init(enctype: Enctype, unchecked bytes: some Collection<UInt8>) {
         self.enctype = enctype
         storage = .allocate(byteCount: max(bytes.count, 1), alignment: 16)
         UnsafeMutableRawBufferPointer(rebasing: storage[0..<bytes.count]).copyBytes(from: bytes)
@@ -32,7 +32,7 @@ public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, Cu
     }
 
     /// Key length in octets.
-    public let length: Int
+    package let length: Int
 
     deinit {
         if let base = storage.baseAddress {
@@ -42,15 +42,15 @@ public final class KerberosKey: @unchecked Sendable, CustomStringConvertible, Cu
     }
 
     /// Calls `body` with the raw key octets. Do not copy them out, and never log them.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(rebasing: storage[0..<length]))
     }
 
-    public var description: String { "KerberosKey(\(enctype.name), \(length) octets, <redacted>)" }
-    public var debugDescription: String { description }
+    package var description: String { "KerberosKey(\(enctype.name), \(length) octets, <redacted>)" }
+    package var debugDescription: String { description }
 }
 
 extension KerberosKey {
     /// The key octets as an array: for known-answer tests only.
-    @_spi(Testing) public var bytesForTesting: [UInt8] { withUnsafeBytes { Array($0) } }
+    package var bytesForTesting: [UInt8] { withUnsafeBytes { Array($0) } }
 }

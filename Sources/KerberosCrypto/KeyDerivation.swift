@@ -2,9 +2,9 @@ import CLibCrypto
 
 /// Key derivation: RFC 3961 DK with n-fold (RFC 3962 enctypes), RFC 8009 KDF-HMAC-SHA2, and
 /// string-to-key (PBKDF2) for both families.
-public enum KeyDerivation {
+package enum KeyDerivation {
     /// What a derived key is for (the last octet of the usage constant).
-    public enum Purpose: UInt8, Sendable {
+    package enum Purpose: UInt8, Sendable {
         /// Kc, checksums (0x99).
         case checksum = 0x99
         /// Ke, encryption (0xAA).
@@ -14,7 +14,7 @@ public enum KeyDerivation {
     }
 
     /// The derived key for `usage` and `purpose` from the protocol key `base`.
-    public static func derive(_ base: KerberosKey, usage: KeyUsage, purpose: Purpose) throws -> KerberosKey {
+    package static func derive(_ base: KerberosKey, usage: KeyUsage, purpose: Purpose) throws -> KerberosKey {
         let u = usage.rawValue
         let constant: [UInt8] = [UInt8(u >> 24), UInt8(u >> 16 & 0xFF), UInt8(u >> 8 & 0xFF), UInt8(u & 0xFF), purpose.rawValue]
         let enctype = base.enctype
@@ -27,7 +27,7 @@ public enum KeyDerivation {
 
     /// RFC 3961 §5.1 DK(key, constant) = random-to-key(DR(key, constant)) for AES (random-to-key is
     /// the identity): AES-encrypt n-fold(constant, 128) and keep encrypting until enough octets.
-    public static func dk(_ key: KerberosKey, constant: [UInt8]) throws -> KerberosKey {
+    package static func dk(_ key: KerberosKey, constant: [UInt8]) throws -> KerberosKey {
         let length = key.enctype.keyLength
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: length + 16, alignment: 16)
         do {
@@ -56,7 +56,7 @@ public enum KeyDerivation {
     }
 
     /// RFC 8009 §3 KDF-HMAC-SHA2(key, label, k) = k-truncate(HMAC(key, 0x00000001 | label | 0x00 | k)).
-    public static func kdfHMACSHA2(_ key: KerberosKey, label: [UInt8], bits: Int) throws -> KerberosKey {
+    package static func kdfHMACSHA2(_ key: KerberosKey, label: [UInt8], bits: Int) throws -> KerberosKey {
         let hmac = try HMACKey(key: key, digest: key.enctype.digestName)
         let message: [UInt8] = [0, 0, 0, 1] + label + [0] +
             [UInt8(bits >> 24 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits & 0xFF)]
@@ -73,7 +73,7 @@ public enum KeyDerivation {
     }
 
     /// The output of PBKDF2 before the final derivation (RFC 3962's "PBKDF2 output", RFC 8009's tkey).
-    public static func pbkdf2(password: String, salt: [UInt8], iterations: Int? = nil,
+    package static func pbkdf2(password: String, salt: [UInt8], iterations: Int? = nil,
                               enctype: Enctype) throws -> KerberosKey {
         let saltp = enctype.isRFC8009 ? Array(enctype.name.utf8) + [0] + salt : salt
         let digest = enctype.isRFC8009 ? enctype.digestName : "SHA1"
@@ -85,7 +85,7 @@ public enum KeyDerivation {
 
     /// string-to-key: RFC 3962 §4 (DK(PBKDF2-HMAC-SHA1, "kerberos")) or RFC 8009 §4
     /// (KDF-HMAC-SHA2(PBKDF2-HMAC-SHA2(enctype-name | 0 | salt), "kerberos")).
-    public static func stringToKey(password: String, salt: [UInt8], iterations: Int? = nil,
+    package static func stringToKey(password: String, salt: [UInt8], iterations: Int? = nil,
                                    enctype: Enctype) throws -> KerberosKey {
         let tkey = try pbkdf2(password: password, salt: salt, iterations: iterations, enctype: enctype)
         let kerberos = Array("kerberos".utf8)

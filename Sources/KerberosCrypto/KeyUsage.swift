@@ -1,16 +1,16 @@
 /// A Kerberos key usage number (RFC 3961 §3); RFC 4121 §2 defines the four GSS ones.
-public struct KeyUsage: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct KeyUsage: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// KG-USAGE-ACCEPTOR-SEAL: sealed Wrap tokens sent by the acceptor.
-    public static let acceptorSeal = KeyUsage(rawValue: 22)
+    package static let acceptorSeal = KeyUsage(rawValue: 22)
     /// KG-USAGE-ACCEPTOR-SIGN: MIC and unsealed Wrap tokens sent by the acceptor.
-    public static let acceptorSign = KeyUsage(rawValue: 23)
+    package static let acceptorSign = KeyUsage(rawValue: 23)
     /// KG-USAGE-INITIATOR-SEAL: sealed Wrap tokens sent by the initiator.
-    public static let initiatorSeal = KeyUsage(rawValue: 24)
+    package static let initiatorSeal = KeyUsage(rawValue: 24)
     /// KG-USAGE-INITIATOR-SIGN: MIC and unsealed Wrap tokens sent by the initiator.
-    public static let initiatorSign = KeyUsage(rawValue: 25)
+    package static let initiatorSign = KeyUsage(rawValue: 25)
 
-    public var description: String { "key usage \(rawValue)" }
+    package var description: String { "key usage \(rawValue)" }
 }

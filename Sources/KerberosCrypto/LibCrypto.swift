@@ -1,8 +1,7 @@
 import CLibCrypto
-import Foundation
 
 /// Thin, internal wrappers over OpenSSL 3 libcrypto: fetched ciphers, HMAC, PBKDF2, randomness.
-enum LibCrypto {
+package enum LibCrypto {
     /// Algorithm handles fetched once per process from the default provider (immutable, thread-safe).
     nonisolated(unsafe) static let aes128CBC = EVP_CIPHER_fetch(nil, "AES-128-CBC", nil)
     nonisolated(unsafe) static let aes256CBC = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil)
@@ -31,7 +30,7 @@ enum LibCrypto {
     }
 
     /// Fills `buffer` from OpenSSL's DRBG.
-    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) throws {
+    package static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) throws {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         guard RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(buffer.count)) == 1 else {
             throw lastError("RAND_bytes")
@@ -74,8 +73,7 @@ enum LibCrypto {
 /// and gives it back when done, so no HMAC context is set up per message. Thread-safe.
 final class HMACKey: @unchecked Sendable {
     private let template: OpaquePointer  // EVP_MAC_CTX, never mutated after init
-    private let lock = NSLock()
-    private var idle: OpaquePointer?
+    private let idle = IdleContexts(slots: 1)
     /// Full (untruncated) output length in octets.
     let outputLength: Int
 
@@ -95,7 +93,7 @@ final class HMACKey: @unchecked Sendable {
     }
 
     deinit {
-        EVP_MAC_CTX_free(idle)
+        for ctx in idle.drain() { EVP_MAC_CTX_free(ctx) }
         EVP_MAC_CTX_free(template)
     }
 
@@ -108,11 +106,7 @@ final class HMACKey: @unchecked Sendable {
 
     /// A running HMAC for data that arrives in runs.
     func start() throws -> HMACStream {
-        lock.lock()
-        let kept = idle
-        idle = nil
-        lock.unlock()
-        if let kept {
+        if let kept = idle.take(0) {
             guard EVP_MAC_init(kept, nil, 0, nil) == 1 else {
                 EVP_MAC_CTX_free(kept)
                 throw LibCrypto.lastError("EVP_MAC_init(reset)")
@@ -125,11 +119,7 @@ final class HMACKey: @unchecked Sendable {
 
     /// Takes back a context a stream is done with (keeps one, frees the rest).
     fileprivate func giveBack(_ ctx: OpaquePointer) {
-        lock.lock()
-        let keep = idle == nil
-        if keep { idle = ctx }
-        lock.unlock()
-        if !keep { EVP_MAC_CTX_free(ctx) }
+        if !idle.giveBack(ctx, to: 0) { EVP_MAC_CTX_free(ctx) }
     }
 
     /// HMAC over `pieces` truncated to `length` octets, as an array.

@@ -1,21 +1,21 @@
 /// The 16-octet header of an RFC 4121 MIC token (§4.2.6.1):
 /// `04 04 | flags | FF FF FF FF FF | SND_SEQ (8)`, followed by the checksum.
-public struct MICToken: Sendable, Hashable {
+package struct MICToken: Sendable, Hashable {
     /// TOK_ID of MIC tokens.
-    public static let tokenID: (UInt8, UInt8) = (0x04, 0x04)
+    package static let tokenID: (UInt8, UInt8) = (0x04, 0x04)
     /// Header length in octets.
-    public static let headerLength = 16
+    package static let headerLength = 16
 
-    public var flags: TokenFlags
-    public var sequenceNumber: UInt64
+    package var flags: TokenFlags
+    package var sequenceNumber: UInt64
 
-    public init(flags: TokenFlags, sequenceNumber: UInt64) {
+    package init(flags: TokenFlags, sequenceNumber: UInt64) {
         self.flags = flags
         self.sequenceNumber = sequenceNumber
     }
 
     /// Parses the header at the start of `token`; throws `.defectiveToken` if it is not one.
-    public init(parsing token: UnsafeRawBufferPointer) throws {
+    package init(parsing token: UnsafeRawBufferPointer) throws {
         guard token.count >= Self.headerLength else {
             throw KerberosCryptoError.defectiveToken("MIC token shorter than its 16-octet header")
         }
@@ -30,7 +30,7 @@ public struct MICToken: Sendable, Hashable {
     }
 
     /// Writes the 16 header octets to `target`.
-    public func write(to target: UnsafeMutableRawPointer) {
+    package func write(to target: UnsafeMutableRawPointer) {
         let p = target.assumingMemoryBound(to: UInt8.self)
         p[0] = Self.tokenID.0
         p[1] = Self.tokenID.1
@@ -40,7 +40,7 @@ public struct MICToken: Sendable, Hashable {
     }
 
     /// The 16 header octets.
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         [UInt8](unsafeUninitializedCapacity: Self.headerLength) { buffer, count in
             write(to: UnsafeMutableRawPointer(buffer.baseAddress!))
             count = Self.headerLength

@@ -3,7 +3,7 @@
 /// The input is repeated lcm(|input|, n) / |input| times, each copy rotated right by 13 bits more
 /// than the previous one (as one big-endian bit string), and the n-octet blocks of the result are
 /// added with end-around carry (ones' complement addition).
-public func nFold(_ input: [UInt8], outputLength: Int) -> [UInt8] {
+package func nFold(_ input: [UInt8], outputLength: Int) -> [UInt8] {
     guard !input.isEmpty, outputLength > 0 else { return [UInt8](repeating: 0, count: max(outputLength, 0)) }
     func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
     let inputBits = input.count * 8

@@ -1,41 +1,41 @@
-import Foundation
+import Synchronization
 
 /// RFC 4121 per-message protection for one established Kerberos GSS context (CFX tokens):
 /// Wrap (sealed or not) and MIC tokens, byte-for-byte as MIT krb5 makes and checks them, computed
 /// with OpenSSL. Holds the keys, role, acceptor-subkey flag, send sequence number and the receive
 /// window (MIT `g_seqstate` semantics).
 ///
-/// Thread-safe: the sequence state is locked; the cryptography runs outside the lock.
-public final class ProtectionContext: @unchecked Sendable {
+/// Thread-safe: the sequence state is behind a `Mutex`; the cryptography runs outside the lock.
+package final class ProtectionContext: @unchecked Sendable {
     /// Which side of the context this is.
-    public enum Role: Sendable, Hashable {
+    package enum Role: Sendable, Hashable {
         case initiator, acceptor
     }
 
     /// What unwrapping or verifying learned besides the data.
-    public struct TokenInfo: Sendable, Hashable {
+    package struct TokenInfo: Sendable, Hashable {
         /// Whether the data was encrypted (sealed Wrap token).
-        public let confidential: Bool
+        package let confidential: Bool
         /// The sender's sequence number.
-        public let sequenceNumber: UInt64
+        package let sequenceNumber: UInt64
         /// Where the number fell in the receive window (`.inSequence`, `.gap` or `.unsequenced`).
-        public let sequence: SequenceWindow.Status
+        package let sequence: SequenceWindow.Status
     }
 
     /// An unwrapped message.
-    public struct Unwrapped: Sendable, Hashable {
-        public let data: [UInt8]
-        public let info: TokenInfo
+    package struct Unwrapped: Sendable, Hashable {
+        package let data: [UInt8]
+        package let info: TokenInfo
     }
 
-    public let role: Role
+    package let role: Role
     /// Whether the acceptor asserted a subkey (tokens then carry `AcceptorSubkey` and use it).
-    public let hasAcceptorSubkey: Bool
+    package let hasAcceptorSubkey: Bool
     /// When true, `.gap`/`.unsequenced` tokens are rejected instead of reported (SSPI behaviour);
     /// duplicates and too-old tokens are always rejected.
-    public let rejectOutOfSequence: Bool
+    package let rejectOutOfSequence: Bool
     /// RRC used for tokens this side makes (MIT uses 0 unless DCE style; any RRC is accepted).
-    public let rightRotationCount: UInt16
+    package let rightRotationCount: UInt16
 
     private let sendSeal: DerivedKeys
     private let sendSign: DerivedKeys
@@ -43,16 +43,20 @@ public final class ProtectionContext: @unchecked Sendable {
     private let peerSign: DerivedKeys
     private let peerSealSubkey: DerivedKeys?
     private let peerSignSubkey: DerivedKeys?
-    private let lock = NSLock()
-    private var nextSendSequence: UInt64
-    private var window: SequenceWindow
+    /// The per-context sequence state: the next number to send and the receive window.
+    private struct Sequences {
+        var nextSend: UInt64
+        var window: SequenceWindow
+    }
+
+    private let sequences: Mutex<Sequences>
 
     /// - Parameters:
     ///   - contextKey: the initiator subkey (or session key) of the context.
     ///   - acceptorSubkey: the acceptor's subkey, if it asserted one.
     ///   - sendSequenceNumber: the next sequence number this side sends.
     ///   - receiveSequenceNumber: the first sequence number expected from the peer.
-    public init(role: Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey? = nil,
+    package init(role: Role, contextKey: KerberosKey, acceptorSubkey: KerberosKey? = nil,
                 sendSequenceNumber: UInt64, receiveSequenceNumber: UInt64,
                 replayDetection: Bool = true, sequenceDetection: Bool = true,
                 rejectOutOfSequence: Bool = false, rightRotationCount: UInt16 = 0) throws {
@@ -70,9 +74,10 @@ public final class ProtectionContext: @unchecked Sendable {
         peerSign = try DerivedKeys(base: contextKey, usage: theirSign)
         peerSealSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSeal) }
         peerSignSubkey = try acceptorSubkey.map { try DerivedKeys(base: $0, usage: theirSign) }
-        nextSendSequence = sendSequenceNumber
-        window = SequenceWindow(initialSequenceNumber: receiveSequenceNumber, replayDetection: replayDetection,
-                                sequenceDetection: sequenceDetection)
+        sequences = Mutex(Sequences(
+            nextSend: sendSequenceNumber,
+            window: SequenceWindow(initialSequenceNumber: receiveSequenceNumber, replayDetection: replayDetection,
+                                   sequenceDetection: sequenceDetection)))
     }
 
     private var ownFlags: TokenFlags {
@@ -82,24 +87,22 @@ public final class ProtectionContext: @unchecked Sendable {
     }
 
     private func takeSequenceNumber() -> UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        let n = nextSendSequence
-        nextSendSequence &+= 1
-        return n
+        sequences.withLock { state in
+            let n = state.nextSend
+            state.nextSend &+= 1
+            return n
+        }
     }
 
     /// The next sequence number this side will send.
-    public var sendSequenceNumber: UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return nextSendSequence
+    package var sendSequenceNumber: UInt64 {
+        sequences.withLock { $0.nextSend }
     }
 
     // MARK: - Wrap
 
     /// Length of the Wrap token for a message of `messageLength` octets.
-    public func wrappedLength(messageLength: Int, confidential: Bool = true) -> Int {
+    package func wrappedLength(messageLength: Int, confidential: Bool = true) -> Int {
         confidential
             ? WrapToken.headerLength + DerivedKeys.confounderLength + messageLength + WrapToken.headerLength
                 + sendSeal.enctype.macLength
@@ -109,7 +112,7 @@ public final class ProtectionContext: @unchecked Sendable {
     /// Wraps `message` into `output` (at least `wrappedLength` octets) without intermediate copies;
     /// returns the token length.
     @discardableResult
-    public func wrap(_ message: UnsafeRawBufferPointer, confidential: Bool = true,
+    package func wrap(_ message: UnsafeRawBufferPointer, confidential: Bool = true,
                      into output: UnsafeMutableRawBufferPointer) throws -> Int {
         let length = wrappedLength(messageLength: message.count, confidential: confidential)
         guard output.count >= length, let out = output.baseAddress else {
@@ -150,7 +153,7 @@ public final class ProtectionContext: @unchecked Sendable {
     /// Wraps `data` where it lies (the IOV form, like `gss_wrap_iov` with HEADER | DATA | TRAILER):
     /// sealed, the data is encrypted in place; either way the token on the wire is
     /// `header + data + trailer`, an ordinary Wrap token with RRC = 0 that `unwrap` accepts.
-    public func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, confidential: Bool = true) throws
+    package func wrapInPlace(_ data: UnsafeMutableRawBufferPointer, confidential: Bool = true) throws
         -> (header: [UInt8], trailer: [UInt8]) {
         let macLength = sendSeal.enctype.macLength
         var header = WrapToken(flags: ownFlags, sequenceNumber: takeSequenceNumber())
@@ -182,7 +185,7 @@ public final class ProtectionContext: @unchecked Sendable {
     }
 
     /// Wraps `message` (one allocation: the token).
-    public func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
+    package func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
         let length = wrappedLength(messageLength: message.count, confidential: confidential)
         var failure: (any Error)?
         let token = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
@@ -227,9 +230,7 @@ public final class ProtectionContext: @unchecked Sendable {
     }
 
     private func record(_ sequenceNumber: UInt64, confidential: Bool) throws -> TokenInfo {
-        lock.lock()
-        let status = window.check(sequenceNumber)
-        lock.unlock()
+        let status = sequences.withLock { $0.window.check(sequenceNumber) }
         let fatal = status == .duplicate || status == .old
             || (rejectOutOfSequence && (status == .gap || status == .unsequenced))
         if fatal, let error = status.error(sequenceNumber: sequenceNumber) { throw error }
@@ -238,7 +239,7 @@ public final class ProtectionContext: @unchecked Sendable {
 
     /// Unwraps a token held in `buffer`, in place: decrypts where it lies and returns the range of
     /// `buffer` holding the message. No allocation proportional to the message.
-    public func unwrap(inPlace buffer: UnsafeMutableRawBufferPointer) throws -> (range: Range<Int>, info: TokenInfo) {
+    package func unwrap(inPlace buffer: UnsafeMutableRawBufferPointer) throws -> (range: Range<Int>, info: TokenInfo) {
         let token = UnsafeRawBufferPointer(buffer)
         let (header, keys) = try validateWrapHeader(token)
         let body = UnsafeMutableRawBufferPointer(rebasing: buffer[16...])
@@ -288,7 +289,7 @@ public final class ProtectionContext: @unchecked Sendable {
     }
 
     /// Unwraps `token`, returning the message (one allocation: the message).
-    public func unwrap(_ token: [UInt8]) throws -> Unwrapped {
+    package func unwrap(_ token: [UInt8]) throws -> Unwrapped {
         if token.count > 16, (Int(token[6]) << 8 | Int(token[7])) % (token.count - 16) != 0 {
             // Rotated body (e.g. DCE style): work on a copy.
             var copy = token
@@ -343,7 +344,7 @@ public final class ProtectionContext: @unchecked Sendable {
     // MARK: - MIC
 
     /// A MIC token over `message`.
-    public func getMIC(_ message: UnsafeRawBufferPointer) throws -> [UInt8] {
+    package func getMIC(_ message: UnsafeRawBufferPointer) throws -> [UInt8] {
         let header = MICToken(flags: ownFlags, sequenceNumber: takeSequenceNumber())
         let macLength = sendSign.enctype.macLength
         var token = header.bytes + [UInt8](repeating: 0, count: macLength)
@@ -354,13 +355,13 @@ public final class ProtectionContext: @unchecked Sendable {
     }
 
     /// A MIC token over `message`.
-    public func getMIC(_ message: [UInt8]) throws -> [UInt8] {
+    package func getMIC(_ message: [UInt8]) throws -> [UInt8] {
         try message.withUnsafeBytes { try getMIC($0) }
     }
 
     /// Verifies a MIC `token` over `message`.
     @discardableResult
-    public func verifyMIC(_ message: UnsafeRawBufferPointer, token: [UInt8]) throws -> TokenInfo {
+    package func verifyMIC(_ message: UnsafeRawBufferPointer, token: [UInt8]) throws -> TokenInfo {
         try token.withUnsafeBytes { t in
             let header = try MICToken(parsing: t)
             try checkDirection(header.flags)
@@ -377,7 +378,7 @@ public final class ProtectionContext: @unchecked Sendable {
 
     /// Verifies a MIC `token` over `message`.
     @discardableResult
-    public func verifyMIC(_ message: [UInt8], token: [UInt8]) throws -> TokenInfo {
+    package func verifyMIC(_ message: [UInt8], token: [UInt8]) throws -> TokenInfo {
         try message.withUnsafeBytes { try verifyMIC($0, token: token) }
     }
 }

@@ -1,8 +1,8 @@
 /// Receive-side replay and sequence detection with the semantics of MIT krb5's `g_seqstate`
 /// (64-bit sequence numbers, a 64-entry window behind the highest number seen).
-public struct SequenceWindow: Sendable, Hashable {
+package struct SequenceWindow: Sendable, Hashable {
     /// Outcome of checking one sequence number.
-    public enum Status: Sendable, Hashable {
+    package enum Status: Sendable, Hashable {
         /// Expected (or, without sequence detection, acceptable): GSS_S_COMPLETE.
         case inSequence
         /// Later than expected; earlier tokens are missing: GSS_S_GAP_TOKEN.
@@ -15,7 +15,7 @@ public struct SequenceWindow: Sendable, Hashable {
         case old
 
         /// The matching error for `sequenceNumber`, nil for `.inSequence`.
-        public func error(sequenceNumber: UInt64) -> KerberosCryptoError? {
+        package func error(sequenceNumber: UInt64) -> KerberosCryptoError? {
             switch self {
             case .inSequence: nil
             case .gap: .gapToken(sequenceNumber: sequenceNumber)
@@ -26,8 +26,8 @@ public struct SequenceWindow: Sendable, Hashable {
         }
     }
 
-    public let replayDetection: Bool
-    public let sequenceDetection: Bool
+    package let replayDetection: Bool
+    package let sequenceDetection: Bool
     private let base: UInt64
     /// Next expected number, relative to `base`.
     private var next: UInt64 = 0
@@ -35,14 +35,14 @@ public struct SequenceWindow: Sendable, Hashable {
     private var received: UInt64 = 0
 
     /// A window expecting `initialSequenceNumber` first.
-    public init(initialSequenceNumber: UInt64, replayDetection: Bool = true, sequenceDetection: Bool = true) {
+    package init(initialSequenceNumber: UInt64, replayDetection: Bool = true, sequenceDetection: Bool = true) {
         base = initialSequenceNumber
         self.replayDetection = replayDetection
         self.sequenceDetection = sequenceDetection
     }
 
     /// Records `sequenceNumber` and classifies it.
-    public mutating func check(_ sequenceNumber: UInt64) -> Status {
+    package mutating func check(_ sequenceNumber: UInt64) -> Status {
         guard replayDetection || sequenceDetection else { return .inSequence }
         let relative = sequenceNumber &- base
         if relative >= next {

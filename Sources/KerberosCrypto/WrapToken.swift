@@ -1,20 +1,20 @@
 /// The 16-octet header of an RFC 4121 Wrap token (§4.2.6.2):
 /// `05 04 | flags | FF | EC (2) | RRC (2) | SND_SEQ (8)`, followed by the (rotated) body.
-public struct WrapToken: Sendable, Hashable {
+package struct WrapToken: Sendable, Hashable {
     /// TOK_ID of Wrap tokens.
-    public static let tokenID: (UInt8, UInt8) = (0x05, 0x04)
+    package static let tokenID: (UInt8, UInt8) = (0x05, 0x04)
     /// Header length in octets.
-    public static let headerLength = 16
+    package static let headerLength = 16
 
-    public var flags: TokenFlags
+    package var flags: TokenFlags
     /// Extra count: filler octets (sealed) or checksum length (not sealed).
-    public var extraCount: UInt16
+    package var extraCount: UInt16
     /// Right rotation count of the body.
-    public var rightRotationCount: UInt16
+    package var rightRotationCount: UInt16
     /// The sender's sequence number.
-    public var sequenceNumber: UInt64
+    package var sequenceNumber: UInt64
 
-    public init(flags: TokenFlags, extraCount: UInt16 = 0, rightRotationCount: UInt16 = 0, sequenceNumber: UInt64) {
+    package init(flags: TokenFlags, extraCount: UInt16 = 0, rightRotationCount: UInt16 = 0, sequenceNumber: UInt64) {
         self.flags = flags
         self.extraCount = extraCount
         self.rightRotationCount = rightRotationCount
@@ -22,7 +22,7 @@ public struct WrapToken: Sendable, Hashable {
     }
 
     /// Parses the header at the start of `token`; throws `.defectiveToken` if it is not one.
-    public init(parsing token: UnsafeRawBufferPointer) throws {
+    package init(parsing token: UnsafeRawBufferPointer) throws {
         guard token.count >= Self.headerLength else {
             throw KerberosCryptoError.defectiveToken("Wrap token shorter than its 16-octet header")
         }
@@ -37,12 +37,12 @@ public struct WrapToken: Sendable, Hashable {
     }
 
     /// Parses the header of `token`.
-    public init(parsing token: [UInt8]) throws {
+    package init(parsing token: [UInt8]) throws {
         self = try token.withUnsafeBytes { try WrapToken(parsing: $0) }
     }
 
     /// Writes the 16 header octets to `target`.
-    public func write(to target: UnsafeMutableRawPointer) {
+    package func write(to target: UnsafeMutableRawPointer) {
         let p = target.assumingMemoryBound(to: UInt8.self)
         p[0] = Self.tokenID.0
         p[1] = Self.tokenID.1
@@ -56,7 +56,7 @@ public struct WrapToken: Sendable, Hashable {
     }
 
     /// The 16 header octets.
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         [UInt8](unsafeUninitializedCapacity: Self.headerLength) { buffer, count in
             write(to: UnsafeMutableRawPointer(buffer.baseAddress!))
             count = Self.headerLength

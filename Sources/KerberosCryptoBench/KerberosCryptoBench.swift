@@ -1,6 +1,8 @@
 import Foundation
 import GSS
-@_spi(Interop) import KerberosCrypto
+import TestSupport
+import KerberosCrypto
+import KerberosCryptoTestSupport
 import TestRealm
 
 /// `kerberos-crypto-bench`: sealed wrap+unwrap throughput, one core, in one run: MIT krb5's
@@ -12,34 +14,66 @@ struct KerberosCryptoBench {
     static let enctypes = Enctype.allCases
     static let sizes = [64 * 1024, 1024 * 1024]
 
-    static func main() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let seconds = Int(environment["BENCH_SECONDS"] ?? "") ?? 1
-        // The machine is shared: every figure is the best of `rounds` runs.
-        let rounds = Int(environment["BENCH_ROUNDS"] ?? "") ?? 3
-        let selected = environment["BENCH_ENCTYPES"].map { $0.split(separator: ",").compactMap { Int32($0) } }
-        let enctypes = selected.map { list in Self.enctypes.filter { list.contains($0.rawValue) } } ?? Self.enctypes
-        let sizes = environment["BENCH_SIZES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? Self.sizes
-        if environment["BENCH_OURS_ONLY"] != nil {
-            // Only KerberosCrypto's own loop (for profilers).
-            for enctype in enctypes {
-                for size in sizes {
-                    let r = try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size, duration: .seconds(seconds))
-                    print(String(format: "%@ %d: %.0f MB/s", enctype.name, size, r.megabytesPerSecond))
-                }
-            }
-            return
+    /// What to run, from the environment (`BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_ENCTYPES`,
+    /// `BENCH_SIZES`, `BENCH_OURS_ONLY`).
+    struct Settings {
+        var seconds: Int
+        /// The machine is shared: every figure is the best of `rounds` runs.
+        var rounds: Int
+        var enctypes: [Enctype]
+        var sizes: [Int]
+        var oursOnly: Bool
+
+        init(_ environment: [String: String]) {
+            seconds = Int(environment["BENCH_SECONDS"] ?? "") ?? 1
+            rounds = Int(environment["BENCH_ROUNDS"] ?? "") ?? 3
+            let selected = environment["BENCH_ENCTYPES"].map { $0.split(separator: ",").compactMap { Int32($0) } }
+            enctypes = selected.map { list in KerberosCryptoBench.enctypes.filter { list.contains($0.rawValue) } }
+                ?? KerberosCryptoBench.enctypes
+            sizes = environment["BENCH_SIZES"].map { $0.split(separator: ",").compactMap { Int($0) } }
+                ?? KerberosCryptoBench.sizes
+            oursOnly = environment["BENCH_OURS_ONLY"] != nil
         }
+    }
+
+    static func main() async throws {
+        let settings = Settings(ProcessInfo.processInfo.environment)
+        if settings.oursOnly { return try oursOnly(settings) }
         print("CPU: \(cpuModel())")
         print("OpenSSL: \(run("/usr/bin/openssl", ["version"]).trimmingCharacters(in: .whitespacesAndNewlines))")
         print("Sealed wrap + unwrap, one core, message MB/s (10^6 octets/s) per CPU second (as openssl speed counts);")
-        print("best of \(rounds) x \(seconds) s CPU\n")
+        print("best of \(settings.rounds) x \(settings.seconds) s CPU\n")
+        let rates = primitiveRates(settings)
+        // Contexts in a private realm that allows all four enctypes.
+        try await TestRealm.withRealm(.init(name: "BENCH.TEST", encryptionTypes: [ "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128", "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"])) { realm in
+            for (key, value) in realm.environment { setenv(key, value, 1) }
+            try await realm.addPrincipal("bench/bench.test")
+            let keytab = try await realm.exportKeytab(["bench/bench.test"])
+            try await realm.addPrincipal("benchuser", password: "bench-password")
+            let ccache = try await realm.kinit("benchuser", password: "bench-password")
+            try compare(settings, rates: rates, endpoints: GSSEndpoints(ccache: ccache, keytab: keytab))
+            await realm.shutdown()
+        }
+    }
 
-        // Raw primitive rates at each size.
+    /// Only KerberosCrypto's own loop (for profilers).
+    static func oursOnly(_ settings: Settings) throws {
+        for enctype in settings.enctypes {
+            for size in settings.sizes {
+                let r = try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
+                                                           duration: .seconds(settings.seconds))
+                print(String(format: "%@ %d: %.0f MB/s", enctype.name, size, r.megabytesPerSecond))
+            }
+        }
+    }
+
+    /// The OpenSSL primitives' rates at each size (`openssl speed`), printed and keyed
+    /// `"<name> <size>"`, e.g. `"aes-128-cbc enc 65536"`.
+    static func primitiveRates(_ settings: Settings) -> [String: Double] {
         var rates: [String: Double] = [:]
-        for size in sizes {
+        for size in settings.sizes {
             func best(_ arguments: [String]) -> Double {
-                (0..<rounds).map { _ in opensslSpeed(arguments, size, seconds) }.max() ?? .nan
+                (0..<settings.rounds).map { _ in opensslSpeed(arguments, size, settings.seconds) }.max() ?? .nan
             }
             var line = String(format: "openssl speed %7d B:", size)
             for (name, arguments) in [("aes-128-cbc enc", ["-evp", "aes-128-cbc"]),
@@ -54,49 +88,49 @@ struct KerberosCryptoBench {
             }
             print(line + " MB/s")
         }
+        return rates
+    }
 
-        // Contexts in a private realm that allows all four enctypes.
-        try await TestRealm.withRealm(.init(name: "BENCH.TEST", encryptionTypes: [ "aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128", "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"])) { realm in
-            for (key, value) in realm.environment { setenv(key, value, 1) }
-            try await realm.addPrincipal("bench/bench.test")
-            let keytab = try await realm.exportKeytab(["bench/bench.test"])
-            try await realm.addPrincipal("benchuser", password: "bench-password")
-            let ccache = try await realm.kinit("benchuser", password: "bench-password")
-            let endpoints = GSSEndpoints(ccache: ccache, keytab: keytab)
-
-            print("")
-            print("MIT = gss_wrap+gss_unwrap (MIT's C, built-in crypto); GSS = public GSS API wrap/unwrap (arrays);")
-            print("GSS in place = wrapInPlace/unwrapInPlace; raw = ProtectionContext into a preallocated buffer;")
-            print("limit = 1/(1/enc + 1/dec + 2/hash) from openssl speed (each message is encrypted, decrypted, hashed twice)")
-            print("")
-            print("enctype                      size      MIT     GSS  in place    raw   limit  GSS/MIT  in place/MIT  GSS/limit  in place/limit")
-            for enctype in enctypes {
-                try interopCheck(enctype: enctype, ccache: ccache, keytab: keytab)
-                for size in sizes {
-                    var mit = 0.0, gss = 0.0, inPlace = 0.0, raw = 0.0
-                    for _ in 0..<rounds {
-                        mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
-                                                         ccache: ccache, keytab: keytab))
-                        gss = max(gss, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: false))
-                        inPlace = max(inPlace, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: true))
-                        raw = max(raw, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
-                                                                          duration: .seconds(seconds)).megabytesPerSecond)
-                    }
-                    let aes = enctype.keyLength == 16 ? "aes-128-cbc" : "aes-256-cbc"
-                    let hash = switch enctype {
-                    case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: "sha1"
-                    case .aes128CtsHmacSha256_128: "sha256"
-                    case .aes256CtsHmacSha384_192: "sha384"
-                    }
-                    let enc = rates["\(aes) enc \(size)"] ?? .nan, dec = rates["\(aes) dec \(size)"] ?? .nan
-                    let limit = 1 / (1 / enc + 1 / dec + 2 / (rates["\(hash) \(size)"] ?? .nan))
-                    print(String(format: "%-26@ %7d  %7.0f  %6.0f  %8.0f  %5.0f  %6.0f  %6.1fx  %11.1fx  %8.0f%%  %13.0f%%",
-                                 enctype.name as NSString, size, mit, gss, inPlace, raw, limit, gss / mit, inPlace / mit,
-                                 100 * gss / limit, 100 * inPlace / limit))
+    /// The comparison table: MIT, the public GSS API (arrays and in place), the raw
+    /// `ProtectionContext` and the primitives' limit, per enctype and size.
+    static func compare(_ settings: Settings, rates: [String: Double], endpoints: GSSEndpoints) throws {
+        print("")
+        print("MIT = gss_wrap+gss_unwrap (MIT's C, built-in crypto); GSS = public GSS API wrap/unwrap (arrays);")
+        print("GSS in place = wrapInPlace/unwrapInPlace; raw = ProtectionContext into a preallocated buffer;")
+        print("limit = 1/(1/enc + 1/dec + 2/hash) from openssl speed (each message is encrypted, decrypted, hashed twice)")
+        print("")
+        print("enctype                      size      MIT     GSS  in place    raw   limit  GSS/MIT  in place/MIT  GSS/limit  in place/limit")
+        let seconds = settings.seconds
+        for enctype in settings.enctypes {
+            try interopCheck(enctype: enctype, ccache: endpoints.ccache, keytab: endpoints.keytab)
+            for size in settings.sizes {
+                var mit = 0.0, gss = 0.0, inPlace = 0.0, raw = 0.0
+                for _ in 0..<settings.rounds {
+                    mit = max(mit, try mitWrapUnwrap(enctype: enctype, size: size, seconds: seconds,
+                                                     ccache: endpoints.ccache, keytab: endpoints.keytab))
+                    gss = max(gss, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: false))
+                    inPlace = max(inPlace, try endpoints.wrapUnwrap(enctype: enctype, size: size, seconds: seconds, inPlace: true))
+                    raw = max(raw, try ProtectionBenchmark.wrapUnwrap(enctype: enctype, messageSize: size,
+                                                                      duration: .seconds(seconds)).megabytesPerSecond)
                 }
+                let limit = primitiveLimit(enctype: enctype, size: size, rates: rates)
+                print(String(format: "%-26@ %7d  %7.0f  %6.0f  %8.0f  %5.0f  %6.0f  %6.1fx  %11.1fx  %8.0f%%  %13.0f%%",
+                             enctype.name as NSString, size, mit, gss, inPlace, raw, limit, gss / mit, inPlace / mit,
+                             100 * gss / limit, 100 * inPlace / limit))
             }
-            await realm.shutdown()
         }
+    }
+
+    /// 1/(1/enc + 1/dec + 2/hash): each message is encrypted, decrypted and hashed twice.
+    static func primitiveLimit(enctype: Enctype, size: Int, rates: [String: Double]) -> Double {
+        let aes = enctype.keyLength == 16 ? "aes-128-cbc" : "aes-256-cbc"
+        let hash = switch enctype {
+        case .aes128CtsHmacSha1_96, .aes256CtsHmacSha1_96: "sha1"
+        case .aes128CtsHmacSha256_128: "sha256"
+        case .aes256CtsHmacSha384_192: "sha384"
+        }
+        let enc = rates["\(aes) enc \(size)"] ?? .nan, dec = rates["\(aes) dec \(size)"] ?? .nan
+        return 1 / (1 / enc + 1 / dec + 2 / (rates["\(hash) \(size)"] ?? .nan))
     }
 
     /// A quick check that MIT accepts our tokens for `enctype` and we accept MIT's (both roles).
@@ -183,11 +217,7 @@ struct GSSEndpoints {
                                             credential: credential)
         var acceptor = GSSAcceptorContext(credential: try GSSCredential.acquire(
             usage: .accept, store: GSSCredentialStore(keytab: keytab)))
-        var input: [UInt8]? = nil
-        while !(initiator.isComplete && acceptor.isComplete) {
-            let step = try initiator.step(input)
-            input = try step.token.flatMap { try acceptor.step($0).token }
-        }
+        try InMemoryEstablishment.establish(&initiator, &acceptor)
         let message = [UInt8](repeating: 0xA5, count: size)
         var iterations = 0
         var elapsed = 0.0

@@ -2,12 +2,6 @@ import Directory
 import Hosts
 import WindowsStatus
 
-/// Which end of a migration failed.
-public enum Stage: String, Sendable, Hashable, Codable {
-    case source = "Source"
-    case destination = "Destination"
-}
-
 /// Why a move fails: the Windows status, where, which rule, and what to do about it.
 public struct MigrationFailure: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var rule: RuleID

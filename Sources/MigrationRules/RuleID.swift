@@ -1,4 +1,4 @@
-/// The rules of SEMANTICS.md, by id.
+/// The rules of docs/rules.md, by id.
 public enum RuleID: String, Sendable, Hashable, Codable, CaseIterable, Comparable, CustomStringConvertible {
     case p1 = "P1", p2 = "P2", p3 = "P3", p4 = "P4", p5 = "P5"
     case n1 = "N1", n2 = "N2"

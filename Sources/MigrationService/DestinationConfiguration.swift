@@ -1,4 +1,4 @@
-import Hosts
+import MigrationVocabulary
 
 /// What a destination enforces. Changed at run time with `MigrationDestination.update(_:)`.
 public struct DestinationConfiguration: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-import Hosts
+import MigrationVocabulary
 import QEMU
 
 /// One host's daemon configuration (a JSON file; see docs/migration-service.md).

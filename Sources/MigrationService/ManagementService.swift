@@ -1,7 +1,7 @@
 import CredSSP
 import GSS
 import Logging
-import MigrationRules
+import MigrationVocabulary
 import Synchronization
 import WindowsStatus
 

@@ -5,7 +5,7 @@ import Logging
 import NIOCore
 import QEMU
 import Synchronization
-import MigrationRules
+import MigrationVocabulary
 import WindowsStatus
 
 /// The destination's migration listener: authenticates the source's user with Kerberos (mutual),
@@ -46,8 +46,9 @@ public final class MigrationDestination: Sendable {
     /// Replaces the configuration (P1, N1, N2 apply to the next connection; a higher N2 limit
     /// admits waiting migrations at once).
     public func update(_ configuration: DestinationConfiguration) async {
-        state.withLock { $0.configuration = configuration }
-        await slots.setLimit(configuration.maximumMigrations)
+        // One step on the slots' actor: concurrent updates cannot leave one's configuration with
+        // another's N2 limit.
+        await slots.setLimit(configuration.maximumMigrations) { self.state.withLock { $0.configuration = configuration } }
     }
 
     /// Accepts CredSSP migration connections (the source delivers the user's password) with this TLS certificate.

@@ -1,5 +1,5 @@
 import GSS
-import MigrationRules
+import MigrationVocabulary
 import WindowsStatus
 
 /// Which end of a migration failed (the simulator's type: `Source` or `Destination`).

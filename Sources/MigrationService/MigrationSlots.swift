@@ -51,8 +51,11 @@ actor MigrationSlots {
         if granted.remove(id) != nil { release() }
     }
 
-    /// A new limit (configuration reload); more room admits waiting migrations.
-    func setLimit(_ n: Int) {
+    /// A new limit (configuration reload); more room admits waiting migrations. `commit` runs in
+    /// the same actor turn (it stores the configuration the limit comes from), so updates apply
+    /// the configuration and its limit together, in one order.
+    func setLimit(_ n: Int, committing commit: @Sendable () -> Void = {}) {
+        commit()
         limit = max(1, n)
         admit()
     }

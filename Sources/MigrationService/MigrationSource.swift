@@ -1,7 +1,7 @@
 import CompressNIO
 import Foundation
 import GSS
-import Hosts
+import MigrationVocabulary
 import NIOCore
 import NIOPosix
 import Synchronization

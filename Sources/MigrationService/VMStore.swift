@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import Hosts
+import MigrationVocabulary
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -59,11 +59,11 @@ public struct VMStore: Sendable, Hashable {
         for name in stagingFiles() { unlink(stagingDirectory + "/" + name) }
     }
 
-    /// VM names are file names: the rules of `VirtualMachine.nameProblem` (1–100 characters, no
+    /// VM names are file names: the rules of `VirtualMachineName.problem` (1–100 characters, no
     /// path separators or other characters Windows forbids in file names, not `.`/`..`), and no
     /// leading `.` (names starting with a dot are this store's own files).
     static func checkName(_ vm: String, stage: MigrationStage) throws(MigrationServiceError) {
-        let problem = VirtualMachine.nameProblem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
+        let problem = VirtualMachineName.problem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
         if let problem {
             throw .failure(.storage, .invalidArgument, stage: stage,
                            reason: "'\(vm)' is not a valid virtual machine name", detail: problem)

@@ -1,4 +1,4 @@
-import Hosts
+import MigrationVocabulary
 import NIOCore
 import WindowsStatus
 

@@ -238,7 +238,12 @@ struct RealLab {
                     if expected.allSatisfy({ LoopbackConnections.established(to: $0.address, port: $0.port) >= $0.count }) { break }
                     try? await Task.sleep(for: .milliseconds(50))
                 }
-                try? await Task.sleep(for: .milliseconds(200))  // each hello follows its connect
+                // Each hello follows its connect: wait until every connection's first bytes wait in
+                // the paused daemon's receive queue (not a fixed delay), at most 5 s more.
+                for _ in 0..<100 {
+                    if expected.allSatisfy({ LoopbackConnections.withUnreadData(at: $0.address, port: $0.port) >= $0.count }) { break }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
                 await daemons.pause(destinations, false)
                 return (-1, OutcomeSummary(result: "resumed"))
             }

@@ -6,7 +6,7 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
     public var result: Expectation.Result
     /// The Windows status of a refusal (for example ``WindowsStatus/noCredentials``).
     public var status: WindowsStatus?
-    /// The rule of SEMANTICS.md that decided a refusal (`A1`).
+    /// The rule of docs/rules.md that decided a refusal (`A1`).
     public var rule: String?
     /// Rules that explain the refusal further (A3 for a stale ticket, A6 for the round trip).
     public var relatedRules: [String] = []

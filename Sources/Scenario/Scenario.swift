@@ -10,7 +10,7 @@ import MigrationRules
 public struct Scenario: Sendable {
     public var name: String
     public var description: String?
-    /// SEMANTICS.md rule ids the scenario says it covers.
+    /// Rule ids of docs/rules.md the scenario says it covers.
     public var rules: [String]
     /// The file it came from (`<string>` when built from a string or in code).
     public var file: String

@@ -6,7 +6,7 @@ import WindowsStatus
 struct ScenarioDocument: Sendable, Hashable {
     var name: String
     var description: String?
-    /// The SEMANTICS.md rule ids this scenario exercises (`A6`, `N2`, …).
+    /// The rule ids of docs/rules.md this scenario exercises (`A6`, `N2`, …).
     var rules: [String]
     var directory: DirectorySpec
     var hosts: [HostSpec]
@@ -111,7 +111,7 @@ struct HostSpec: Sendable, Hashable {
     var at: SourceLocation
 }
 
-/// A host's initial migration settings (nil: the default of SEMANTICS.md).
+/// A host's initial migration settings (nil: the default of docs/rules.md).
 struct HostSettingsSpec: Sendable, Hashable {
     var migrationEnabled: Bool?
     var maximumVirtualMachineMigrations: Int?

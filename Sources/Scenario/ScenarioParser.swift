@@ -355,7 +355,7 @@ enum ScenarioParser {
     }
 }
 
-/// The SEMANTICS.md rule ids.
+/// The rule ids of docs/rules.md.
 public enum Rules {
     public static let known = ["P1", "P2", "P3", "P4", "P5", "N1", "N2", "A1", "A2", "A2b", "A3", "A4", "A5", "A6", "A7", "S1"]
 }

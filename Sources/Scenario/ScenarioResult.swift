@@ -121,7 +121,7 @@ enum JSONOutput {
 }
 
 extension Rules {
-    /// Orders rule ids as SEMANTICS.md lists them.
+    /// Orders rule ids as docs/rules.md lists them.
     public static func order(_ a: String, _ b: String) -> Bool {
         let ia = known.firstIndex(of: a) ?? Int.max
         let ib = known.firstIndex(of: b) ?? Int.max

@@ -1,6 +1,7 @@
 @testable import CredSSP
 import NIOSSL
 import Testing
+import TestSupport
 
 /// Hostile peers against the state machines: TSRequests out of order inside a real TLS session, and TLS garbage.
 /// Every failure must be a ``CredSSPError``, no credentials may come out, and a failed machine stays failed.
@@ -161,7 +162,7 @@ extension TSRequestFuzzTests {
     }
 
     @Test func serverRefusesPlaintextThatIsNotATSRequest() async throws {
-        var rng = SeededGenerator(state: 11)
+        var rng = SeededGenerator(seed: 11)
         for _ in 0..<40 {
             let server = try Self.freshServer()
             let scripted = try await ScriptedClient.connect(server, tls: Bool.random(using: &rng) ? .tlsv12 : .tlsv13)
@@ -178,7 +179,7 @@ extension TSRequestFuzzTests {
 
     /// Random TLS-looking and random records at every point of a genuine exchange, into both machines.
     @Test func tlsGarbageIntoBothMachines() async throws {
-        var rng = SeededGenerator(state: 12)
+        var rng = SeededGenerator(seed: 12)
         for round in 0..<60 {
             let (client, server) = try CredSSPExchangeTests.pair(flow: round % 2 == 0 ? .mutual : .threeLeg,
                                                                 clientPolicy: CredSSPPolicy(maximumTLSVersion: round % 3 == 0 ? .tlsv12 : .tlsv13))
@@ -254,7 +255,7 @@ extension TSRequestFuzzTests {
     }
 
     @Test func clientRefusesRandomTSRequests() async throws {
-        var rng = SeededGenerator(state: 13)
+        var rng = SeededGenerator(seed: 13)
         for _ in 0..<40 {
             let client = try Self.freshClient()
             let scripted = try await ScriptedServer.accept(client)

@@ -1,4 +1,5 @@
 import GSS
+import TestSupport
 import Testing
 import TestRealm
 
@@ -13,12 +14,7 @@ struct AsyncAPITests {
         let credential = try await GSSCredential.acquire(name: GSSName(principal: user.principal), password: user.password)
         var initiator = GSSInitiatorContext(target: try service.targetName(), credential: credential)
         var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-        var step = try await initiator.step()
-        while let token = step.token {
-            let reply = try await acceptor.step(token)
-            if step.isComplete { break }
-            step = try await initiator.step(reply.token)
-        }
+        try await InMemoryEstablishment.establish(&initiator, &acceptor)
         #expect(initiator.isComplete && acceptor.isComplete)
         #expect(acceptor.peerName?.description == user.principal)
         #expect(try acceptor.unwrap(try initiator.wrap([1, 2, 3])).message == [1, 2, 3])

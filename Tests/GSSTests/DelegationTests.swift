@@ -1,5 +1,6 @@
 import Foundation
 import GSS
+import TestSupport
 import Testing
 import TestRealm
 
@@ -25,7 +26,7 @@ struct DelegationTests {
             #expect(try impersonated.name.description == user.principal)
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: impersonated)
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(acceptor.peerName?.description == user.principal)
             #expect(try initiator.inquire().acceptor?.description == service.principal)
         }
@@ -57,7 +58,7 @@ struct DelegationTests {
             var initiator = GSSInitiatorContext(target: try first.targetName(), credential: try user.credential(),
                                                 flags: GSSContextFlags.standard.union(.delegate))
             var acceptor = GSSAcceptorContext(credential: try first.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(initiator.grantedFlags.contains(.delegate))
             #expect(acceptor.grantedFlags.contains(.delegate))
             let received = acceptor.delegatedCredential
@@ -65,7 +66,7 @@ struct DelegationTests {
             #expect(try delegated.name.description == user.principal)
             var onward = GSSInitiatorContext(target: try second.targetName(), credential: delegated)
             var secondAcceptor = GSSAcceptorContext(credential: try second.acceptorCredential())
-            try inMemoryPair(initiator: &onward, acceptor: &secondAcceptor)
+            try InMemoryEstablishment.establish(&onward, &secondAcceptor)
             #expect(secondAcceptor.peerName?.description == user.principal)
             // The delegated TGT can be stored into a ccache of its own and used from there.
             let cache = realm.newCCacheName()
@@ -83,7 +84,7 @@ struct DelegationTests {
         let error = try await onThread { () throws -> GSSError? in
             var initiator = GSSInitiatorContext(target: try first.targetName(), credential: try user.credential())
             var acceptor = GSSAcceptorContext(credential: acceptorCredential)
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(!initiator.grantedFlags.contains(.delegate))
             // (MIT's acceptor reports GSS_C_DELEG_FLAG for a proxy credential too.)
             let received = acceptor.delegatedCredential
@@ -103,7 +104,7 @@ struct DelegationTests {
         try await onThread {
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: try user.credential())
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(acceptor.delegatedCredential == nil)
         }
     }

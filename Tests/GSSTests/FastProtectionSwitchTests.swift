@@ -1,3 +1,4 @@
+import Foundation
 @testable import GSS
 import Testing
 
@@ -13,10 +14,17 @@ struct FastProtectionSwitchTests {
         #expect(GSSFastProtection.environmentVariable == "MIGAUTH_GSS_FAST_PROTECTION")
     }
 
-    @Test("a new context starts undecided, with the process default")
+    @Test("a new context starts undecided, with the process default read from the environment")
     func newContextDefaults() throws {
-        let context = GSSAcceptorContext()
-        #expect(context.protectionPath == .undecided)
-        #expect(context.allowsFastProtection == GSSFastProtection.enabledByEnvironment)
+        // The rule restated from the process environment, independently of GSSFastProtection.
+        let value = ProcessInfo.processInfo.environment["MIGAUTH_GSS_FAST_PROTECTION"]?.lowercased()
+        let expected = value.map { !["0", "off", "false", "no"].contains($0) } ?? true
+        let acceptor = GSSAcceptorContext()
+        #expect(acceptor.protectionPath == .undecided)
+        #expect(acceptor.allowsFastProtection == expected)
+        var turnedOff = GSSAcceptorContext()
+        turnedOff.allowsFastProtection = false
+        #expect(turnedOff.allowsFastProtection == false)
+        #expect(turnedOff.protectionPath == .undecided)
     }
 }

@@ -80,20 +80,6 @@ func establish(_ context: inout GSSAcceptorContext, send: (([UInt8]) throws -> V
     }
 }
 
-/// Runs a full in-memory exchange and returns both established contexts' results through `body`.
-func inMemoryPair(initiator: inout GSSInitiatorContext, acceptor: inout GSSAcceptorContext) throws {
-    var input: [UInt8]? = nil
-    for _ in 0..<10 {
-        let step = try initiator.step(input)
-        if let token = step.token {
-            let reply = try acceptor.step(token)
-            input = reply.token
-        }
-        if step.isComplete && acceptor.isComplete { return }
-    }
-    throw SocketError("establishment did not finish")
-}
-
 /// The error `body` throws, or nil when it succeeds.
 func gssError(_ body: () throws(GSSError) -> Void) -> GSSError? {
     do { try body(); return nil } catch { return error }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -119,12 +120,8 @@ final class LoopbackListener: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (sockets, GSSAPI calls that talk to the KDC) on its own thread, so it never
-/// holds a thread of the cooperative pool.
+/// Runs blocking work (sockets, GSSAPI calls that talk to the KDC) on the tests' NIO thread pool
+/// (`TestSupport.BlockingWork`), so it never holds a thread of the cooperative pool.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.stackSize = 4 << 20
-        thread.start()
-    }
+    try await BlockingWork.run(body)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GSS
+import TestSupport
 import Testing
 import WindowsStatus
 
@@ -70,7 +71,7 @@ struct LoopbackTests {
 
         let clientResult = await asyncResult { try await onThread { () throws -> (flags: GSSContextFlags, acceptorName: String,
                                                                  initiatorName: String, reply: GSSUnwrapped,
-                                                                 lifetime: UInt32?) in
+                                                                 lifetime: Duration?) in
             let connection = try LoopbackSocket.connect(port: listener.port)
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: try user.credential())
             try establish(&initiator, send: connection.sendFrame, receive: connection.receiveFrame)
@@ -110,7 +111,7 @@ struct LoopbackTests {
         #expect(report.peer == user.principal)
         #expect(clientReport.initiatorName == user.principal)
         #expect(clientReport.acceptorName == service.principal)
-        #expect(clientReport.lifetime.map { $0 > 0 } == true)
+        #expect(clientReport.lifetime.map { $0 > .zero } == true)
         #expect(report.firstMessage?.message == Array("hello from A".utf8))
         #expect(report.firstMessage?.confidential == true)
         #expect(clientReport.reply.message == Array("hello from B".utf8))
@@ -138,7 +139,7 @@ struct LoopbackTests {
                                                 mechanism: .spnego, channelBindings: bindings)
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(mechanisms: both),
                                               channelBindings: bindings)
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             #expect(initiator.mechanism == .spnego)
             #expect(acceptor.mechanism == .spnego || acceptor.mechanism == .kerberos)
             #expect(acceptor.peerName?.description == user.principal)
@@ -163,7 +164,7 @@ struct LoopbackTests {
                                                 channelBindings: GSSChannelBindings(applicationData: [1, 2, 3]))
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential(),
                                               channelBindings: GSSChannelBindings(applicationData: [4, 5, 6]))
-            let error = #expect(throws: GSSError.self) { try inMemoryPair(initiator: &initiator, acceptor: &acceptor) }
+            let error = #expect(throws: GSSError.self) { try InMemoryEstablishment.establish(&initiator, &acceptor) }
             #expect(error?.windowsStatus == .badBindings, "\(String(describing: error))")
             #expect(error?.operation == .acceptSecContext)
         }
@@ -179,7 +180,7 @@ struct InPlaceTests {
         try await onThread {
             var initiator = GSSInitiatorContext(target: try service.targetName(), credential: try user.credential())
             var acceptor = GSSAcceptorContext(credential: try service.acceptorCredential())
-            try inMemoryPair(initiator: &initiator, acceptor: &acceptor)
+            try InMemoryEstablishment.establish(&initiator, &acceptor)
             for size in [1, 15, 16, 17, 1000, 65536, 65537, 1 << 20] {
                 let plain = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
                 var data = plain

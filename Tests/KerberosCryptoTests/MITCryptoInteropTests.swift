@@ -1,7 +1,8 @@
 import CGSSAPI
-@_spi(Testing) import KerberosCrypto
+import KerberosCrypto
 import TestRealm
 import Testing
+import TestSupport
 
 /// Our RFC 3961 encryption and checksums against MIT's libk5crypto (krb5_c_encrypt/decrypt,
 /// krb5_c_make_checksum) for all four enctypes and the four RFC 4121 key usages, both ways.

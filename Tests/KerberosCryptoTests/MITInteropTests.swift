@@ -1,7 +1,10 @@
 import Foundation
-@_spi(Interop) @_spi(Testing) import KerberosCrypto
+import GSS
+import KerberosCrypto
+import KerberosCryptoTestSupport
 import TestRealm
 import Testing
+import TestSupport
 
 /// A pair of live MIT krb5 GSS contexts of one enctype, established in this process against the
 /// shared throwaway KDC (which permits all four enctypes), with a fresh service and user each.

@@ -1,5 +1,6 @@
-@_spi(Testing) import KerberosCrypto
+import KerberosCrypto
 import Testing
+import TestSupport
 
 /// Round trips, tampering, replay and ordering for Wrap and MIC tokens between two contexts.
 @Suite struct ProtectionContextTests {

@@ -1,4 +1,5 @@
-@_spi(Testing) import KerberosCrypto
+import KerberosCrypto
+import KerberosCryptoTestSupport
 import Testing
 
 /// RFC 3961 Appendix A.1 (n-fold) and RFC 3962 Appendix B (string-to-key, AES-CTS).

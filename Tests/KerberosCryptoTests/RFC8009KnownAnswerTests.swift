@@ -1,4 +1,4 @@
-@_spi(Testing) import KerberosCrypto
+import KerberosCrypto
 import Testing
 
 /// RFC 8009 Appendix A: string-to-key, key derivation, encryptions and checksums (key usage 2).

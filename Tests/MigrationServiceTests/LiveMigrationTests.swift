@@ -1,6 +1,5 @@
 import Foundation
 import GSS
-import Hosts
 @testable import MigrationService
 import QEMU
 import Synchronization

@@ -8,14 +8,18 @@ import Testing
 @Suite struct MalformedInputTests {
     static let fixture = "a1-a2-a2b-a3-a4-a5-a6-a7-every-way-to-0x8009030E.yaml"
 
-    func check(_ text: String, lineCount: Int) {
+    /// Reads (and runs) `text`; true when it was refused with a ScenarioError inside the file.
+    @discardableResult
+    func check(_ text: String, lineCount: Int) -> Bool {
         do {
             let s = try Scenario(yaml: text, file: "damaged.yaml", baseDirectory: TestPaths.fixtures.path)
             _ = s.run()
+            return false
         } catch {
             #expect(error.file == "damaged.yaml")
             if let line = error.line { #expect(line >= 1 && line <= lineCount + 1, "\(error)") }
             #expect(!error.message.isEmpty)
+            return true
         }
     }
 
@@ -35,20 +39,27 @@ import Testing
     @Test func truncatedAnywhere() throws {
         let text = try String(contentsOf: TestPaths.fixtures.appendingPathComponent(Self.fixture), encoding: .utf8)
         let chars = Array(text)
+        var refused = 0, cuts = 0
         for cut in stride(from: 0, to: chars.count, by: 97) {
             let prefix = String(chars[..<cut])
-            check(prefix, lineCount: prefix.components(separatedBy: "\n").count)
+            if check(prefix, lineCount: prefix.components(separatedBy: "\n").count) { refused += 1 }
+            cuts += 1
         }
+        #expect(check("", lineCount: 1), "an empty file is not a scenario")
+        #expect(!check(text, lineCount: text.components(separatedBy: "\n").count), "the undamaged fixture reads")
+        #expect(refused > 0 && refused <= cuts)
     }
 
     @Test func indentationShifted() throws {
         let text = try String(contentsOf: TestPaths.fixtures.appendingPathComponent(Self.fixture), encoding: .utf8)
         let lines = text.components(separatedBy: "\n")
+        var refused = 0
         for i in stride(from: 0, to: lines.count, by: 3) {
             var copy = lines
             copy[i] = " " + copy[i]
-            check(copy.joined(separator: "\n"), lineCount: copy.count)
+            if check(copy.joined(separator: "\n"), lineCount: copy.count) { refused += 1 }
         }
+        #expect(refused > 0, "shifting a top-level key must break the scenario")
     }
 }
 

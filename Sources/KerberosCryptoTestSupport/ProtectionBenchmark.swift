@@ -3,23 +3,24 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KerberosCrypto
 
 /// Throughput of sealed wrap + unwrap through ``ProtectionContext`` on one core, for
 /// `kerberos-crypto-bench` (figures in docs/fast-protection.md).
-public enum ProtectionBenchmark {
+package enum ProtectionBenchmark {
     /// One measurement: message octets moved through wrap+unwrap per second.
-    public struct Result: Sendable {
-        public let enctype: Enctype
-        public let messageSize: Int
-        public let iterations: Int
-        public let seconds: Double
+    package struct Result: Sendable {
+        package let enctype: Enctype
+        package let messageSize: Int
+        package let iterations: Int
+        package let seconds: Double
         /// Message octets per second, in MB/s (10^6 octets, as `openssl speed` counts).
-        public var megabytesPerSecond: Double { Double(messageSize * iterations) / seconds / 1e6 }
+        package var megabytesPerSecond: Double { Double(messageSize * iterations) / seconds / 1e6 }
     }
 
     /// Wraps (sealed) into a preallocated token buffer and unwraps it in place, repeatedly, for at
     /// least `duration` of thread CPU time, between an initiator and an acceptor with random keys.
-    public static func wrapUnwrap(enctype: Enctype, messageSize: Int,
+    package static func wrapUnwrap(enctype: Enctype, messageSize: Int,
                                   duration: Duration = .seconds(2)) throws -> Result {
         var keyBytes = [UInt8](repeating: 0, count: enctype.keyLength)
         try keyBytes.withUnsafeMutableBytes { try LibCrypto.randomBytes($0) }
@@ -58,7 +59,7 @@ public enum ProtectionBenchmark {
 
     /// CPU time of the calling thread in seconds. Like `openssl speed` (which counts CPU time
     /// unless given `-elapsed`), this keeps figures comparable on a busy, shared machine.
-    public static func threadCPUSeconds() -> Double {
+    package static func threadCPUSeconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

@@ -1,6 +1,8 @@
+import KerberosCrypto
+
 /// Raw AES-CTS with a zero IV, for RFC 3962 Appendix B known-answer tests.
-@_spi(Testing) public enum AESCTSTesting {
-    public static func encrypt(key: [UInt8], _ plaintext: [UInt8]) throws -> [UInt8] {
+package enum AESCTSTesting {
+    package static func encrypt(key: [UInt8], _ plaintext: [UInt8]) throws -> [UInt8] {
         let k = KerberosKey(enctype: key.count == 16 ? .aes128CtsHmacSha1_96 : .aes256CtsHmacSha1_96, unchecked: key)
         var out = [UInt8](repeating: 0, count: plaintext.count)
         try plaintext.withUnsafeBytes { (p) throws in
@@ -12,7 +14,7 @@
     }
 
     /// Decrypts into `split` pieces of the given lengths (to exercise scattering), concatenated.
-    public static func decrypt(key: [UInt8], _ ciphertext: [UInt8], split: [Int] = []) throws -> [UInt8] {
+    package static func decrypt(key: [UInt8], _ ciphertext: [UInt8], split: [Int] = []) throws -> [UInt8] {
         let k = KerberosKey(enctype: key.count == 16 ? .aes128CtsHmacSha1_96 : .aes256CtsHmacSha1_96, unchecked: key)
         var out = [UInt8](repeating: 0, count: ciphertext.count)
         try ciphertext.withUnsafeBytes { (c) throws in

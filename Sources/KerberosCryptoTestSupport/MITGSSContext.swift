@@ -1,12 +1,14 @@
 import CGSSAPI
+import GSS
+import KerberosCrypto
 
 /// A raw MIT krb5 GSS security context established in this process, for interop tests and the
 /// benchmark: both ends in one process, MIT's own gss_wrap/gss_unwrap/gss_get_mic/gss_verify_mic.
 /// Not for production use (the `GSS` module is the safe API). One owner, one thread at a time.
-@_spi(Interop) public final class MITGSSContext: @unchecked Sendable {
+package final class MITGSSContext: @unchecked Sendable {
     /// The context handle; `GSS_C_NO_CONTEXT` after ``exportLucid()``.
-    public private(set) var handle: gss_ctx_id_t?
-    public let isInitiator: Bool
+    package private(set) var handle: gss_ctx_id_t?
+    package let isInitiator: Bool
 
     init(handle: gss_ctx_id_t?, isInitiator: Bool) {
         self.handle = handle
@@ -19,12 +21,12 @@ import CGSSAPI
     }
 
     /// Context flags requested by ``establish(initiatorCCache:acceptorKeytab:target:mutual:enctypes:)``.
-    public static let replayFlag: OM_uint32 = 4, sequenceFlag: OM_uint32 = 8
+    package static let replayFlag: OM_uint32 = 4, sequenceFlag: OM_uint32 = 8
 
     /// Establishes an initiator (credentials from `initiatorCCache`) and an acceptor (keys from
     /// `acceptorKeytab`) for the host-based service `target` ("service@host"). With `enctypes`,
     /// the initiator only allows those for the session key and subkeys.
-    public static func establish(initiatorCCache: String, acceptorKeytab: String, target: String,
+    package static func establish(initiatorCCache: String, acceptorKeytab: String, target: String,
                                  mutual: Bool = true, enctypes: [Int32]? = nil) throws -> (initiator: MITGSSContext, acceptor: MITGSSContext) {
         var minor: OM_uint32 = 0
         var targetName: gss_name_t? = nil
@@ -84,7 +86,7 @@ import CGSSAPI
     }
 
     /// gss_wrap.
-    public func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
+    package func wrap(_ message: [UInt8], confidential: Bool = true) throws -> [UInt8] {
         var minor: OM_uint32 = 0
         var output = gss_buffer_desc(length: 0, value: nil)
         var state: Int32 = 0
@@ -98,7 +100,7 @@ import CGSSAPI
     }
 
     /// gss_unwrap: the message, whether it was sealed, and the major status (supplementary bits).
-    public func unwrap(_ token: [UInt8]) throws -> (message: [UInt8], confidential: Bool, major: OM_uint32) {
+    package func unwrap(_ token: [UInt8]) throws -> (message: [UInt8], confidential: Bool, major: OM_uint32) {
         var minor: OM_uint32 = 0
         var output = gss_buffer_desc(length: 0, value: nil)
         var state: Int32 = 0
@@ -112,7 +114,7 @@ import CGSSAPI
     }
 
     /// Wraps `message` and unwraps it on `peer` without keeping the results (benchmark loop body).
-    public func wrapUnwrap(_ message: UnsafeMutableRawBufferPointer, peer: MITGSSContext) throws {
+    package func wrapUnwrap(_ message: UnsafeMutableRawBufferPointer, peer: MITGSSContext) throws {
         var minor: OM_uint32 = 0
         var token = gss_buffer_desc(length: 0, value: nil)
         var input = gss_buffer_desc(length: message.count, value: message.baseAddress)
@@ -125,7 +127,7 @@ import CGSSAPI
     }
 
     /// gss_get_mic.
-    public func getMIC(_ message: [UInt8]) throws -> [UInt8] {
+    package func getMIC(_ message: [UInt8]) throws -> [UInt8] {
         var minor: OM_uint32 = 0
         var output = gss_buffer_desc(length: 0, value: nil)
         var bytes = message
@@ -139,7 +141,7 @@ import CGSSAPI
 
     /// gss_verify_mic: the major status (supplementary bits), or throws on a routine error.
     @discardableResult
-    public func verifyMIC(_ message: [UInt8], token: [UInt8]) throws -> OM_uint32 {
+    package func verifyMIC(_ message: [UInt8], token: [UInt8]) throws -> OM_uint32 {
         var minor: OM_uint32 = 0
         var m = message, t = token
         let major = m.withUnsafeMutableBytes { mb in
@@ -154,7 +156,7 @@ import CGSSAPI
     }
 
     /// Exports this context's keys; MIT deletes the context, so this object is unusable afterwards.
-    public func exportLucid() throws -> LucidContext {
+    package func exportLucid() throws -> LucidContext {
         try LucidContext.export(&handle)
     }
 
@@ -197,10 +199,10 @@ import CGSSAPI
 }
 
 /// A failed MIT GSS call in ``MITGSSContext``.
-@_spi(Interop) public struct MITGSSError: Error, Sendable, CustomStringConvertible {
-    public let call: String
-    public let major: UInt32
-    public let minor: UInt32
-    public let message: String
-    public var description: String { "\(call): major 0x\(String(major, radix: 16)), minor \(minor): \(message)" }
+package struct MITGSSError: Error, Sendable, CustomStringConvertible {
+    package let call: String
+    package let major: UInt32
+    package let minor: UInt32
+    package let message: String
+    package var description: String { "\(call): major 0x\(String(major, radix: 16)), minor \(minor): \(message)" }
 }
