@@ -33,17 +33,28 @@ public final class HostDaemon: Sendable {
             logger.warning("uncertain move of '\(move.vm)' (migration \(move.migrationID)): it is not registered here; its state file is kept at \(move.path). Check whether '\(move.vm)' is registered on the destination: if it is, delete the kept file; if it is not, move it back into \(c.vmDirectory)")
         }
         if let guests {
-            try await guests.start(c.virtualMachines)
+            do throws(MigrationServiceError) {
+                try await guests.start(c.virtualMachines)
+            } catch {
+                await guests.stopAll()  // the ones that did start: a daemon that does not run owns no QEMU
+                throw error
+            }
         }
         destination.offerCredSSP(identity)
         management.offerCredSSP(identity)
         // The migration listener runs also while migration is disabled: like Hyper-V's service it
         // answers "Live migration is not enabled" (rule P3) instead of refusing the connection.
-        try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
+        do throws(MigrationServiceError) {
+            try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
+        } catch {
+            await guests?.stopAll()
+            throw error
+        }
         do throws(MigrationServiceError) {
             try await management.start(on: ServiceEndpoint(address: c.address, port: c.managementPort))
         } catch {
             await destination.stop()
+            await guests?.stopAll()
             throw error
         }
     }

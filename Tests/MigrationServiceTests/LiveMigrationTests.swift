@@ -296,6 +296,30 @@ struct LiveMigrationTests {
         await live.stop()
     }
 
+    @Test("a host daemon starts its declared QEMU guests, lists them with their QMP status, and stops them (its own pids)")
+    func daemonOwnsItsGuests() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let blob = try QEMULab.blob(in: lab.directory, megabytes: 1)
+        let configuration = HostConfiguration(
+            name: "TestServer01", fqdn: lab.sourceFQDN, address: ServiceLab.sourceAddress, realm: lab.realmName,
+            keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0, vmDirectory: lab.sourceVMs.directory,
+            qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/r"),
+            virtualMachines: [QEMULab.declaration("g1", blob: blob), VirtualMachineDeclaration(name: "file1")])
+        try lab.createVM("file1", size: 4096)
+        let daemon = HostDaemon(configuration: configuration)
+        try await daemon.start()
+        let listed = await daemon.virtualMachines()
+        let pid = try #require(listed.first { $0.name == "g1" }?.pid)
+        #expect(listed.map(\.name) == ["g1", "file1"])
+        #expect(listed.first?.status == "running")
+        #expect(listed.last?.kind == .stateFile && listed.last?.status == "registered")
+        #expect(kill(pid, 0) == 0)
+        await daemon.stop()
+        #expect(QEMULab.processes(mentioning: lab.directory + "/r/").isEmpty, "stop quits the daemon's QEMU")
+        #expect(!FileManager.default.fileExists(atPath: lab.directory + "/r/g1.qmp"))
+    }
+
     @Test("a guest that is not running is refused with P3's error (ERROR_INVALID_STATE) before connecting")
     func notRunning() async throws {
         let live = try await LiveLab.start()
