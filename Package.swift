@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // CredSSP: the server certificate's public key (X509's Certificate.publicKey).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         // MigrationService: zlib compression of the migration stream.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
@@ -95,7 +97,8 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOTLS", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "Crypto", package: "swift-crypto")],
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates")],
             swiftSettings: swiftSettings),
         // Real two-host runs: a real MIT KDC on LDAP provisioned from the simulated world, and
         // scenarios replayed against real processes (docs/real-scenarios.md).

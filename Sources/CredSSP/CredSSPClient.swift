@@ -35,6 +35,11 @@ public actor CredSSPClient {
     public private(set) var negotiatedVersion: Int?
     /// The TLS version of the channel, once established.
     public private(set) var tlsVersion: TLSVersion?
+    /// The version the server announced in its first TSRequest.
+    public private(set) var serverVersion: Int?
+    /// On a byte stream (RDP) a TSRequest may arrive in pieces, and nobody answers a TLS 1.3 Finished.
+    private var streaming = false
+    private var pending: [UInt8] = []
 
     /// - Parameters:
     ///   - credentials: what to delegate; wiped once sent (or on failure).
@@ -81,18 +86,21 @@ public actor CredSSPClient {
             guard engine.handshakeComplete else { return .send(records) }
             try tlsEstablished(engine)
             if !records.isEmpty {
-                // TLS 1.3: the Finished goes alone and the server answers it, so turns alternate strictly.
+                // TLS 1.3, framed: the Finished goes alone and the server answers it, so turns alternate strictly.
+                // On a byte stream the first TSRequest follows the Finished at once.
+                if streaming { return .send(records + (try firstRequest(engine))) }
                 state = .awaitingTLSReply
                 return .send(records)
             }
-            return try firstRequest(engine)
+            return .send(try firstRequest(engine))
         case .awaitingTLSReply:
             let engine = try requireTLS()
             try engine.feed(try require(input))
-            return try firstRequest(engine)
+            return .send(try firstRequest(engine))
         case .negotiating:
             let engine = try requireTLS()
-            let reply = try receive(engine, try require(input))
+            guard let reply = try receive(engine, try require(input)) else { return .send([]) }
+            if serverVersion == nil { serverVersion = reply.version }
             try checkVersion(reply.version)
             guard let token = reply.negoTokens?.tokens.first else {
                 throw CredSSPError.unexpected("The server's TSRequest has no negoTokens")
@@ -101,7 +109,8 @@ public actor CredSSPClient {
             return .send(try nextRequest(engine, token: out))
         case .awaitingPubKeyAuth:
             let engine = try requireTLS()
-            let reply = try receive(engine, try require(input))
+            guard let reply = try receive(engine, try require(input)) else { return .send([]) }
+            if serverVersion == nil { serverVersion = reply.version }
             if let token = reply.negoTokens?.tokens.first, !token.isEmpty {
                 _ = try inner.step(token)  // e.g. SPNEGO's mechListMIC
             }
@@ -158,10 +167,14 @@ public actor CredSSPClient {
         serverKey = key
     }
 
-    private func firstRequest(_ engine: TLSEngine) throws -> CredSSPClientStep {
+    private func firstRequest(_ engine: TLSEngine) throws -> [UInt8] {
         let out = try inner.step(nil)
-        return .send(try nextRequest(engine, token: out))
+        return try nextRequest(engine, token: out)
     }
+
+    /// Makes the machine accept TSRequests split over several inputs (a byte stream such as RDP's) and send its
+    /// first TSRequest right after a TLS 1.3 Finished.
+    func useByteStream() { streaming = true }
 
     /// The next TSRequest: more negotiation, or (once the inner context is complete) the public-key binding.
     private func nextRequest(_ engine: TLSEngine, token: [UInt8]?) throws -> [UInt8] {
@@ -211,12 +224,25 @@ public actor CredSSPClient {
         return try engine.drainRecords()
     }
 
-    private func receive(_ engine: TLSEngine, _ records: [UInt8]) throws -> TSRequest {
+    /// The server's next TSRequest; nil when, on a byte stream, it has not arrived whole yet.
+    private func receive(_ engine: TLSEngine, _ records: [UInt8]) throws -> TSRequest? {
         guard records.count <= policy.maximumMessageBytes + 4096 else {
             throw CredSSPError.tooLarge("TLS token", records.count, limit: policy.maximumMessageBytes)
         }
         try engine.feed(records)
-        let request = try TSRequestCodec.decodeRequest(try engine.readPlaintext(), policy: policy)
+        let plaintext = try engine.readPlaintext()
+        let request: TSRequest
+        if streaming {
+            pending += plaintext
+            guard let length = try TSRequestCodec.wholeElementLength(pending, policy: policy) else { return nil }
+            guard length == pending.count else {
+                throw CredSSPError.unexpected("The server sent \(pending.count - length) bytes after its TSRequest")
+            }
+            defer { pending = [] }
+            request = try TSRequestCodec.decodeRequest(pending, policy: policy)
+        } else {
+            request = try TSRequestCodec.decodeRequest(plaintext, policy: policy)
+        }
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         return request
     }

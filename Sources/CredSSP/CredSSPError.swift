@@ -28,6 +28,8 @@ public struct CredSSPError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidState
         /// The transport failed or closed before the exchange finished (``CredSSPServer/run(frames:send:)``).
         case transport
+        /// RDP's X.224 security negotiation in front of CredSSP failed (``CredSSPServer/runRDP(inbound:outbound:)``).
+        case rdpNegotiation
     }
 
     public let kind: Kind

@@ -31,6 +31,11 @@ public actor CredSSPServer {
     public private(set) var negotiatedVersion: Int?
     /// The TLS version of the channel, once established.
     public private(set) var tlsVersion: TLSVersion?
+    /// The version the client announced in its first TSRequest.
+    public private(set) var clientVersion: Int?
+    /// On a byte stream (RDP) a TSRequest may arrive in pieces: decrypted bytes wait here until one is whole.
+    private var streaming = false
+    private var pending: [UInt8] = []
 
     /// - Parameters:
     ///   - certificateChain: the server's TLS certificate (leaf first).
@@ -91,24 +96,48 @@ public actor CredSSPServer {
             guard engine.handshakeComplete else { return .send(records) }
             tlsVersion = try engine.tlsVersion()
             state = .awaitingFirstRequest
-            let plaintext = try engine.readPlaintext()
-            if plaintext.isEmpty { return .send(records) }
-            // The client sent its first TSRequest together with its last handshake records.
-            return try handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine,
-                                    prefix: records)
+            // The client may send its first TSRequest together with its last handshake records.
+            guard let request = try nextRequest(engine, allowNone: true) else { return .send(records) }
+            return try handle(request, engine, prefix: records)
         case .awaitingFirstRequest, .negotiating, .awaitingCredentials:
             let engine = try requireTLS()
             try checkTokenSize(input)
             try engine.feed(input)
-            let plaintext = try engine.readPlaintext()
-            return try handle(try TSRequestCodec.decodeRequest(plaintext, policy: policy), engine, prefix: [])
+            guard let request = try nextRequest(engine, allowNone: false) else { return .send([]) }
+            return try handle(request, engine, prefix: [])
         case .finished, .failed:
             throw CredSSPError(.invalidState, .invalidHandle, "The CredSSP server has already \(state == .finished ? "finished" : "failed")")
         }
     }
 
+    /// Makes the machine accept TSRequests split over several inputs (a byte stream such as RDP's, where the
+    /// runner feeds whatever TLS records have arrived): incomplete ones are kept until the rest arrives.
+    func useByteStream() { streaming = true }
+
+    /// The next whole TSRequest decrypted so far; nil when none is there yet (the handshake's last flight, or on a
+    /// byte stream a TSRequest still in transit). On a framed transport every client token after the handshake
+    /// must hold exactly one TSRequest.
+    private func nextRequest(_ engine: TLSEngine, allowNone: Bool) throws -> TSRequest? {
+        let plaintext = try engine.readPlaintext()
+        guard streaming else {
+            if plaintext.isEmpty && allowNone { return nil }
+            return try TSRequestCodec.decodeRequest(plaintext, policy: policy)
+        }
+        pending += plaintext
+        guard let length = try TSRequestCodec.wholeElementLength(pending, policy: policy) else { return nil }
+        // Only the last TSRequest (the credentials) may be followed at once by the client's next protocol (RDP's
+        // MCS Connect Initial): those bytes are not CredSSP's.
+        guard length == pending.count || state == .awaitingCredentials else {
+            throw CredSSPError.unexpected("The client sent \(pending.count - length) bytes after its TSRequest")
+        }
+        defer { pending = [] }
+        if length < pending.count { return try TSRequestCodec.decodeRequest(Array(pending[0..<length]), policy: policy) }
+        return try TSRequestCodec.decodeRequest(pending, policy: policy)
+    }
+
     private func handle(_ request: TSRequest, _ engine: TLSEngine, prefix: [UInt8]) throws -> CredSSPServerStep {
         if state == .awaitingFirstRequest {
+            clientVersion = request.version
             let version = min(request.version, policy.version)
             negotiatedVersion = version
             guard version >= policy.minimumVersion else {

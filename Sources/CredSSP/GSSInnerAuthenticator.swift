@@ -56,13 +56,8 @@ public final class GSSAcceptorAuthenticator: CredSSPInnerAuthenticator {
 
     public func step(_ token: [UInt8]?) throws -> [UInt8]? {
         guard !disposed else { throw GSSInitiatorAuthenticator.disposed }
-        let out: [UInt8]?
-        do {
-            out = try context.step(token ?? []).token
-        } catch {
-            if let token, NTLMLogonFailure.isAuthenticateMessage(token) { throw NTLMLogonFailure(cause: error) }
-            throw error
-        }
+        // A refused NTLM AUTHENTICATE message is SEC_E_LOGON_DENIED in GSSError's own mapping.
+        let out = try context.step(token ?? []).token
         if context.isComplete { peerName = context.peerName }
         return out
     }
@@ -82,25 +77,4 @@ public final class GSSAcceptorAuthenticator: CredSSPInnerAuthenticator {
     }
 
     public func dispose() { disposed = true }
-}
-
-/// An NTLM AUTHENTICATE message the acceptor refused: wrong password or unknown user, SEC_E_LOGON_DENIED as on
-/// Windows. gss-ntlmssp reports it as GSS_S_FAILURE with an errno-like minor code ("Invalid argument").
-public struct NTLMLogonFailure: Error, WindowsStatusReporting, CustomStringConvertible {
-    /// The GSS error behind it.
-    public let cause: GSSError
-    public var windowsStatus: WindowsStatus { .logonDenied }
-
-    init(cause: GSSError) { self.cause = cause }
-
-    public var description: String {
-        "The NTLM AUTHENTICATE message was refused (wrong password or unknown user): \(cause)"
-    }
-
-    /// NTLMSSP message type 3, bare or inside SPNEGO: the signature "NTLMSSP\0" followed by type 3 (LE).
-    static func isAuthenticateMessage(_ token: [UInt8]) -> Bool {
-        let signature: [UInt8] = Array("NTLMSSP".utf8) + [0, 3, 0, 0, 0]
-        guard token.count >= signature.count else { return false }
-        return (0...(token.count - signature.count)).contains { token[$0..<($0 + signature.count)].elementsEqual(signature) }
-    }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import SwiftASN1
+import X509
 
 /// The `pubKeyAuth` values that bind the inner authentication to the TLS server key ([MS-CSSP] 3.1.5).
 ///
@@ -35,30 +36,14 @@ public struct CertificatePublicKey: Sendable, Hashable {
     /// The `subjectPublicKey` BIT STRING's bits (for RSA, the DER `RSAPublicKey`): what `pubKeyAuth` binds.
     public let subjectPublicKey: [UInt8]
 
-    /// Parses a DER certificate.
+    /// Parses a DER certificate (swift-certificates' `Certificate`).
     public init(certificateDER: [UInt8]) throws {
         do {
-            let certificate = try DER.parse(certificateDER)
-            guard case .constructed(let parts) = certificate.content,
-                  let tbs = parts.first(where: { _ in true }),
-                  case .constructed(let fields) = tbs.content
-            else { throw ASN1Error.invalidASN1Object(reason: "not a certificate") }
-            var iterator = fields.makeIterator()
-            var field = iterator.next()
-            if field?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) {
-                field = iterator.next()  // version
-            }
-            // serialNumber, signature, issuer, validity, subject, then subjectPublicKeyInfo.
-            for _ in 0..<5 { field = iterator.next() }
-            guard let spki = field else { throw ASN1Error.invalidASN1Object(reason: "no SubjectPublicKeyInfo") }
-            let key = try DER.sequence(spki, identifier: .sequence) { nodes in
-                _ = try ASN1Any(derEncoded: &nodes)
-                return try ASN1BitString(derEncoded: &nodes)
-            }
-            self.subjectPublicKeyInfo = Array(spki.encodedBytes)
-            self.subjectPublicKey = Array(key.bytes)
-        } catch let error as CredSSPError {
-            throw error
+            let key = try Certificate(derEncoded: certificateDER).publicKey
+            var serializer = DER.Serializer()
+            try serializer.serialize(key)
+            self.subjectPublicKeyInfo = serializer.serializedBytes
+            self.subjectPublicKey = Array(key.subjectPublicKeyInfoBytes)
         } catch {
             throw CredSSPError(.tls, .illegalMessage, "The server certificate cannot be parsed: \(error)")
         }

@@ -30,6 +30,30 @@ enum TSRequestCodec {
         }
     }
 
+    /// The size of the DER element at the start of `bytes` (header included) once all of it is there; nil while
+    /// it is incomplete. For byte streams, where a TSRequest can arrive in pieces.
+    static func wholeElementLength(_ bytes: [UInt8], policy: CredSSPPolicy) throws -> Int? {
+        guard bytes.count >= 2 else { return nil }
+        let first = bytes[1]
+        var length = Int(first)
+        var header = 2
+        if first >= 0x80 {
+            let count = Int(first & 0x7F)
+            guard count >= 1, count <= 4 else {
+                throw CredSSPError(.malformedMessage, .invalidToken,
+                                   "The peer's TSRequest has an unsupported DER length form (0x\(String(first, radix: 16)))")
+            }
+            guard bytes.count >= 2 + count else { return nil }
+            length = bytes[2..<(2 + count)].reduce(0) { $0 << 8 | Int($1) }
+            header += count
+        }
+        let total = header + length
+        guard total <= policy.maximumMessageBytes else {
+            throw CredSSPError.tooLarge("TSRequest", total, limit: policy.maximumMessageBytes)
+        }
+        return bytes.count >= total ? total : nil
+    }
+
     /// Checks a wire string's size; `field` names it in the error.
     static func checkString(_ bytes: [UInt8], field: String, policy: CredSSPPolicy) throws {
         guard bytes.count % 2 == 0 else {

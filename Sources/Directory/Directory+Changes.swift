@@ -51,7 +51,7 @@ extension Directory {
         }
         guard isDomainAdmin(actor, of: dkey, on: dc) else {
             throw DirectoryError(status: .dsInsufficientAccessRights, rule: "P2",
-                                 message: "\(actor) is not a member of Domain Admins of \(dkey), so it may not change the delegation of \(account.samAccountName)",
+                                 message: "\(display(actor)) is not a member of Domain Admins of \(dkey), so it may not change the delegation of \(account.samAccountName)",
                                  attribute: "msDS-AllowedToDelegateTo")
         }
         change(&account)
@@ -104,5 +104,14 @@ extension Directory {
     static func dedupe(_ values: [String]) -> [String] {
         var seen: Set<String> = []
         return values.filter { seen.insert($0.lowercased()).inserted }
+    }
+}
+
+extension Directory {
+    /// `CONTOSO\alice`: the NetBIOS domain name and the account's own spelling, as Windows shows it.
+    public func display(_ ref: PrincipalRef) -> String {
+        let domain = domains[ref.domain]?.domain.netBIOSName ?? ref.domain
+        let name = user(ref)?.samAccountName ?? group(ref)?.samAccountName ?? computer(ref.name, domain: ref.domain)?.samAccountName ?? ref.name
+        return "\(domain)\\\(name)"
     }
 }

@@ -15,6 +15,9 @@ public struct Directory: Sendable, Hashable, Codable {
     public private(set) var trusts: [Trust] = []
     /// Delay after which a change reaches the other DCs of its domain by itself; nil: explicit only.
     public var replicationDelay: SimDuration?
+    /// Delays for single links, `"from>to"` (lower-cased DC names) → delay; they replace
+    /// ``replicationDelay`` on that link. Set with ``setReplicationDelay(_:from:to:)``.
+    public private(set) var linkDelays: [String: SimDuration] = [:]
     /// DC key → domain key.
     private var controllerDomain: [String: String] = [:]
     /// NetBIOS name (upper-cased) → domain key.
@@ -34,7 +37,7 @@ public struct Directory: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case domains, domainOrder, trusts, replicationDelay, controllerDomain, netBIOSIndex, pendingDomains
+        case domains, domainOrder, trusts, replicationDelay, linkDelays, controllerDomain, netBIOSIndex, pendingDomains
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +46,7 @@ public struct Directory: Sendable, Hashable, Codable {
         domainOrder = try c.decode([String].self, forKey: .domainOrder)
         trusts = try c.decode([Trust].self, forKey: .trusts)
         replicationDelay = try c.decodeIfPresent(SimDuration.self, forKey: .replicationDelay)
+        linkDelays = try c.decodeIfPresent([String: SimDuration].self, forKey: .linkDelays) ?? [:]
         controllerDomain = try c.decode([String: String].self, forKey: .controllerDomain)
         netBIOSIndex = try c.decode([String: String].self, forKey: .netBIOSIndex)
         // Derived; recomputed so documents written before it existed still load.
@@ -204,6 +208,32 @@ public struct Directory: Sendable, Hashable, Codable {
         return false
     }
 
+    /// How `principal` is in `group`: the chain of groups from `group` down to the one that holds
+    /// `principal` directly (`[Protected Users, Hyper-V Tier2]` for a user in Hyper-V Tier2,
+    /// which is in Protected Users); `[group]` for a direct member; nil when it is not a member.
+    /// The shortest chain, as `dc` sees the groups.
+    public func membershipPath(of principal: PrincipalRef, in group: PrincipalRef, on dc: String? = nil) -> [PrincipalRef]? {
+        var parent: [PrincipalRef: PrincipalRef] = [:]
+        var queue = [group]
+        var visited: Set<PrincipalRef> = [group]
+        var i = 0
+        while i < queue.count {
+            let g = queue[i]
+            i += 1
+            guard let grp = self.group(g, on: dc) else { continue }
+            if grp.members.contains(principal) {
+                var path = [g]
+                while let p = parent[path[0]] { path.insert(p, at: 0) }
+                return path
+            }
+            for m in grp.members.sorted() where replica(of: m.domain, on: dc)?.groups[m.name] != nil && visited.insert(m).inserted {
+                parent[m] = g
+                queue.append(m)
+            }
+        }
+        return nil
+    }
+
     /// ``isMember(_:of:on:)`` reading `group` from `replica` (which holds `replicaDomain` as `dc` sees
     /// it) when it lives there: the quick path for checks that already hold the replica.
     public func isMember(_ principal: PrincipalRef, of group: PrincipalRef, replica: DirectoryReplica?,
@@ -339,7 +369,18 @@ public struct Directory: Sendable, Hashable, Codable {
         }
     }
 
-    /// Delivers every change whose due time is at or before `now` to every DC (delayed replication).
+    /// Makes changes written on `from` reach `to` by themselves `delay` after they were written
+    /// (one direction; both DCs of one domain).
+    public mutating func setReplicationDelay(_ delay: SimDuration, from: String, to: String) throws(DirectoryError) {
+        let s = from.lowercased(), t = to.lowercased()
+        guard let d = controllerDomain[s], controllerDomain[t] == d, s != t else {
+            throw DirectoryError(status: .noSuchDomain, message: "\(from) and \(to) are not two domain controllers of the same domain")
+        }
+        linkDelays["\(s)>\(t)"] = delay
+    }
+
+    /// Delivers every change whose due time is at or before `now` to every DC (delayed replication):
+    /// on a link with its own delay, written time + that delay; elsewhere the change's due time.
     /// Changes from one DC fall due in the order they were written, so applying in log order keeps
     /// each DC's up-to-dateness vector exact.
     public mutating func deliverDue(now: SimTime) {
@@ -347,7 +388,11 @@ public struct Directory: Sendable, Hashable, Codable {
             guard let state = domains[d], !state.log.isEmpty else { continue }
             for c in state.controllerOrder {
                 for change in state.log {
-                    guard let due = change.due, due <= now else { continue }
+                    if let delay = linkDelays.isEmpty ? nil : linkDelays["\(change.originDC)>\(c)"] {
+                        guard change.stamp.time + delay <= now else { continue }
+                    } else {
+                        guard let due = change.due, due <= now else { continue }
+                    }
                     domains[d]?.controllers[c]?.apply(change)
                 }
             }

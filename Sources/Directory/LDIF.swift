@@ -11,12 +11,16 @@ public struct LDIFRecord: Sendable, Hashable {
         public var line: Int
         /// `name` lower-cased, for lookups.
         public var key: String
+        /// True when the value is binary (not UTF-8) and `value` holds it in base64.
+        /// (`objectSid` and `objectGUID` are converted to their text forms instead: `S-1-5-…`, a GUID.)
+        public var binary: Bool
 
-        public init(name: String, value: String, line: Int) {
+        public init(name: String, value: String, line: Int, binary: Bool = false) {
             self.name = name
             self.value = value
             self.line = line
             self.key = LDIF.asciiLower(name)
+            self.binary = binary
         }
     }
 
@@ -44,118 +48,45 @@ public struct LDIFRecord: Sendable, Hashable {
     }
 }
 
-/// Reads and writes LDIF (RFC 2849) as `ldifde -f` and `ldapsearch -LLL` produce it:
-/// `version: 1`, comments, folded lines (continuations start with one space), `attr:: base64`.
+/// Something an LDIF reader skipped on purpose (a search reference, an object the model does not
+/// have), with where it was.
+public struct LDIFNote: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    /// 1-based line of the record (0 when the note is about the whole file).
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    /// `contoso.ldif:4419: skipped search reference ldap:///CN=Configuration,DC=contoso,DC=com`
+    public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
+}
+
+/// The content records of an LDIF file and what was skipped.
+public struct LDIFDocument: Sendable, Hashable {
+    public var records: [LDIFRecord]
+    public var notes: [LDIFNote]
+}
+
+/// Reads and writes LDIF (RFC 2849) as `ldifde -f`, `ldapsearch -LLL` and Samba's `ldbsearch` produce it:
+/// `version: 1`, comments, folded lines (continuations start with one space), `attr:: base64`
+/// (binary values such as `objectSid`/`objectGUID` included), `changetype: add`, and search
+/// references (`ref: ldap://…` records), which are skipped with a note.
 public enum LDIF {
     /// Parses content records. Errors name `file`, the line and the attribute.
     public static func parse(_ text: String, file: String = "<ldif>") throws(DirectoryError) -> [LDIFRecord] {
-        var records: [LDIFRecord] = []
-        var current: LDIFRecord? = nil
-        var logical: [UInt8] = []
-        var logicalLine = 0
-        var inComment = false
+        try read(text, file: file).records
+    }
 
-        func error(_ message: String, line: Int, attribute: String? = nil) -> DirectoryError {
-            DirectoryError(status: .invalidArgument, message: message, file: file, line: line, attribute: attribute)
-        }
-
-        func finishLogical() throws(DirectoryError) {
-            defer { logical.removeAll(keepingCapacity: true) }
-            if logical.isEmpty { return }
-            guard let colon = logical.firstIndex(of: UInt8(ascii: ":")) else {
-                throw error("Expected 'attribute: value'", line: logicalLine)
-            }
-            var name = logical[..<colon].withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-            if let semi = name.firstIndex(of: ";") { name = String(name[..<semi]) }
-            guard !name.isEmpty, name.utf8.allSatisfy({ isAttrChar($0) }) else {
-                throw error("Invalid attribute name '\(name)'", line: logicalLine, attribute: name)
-            }
-            var i = colon + 1
-            var base64 = false
-            if i < logical.count, logical[i] == UInt8(ascii: ":") { base64 = true; i += 1 }
-            else if i < logical.count, logical[i] == UInt8(ascii: "<") {
-                throw error("URL values (':<') are not supported", line: logicalLine, attribute: name)
-            }
-            while i < logical.count, logical[i] == UInt8(ascii: " ") { i += 1 }
-            let raw = logical[i...]
-            let value: String
-            if base64 {
-                guard let data = Data(base64Encoded: Data(raw)), let s = String(data: data, encoding: .utf8) else {
-                    throw error("Invalid base64 value", line: logicalLine, attribute: name)
-                }
-                value = s
-            } else {
-                value = raw.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-            }
-            let key = LDIF.asciiLower(name)
-            if key == "version" && current == nil && records.isEmpty {
-                guard value == "1" else { throw error("Unsupported LDIF version \(value)", line: logicalLine, attribute: name) }
-                return
-            }
-            if key == "dn" {
-                guard current == nil else {
-                    throw error("A second 'dn:' in one record (records are separated by an empty line)", line: logicalLine, attribute: "dn")
-                }
-                guard value.isEmpty || DistinguishedName(value) != nil else {
-                    throw error("Malformed DN '\(value)'", line: logicalLine, attribute: "dn")
-                }
-                current = LDIFRecord(dn: value, line: logicalLine, values: [])
-                return
-            }
-            guard current != nil else {
-                throw error("Attribute '\(name)' before any 'dn:' line", line: logicalLine, attribute: name)
-            }
-            if key == "changetype" {
-                guard value.lowercased() == "add" else {
-                    throw error("Only content records (or changetype: add) are supported, not '\(value)'", line: logicalLine, attribute: name)
-                }
-                return
-            }
-            current?.values.append(LDIFRecord.Value(name: name, value: value, line: logicalLine))
-        }
-
-        func finishRecord() {
-            if let r = current { records.append(r) }
-            current = nil
-        }
-
-        var lineNumber = 0
-        let bytes = Array(text.utf8)
-        var start = 0
-        let n = bytes.count
-        while start <= n {
-            var end = start
-            while end < n, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-            if start == n && end == n { break }
-            lineNumber += 1
-            var lineEnd = end
-            if lineEnd > start, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-            let line = bytes[start..<lineEnd]
-            start = end + 1
-            if line.isEmpty {
-                try finishLogical()
-                inComment = false
-                finishRecord()
-                continue
-            }
-            let first = line[line.startIndex]
-            if first == UInt8(ascii: " ") {
-                if inComment { continue }
-                guard !logical.isEmpty else {
-                    throw error("Continuation line without a line to continue", line: lineNumber)
-                }
-                logical.append(contentsOf: line.dropFirst())
-                continue
-            }
-            try finishLogical()
-            if first == UInt8(ascii: "#") { inComment = true; continue }
-            inComment = false
-            logical.append(contentsOf: line)
-            logicalLine = lineNumber
-        }
-        try finishLogical()
-        finishRecord()
-        return records
+    /// Parses content records and notes what was skipped (search references, result summaries).
+    public static func read(_ text: String, file: String = "<ldif>") throws(DirectoryError) -> LDIFDocument {
+        var parser = LDIFParser(file: file)
+        try parser.run(Array(text.utf8))
+        return LDIFDocument(records: parser.records, notes: parser.notes)
     }
 
     /// ASCII lower-casing (attribute names are ASCII).
@@ -164,7 +95,7 @@ public enum LDIF {
         return String(decoding: s.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
-    private static func isAttrChar(_ c: UInt8) -> Bool {
+    static func isAttrChar(_ c: UInt8) -> Bool {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".")
     }
 
@@ -178,7 +109,7 @@ public enum LDIF {
         for r in records {
             out += "\n"
             out += line("dn", r.dn)
-            for v in r.values { out += line(v.name, v.value) }
+            for v in r.values { out += v.binary ? fold("\(v.name):: \(v.value)") + "\n" : line(v.name, v.value) }
         }
         return out
     }

@@ -54,7 +54,7 @@ public struct GSSAcceptorContext: ~Copyable, @unchecked Sendable {
         let delegatedCred = delegated.map(GSSCredential.init(owning:))
         defer { gss_release_buffer(&minor, &output) }
         guard major & 0xFFFF_0000 == 0 else {
-            var error = GSSError(.acceptSecContext, major: major, minor: minor)
+            var error = GSSError(.acceptSecContext, major: major, minor: minor).mappingNTLMLogonFailure(input: input)
             if output.length > 0 { error.peerToken = output.bytes }
             throw error
         }

@@ -16,6 +16,9 @@ public enum GSSCredentialUsage: Int32, Sendable, Hashable {
 /// the `async` variants.
 public final class GSSCredential: @unchecked Sendable {
     let handle: gss_cred_id_t
+    /// What must outlive the handle (the private ccache of a ``derived(mechanisms:usage:)`` credential); set once,
+    /// before the credential is shared.
+    private var retained: AnyObject?
 
     init(owning handle: gss_cred_id_t) { self.handle = handle }
 
@@ -71,6 +74,19 @@ public final class GSSCredential: @unchecked Sendable {
         return GSSCredential(owning: cred)
     }
 
+    /// A credential for `mechanisms` (for example `[.spnego]`) made from this credential's Kerberos tickets, without
+    /// asking the KDC again: the tickets are stored into a private memory ccache, from which the new credential is
+    /// acquired. The ccache is destroyed when the new credential goes away. One password AS exchange then serves a
+    /// Kerberos context and a SPNEGO one (MIT's SPNEGO cannot use a Kerberos-only credential).
+    public func derived(mechanisms: [GSSMechanism], usage: GSSCredentialUsage = .initiate) throws(GSSError) -> GSSCredential {
+        let cache = GSSMemoryCCache()
+        let store = GSSCredentialStore(ccache: cache.name)
+        try self.store(into: store, usage: usage, mechanism: .kerberos, overwrite: true, makeDefault: false)
+        let credential = try GSSCredential.acquire(name: try name, usage: usage, mechanisms: mechanisms, store: store)
+        credential.retained = cache
+        return credential
+    }
+
     /// S4U2Self (protocol transition): a credential for `user` obtained by this service
     /// credential (`gss_acquire_cred_impersonate_name`); contacts the KDC. The service needs a
     /// TGT (a ccache, or keys through `client_keytab`); for a forwardable evidence ticket the
@@ -121,4 +137,23 @@ public final class GSSCredential: @unchecked Sendable {
     public var lifetime: Duration? { get throws(GSSError) { try inquire().lifetime } }
     /// What the credential may be used for.
     public var usage: GSSCredentialUsage { get throws(GSSError) { try inquire().usage } }
+}
+
+/// A uniquely named MIT memory ccache, destroyed when this value goes away.
+final class GSSMemoryCCache {
+    let name: String
+
+    init() {
+        let random = (0..<16).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        name = "MEMORY:gss-derived-\(random)"
+    }
+
+    deinit {
+        var context: krb5_context?
+        guard krb5_init_context(&context) == 0, let context else { return }
+        defer { krb5_free_context(context) }
+        var cache: krb5_ccache?
+        guard krb5_cc_resolve(context, name, &cache) == 0, let cache else { return }
+        krb5_cc_destroy(context, cache)
+    }
 }

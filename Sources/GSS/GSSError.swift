@@ -274,3 +274,39 @@ extension gss_buffer_desc {
         return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
 }
+
+// MARK: NTLM (gss-ntlmssp)
+
+extension GSSError {
+    /// The same failure with another Windows status and explanation.
+    init(refining error: GSSError, windowsStatus: WindowsStatus, explanation: String) {
+        operation = error.operation
+        major = error.major
+        minor = error.minor
+        majorMessages = error.majorMessages
+        minorMessages = error.minorMessages
+        self.windowsStatus = windowsStatus
+        self.explanation = explanation
+        peerToken = error.peerToken
+    }
+
+    /// An acceptor's failure on an NTLM AUTHENTICATE message (type 3, bare or inside SPNEGO) is a refused logon —
+    /// wrong password or unknown user — which Windows reports as SEC_E_LOGON_DENIED. gss-ntlmssp reports it as
+    /// GSS_S_FAILURE with an errno-like minor code ("Invalid argument"), which would otherwise read as an internal
+    /// error.
+    func mappingNTLMLogonFailure(input token: [UInt8]) -> GSSError {
+        guard operation == .acceptSecContext, major.routineError == GSSMajorStatus.failure.routineError,
+              !GSSError.isKrb5Code(minor), GSSError.isNTLMAuthenticateMessage(token)
+        else { return self }
+        return GSSError(refining: self, windowsStatus: .logonDenied,
+                        explanation: "The NTLM AUTHENTICATE message was refused: wrong password or unknown user "
+                            + "(gss-ntlmssp checks it against the accounts in NTLM_USER_FILE or winbind).")
+    }
+
+    /// NTLMSSP message type 3, bare or inside SPNEGO: the signature "NTLMSSP\0" followed by type 3 (LE).
+    static func isNTLMAuthenticateMessage(_ token: [UInt8]) -> Bool {
+        let signature: [UInt8] = Array("NTLMSSP".utf8) + [0, 3, 0, 0, 0]
+        guard token.count >= signature.count else { return false }
+        return (0...(token.count - signature.count)).contains { token[$0..<($0 + signature.count)].elementsEqual(signature) }
+    }
+}

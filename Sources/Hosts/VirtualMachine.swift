@@ -13,6 +13,9 @@ public struct VirtualMachine: Sendable, Hashable, Codable {
     public var state: State
     /// Where its configuration and disks live, e.g. `D:\VMs\VM1` or `\\fs01\vms\VM1`.
     public var storagePath: String
+    /// The host it was last live-migrated from (nil: it has not moved). Rule A6 tells the round
+    /// trip only when the VM really came from the host the user is signed on to.
+    public var previousHost: String?
 
     public init(name: String, state: State = .running, storagePath: String? = nil) {
         self.name = name

@@ -192,6 +192,7 @@ extension World {
             vm.storagePath = "\\\\\(d.name)\\VMs\\\(vm.name)"
         }
         if move.kind.movesVM {
+            vm.previousHost = s.name
             hosts[s.key]?.virtualMachines[vmKey] = nil
             hosts[d.key]?.virtualMachines[vmKey] = vm
         } else {

@@ -35,16 +35,18 @@ enum CredSSPHandshake {
     /// Server side, after hello: runs CredSSP with the service's keys and `identity`, signs the delivered user on
     /// with the KDC (a wrong password: SEC_E_LOGON_DENIED), and accepts the sealing Kerberos context, which must be
     /// the same user's. The caller authorizes and sends `authResult`. Failures are sent to the client first.
-    /// `credential` gives the service's acceptor credential for the mechanisms asked (SPNEGO inside CredSSP,
-    /// Kerberos for the sealing context).
+    /// `credential` gives the service's acceptor credential for the mechanisms asked; it is called once, for SPNEGO
+    /// (inside CredSSP) and Kerberos (the sealing context) together.
     static func server(_ conn: FrameConnection, identity: ServiceTLSIdentity, realm: String,
                        credential: @escaping @Sendable ([GSSMechanism]) throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> SignOnCredentials {
         let stage = conn.stage
         let delivered: CredSSPCredentials
+        let acceptor: GSSCredential
         do throws(MigrationServiceError) {
-            let acceptor: GSSCredential
             do {
-                acceptor = try credential([.spnego])
+                // One acceptor credential (one keytab read) for both: SPNEGO inside CredSSP, Kerberos for the
+                // sealing context.
+                acceptor = try credential([.spnego, .kerberos])
             } catch {
                 throw MigrationServiceError.failure(.authentication, error.windowsStatus, stage: stage,
                                                     reason: "The service has no usable keys", detail: error.description, gss: error)
@@ -80,7 +82,7 @@ enum CredSSPHandshake {
             await conn.sendError(error)
             throw error
         }
-        let peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in try credential([.kerberos]) }
+        let peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in acceptor }
         guard peer.principal == principal else {
             user.wipe()
             let error = MigrationServiceError.failure(.authentication, .logonDenied, stage: stage,

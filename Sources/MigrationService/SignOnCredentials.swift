@@ -33,7 +33,8 @@ public final class SignOnCredentials: Sendable, CustomStringConvertible {
         do {
             let name = try GSSName(principal: principal)
             credential = try await GSSCredential.acquire(name: name, password: password)
-            spnegoCredential = try await GSSCredential.acquire(name: name, password: password, mechanisms: [.spnego])
+            // The same TGT for SPNEGO: one AS exchange per sign-on, not one per mechanism.
+            spnegoCredential = try credential.derived(mechanisms: [.spnego])
         } catch {
             throw .connection(.authentication, error.windowsStatus, destination: destination,
                               detail: "\(principal) cannot sign on: \(error.description)", gss: error)

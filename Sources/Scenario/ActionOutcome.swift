@@ -1,3 +1,4 @@
+import MigrationRules
 import WindowsStatus
 
 /// What came of one action: accepted, queued (rule N2) or refused, with the Windows status, the
@@ -86,9 +87,15 @@ public struct MoveDiagnosis: Sendable, Hashable, Codable {
     public var blockers: [ActionOutcome]
     /// Warnings that would apply (S1).
     public var warnings: [OutcomeWarning]
+    /// What the diagnosis assumed that the world did not say (`--signed-on`: a sign-on; the VM on `--from`).
+    public var assumptions: [String] = []
+    /// When the move would fail: the changes that make it succeed, checked in the simulator, or
+    /// the rules that make it impossible.
+    public var plan: FixPlan? = nil
 
     public init(request: MoveSpec, wouldSucceed: Bool, outcome: ActionOutcome, blockers: [ActionOutcome],
-                warnings: [OutcomeWarning]) {
+                warnings: [OutcomeWarning], assumptions: [String] = []) {
+        self.assumptions = assumptions
         self.request = request
         self.wouldSucceed = wouldSucceed
         self.outcome = outcome

@@ -110,7 +110,7 @@ public struct Environment: Sendable, Hashable, Codable {
 
     static func stage(of action: ScenarioAction) -> String {
         switch action {
-        case .delegation, .replicate: "directory"
+        case .delegation, .replicate, .domainGroupMember, .setSensitive: "directory"
         default: "host"
         }
     }
@@ -126,6 +126,9 @@ public struct Environment: Sendable, Hashable, Codable {
         case .enableMigration, .disableMigration, .newVM: ["P3"]
         case .localGroupMember: ["P1"]
         case .signOn, .signOff: ["A1"]
+        case .domainGroupMember: ["P1", "A4"]
+        case .setSensitive: ["A4"]
+        case .setCredentialGuard: ["A7"]
         case .move, .moves: []
         }
     }
@@ -176,6 +179,10 @@ public struct Environment: Sendable, Hashable, Codable {
         case let .advanceClock(seconds): return [.advanceClock(.seconds(Int64(seconds)))]
         case let .purgeTickets(host): return [.purgeTickets(host: host)]
         case let .restart(host): return [.restartHost(host: host)]
+        case let .domainGroupMember(group, member, add, dc):
+            return [add ? .addGroupMember(group: group, member: member, dc: dc) : .removeGroupMember(group: group, member: member, dc: dc)]
+        case let .setSensitive(user, sensitive, dc): return [.setSensitive(user: user, sensitive: sensitive, dc: dc)]
+        case let .setCredentialGuard(host, enabled): return [.setCredentialGuard(host: host, enabled: enabled)]
         case .move, .moves: return []
         }
     }
@@ -186,6 +193,9 @@ public struct Environment: Sendable, Hashable, Codable {
         }
         return state.controllerOrder.filter { $0 != dc.lowercased() }
     }
+
+    /// The rules engine's request for `spec` in this world (the source filled in).
+    public func request(for spec: MoveSpec) throws(SimulationError) -> MoveRequest { try Self.resolve(spec, in: world) }
 
     /// Fills in the source (the host holding the VM now) of a move.
     static func resolve(_ spec: MoveSpec, in world: World) throws(SimulationError) -> MoveRequest {
@@ -198,7 +208,7 @@ public struct Environment: Sendable, Hashable, Codable {
             throw SimulationError(status: .notFound, rule: .p3, message: "No host has a virtual machine named \(spec.vm)")
         }
         return MoveRequest(vm: spec.vm, from: source, to: spec.destination, kind: spec.kind, user: spec.user,
-                           startedFrom: spec.startedOn, destinationAddress: spec.address)
+                           startedFrom: spec.startedOn, session: spec.session, destinationAddress: spec.address)
     }
 
     // MARK: Diagnosis
@@ -216,13 +226,64 @@ public struct Environment: Sendable, Hashable, Codable {
             let d = try world.diagnose(request)
             let first = try world.evaluate(request)
             let outcome = ActionOutcome(first, request: request, world: world)
-            let blockers = d.failures.map { ActionOutcome(MoveOutcome.failure($0), request: request, world: world) }
-            return MoveDiagnosis(request: spec, wouldSucceed: d.succeeds, outcome: outcome, blockers: blockers,
-                                 warnings: d.warnings.map { OutcomeWarning(rule: $0.rule.rawValue, text: $0.message) })
+            let plan = d.succeeds ? nil : try world.fixPlan(for: request)
+            let blockers = d.failures.map { f in
+                var o = ActionOutcome(MoveOutcome.failure(f), request: request, world: world)
+                if let plan { o.fixes = Self.fixes(for: f, in: plan) }
+                return o
+            }
+            var diagnosis = MoveDiagnosis(request: spec, wouldSucceed: d.succeeds, outcome: outcome, blockers: blockers,
+                                          warnings: d.warnings.map { OutcomeWarning(rule: $0.rule.rawValue, text: $0.message) })
+            diagnosis.plan = plan
+            return diagnosis
         } catch {
             let o = Self.refusal(error, stage: "host")
             return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [])
         }
+    }
+
+    /// A blocker's fixes from the plan: its own steps (Windows command, then samba-tool), "impossible
+    /// while …" when another rule cannot be fixed by configuration, or that other steps clear it.
+    static func fixes(for f: MigrationFailure, in plan: FixPlan) -> [String] {
+        if !plan.impossible.isEmpty {
+            if plan.impossible.contains(f) { return f.fixes }
+            return plan.impossible.map { "Impossible while \($0.rule.rawValue) holds: \($0.explanation)" }
+        }
+        let own = plan.steps.filter { ($0.rule == f.rule || (f.rule == .a2 && $0.rule == .a2b)) && ($0.stage == nil || $0.stage == f.stage) }
+        if own.isEmpty {
+            let others = Array(Set(plan.steps.map(\.rule.rawValue))).sorted().joined(separator: ", ")
+            return plan.succeeds ? ["Nothing of its own: the steps for \(others) clear it (see the fix plan)."] : f.fixes
+        }
+        return own.flatMap { [$0.command] + ($0.sambaTool.map { ["or with samba-tool: \($0)"] } ?? []) }
+    }
+
+    /// ``diagnose(_:)`` of a world that does not say how the user is signed on or where the VM is
+    /// (an LDIF directory has neither): the user signed on to the machine the move starts on
+    /// (`startedOn`, else the source) by `signedOn` (a remote session coming from `sessionFrom`),
+    /// and the VM on `spec.source` when no host has it. The diagnosis lists what it assumed.
+    public func diagnose(_ spec: MoveSpec, signedOn: SignOnKind, sessionFrom: String? = nil) -> MoveDiagnosis {
+        var world = self.world
+        var assumed: [String] = []
+        var spec = spec
+        do throws(SimulationError) {
+            if let source = spec.source, !world.allHosts.contains(where: { $0.virtualMachine(spec.vm) != nil }) {
+                _ = try world.apply(.createVM(host: source, name: spec.vm))
+                assumed.append("\(spec.vm) runs on \(world.host(source)?.name ?? source)")
+            }
+            guard let machine = spec.startedOn ?? spec.source ?? world.allHosts.first(where: { $0.virtualMachine(spec.vm) != nil })?.name else {
+                throw SimulationError(status: .notFound, rule: .p3, message: "No host has a virtual machine named \(spec.vm); give --from")
+            }
+            _ = try world.apply(.signOn(user: spec.user, host: machine, kind: signedOn, from: sessionFrom))
+            assumed.append("\(spec.user) is signed on to \(world.host(machine)?.name ?? machine) by \(signedOn.rawValue)"
+                           + (sessionFrom.map { " from \($0)" } ?? ""))
+        } catch {
+            let o = Self.refusal(error, stage: "host")
+            return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [], assumptions: assumed)
+        }
+        spec.session = signedOn
+        var d = Environment(world: world, origin: origin).diagnose(spec)
+        d.assumptions = assumed
+        return d
     }
 
     // MARK: Creating
@@ -256,12 +317,17 @@ public struct Environment: Sendable, Hashable, Codable {
     /// a Hyper-V host (default settings) when its `operatingSystem` is a Windows Server
     /// generation, else a workstation. Logon DC: the domain's first DC.
     public static func fromLDIF(file: String) throws(ScenarioError) -> Environment {
-        let directory = try LDIFSource.load(path: file, at: SourceLocation(file: file, field: ""))
-        var world = World(directory: directory)
+        try fromLDIFWithNotes(file: file).environment
+    }
+
+    /// ``fromLDIF(file:)`` and what the import skipped (search references, objects the model does not read).
+    public static func fromLDIFWithNotes(file: String) throws(ScenarioError) -> (environment: Environment, notes: [LDIFNote]) {
+        let imported = try LDIFSource.loadWithNotes(path: file, at: SourceLocation(file: file, field: ""))
+        var world = World(directory: imported.directory)
         do { try world.addHostsForComputers() } catch {
             throw ScenarioError(file: file, message: "cannot create hosts: \(error.message)")
         }
-        return Environment(world: world, origin: file)
+        return (Environment(world: world, origin: file), imported.notes)
     }
 
     // MARK: Showing

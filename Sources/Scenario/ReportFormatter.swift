@@ -94,6 +94,7 @@ public enum ReportFormatter {
     /// A diagnosis: the verdict, the outcome a move would have, then every blocking rule with its fix.
     public static func text(_ d: MoveDiagnosis) -> String {
         var out = "\(d.request.summary)\n"
+        for a in d.assumptions { out += "assuming: \(a)\n" }
         if d.wouldSucceed {
             out += "Would \(d.outcome.result == .queued ? "be queued (N2) and then" : "") succeed.\n"
         } else {
@@ -109,7 +110,22 @@ public enum ReportFormatter {
                 for (i, f) in b.fixes.enumerated() { out += (i == 0 ? "   fix: " : "        ") + f + "\n" }
             }
         }
+        if let plan = d.plan { out += text(plan) }
         for w in d.warnings { out += "warning (\(w.rule)): \(w.text)\n" }
+        return out
+    }
+
+    /// `Fix plan (checked in the simulator): 1. … ` or `Impossible while P4: …`.
+    static func text(_ plan: FixPlan) -> String {
+        if !plan.impossible.isEmpty {
+            return plan.impossible.map { "Impossible while \($0.rule.rawValue): \($0.explanation)\n" }.joined()
+        }
+        guard plan.succeeds else { return "No fix plan found: \(plan.unresolved ?? "the fixes above do not make the move succeed in the simulator").\n" }
+        var out = "Fix plan (\(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"), checked in the simulator):\n"
+        for (i, s) in plan.steps.enumerated() {
+            out += "\(i + 1). [\(s.rule.rawValue)] \(s.command)\n"
+            if let samba = s.sambaTool { out += "   samba-tool: \(samba)\n" }
+        }
         return out
     }
 
@@ -164,6 +180,11 @@ extension ScenarioAction {
         case let .restart(host): return "Restart-Computer \(host)"
         case let .move(m): return m.summary
         case let .moves(list): return list.map(\.summary).joined(separator: " ∥ ")
+        case let .domainGroupMember(group, member, add, dc):
+            return "\(add ? "Add" : "Remove")-ADGroupMember -Identity '\(group)' -Members \(member)\(dc.map { " -Server \($0)" } ?? "")"
+        case let .setSensitive(user, sensitive, dc):
+            return "Set-ADAccountControl \(user) -AccountNotDelegated $\(sensitive)\(dc.map { " -Server \($0)" } ?? "")"
+        case let .setCredentialGuard(host, enabled): return "turn Credential Guard \(enabled ? "on" : "off") on \(host)"
         }
     }
 }

@@ -43,6 +43,12 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
     case move(MoveSpec)
     /// Several moves started at once (rule N2).
     case moves([MoveSpec])
+    /// `Add-ADGroupMember` / `Remove-ADGroupMember` on a domain group, written on `dc` (nil: the domain's first DC).
+    case domainGroupMember(group: String, member: String, add: Bool, dc: String?)
+    /// `Set-ADAccountControl -AccountNotDelegated`: "Account is sensitive and cannot be delegated" (rule A4).
+    case setSensitive(user: String, sensitive: Bool, dc: String?)
+    /// Turns Credential Guard on or off on a host (rule A7).
+    case setCredentialGuard(host: String, enabled: Bool)
 
     /// The cmdlet or tool this action mirrors.
     public var cmdlet: String {
@@ -64,6 +70,9 @@ public enum ScenarioAction: Sendable, Hashable, Codable {
         case .restart: "Restart-Computer"
         case .move(let m): m.kind.cmdlet
         case .moves: "Move-VM (several at once)"
+        case .domainGroupMember(_, _, let add, _): add ? "Add-ADGroupMember" : "Remove-ADGroupMember"
+        case .setSensitive: "Set-ADAccountControl -AccountNotDelegated"
+        case .setCredentialGuard: "Credential Guard (Group Policy: Virtualization Based Security)"
         }
     }
 }
@@ -135,9 +144,13 @@ public struct MoveSpec: Sendable, Hashable, Codable {
     public var kind: MoveKind
     /// The address the source connects to on the destination (defaults to the destination's first).
     public var address: String?
+    /// Which of the user's sessions on `startedOn` starts it, when there are several
+    /// (default: the one with reusable credentials: console, Remote Desktop, CredSSP shell, Kerberos shell).
+    public var session: SignOnKind?
 
     public init(user: String, startedOn: String? = nil, vm: String, source: String? = nil, destination: String,
-                kind: MoveKind = .live, address: String? = nil) {
+                kind: MoveKind = .live, address: String? = nil, session: SignOnKind? = nil) {
+        self.session = session
         self.user = user
         self.startedOn = startedOn
         self.vm = vm

@@ -48,6 +48,9 @@ struct DirectorySpec: Sendable, Hashable {
     var computers: [ComputerSpec] = []
     var users: [UserSpec] = []
     var groups: [GroupSpec] = []
+    /// `replication-delay`: every link; `replication-delays`: single links (seconds).
+    var replicationDelay: Int?
+    var linkDelays: [LinkDelaySpec] = []
 }
 
 struct DomainSpec: Sendable, Hashable {
@@ -61,6 +64,14 @@ struct TrustSpec: Sendable, Hashable {
     var trusting: String
     var trusted: String
     var twoWay: Bool
+    var at: SourceLocation
+}
+
+/// `replication-delays` entry: changes written on `from` reach `to` after `seconds`.
+struct LinkDelaySpec: Sendable, Hashable {
+    var from: String
+    var to: String
+    var seconds: Int
     var at: SourceLocation
 }
 
@@ -100,6 +111,8 @@ struct HostSpec: Sendable, Hashable {
     var domain: String?
     /// `2012`, `2012r2`, `2016`, `2019`, `2022`, `2025`.
     var os: String
+    /// False when `os` was left out (then an LDIF account's `operatingSystem` decides, rule P4).
+    var osGiven: Bool = true
     var hyperV: Bool
     var logonDC: String?
     var credentialGuard: Bool?

@@ -40,7 +40,8 @@ enum ScenarioParser {
 
     // MARK: Directory
 
-    static let directoryKeys = ["ldif", "domains", "trusts", "dcs", "computers", "users", "groups"]
+    static let directoryKeys = ["ldif", "domains", "trusts", "dcs", "computers", "users", "groups",
+                                "replication-delay", "replication-delays"]
 
     static func parseDirectory(_ f: YAMLField, baseDirectory: String?) throws(ScenarioError) -> DirectorySpec {
         let m = try f.mapping(allowed: directoryKeys)
@@ -69,6 +70,7 @@ enum ScenarioParser {
                                       trusted: try tm.required("trusted").nonEmptyString(),
                                       twoWay: direction == "two-way", at: location(item)))
         }
+        try parseReplication(m, into: &d)
         for item in try m["dcs"]?.list() ?? [] {
             let cm = try item.mapping(allowed: ["name", "domain"], required: ["name", "domain"])
             d.dcs.append(DCSpec(name: try cm.required("name").nonEmptyString(),
@@ -142,11 +144,13 @@ enum ScenarioParser {
         if !hyperV, let s = m["vms"], !(try s.strings()).isEmpty {
             throw s.error("a host without Hyper-V cannot have virtual machines")
         }
-        return HostSpec(name: try m.required("name").nonEmptyString(), domain: try m["domain"]?.nonEmptyString(),
-                        os: os, hyperV: hyperV, logonDC: try m["logon-dc"]?.nonEmptyString(),
-                        credentialGuard: try m["credential-guard"]?.bool(),
-                        addresses: try m["addresses"]?.strings() ?? [], localGroups: localGroups,
-                        vms: try m["vms"]?.strings() ?? [], settings: settings, at: location(f))
+        var spec = HostSpec(name: try m.required("name").nonEmptyString(), domain: try m["domain"]?.nonEmptyString(),
+                            os: os, hyperV: hyperV, logonDC: try m["logon-dc"]?.nonEmptyString(),
+                            credentialGuard: try m["credential-guard"]?.bool(),
+                            addresses: try m["addresses"]?.strings() ?? [], localGroups: localGroups,
+                            vms: try m["vms"]?.strings() ?? [], settings: settings, at: location(f))
+        spec.osGiven = m["os"] != nil
+        return spec
     }
 
     static func osChoice(_ f: YAMLField) throws(ScenarioError) -> String {
@@ -173,7 +177,8 @@ enum ScenarioParser {
     static let actionKeys = ["sign-on", "sign-off", "enable-vmmigration", "disable-vmmigration", "set-vmhost",
                              "add-vmmigrationnetwork", "remove-vmmigrationnetwork", "set-vmmigrationnetwork",
                              "add-delegation", "remove-delegation", "replicate", "advance-clock", "purge-tickets",
-                             "restart", "move", "moves", "new-vm", "add-localgroupmember", "remove-localgroupmember"]
+                             "restart", "move", "moves", "new-vm", "add-localgroupmember", "remove-localgroupmember",
+                             "add-adgroupmember", "remove-adgroupmember", "set-adaccountcontrol", "set-credential-guard"]
 
     static func parseStep(_ f: YAMLField) throws(ScenarioError) -> ScenarioStep {
         let m = try f.mapping(allowed: actionKeys + ["expect", "name"])
@@ -242,24 +247,6 @@ enum ScenarioParser {
             return .setMigrationNetwork(host: try m.required("host").nonEmptyString(), subnet: try subnet(m.required("subnet")),
                                         newSubnet: try m["new-subnet"].map { f throws(ScenarioError) in try subnet(f) },
                                         priority: try m["priority"]?.int(min: 0))
-        case "add-delegation", "remove-delegation":
-            let add = key == "add-delegation"
-            let m = try f.mapping(allowed: ["dc", "as", "computer", "services"] + (add ? ["protocol"] : []),
-                                  required: ["dc", "as", "computer", "services"])
-            let services = try m.required("services").strings()
-            if services.isEmpty { throw m.error("'services' must list at least one service") }
-            let proto = try m["protocol"]?.choice(["kerberos-only", "any-protocol"])
-            return .delegation(DelegationChange(
-                operation: add ? .add : .remove, dc: try m.required("dc").nonEmptyString(),
-                actingUser: try m.required("as").nonEmptyString(), computer: try m.required("computer").nonEmptyString(),
-                services: services, protocolChoice: proto.flatMap(DelegationKind.init(parsing:))))
-        case "replicate":
-            if case .scalar = f.node {
-                _ = try f.choice(["all"])
-                return .replicate(from: nil, to: nil)
-            }
-            let m = try f.mapping(allowed: ["from", "to"])
-            return .replicate(from: try m["from"]?.nonEmptyString(), to: try m["to"]?.nonEmptyString())
         case "advance-clock":
             let s = try f.string()
             guard let seconds = parseDuration(s) else {
@@ -285,12 +272,50 @@ enum ScenarioParser {
             if list.count < 2 { throw f.error("'moves' starts several moves at once; give at least two (or use 'move')") }
             return .moves(list)
         default:
+            return try parseAccountAction(key, f)
+        }
+    }
+
+    /// Directory changes (delegation, replication, group membership, the sensitive flag) and Credential Guard.
+    static func parseAccountAction(_ key: String, _ f: YAMLField) throws(ScenarioError) -> ScenarioAction {
+        switch key {
+        case "add-delegation", "remove-delegation":
+            let add = key == "add-delegation"
+            let m = try f.mapping(allowed: ["dc", "as", "computer", "services"] + (add ? ["protocol"] : []),
+                                  required: ["dc", "as", "computer", "services"])
+            let services = try m.required("services").strings()
+            if services.isEmpty { throw m.error("'services' must list at least one service") }
+            let proto = try m["protocol"]?.choice(["kerberos-only", "any-protocol"])
+            return .delegation(DelegationChange(
+                operation: add ? .add : .remove, dc: try m.required("dc").nonEmptyString(),
+                actingUser: try m.required("as").nonEmptyString(), computer: try m.required("computer").nonEmptyString(),
+                services: services, protocolChoice: proto.flatMap(DelegationKind.init(parsing:))))
+        case "replicate":
+            if case .scalar = f.node {
+                _ = try f.choice(["all"])
+                return .replicate(from: nil, to: nil)
+            }
+            let m = try f.mapping(allowed: ["from", "to"])
+            return .replicate(from: try m["from"]?.nonEmptyString(), to: try m["to"]?.nonEmptyString())
+        case "add-adgroupmember", "remove-adgroupmember":
+            let m = try f.mapping(allowed: ["group", "member", "dc"], required: ["group", "member"])
+            return .domainGroupMember(group: try m.required("group").nonEmptyString(), member: try m.required("member").nonEmptyString(),
+                                      add: key.hasPrefix("add"), dc: try m["dc"]?.nonEmptyString())
+        case "set-adaccountcontrol":
+            let m = try f.mapping(allowed: ["user", "account-not-delegated", "dc"], required: ["user", "account-not-delegated"])
+            return .setSensitive(user: try m.required("user").nonEmptyString(), sensitive: try m.required("account-not-delegated").bool(),
+                                 dc: try m["dc"]?.nonEmptyString())
+        case "set-credential-guard":
+            let m = try f.mapping(allowed: ["host", "enabled"], required: ["host", "enabled"])
+            return .setCredentialGuard(host: try m.required("host").nonEmptyString(), enabled: try m.required("enabled").bool())
+        default:
             throw f.error("unknown step '\(key)'")
         }
     }
 
     static func parseMove(_ f: YAMLField) throws(ScenarioError) -> MoveSpec {
-        let m = try f.mapping(allowed: ["user", "on", "vm", "from", "to", "kind", "address"], required: ["user", "vm", "to"])
+        let m = try f.mapping(allowed: ["user", "on", "vm", "from", "to", "kind", "address", "session"], required: ["user", "vm", "to"])
+        let session = try m["session"]?.choice(["console", "rdp", "remote-desktop", "remote-shell-kerberos", "remote-shell-credssp"])
         let kind = try m["kind"]?.choice(MoveKind.allCases.map(\.rawValue)) ?? "live"
         let from = try m["from"]?.nonEmptyString()
         let to = try m.required("to").nonEmptyString()
@@ -299,7 +324,8 @@ enum ScenarioParser {
         }
         return MoveSpec(user: try m.required("user").nonEmptyString(), startedOn: try m["on"]?.nonEmptyString(),
                            vm: try m.required("vm").nonEmptyString(), source: from, destination: to,
-                           kind: MoveKind(rawValue: kind) ?? .live, address: try m["address"].map { f throws(ScenarioError) in try address(f) })
+                           kind: MoveKind(rawValue: kind) ?? .live, address: try m["address"].map { f throws(ScenarioError) in try address(f) },
+                           session: session.flatMap(SignOnKind.init(parsing:)))
     }
 
     static func subnet(_ f: YAMLField) throws(ScenarioError) -> String {
@@ -348,6 +374,21 @@ enum ScenarioParser {
         return Expectation(result: result, status: status, rule: rule,
                            stage: try m["stage"]?.choice(["source", "destination", "directory", "host"]),
                            text: try m["text"]?.string(), warnings: warnings)
+    }
+
+    /// `replication-delay: 15m` and `replication-delays: [{from: DC01, to: DC02, delay: 1h}]`.
+    static func parseReplication(_ m: YAMLMapping, into d: inout DirectorySpec) throws(ScenarioError) {
+        func duration(_ f: YAMLField) throws(ScenarioError) -> Int {
+            let text = try f.nonEmptyString()
+            guard let s = parseDuration(text) else { throw f.error("'\(text)' is not a duration (90s, 15m, 1h30m)") }
+            return s
+        }
+        if let f = m["replication-delay"] { d.replicationDelay = try duration(f) }
+        for item in try m["replication-delays"]?.list() ?? [] {
+            let lm = try item.mapping(allowed: ["from", "to", "delay"], required: ["from", "to", "delay"])
+            d.linkDelays.append(LinkDelaySpec(from: try lm.required("from").nonEmptyString(), to: try lm.required("to").nonEmptyString(),
+                                              seconds: try duration(lm.required("delay")), at: location(item)))
+        }
     }
 
     static func parseDuration(_ text: String) -> Int? {

@@ -20,6 +20,17 @@ enum WorldBuilder {
     // MARK: Directory
 
     static func buildDirectory(_ spec: DirectorySpec, hosts: [HostSpec], file: String) throws(ScenarioError) -> Directory {
+        var dir = try baseDirectory(spec, file: file)
+        guard let firstDomain = dir.domainOrder.first else {
+            throw ScenarioError(file: file, field: "directory", message: "the directory has no domain")
+        }
+        try seedAccounts(spec, into: &dir, firstDomain: firstDomain, file: file)
+        try seedComputers(spec, hosts: hosts, into: &dir, firstDomain: firstDomain)
+        return dir
+    }
+
+    /// The LDIF file or the inline domains, DCs, trusts and replication delays.
+    static func baseDirectory(_ spec: DirectorySpec, file: String) throws(ScenarioError) -> Directory {
         var dir: Directory
         if let ldif = spec.ldif {
             dir = try LDIFSource.load(path: ldif, at: spec.ldifLocation ?? SourceLocation(file: file, field: "directory.ldif"))
@@ -45,16 +56,25 @@ enum WorldBuilder {
                 throw t.at.error(error.message)
             }
         }
-        guard let firstDomain = dir.domainOrder.first else {
-            throw ScenarioError(file: file, field: "directory", message: "the directory has no domain")
+        if let s = spec.replicationDelay { dir.replicationDelay = .seconds(Int64(s)) }
+        for l in spec.linkDelays {
+            do { try dir.setReplicationDelay(.seconds(Int64(l.seconds)), from: l.from, to: l.to) } catch { throw l.at.error(error.message) }
         }
-        func domainKey(_ name: String?, _ at: SourceLocation) throws(ScenarioError) -> String {
-            guard let name else { return firstDomain }
-            guard let k = dir.domainKey(name) else { throw at.error("no domain '\(name)'") }
-            return k
-        }
+        return dir
+    }
 
-        // Groups (built-in ones first), then users and their memberships, all seeded at the end.
+    static func domainKey(_ name: String?, _ at: SourceLocation, in dir: Directory, firstDomain: String) throws(ScenarioError) -> String {
+        guard let name else { return firstDomain }
+        guard let k = dir.domainKey(name) else { throw at.error("no domain '\(name)'") }
+        return k
+    }
+
+    /// Groups (built-in ones first), then users and their memberships, all seeded at the end.
+    static func seedAccounts(_ spec: DirectorySpec, into dir: inout Directory, firstDomain: String, file: String) throws(ScenarioError) {
+        let snapshot = dir
+        func domainKey(_ name: String?, _ at: SourceLocation) throws(ScenarioError) -> String {
+            try WorldBuilder.domainKey(name, at, in: snapshot, firstDomain: firstDomain)
+        }
         var groups: [PrincipalRef: Group] = [:]
         for d in dir.domainOrder {
             guard let state = dir.domain(d), let replica = dir.replica(of: d) else { continue }
@@ -105,11 +125,13 @@ enum WorldBuilder {
         } catch {
             throw ScenarioError(file: file, field: "directory", message: error.message)
         }
+    }
 
-        // Computer accounts declared (or amended) inline.
+    /// Computer accounts declared (or amended) inline.
+    static func seedComputers(_ spec: DirectorySpec, hosts: [HostSpec], into dir: inout Directory, firstDomain: String) throws(ScenarioError) {
         for c in spec.computers {
             let host = hosts.first { $0.name.caseInsensitiveCompare(c.name) == .orderedSame }
-            let d = try domainKey(c.domain ?? host?.domain, c.at)
+            let d = try domainKey(c.domain ?? host?.domain, c.at, in: dir, firstDomain: firstDomain)
             guard let state = dir.domain(d) else { continue }
             var account = dir.computer(c.name, domain: d)
                 ?? .standard(name: c.name, domain: state.domain, hyperV: host?.hyperV ?? true,
@@ -121,7 +143,6 @@ enum WorldBuilder {
             if !c.allowedToDelegateTo.isEmpty { account.allowedToDelegateTo = c.allowedToDelegateTo }
             do { try dir.seed(.computer(account), in: d) } catch { throw c.at.error(error.message) }
         }
-        return dir
     }
 
     static func groupRef(_ text: String, defaultDomain: String, dir: Directory) -> PrincipalRef {
@@ -135,6 +156,19 @@ enum WorldBuilder {
     }
 
     // MARK: Hosts
+
+    /// The host's generation: `os` when given, else its account's `operatingSystem` (an LDIF
+    /// export), else 2012 R2. A given `os` that contradicts the account's is an error.
+    static func hostOS(_ h: HostSpec, domain: String, directory: Directory) throws(ScenarioError) -> OSGeneration {
+        guard let given = OSGeneration(parsing: h.os) else { throw h.at.error("unknown os '\(h.os)'") }
+        guard let text = directory.computer(h.name, domain: domain)?.operatingSystem,
+              let recorded = OSGeneration(parsing: text) else { return given }
+        if !h.osGiven { return recorded }
+        guard recorded == given else {
+            throw h.at.error("os: \(h.os) contradicts the computer account's operatingSystem '\(text)' (\(recorded.rawValue)); leave os out or make them agree")
+        }
+        return given
+    }
 
     static func addHost(_ h: HostSpec, to world: inout World) throws(ScenarioError) {
         guard let firstDomain = world.directory.domainOrder.first else { throw h.at.error("the directory has no domain") }
@@ -150,7 +184,7 @@ enum WorldBuilder {
             if world.directory.domainOfController(dc) == nil { throw h.at.error("logon-dc: no DC named '\(dc)'") }
             throw h.at.error("logon-dc: \(dc) is not a DC of \(domain)")
         }
-        guard let os = OSGeneration(parsing: h.os) else { throw h.at.error("unknown os '\(h.os)'") }
+        let os = try hostOS(h, domain: domain, directory: world.directory)
         for a in h.addresses where IPv4Address(a) == nil { throw h.at.error("'\(a)' is not an IPv4 address") }
         do {
             try world.addHost(name: h.name, domain: domain, os: os, hypervisor: h.hyperV, logonDC: h.logonDC,
@@ -206,13 +240,17 @@ enum WorldBuilder {
 
     /// Checks that every host, DC, user and VM a step names exists.
     static func checkSteps(_ steps: [ScenarioStep], in world: World, file: String) throws(ScenarioError) {
+        // VMs that `new-vm` steps create count for later moves that leave out `from`.
+        var created: Set<String> = []
         for (i, step) in steps.enumerated() {
             let at = step.at ?? SourceLocation(file: file, field: "steps[\(i)]")
-            try check(step.action, in: world, at: at)
+            try check(step.action, in: world, at: at, createdVMs: created)
+            if case let .newVM(_, name) = step.action { created.insert(name.lowercased()) }
         }
     }
 
-    static func check(_ action: ScenarioAction, in world: World, at: SourceLocation) throws(ScenarioError) {
+    static func check(_ action: ScenarioAction, in world: World, at: SourceLocation,
+                      createdVMs: Set<String> = []) throws(ScenarioError) {
         func host(_ name: String) throws(ScenarioError) {
             guard world.host(name) != nil else {
                 throw at.error("unknown host '\(name)'; hosts: \(world.allHosts.map(\.name).joined(separator: ", "))")
@@ -227,8 +265,8 @@ enum WorldBuilder {
             guard world.directory.domainOfController(name) != nil else { throw at.error("unknown DC '\(name)'") }
         }
         func vm(_ name: String) throws(ScenarioError) {
-            guard world.allHosts.contains(where: { $0.virtualMachine(name) != nil }) else {
-                throw at.error("unknown VM '\(name)' (declare it under a host's vms)")
+            guard createdVMs.contains(name.lowercased()) || world.allHosts.contains(where: { $0.virtualMachine(name) != nil }) else {
+                throw at.error("unknown VM '\(name)' (declare it under a host's vms, or create it with new-vm first)")
             }
         }
         switch action {
@@ -254,6 +292,14 @@ enum WorldBuilder {
             if let from { try dc(from) }
             if let to { try dc(to) }
         case .advanceClock: break
+        case let .domainGroupMember(g, member, _, d):
+            guard let ref = world.directory.resolve(g), world.directory.group(ref) != nil else { throw at.error("unknown domain group '\(g)'") }
+            guard world.directory.resolve(member) != nil else { throw at.error("unknown domain user or group '\(member)'") }
+            if let d { try dc(d) }
+        case let .setSensitive(u, _, d):
+            try user(u)
+            if let d { try dc(d) }
+        case let .setCredentialGuard(h, _): try host(h)
         case let .move(m): try checkMove(m)
         case let .moves(list): for m in list { try checkMove(m) }
         }

@@ -10,7 +10,7 @@ struct EnvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "env",
         abstract: "Create or show the persistent simulated environment.",
-        subcommands: [Init.self, Show.self])
+        subcommands: [Init.self, Show.self, ExportLDIF.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -37,15 +37,17 @@ struct EnvCommand: ParsableCommand {
             if !force && FileManager.default.fileExists(atPath: store.path) {
                 throw CLIError("\(store.path) exists; use --force to replace it")
             }
-            let environment: Environment
+            var environment: Environment
+            var notes: [LDIFNote] = []
             do {
-                if let ldif { environment = try Environment.fromLDIF(file: ldif) }
+                if let ldif { (environment, notes) = try Environment.fromLDIFWithNotes(file: ldif) }
                 else if let scenario { environment = try Scenario.load(file: scenario).initialEnvironment() }
                 else { environment = Environment.seedWorld() }
                 try store.save(environment)
             } catch {
                 throw CLIError("\(error)")
             }
+            for n in notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
             print("created \(store.path): \(environment.summary)")
         }
     }
@@ -59,6 +61,29 @@ struct EnvCommand: ParsableCommand {
             let environment: Environment
             do { environment = try options.store.load() } catch { throw CLIError("\(error)") }
             if options.json { print(try environment.jsonString()) } else { print(environment.overview, terminator: "") }
+        }
+    }
+
+    struct ExportLDIF: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-ldif",
+            abstract: "Write the environment's directory as LDIF (ldifde -f / ldapsearch -LLL shape).",
+            discussion: """
+            Each domain as its first DC holds it (replicate first to include changes written on other DCs). \
+            `env init --ldif` of the result gives the same domains, trusts, DCs and accounts.
+            """)
+
+        @OptionGroup var options: EnvOptions
+
+        @Option(name: [.short, .long], help: "Write to this file (default: standard output).")
+        var output: String?
+
+        func run() throws {
+            let environment: Environment
+            do { environment = try options.store.load() } catch { throw CLIError("\(error)") }
+            let text = environment.world.directory.exportLDIF()
+            guard let output else { print(text, terminator: ""); return }
+            do { try DurableFile.write(Data(text.utf8), to: output) } catch { throw CLIError("cannot write \(output): \(error)") }
         }
     }
 }

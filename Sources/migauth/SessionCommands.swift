@@ -65,9 +65,11 @@ struct MoveArguments: ParsableArguments {
     @Option(help: "The destination host.") var to: String
     @Option(help: "live, storage or both.") var kind: MoveKind = .live
     @Option(help: "The destination address to connect to (default: its first address).") var address: String?
+    @Option(help: "Which of the user's sessions on --on starts it, when there are several: console, rdp, remote-shell-kerberos or remote-shell-credssp.")
+    var session: SignOnKind?
 
     var spec: MoveSpec {
-        MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to, kind: kind, address: address)
+        MoveSpec(user: user, startedOn: on, vm: vm, source: from, destination: to, kind: kind, address: address, session: session)
     }
 }
 
@@ -88,16 +90,25 @@ struct Diagnose: ParsableCommand {
         discussion: """
         The world comes from --scenario (its directory and hosts, optionally after running its first N \
         steps with --after-step), from --ldif (the directory, with default hosts for its computers), or \
-        from the persistent environment. Nothing is changed. Exit 0 when the move would work, 1 otherwise.
+        from the persistent environment. Nothing is changed. Exit 0 when the move would work, 1 otherwise. \
+        An LDIF directory has no sessions and no VMs: --signed-on says how the user is signed on to the machine \
+        the move starts on (--on, else --from), and the VM is taken to be on --from, so every rule is evaluated.
         """)
     @Option(help: "The environment file (default: $MIGAUTH_ENV, else ./.migauth-env.json).") var env: String?
     @Option(help: "Take the world from this scenario file.") var scenario: String?
     @Option(name: .customLong("after-step"), help: "With --scenario: run this many of its steps first.") var afterStep: Int?
     @Option(help: "Take the directory from this LDIF file.") var ldif: String?
     @Flag(help: "Print the diagnosis as JSON.") var json = false
+    @Option(name: .customLong("signed-on"),
+            help: "Assume the user is signed on to --on (else --from) by console, rdp, remote-shell-kerberos or remote-shell-credssp.")
+    var signedOn: SignOnKind?
+    @Option(name: .customLong("session-from"), help: "With --signed-on remote-shell-…/rdp: the machine the session comes from.")
+    var sessionFrom: String?
     @OptionGroup var move: MoveArguments
 
     func validate() throws {
+        if sessionFrom != nil && signedOn == nil { throw ValidationError("--session-from needs --signed-on") }
+        if signedOn != nil && move.session != nil { throw ValidationError("give --signed-on or --session, not both") }
         if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
         if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
     }
@@ -108,7 +119,9 @@ struct Diagnose: ParsableCommand {
             if let scenario {
                 environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
             } else if let ldif {
-                environment = try Environment.fromLDIF(file: ldif)
+                let imported = try Environment.fromLDIFWithNotes(file: ldif)
+                environment = imported.environment
+                for n in imported.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
             } else {
                 let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
                 environment = try store.load()
@@ -116,7 +129,8 @@ struct Diagnose: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let diagnosis = environment.diagnose(move.spec)
+        let diagnosis = signedOn.map { environment.diagnose(move.spec, signedOn: $0, sessionFrom: sessionFrom) }
+            ?? environment.diagnose(move.spec)
         if json { print(try diagnosis.jsonString()) } else { print(ReportFormatter.text(diagnosis), terminator: "") }
         if !diagnosis.wouldSucceed { throw ExitCode(1) }
     }

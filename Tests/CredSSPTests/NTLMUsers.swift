@@ -18,8 +18,21 @@ enum NTLMUsers {
     static let mechanism = GSSMechanism(oid: [0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0A])
 
     /// Runs `body` with the peer's user file (the account with ``password``) while this process's
-    /// `NTLM_USER_FILE` holds the account with `ourPassword`; both files are removed afterwards.
+    /// `NTLM_USER_FILE` holds the account with `ourPassword`; both files are removed afterwards. Calls from
+    /// different suites (pyspnego, FreeRDP) take turns: the variable is process-wide.
     static func withUserFiles<T>(ourPassword: String = password, _ body: (String) async throws -> T) async throws -> T {
+        await turns.acquire()
+        do {
+            let result = try await withUserFilesHeld(ourPassword: ourPassword, body)
+            await turns.release()
+            return result
+        } catch {
+            await turns.release()
+            throw error
+        }
+    }
+
+    private static func withUserFilesHeld<T>(ourPassword: String, _ body: (String) async throws -> T) async throws -> T {
         let peerFile = try write(password)
         let ourFile = try write(ourPassword)
         setenv("NTLM_USER_FILE", ourFile, 1)
@@ -35,5 +48,25 @@ enum NTLMUsers {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("credssp-ntlm-\(UUID().uuidString)").path
         try "\(domain):\(user):\(password)\n".write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+
+    private static let turns = AsyncTurns()
+}
+
+/// A lock for async code: one holder at a time, the others wait in order.
+actor AsyncTurns {
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        guard held else {
+            held = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
     }
 }

@@ -40,3 +40,22 @@ import Testing
         #expect(peerCertificate == (try certs.selfSignedChain[0].toDERBytes()))
     }
 }
+
+/// The key CredSSP binds, read by swift-certificates, against BoringSSL's own reading of the same certificate.
+@Suite struct CertificatePublicKeyTests {
+    @Test func publicKeyMatchesBoringSSL() throws {
+        let certs = try TestCertificates.get()
+        for certificate in [certs.selfSignedChain[0], certs.issuedChain[0]] {
+            let key = try CertificatePublicKey(certificateDER: try certificate.toDERBytes())
+            let spki = try certificate.extractPublicKey().toSPKIBytes()
+            #expect(key.subjectPublicKeyInfo == spki)
+            // The BIT STRING's bits (an RSAPublicKey SEQUENCE) end the SubjectPublicKeyInfo.
+            #expect(key.subjectPublicKey.first == 0x30)
+            #expect(Array(spki.suffix(key.subjectPublicKey.count)) == key.subjectPublicKey)
+        }
+    }
+
+    @Test func notACertificateIsATypedError() {
+        #expect(throws: CredSSPError.self) { try CertificatePublicKey(certificateDER: [0x30, 0x03, 0x02, 0x01, 0x01]) }
+    }
+}

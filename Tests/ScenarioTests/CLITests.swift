@@ -148,4 +148,40 @@ import Testing
         #expect(r.stdout.contains("A2"))
         #expect(r.stdout.contains("fix:"))
     }
+
+    @Test func envExportLDIFRoundTripsARealExport() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let samba = TestPaths.root.appendingPathComponent("Fixtures/ldif/samba-contoso-ldbsearch.ldif").path
+        let env1 = dir.appendingPathComponent("one.json").path, env2 = dir.appendingPathComponent("two.json").path
+        let first = try migauth(["env", "init", "--env", env1, "--ldif", samba])
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        #expect(first.stderr.contains("skipped search reference ldap:///CN=Configuration,DC=contoso,DC=com"), "\(first.stderr)")
+        let exported = dir.appendingPathComponent("export.ldif").path
+        let export = try migauth(["env", "export-ldif", "--env", env1, "--output", exported])
+        #expect(export.status == 0, "\(export.stderr)")
+        let second = try migauth(["env", "init", "--env", env2, "--ldif", exported])
+        #expect(second.status == 0, "\(second.stderr)")
+        let show1 = try migauth(["env", "show", "--env", env1]), show2 = try migauth(["env", "show", "--env", env2])
+        #expect(show1.stdout == show2.stdout)
+        #expect(show1.stdout.contains("TestServer02"))
+        let again = try migauth(["env", "export-ldif", "--env", env2])
+        #expect(again.stdout == (try String(contentsOfFile: exported, encoding: .utf8)), "export is a fixpoint")
+    }
+
+    @Test func diagnoseWithLDIFEvaluatesEveryRuleWhenTheSignOnIsGiven() throws {
+        let ldif = TestPaths.root.appendingPathComponent("Fixtures/ldif/contoso.ldif").path
+        let base = ["diagnose", "--ldif", ldif, "--user", "bob", "--vm", "VM1", "--from", "TestServer01", "--to", "TestServer02"]
+        let without = try migauth(base)
+        #expect(without.status == 1)
+        #expect(without.stdout.contains("0x8009030C") || without.stdout.contains("not signed on"), "\(without.stdout)")
+        let r = try migauth(base + ["--signed-on", "console"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("assuming: VM1 runs on TestServer01"), "\(r.stdout)")
+        #expect(r.stdout.contains("assuming: bob is signed on to TestServer01 by console"), "\(r.stdout)")
+        #expect(!r.stdout.contains("0x8009030C"), "\(r.stdout)")
+        #expect(r.stdout.contains("P3") && r.stdout.contains("N1"), "\(r.stdout)")
+        let bad = try migauth(base + ["--signed-on", "telepathy"])
+        #expect(bad.status == 64)
+    }
 }

@@ -120,6 +120,7 @@ import Testing
         } catch {
             #expect(error.file.hasSuffix("bad.ldif"), "\(error)")
             #expect(error.line == 5, "\(error)")
+            #expect(error.description.contains("scenario") && error.description.contains("s.yaml:2"), "names the scenario too: \(error)")
         }
     }
 

@@ -9,9 +9,12 @@ enum A1CredSSPSignOn {
         let src = ctx.source.name
         let who = ctx.userDisplay
         let signOnFix = "Sign on to \(src) (console, Remote Desktop, or Enter-PSSession -ComputerName \(src) -Authentication CredSSP -Credential \(who)) and start the move there."
-        let kerberosFix = "Or use Kerberos: configure constrained delegation for \(src)$ to the destination's migration service and run Set-VMHost -ComputerName \(src) -VirtualMachineMigrationAuthenticationType Kerberos."
+        // Kerberos is an alternative only where A5 (another domain) and A4 (a protected user) would not block it.
+        let kerberosFix: [String] = ctx.source.domain == ctx.destination.domain && A4NonDelegableUsers.check(ctx) == nil
+            ? ["Or use Kerberos: configure constrained delegation for \(src)$ to the destination's migration service and run Set-VMHost -ComputerName \(src) -VirtualMachineMigrationAuthenticationType Kerberos."]
+            : []
         if A6RoundTrip.isRoundTrip(ctx) {
-            return ctx.noCredentials(.a1, explanation: A6RoundTrip.explanation(ctx), fixes: [signOnFix, kerberosFix], related: [.a6])
+            return ctx.noCredentials(.a1, explanation: A6RoundTrip.explanation(ctx), fixes: [signOnFix] + kerberosFix, related: [.a6])
         }
         let why: String
         if ctx.startedAtSource {
@@ -19,6 +22,6 @@ enum A1CredSSPSignOn {
         } else {
             why = "The move was started on \(ctx.origin.name), not on \(src). With CredSSP, \(src) authenticates to \(ctx.destination.name) with the user's own credentials, which exist on \(src) only in a sign-on there."
         }
-        return ctx.noCredentials(.a1, explanation: why, fixes: [signOnFix, kerberosFix])
+        return ctx.noCredentials(.a1, explanation: why, fixes: [signOnFix] + kerberosFix)
     }
 }

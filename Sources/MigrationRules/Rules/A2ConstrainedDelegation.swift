@@ -56,30 +56,38 @@ enum A2ConstrainedDelegation {
         return classes.flatMap { ["\($0.name)/\(d.fqdn)", "\($0.name)/\(d.name)"] }
     }
 
-    /// The commands that set the delegation up (ADUC's Delegation tab in PowerShell and samba-tool).
+    /// The commands that set the delegation up (ADUC's Delegation tab in PowerShell and samba-tool),
+    /// leaving out what the newest directory state already has.
     static func delegationFixes(_ ctx: MoveContext, classes: [ServiceClass], anyProtocol: Bool) -> [String] {
         let s = ctx.source.name
-        let values = serviceValues(ctx, classes: classes)
-        var fixes = ["Set-ADComputer -Identity \(s) -Add @{'msDS-AllowedToDelegateTo'=" + values.map { "'\($0)'" }.joined(separator: ",") + "}"]
-        if anyProtocol {
-            fixes.append("Set-ADAccountControl -Identity '\(s)$' -TrustedToAuthForDelegation $true")
+        let newest = A3DelegationTakesEffectLate.newest(ctx)?.account
+        let present = Set((newest?.allowedToDelegateTo ?? []).map { $0.lowercased() })
+        let values = serviceValues(ctx, classes: classes).filter { !present.contains($0.lowercased()) }
+        let setAnyProtocol = anyProtocol && newest?.delegation != .constrainedAnyProtocol
+        var fixes: [String] = []
+        if !values.isEmpty {
+            fixes.append("Set-ADComputer -Identity \(s) -Add @{'msDS-AllowedToDelegateTo'=" + values.map { "'\($0)'" }.joined(separator: ",") + "}")
         }
-        for v in values where v.contains(".") {
-            fixes.append("samba-tool delegation add-service \(s)$ '\(v)'")
-        }
-        if anyProtocol { fixes.append("samba-tool delegation for-any-protocol \(s)$ on") }
-        fixes.append("then purge the source's tickets: klist -li 0x3e7 purge (on \(s)), after the change has replicated to its logon DC \(ctx.directory.controller(ctx.source.logonDC)?.name ?? ctx.source.logonDC)")
+        if setAnyProtocol { fixes.append("Set-ADAccountControl -Identity '\(s)$' -TrustedToAuthForDelegation $true") }
+        for v in values { fixes.append("or with samba-tool: samba-tool delegation add-service \(s)$ '\(v)'") }
+        if setAnyProtocol { fixes.append("or with samba-tool: samba-tool delegation for-any-protocol \(s)$ on") }
+        let logon = ctx.directory.controller(ctx.source.logonDC)?.name ?? ctx.source.logonDC
+        let purge = "purge the source's tickets: klist -li 0x3e7 purge (on \(s)), after the change has replicated to its logon DC \(logon)"
+        fixes.append(fixes.isEmpty ? purge.prefix(1).uppercased() + purge.dropFirst() : "then " + purge)
         return fixes
     }
 
     private static func notDelegated(_ ctx: MoveContext, missing: [ServiceClass], kind: DelegationKind, anyProtocol: Bool) -> MigrationFailure {
         let s = ctx.source.name, d = ctx.destination.name
         let services = missing.map { "\($0.name)/\(d)" }.joined(separator: " and ")
+        let entries = ctx.directory.computer(s, domain: ctx.source.domain, on: ctx.source.logonDC)?.allowedToDelegateTo ?? []
         let setting: String
         switch kind {
         case .none: setting = "is not trusted for delegation"
-        case .unconstrained: setting = "is trusted for delegation"
-        case .constrainedKerberosOnly, .constrainedAnyProtocol: setting = "may delegate only to services that do not include \(services)"
+        case .unconstrained: setting = "is trusted for delegation to any service, but its ticket does not say so yet"
+        case .constrainedKerberosOnly, .constrainedAnyProtocol:
+            setting = entries.isEmpty ? "is set for constrained delegation but its msDS-AllowedToDelegateTo list is empty"
+                : "may delegate only to " + entries.map { "'\($0)'" }.joined(separator: ", ")
         }
         return ctx.noCredentials(.a2,
             explanation: "The source uses Kerberos, so its computer account must be trusted to delegate the user's identity to \(services); \(s)$ \(setting).",
@@ -91,7 +99,7 @@ enum A2ConstrainedDelegation {
         return ctx.noCredentials(.a2b,
             explanation: "\(s) runs \(ctx.source.os) and the move was started by remote management (\(ctx.startedAtSource ? "a remote shell on \(s)" : "from \(ctx.origin.name)")), which reaches the source over WinRM; its delegation is \"Kerberos only\" but this needs \"Use any authentication protocol\" (Hyper-V event 20306).",
             fixes: ["Set-ADAccountControl -Identity '\(s)$' -TrustedToAuthForDelegation $true",
-                    "samba-tool delegation for-any-protocol \(s)$ on",
+                    "or with samba-tool: samba-tool delegation for-any-protocol \(s)$ on",
                     "then purge the source's tickets: klist -li 0x3e7 purge (on \(s))",
                     "or sign on to \(s) (console or Remote Desktop) and start the move there"])
     }

@@ -48,7 +48,7 @@ enum A3DelegationTakesEffectLate {
             if let t = ctx.source.tickets.validTGT(at: ctx.now) {
                 why.append("\(s) still holds a ticket issued by \(dir.controller(t.issuedBy)?.name ?? t.issuedBy) at \(t.issuedAt), valid until \(t.expiresAt), carrying the old setting")
             }
-            fixes.append("then purge the source's tickets: klist -li 0x3e7 purge (on \(s)), or restart \(s), or wait until its ticket expires")
+            fixes.append((fixes.isEmpty ? "Purge" : "then purge") + " the source's tickets: klist -li 0x3e7 purge (on \(s)), or restart \(s), or wait until its ticket expires")
         }
         return (why.joined(separator: ", and "), fixes)
     }

@@ -10,7 +10,17 @@ enum A7CredentialGuard {
         return ctx.noCredentials(.a7,
             explanation: "Credential Guard is on for \(src)" + (ctx.source.os.credentialGuardByDefault ? " (the default on \(ctx.source.os))" : "") +
                 ", so the user's credentials are isolated and CredSSP cannot delegate them to \(ctx.destination.name).",
-            fixes: A2ConstrainedDelegation.delegationFixes(ctx, classes: A2ConstrainedDelegation.neededClasses(ctx), anyProtocol: ctx.source.os.usesWinRMForRemoteManagement) +
-                ["Set-VMHost -ComputerName \(src) -VirtualMachineMigrationAuthenticationType Kerberos (and the same on \(ctx.destination.name))"])
+            fixes: fixes(ctx))
+    }
+
+    /// Kerberos with constrained delegation, unless A5 (another domain) would block it too.
+    private static func fixes(_ ctx: MoveContext) -> [String] {
+        let src = ctx.source.name
+        guard ctx.source.domain == ctx.destination.domain else {
+            return ["Impossible while Credential Guard is on: Kerberos cannot reach \(ctx.destination.name) in \(ctx.destination.domain) either (rule A5). Move between hosts of one domain, or turn Credential Guard off on \(src) (weakens its protection)."]
+        }
+        return ["Set-VMHost -ComputerName \(src) -VirtualMachineMigrationAuthenticationType Kerberos (and the same on \(ctx.destination.name))"]
+            + A2ConstrainedDelegation.delegationFixes(ctx, classes: A2ConstrainedDelegation.neededClasses(ctx),
+                                                      anyProtocol: ctx.source.os.usesWinRMForRemoteManagement && ctx.remotelyManaged)
     }
 }
