@@ -25,10 +25,14 @@ public struct DestinationConfiguration: Sendable, Hashable {
     /// The NetBIOS name of the realm's domain (`CONTOSO`): users are shown as `CONTOSO\bob`, as
     /// Windows does; without it, as their principal name.
     public var netbiosDomain: String?
+    /// Free-space reserve, connection caps, timeouts (``ServiceLimits``).
+    public var limits: ServiceLimits
 
     public init(hostName: String, fqdn: String, realm: String? = nil, keytab: String, vmDirectory: String,
                 allowedUsers: [String], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
-                maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil) {
+                maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil,
+                limits: ServiceLimits = .default) {
+        self.limits = limits
         self.netbiosDomain = netbiosDomain
         self.hostName = hostName
         self.fqdn = fqdn

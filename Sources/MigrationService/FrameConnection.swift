@@ -24,6 +24,10 @@ final class FrameConnection {
     var version: UInt16 = 1
     /// Whether the peer has authenticated (read by the listener's handshake timer).
     let authenticated = Flag()
+    /// A server connection's receive activity and a way to close it (set by the listener): the
+    /// destination's progress timeout uses them.
+    var activity: ConnectionActivity?
+    var close: (@Sendable () -> Void)?
     let allocator = ByteBufferAllocator()
 
     init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
@@ -33,6 +37,19 @@ final class FrameConnection {
         self.localAddress = channel.channel.localAddress
         self.remoteAddress = channel.channel.remoteAddress
         self.stage = stage
+    }
+
+    /// A server connection's pipeline: the activity stamp, the frame decoder with a limit that starts at
+    /// `unauthenticatedLimit`, then an async channel.
+    static func initializeServer(_ channel: Channel, peer: String, unauthenticatedLimit: Int) -> EventLoopFuture<ServerChild> {
+        channel.eventLoop.makeCompletedFuture {
+            let limit = FrameLimit(unauthenticatedLimit)
+            let activity = ConnectionActivity()
+            try channel.pipeline.syncOperations.addHandler(ActivityStampHandler(activity))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
+            return ServerChild(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+                               limit: limit, activity: activity, peer: peer)
+        }
     }
 
     /// The pipeline of every migration connection: the frame decoder, then an async channel.
@@ -102,6 +119,10 @@ final class FrameConnection {
         do {
             return try WireMessage.decode(buffer)
         } catch {
+            if error.unknownPackage {
+                throw .failure(.authentication, .packageNotFound, stage: stage,
+                               reason: "The requested authentication kind is not supported", detail: error.description)
+            }
             throw .protocolViolation(error.description, stage: stage)
         }
     }
@@ -197,9 +218,26 @@ final class FrameConnection {
     }
 }
 
-/// A boolean shared with another thread.
+/// A boolean shared with another thread; actions registered with ``whenSet(_:)`` run once, when it becomes true.
 final class Flag: Sendable {
-    private let value = Mutex(false)
-    var isSet: Bool { value.withLock { $0 } }
-    func set(_ v: Bool) { value.withLock { $0 = v } }
+    private let value = Mutex<(set: Bool, actions: [@Sendable () -> Void])>((false, []))
+    var isSet: Bool { value.withLock { $0.set } }
+    func set(_ v: Bool) {
+        let run = value.withLock { s -> [@Sendable () -> Void] in
+            defer { s.set = v }
+            guard v, !s.set else { return [] }
+            defer { s.actions = [] }
+            return s.actions
+        }
+        for action in run { action() }
+    }
+    /// Runs `action` when the flag becomes true (at once if it is).
+    func whenSet(_ action: @escaping @Sendable () -> Void) {
+        let now = value.withLock { s -> Bool in
+            if s.set { return true }
+            s.actions.append(action)
+            return false
+        }
+        if now { action() }
+    }
 }

@@ -8,14 +8,20 @@ import NIOCore
 struct FrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
 
-    let maximumLength: Int
+    let fixedMaximum: Int
+    /// When set, the limit in force now (a server's connection: small until the peer authenticates).
+    let limit: FrameLimit?
 
-    init(maximumLength: Int = WireProtocol.maximumFrameLength) {
-        self.maximumLength = maximumLength
+    var maximumLength: Int { limit?.current ?? fixedMaximum }
+
+    init(maximumLength: Int = WireProtocol.maximumFrameLength, limit: FrameLimit? = nil) {
+        self.fixedMaximum = maximumLength
+        self.limit = limit
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        let maximumLength = self.maximumLength
         guard length >= 1, Int(length) <= maximumLength else {
             throw FramingError.badLength(Int(length), maximum: maximumLength)
         }

@@ -63,6 +63,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var qemu: QEMUHostSettings?
     /// The VMs this host declares: QEMU guests the daemon starts (and moves live), or state files.
     public var virtualMachines: [VirtualMachineDeclaration]
+    /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
+    public var limits: ServiceLimits = .default
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -107,6 +109,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey
         case qemu, virtualMachines
+        case limits
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -141,6 +144,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
                   qemu: try c.decodeIfPresent(QEMUHostSettings.self, forKey: .qemu),
                   virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [])
+        limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
 
     /// The keytab of a configuration that names none: the system's (what MIT's tools use by default).
@@ -206,6 +210,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 }
             }
         }
+        try limits.validate()
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).
@@ -219,7 +224,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain, limits: limits)
     }
 
     /// P1 for this host.

@@ -27,6 +27,8 @@ public final class HostDaemon: Sendable {
     public func start() async throws(MigrationServiceError) {
         let c = configuration
         try c.validate()
+        // A missing keytab, or one without the service principals: refuse to start (no READY).
+        for problem in try await c.checkKeytab() { logger.warning("\(problem)") }
         let identity = try await ServiceTLSIdentity.forHost(c)
         // Moves whose commit was never confirmed (the daemon died, or the link, in the commit window).
         for move in VMStore(directory: c.vmDirectory).uncertainMoves() {

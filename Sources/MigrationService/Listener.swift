@@ -17,35 +17,54 @@ final class Listener: Sendable {
     private let server: Channel
     private let children = Mutex<[ObjectIdentifier: Channel]>([:])
     private let done = Mutex<Task<Void, Never>?>(nil)
+    /// Unauthenticated connections now.
+    let admission: Admission
 
-    private init(endpoint: ServiceEndpoint, server: Channel) {
+    private init(endpoint: ServiceEndpoint, server: Channel, admission: Admission) {
         self.endpoint = endpoint
         self.server = server
+        self.admission = admission
     }
 
     /// Starts listening. A connection that has not authenticated `handshakeTimeout` after it was
     /// accepted is closed (a silent or slow peer cannot hold it).
+    /// `limits` caps unauthenticated connections (in total and per peer address: more are closed at
+    /// once) and their frames; `limits()` is read for each connection, so a reload applies.
     static func start(on endpoint: ServiceEndpoint, stage: MigrationStage, handshakeTimeout: Duration,
+                      limits: @escaping @Sendable () -> ServiceLimits = { .default },
                       handler: @escaping @Sendable (FrameConnection) async -> Void) async throws(MigrationServiceError) -> Listener {
         let address = try endpoint.socketAddress()
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let admission = Admission()
+        let server: NIOAsyncChannel<ServerChild, Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .bind(to: address) { channel in FrameConnection.initialize(channel) }
+                .bind(to: address) { [admission] channel in
+                    // Caps on unauthenticated connections: over them, the child is closed here (no task, no buffers).
+                    let current = limits()
+                    let peer = channel.remoteAddress?.ipAddress ?? "?"
+                    guard admission.admit(peer, limits: current) else {
+                        channel.close(promise: nil)
+                        return channel.eventLoop.makeFailedFuture(AdmissionRefused())
+                    }
+                    return FrameConnection.initializeServer(channel, peer: peer,
+                                                            unauthenticatedLimit: current.maximumUnauthenticatedFrameLength)
+                }
         } catch {
             throw .failure(.configuration, .invalidArgument, stage: stage, reason: "Could not listen on \(endpoint)",
                            detail: "\(error)")
         }
         let port = server.channel.localAddress?.port ?? endpoint.port
-        let listener = Listener(endpoint: try ServiceEndpoint(address: endpoint.address, port: port), server: server.channel)
+        let listener = Listener(endpoint: try ServiceEndpoint(address: endpoint.address, port: port), server: server.channel,
+                                admission: admission)
         let task = Task<Void, Never> {
             _ = try? await server.executeThenClose { inbound in
                 await withDiscardingTaskGroup { group in
                     do {
                         for try await child in inbound {
                             group.addTask {
-                                await listener.serve(child, stage: stage, handshakeTimeout: handshakeTimeout, handler: handler)
+                                await listener.serve(child, peer: child.peer, stage: stage, handshakeTimeout: handshakeTimeout,
+                                                     handler: handler)
                             }
                         }
                     } catch {}
@@ -59,15 +78,28 @@ final class Listener: Sendable {
     /// How long a server waits, after sending an error, for the peer to hang up.
     static let drainTimeout: Duration = .seconds(2)
 
-    private func serve(_ child: NIOAsyncChannel<ByteBuffer, ByteBuffer>, stage: MigrationStage,
+    private func serve(_ server: ServerChild, peer: String, stage: MigrationStage,
                        handshakeTimeout: Duration, handler: @Sendable (FrameConnection) async -> Void) async {
+        let child = server.channel
         let key = ObjectIdentifier(child.channel)
         children.withLock { $0[key] = child.channel }
         defer { _ = children.withLock { $0.removeValue(forKey: key) } }
+        // The unauthenticated place is given back once: at authentication or at the end.
+        let place = Flag()
+        let admission = self.admission
+        place.whenSet { admission.release(peer) }
+        defer { place.set(true) }
         try? await child.executeThenClose { inbound, outbound in
             let conn = FrameConnection(channel: child, inbound: inbound, outbound: outbound, stage: stage)
             let authenticated = conn.authenticated
             let channel = child.channel
+            let limit = server.limit
+            authenticated.whenSet {
+                limit.set(WireProtocol.maximumFrameLength)
+                place.set(true)
+            }
+            conn.activity = server.activity
+            conn.close = { channel.close(promise: nil) }
             let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(handshakeTimeout.nanoseconds))) {
                 if !authenticated.isSet { channel.close(promise: nil) }
             }
@@ -98,6 +130,9 @@ final class ListenerSlot: Sendable {
     private let listener = Mutex<Listener?>(nil)
 
     var endpoint: ServiceEndpoint? { listener.withLock { $0?.endpoint } }
+
+    /// Connections that have not authenticated yet (0 while stopped).
+    var unauthenticatedConnections: Int { listener.withLock { $0?.admission.unauthenticated } ?? 0 }
 
     func set(_ l: Listener) { listener.withLock { $0 = l } }
 

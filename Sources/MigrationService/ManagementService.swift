@@ -144,7 +144,8 @@ public final class ManagementService: Sendable {
     /// Listens on `endpoint` (port 0: ephemeral); returns the bound endpoint.
     @discardableResult
     public func start(on endpoint: ServiceEndpoint) async throws(MigrationServiceError) -> ServiceEndpoint {
-        let listener = try await Listener.start(on: endpoint, stage: .source, handshakeTimeout: .seconds(30)) { conn in
+        let listener = try await Listener.start(on: endpoint, stage: .source, handshakeTimeout: .seconds(30),
+                                               limits: { [weak self] in self?.configuration.limits ?? .default }) { conn in
             await self.handle(conn)
         }
         listenerSlot.set(listener)
@@ -190,7 +191,7 @@ public final class ManagementService: Sendable {
             }
             user = try await signOn.accept(conn, configuration: configuration)
         } catch {
-            logger.info("management sign-on failed: \(error.detail)")
+            logger.info("management sign-on failed: \(PeerText.forLog(error.detail))")
             return
         }
         let session = user.signOn.map { ($0, openSession($0)) }
@@ -199,7 +200,7 @@ public final class ManagementService: Sendable {
             try authorize(user, configuration)
             try await conn.send(.authResult(principal: user.principal, server: configuration.fqdn))
         } catch {
-            logger.info("management sign-on refused: \(error)")
+            logger.info("management sign-on refused: \(PeerText.forLog("\(error)"))")
             await conn.sendError(error)
             return
         }
@@ -222,7 +223,7 @@ public final class ManagementService: Sendable {
                 let report = try await move(request, user: user, configuration: current, conn: conn)
                 try await conn.send(.moveResult(report))
             } catch {
-                logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(error)")
+                logger.log(level: error.kind == .connectionLost ? .debug : .info, "management request failed: \(PeerText.forLog("\(error)"))")
                 await conn.sendError(error)
                 if error.kind == .connectionLost { return }
             }

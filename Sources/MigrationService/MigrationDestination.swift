@@ -63,7 +63,8 @@ public final class MigrationDestination: Sendable {
         try store.makeDirectories()
         store.clearStaging()
         await slots.open()
-        let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout) { conn in
+        let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout,
+                                               limits: { [weak self] in self?.configuration.limits ?? .default }) { conn in
             await self.handle(conn)
         }
         listenerSlot.set(listener)
@@ -73,6 +74,9 @@ public final class MigrationDestination: Sendable {
 
     /// The bound endpoint, once started.
     public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
+
+    /// Connections that have not authenticated yet (limits.maximumUnauthenticatedConnections caps them).
+    var unauthenticatedConnections: Int { listenerSlot.unauthenticatedConnections }
 
     /// Stops listening and closes open connections (their migrations fail and are cleaned up).
     public func stop() async {
@@ -129,7 +133,7 @@ public final class MigrationDestination: Sendable {
             }
         } catch {
             if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
-            logger.info("handshake failed: \(error.detail)")
+            logger.info("handshake failed: \(PeerText.forLog(error.detail))")
             return
         }
         // P1.
@@ -154,7 +158,7 @@ public final class MigrationDestination: Sendable {
                 throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
             }
         } catch {
-            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(error)")
+            logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(PeerText.forLog("\(error)"))")
             await conn.sendError(error)
         }
     }
@@ -174,6 +178,7 @@ public final class MigrationDestination: Sendable {
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
+        try store.checkSpace(for: offer.vm, size: offer.size, reserve: configuration.limits.freeSpaceReserve, stage: .destination)
         let reserved = state.withLock { s in s.active[offer.id] == nil && s.inFlight.insert(offer.vm).inserted }
         guard reserved, !store.contains(offer.vm) else {
             if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
@@ -200,10 +205,16 @@ public final class MigrationDestination: Sendable {
             state.withLock { $0.active[offer.id] = migration }
             await log.append(.started(vm: offer.vm, user: user))
             try await conn.send(.ready)
+            // Progress timeout (limits.progressTimeout): a stalled source cannot hold the slot.
+            migration.watch.add(conn)
+            let watch = migration.watch, timeout = configuration.limits.progressTimeout
+            let watchdog = Task { await watch.run(timeout: timeout) }
+            defer { watchdog.cancel() }
             try await ChunkReceiver(conn: conn, migration: migration, channel: 0).run()
             guard case .commit = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("expected commit", stage: .destination)
             }
+            watchdog.cancel()
             try migration.verifyComplete()
             try file.sync(stage: .destination)
             guard try file.sha256(stage: .destination) == offer.sha256 else {
@@ -224,6 +235,9 @@ public final class MigrationDestination: Sendable {
             try? await conn.send(.committed)
         } catch {
             incoming?.fail(error)
+            if incoming?.watch.timedOut == true {
+                logger.info("migration of '\(offer.vm)' made no progress for \(configuration.limits.progressTimeout) s: closed")
+            }
             unlink(staging)
             await log.append(.failed(vm: offer.vm, status: error.status, detail: error.detail))
             await cleanUp(offer, holdsSlot: holdsSlot)
@@ -252,6 +266,7 @@ public final class MigrationDestination: Sendable {
         await log.append(.channelJoined(vm: migration.offer.vm, channel: Int(channel)))
         do throws(MigrationServiceError) {
             try await conn.send(.ready)
+            migration.watch.add(conn)
             try await ChunkReceiver(conn: conn, migration: migration, channel: channel).run()
         } catch {
             migration.fail(error)
@@ -265,6 +280,8 @@ final class IncomingMigration: Sendable {
     let offer: MigrationOffer
     let user: String
     let file: VMFile
+    /// The progress timeout's view of the migration's connections.
+    let watch = ProgressWatch()
     private let progress = Mutex(Progress())
 
     private struct Progress {

@@ -94,7 +94,7 @@ extension MigrationServiceError {
     /// As it travels in an error frame.
     var wire: WireError {
         WireError(status: status.code, stage: stage == .source ? 1 : 2, kind: kind.rawValue,
-                  windowsText: status.text, message: message, detail: detail)
+                  windowsText: status.text, message: PeerText.withoutPaths(message), detail: PeerText.withoutPaths(detail))
     }
 
     /// Rebuilt from an error frame.

@@ -41,7 +41,7 @@ public struct VMStore: Sendable, Hashable {
         try Self.checkName(vm, stage: .source)
         try makeDirectories()
         guard FileManager.default.createFile(atPath: path(of: vm), contents: Data(contents)) else {
-            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Could not create \(path(of: vm))")
+            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Could not create the state file of '\(vm)'")
         }
     }
 
@@ -50,7 +50,7 @@ public struct VMStore: Sendable, Hashable {
             try FileManager.default.createDirectory(atPath: stagingDirectory, withIntermediateDirectories: true)
         } catch {
             throw .failure(.storage, .unspecifiedFailure, stage: .destination,
-                           reason: "Could not create the VM directory \(directory)", detail: "\(error)")
+                           reason: "Could not create the VM directory", detail: "\(error)".replacingOccurrences(of: directory, with: "<vmDirectory>"))
         }
     }
 
@@ -59,11 +59,38 @@ public struct VMStore: Sendable, Hashable {
         for name in stagingFiles() { unlink(stagingDirectory + "/" + name) }
     }
 
-    /// VM names are file names: the rules of `VirtualMachineName.problem` (1–100 characters, no
+    /// Refuses an incoming VM of `size` bytes that the file system cannot hold with `reserve` bytes
+    /// left free (`statvfs` of the VM directory), or that no file can have (more than `off_t.max`):
+    /// ERROR_DISK_FULL, before anything is created. The texts name no path (they go to the peer).
+    func checkSpace(for vm: String, size: UInt64, reserve: UInt64, stage: MigrationStage) throws(MigrationServiceError) {
+        guard off_t(exactly: size) != nil else {
+            throw .failure(.storage, .diskFull, stage: stage, reason: "There is not enough space for '\(vm)'",
+                           detail: "offered size \(size) bytes exceeds the largest possible file (\(off_t.max) bytes)")
+        }
+        var fs = statvfs()
+        guard statvfs(directory, &fs) == 0 else {
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not check the free space for '\(vm)'",
+                           detail: String(cString: strerror(errno)))
+        }
+        let (free, overflow) = UInt64(fs.f_bavail).multipliedReportingOverflow(by: UInt64(fs.f_frsize))
+        let available = overflow ? UInt64.max : free
+        let needed = size.addingReportingOverflow(reserve)
+        guard !needed.overflow, needed.partialValue <= available else {
+            throw .failure(.storage, .diskFull, stage: stage, reason: "There is not enough space for '\(vm)'",
+                           detail: "\(size) bytes offered, \(available) bytes free, \(reserve) bytes reserved")
+        }
+    }
+
+    /// Longest VM name in UTF-8 bytes: `<name>.<32 hex id>.partial` must fit a file name (255 bytes).
+    static let maximumNameBytes = 200
+
+    /// VM names are file names: at most ``maximumNameBytes`` bytes, and the rules of `VirtualMachineName.problem` (1–100 characters, no
     /// path separators or other characters Windows forbids in file names, not `.`/`..`), and no
     /// leading `.` (names starting with a dot are this store's own files).
     static func checkName(_ vm: String, stage: MigrationStage) throws(MigrationServiceError) {
         let problem = VirtualMachineName.problem(vm) ?? (vm.hasPrefix(".") ? "A virtual machine name cannot start with '.'" : nil)
+            ?? (vm.utf8.count > maximumNameBytes
+                ? "A virtual machine name has at most \(maximumNameBytes) bytes in UTF-8 (this one has \(vm.utf8.count))" : nil)
         if let problem {
             throw .failure(.storage, .invalidArgument, stage: stage,
                            reason: "'\(vm)' is not a valid virtual machine name", detail: problem)
@@ -83,11 +110,16 @@ final class VMFile: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// The file's name without its directory: error texts go to the peer, which must not learn server paths.
+    var name: String { Self.name(of: path) }
+
+    static func name(of path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+
     static func openForReading(_ path: String, stage: MigrationStage) throws(MigrationServiceError) -> VMFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw .failure(.storage, errno == ENOENT ? .notFound : .unspecifiedFailure, stage: stage,
-                           reason: "Could not open \(path)", detail: String(cString: strerror(errno)))
+                           reason: "Could not open \(name(of: path))", detail: String(cString: strerror(errno)))
         }
         return VMFile(fd: fd, path: path)
     }
@@ -97,11 +129,11 @@ final class VMFile: @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw .failure(.storage, errno == EEXIST ? .alreadyExists : .unspecifiedFailure, stage: stage,
-                           reason: "Could not create \(path)", detail: String(cString: strerror(errno)))
+                           reason: "Could not create \(name(of: path))", detail: String(cString: strerror(errno)))
         }
         let file = VMFile(fd: fd, path: path)
-        guard ftruncate(fd, off_t(size)) == 0 else {
-            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not size \(path)",
+        guard let length = off_t(exactly: size), ftruncate(fd, length) == 0 else {
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not size \(file.name)",
                            detail: String(cString: strerror(errno)))
         }
         return file
@@ -120,7 +152,7 @@ final class VMFile: @unchecked Sendable {
                 max(0, pread(fd, raw.baseAddress, count - done, off_t(offset) + off_t(done)))
             }
             guard n > 0 else {
-                throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not read \(path)",
+                throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not read \(name)",
                                detail: "short read at \(offset + UInt64(done))")
             }
             done += n
@@ -139,14 +171,14 @@ final class VMFile: @unchecked Sendable {
             return true
         }
         guard ok else {
-            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not write \(path)",
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not write \(name)",
                            detail: String(cString: strerror(errno)))
         }
     }
 
     func sync(stage: MigrationStage) throws(MigrationServiceError) {
         guard fsync(fd) == 0 else {
-            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not flush \(path)",
+            throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "Could not flush \(name)",
                            detail: String(cString: strerror(errno)))
         }
     }

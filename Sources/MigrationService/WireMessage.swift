@@ -212,6 +212,9 @@ struct ChunkHeader: Sendable, Hashable {
 /// Malformed input: the reason, for the error frame's detail.
 struct WireDecodingError: Error, Sendable, CustomStringConvertible {
     var description: String
+    /// Whether the input named an authentication kind this end does not know (SEC_E_SECPKG_NOT_FOUND,
+    /// not a malformed message).
+    var unknownPackage = false
 }
 
 extension ByteBuffer {
@@ -307,8 +310,9 @@ extension WireMessage {
                 guard let purpose = ConnectionPurpose(rawValue: try b.readInt("purpose")) else {
                     throw WireDecodingError(description: "unknown purpose")
                 }
-                guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
-                    throw WireDecodingError(description: "unknown authentication kind")
+                let rawAuth: UInt8 = try b.readInt("authentication")
+                guard let auth = AuthenticationKind(rawValue: rawAuth) else {
+                    throw WireDecodingError(description: "unknown authentication kind 0x\(String(rawAuth, radix: 16))", unknownPackage: true)
                 }
                 message = .hello(minVersion: minV, maxVersion: maxV, purpose: purpose, authentication: auth)
             } else {

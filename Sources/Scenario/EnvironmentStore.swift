@@ -45,8 +45,35 @@ public struct EnvironmentStore: Sendable {
         }
     }
 
-    /// Writes the environment crash-safely (temp file, fsync, rename, fsync of the directory).
+    /// Loads, changes and saves the environment under an exclusive lock (``FileLock``), so concurrent
+    /// writers (20 `migauth new-vm` at once) each see the others' changes: none is lost, and a writer
+    /// that cannot get the lock in time fails instead of reporting success. `body` returns whether to
+    /// save. Temporary files of killed writers are removed while the lock is held.
+    public func update<R>(_ body: (inout Environment) throws -> (save: Bool, result: R)) throws -> R {
+        let lock: FileLock?
+        do { lock = try FileLock(for: path) } catch {
+            throw StoreError(path: path, message: "cannot lock (another migauth still writing?): \(error.description)")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        if let resolved = try? DurableFile.resolvingSymlinks(path) { DurableFile.removeStaleTemporaries(of: resolved) }
+        var environment = try load()
+        let (save, result) = try body(&environment)
+        if save { try write(environment) }
+        return result
+    }
+
+    /// Writes the environment crash-safely (temp file, fsync, rename, fsync of the directory), under the lock.
     public func save(_ environment: Environment) throws(StoreError) {
+        let lock: FileLock?
+        do { lock = try FileLock(for: path) } catch {
+            throw StoreError(path: path, message: "cannot lock (another migauth still writing?): \(error.description)")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        if let resolved = try? DurableFile.resolvingSymlinks(path) { DurableFile.removeStaleTemporaries(of: resolved) }
+        try write(environment)
+    }
+
+    private func write(_ environment: Environment) throws(StoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data: Data

@@ -124,6 +124,8 @@ extension WindowsStatus {
     public static let revisionMismatch = WindowsStatus(code: 0x8007_0519, symbol: "ERROR_REVISION_MISMATCH", text: "Indicates two revision levels are incompatible.")
     /// The migrated data did not match its checksum.
     public static let crcError = WindowsStatus(code: 0x8007_0017, symbol: "ERROR_CRC", text: "Data error (cyclic redundancy check).")
+    /// Not enough free space for an incoming virtual machine (after the configured reserve).
+    public static let diskFull = WindowsStatus(code: 0x8007_0070, symbol: "ERROR_DISK_FULL", text: "There is not enough space on the disk.")
     public static let alreadyExists = WindowsStatus(code: 0x8007_00B7, symbol: "ERROR_ALREADY_EXISTS", text: "Cannot create a file when that file already exists.")
     public static let unspecifiedFailure = WindowsStatus(code: 0x8000_4005, symbol: "E_FAIL", text: "Unspecified error")
 
@@ -139,7 +141,7 @@ extension WindowsStatus {
         accessDenied, notSupported, serviceDoesNotExist, invalidArgument, notFound, accountDisabled, noSuchDomain, trustFailure,
         dsNoSuchObject, dsInsufficientAccessRights, dsObjectExists, dsSPNNotUniqueInForest,
         connectionTimedOut, connectionRefused, connectionReset,
-        revisionMismatch, crcError, alreadyExists, unspecifiedFailure,
+        revisionMismatch, crcError, diskFull, alreadyExists, unspecifiedFailure,
     ].sorted { $0.code < $1.code }
 
     private static let table: [UInt32: WindowsStatus] = Dictionary(all.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })

@@ -22,13 +22,15 @@ struct EnvOptions: ParsableArguments {
     /// A refused action leaves the file untouched (byte-identical); the exit code is then 1.
     func apply(_ action: ScenarioAction) throws {
         let store = self.store
-        var environment: Environment
-        do { environment = try store.load() } catch {
+        // Load, apply and save under the file's lock: concurrent commands never lose each other's changes.
+        let outcome: ActionOutcome
+        do {
+            outcome = try store.update { environment in
+                let outcome = environment.apply(action)
+                return (outcome.changedWorld, outcome)
+            }
+        } catch {
             throw CLIError("\(error)")
-        }
-        let outcome = environment.apply(action)
-        if outcome.changedWorld {
-            do { try store.save(environment) } catch { throw CLIError("\(error)") }
         }
         if json {
             print(try outcome.jsonString())

@@ -80,7 +80,7 @@ struct MoveCommand: ParsableCommand {
         let showProgress = isatty(STDERR_FILENO) != 0
         let progress: @Sendable (MigrationProgress) async -> Void = { p in
             guard showProgress else { return }
-            let percent = p.totalBytes == 0 ? 100 : Int(p.bytesSent * 100 / p.totalBytes)
+            let percent = p.totalBytes == 0 ? 100 : Int(min(100, Double(p.bytesSent) / Double(p.totalBytes) * 100))  // peer's figures: no trap
             let phase: String = switch p.phase {
             case .connecting: "connecting"
             case .queued(let position): "queued at \(position)"
