@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "Hosts", targets: ["Hosts"]),
         .library(name: "MigrationRules", targets: ["MigrationRules"]),
         .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "ClusterAudit", targets: ["ClusterAudit"]),
+        .library(name: "DirectoryLDAP", targets: ["DirectoryLDAP"]),
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
         .library(name: "QEMU", targets: ["QEMU"]),
@@ -66,6 +68,14 @@ let package = Package(
         .target(name: "Directory", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "Hosts", dependencies: ["Directory", "MigrationVocabulary", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "MigrationVocabulary", "WindowsStatus"],
+                swiftSettings: swiftSettings),
+        // OpenLDAP's libldap/liblber (Debian: libldap-dev, libsasl2-dev) for DirectoryLDAP only.
+        .systemLibrary(name: "CLDAP", path: "Sources/CLDAP"),
+        // A live AD read over LDAP (SASL GSSAPI, paged) into the LDIF importer's Directory.
+        .target(name: "DirectoryLDAP", dependencies: ["CLDAP", "Directory", "WindowsStatus"],
+                swiftSettings: swiftSettings),
+        // `migauth audit`: every host pair of a cluster, verdicts on PreparedWorld, text/JSON/HTML.
+        .target(name: "ClusterAudit", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],
                 swiftSettings: swiftSettings),
         .target(
             name: "Scenario",
@@ -113,14 +123,14 @@ let package = Package(
         .executableTarget(
             name: "migauth",
             dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
-                           "RealScenario",
+                           "RealScenario", "ClusterAudit", "DirectoryLDAP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",
             dependencies: ["GSS", "TestRealm", "MigrationRules", "Directory", "MigrationService", "CredSSP",
-                           "QEMU",
+                           "QEMU", "ClusterAudit",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -152,6 +162,10 @@ let package = Package(
         .testTarget(name: "TestRealmTests", dependencies: ["TestRealm"], swiftSettings: swiftSettings),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "WindowsStatus"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationRulesTests", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DirectoryLDAPTests", dependencies: ["DirectoryLDAP", "Directory", "WindowsStatus"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ClusterAuditTests", dependencies: ["ClusterAudit", "MigrationRules", "Hosts", "Directory"],
                     swiftSettings: swiftSettings),
         // ScenarioTests also runs the built `migauth` executable (SwiftPM builds it alongside).
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory"],

@@ -1,3 +1,4 @@
+import ClusterAudit
 import Directory
 import Foundation
 import MigrationRules
@@ -11,6 +12,9 @@ enum SimBench {
         var hosts = 10_000
         var decisions = 2_000_000
         var accounts = 100_000
+        var auditHosts = 1_000
+        var ldifHosts = 10_000
+        var cluster = 100
         var i = 0
         while i < arguments.count {
             let value = i + 1 < arguments.count ? Int(arguments[i + 1]) : nil
@@ -18,14 +22,56 @@ enum SimBench {
             case ("--hosts", let v?): hosts = v
             case ("--decisions", let v?): decisions = v
             case ("--accounts", let v?): accounts = v
+            case ("--audit-hosts", let v?): auditHosts = v
+            case ("--ldif-hosts", let v?): ldifHosts = v
+            case ("--cluster", let v?): cluster = v
             default:
-                print("usage: migauth-bench sim [--hosts N] [--decisions N] [--accounts N]")
+                print("usage: migauth-bench sim [--hosts N] [--decisions N] [--accounts N] [--audit-hosts N] [--ldif-hosts N] [--cluster N]")
                 return
             }
             i += 2
         }
         decisionRate(hosts: hosts, decisions: decisions)
         try ldifImport(accounts: accounts)
+        try audit(hosts: auditHosts)
+        try ldifAudit(hosts: ldifHosts, cluster: cluster)
+    }
+
+    /// `ClusterAudit.run` on `World.synthetic(hostCount:)`: every ordered pair × 4 variants, with fixes.
+    static func audit(hosts: Int) throws {
+        let world = World.synthetic(hostCount: hosts)
+        let start = ContinuousClock.now
+        let audit = try ClusterAudit.run(world, options: .init(user: "admin"))
+        let seconds = secondsSince(start)
+        let textStart = ContinuousClock.now
+        let text = audit.text
+        let textSeconds = secondsSince(textStart)
+        print("sim.audit hosts=\(hosts) pairs=\(hosts * (hosts - 1)) verdicts=\(audit.decisions) blocked=\(audit.blockedVerdicts) delegation-accounts=\(audit.delegationFixes.count)")
+        print(String(format: "  audit %.3f s (%.0f verdicts/s); text report %.3f s (%d bytes)", seconds,
+                     Double(audit.decisions) / seconds, textSeconds, text.utf8.count))
+    }
+
+    /// An LDIF export with `hosts` Hyper-V computer accounts: import, one host per computer, and an
+    /// audit of the first `cluster` of them (as `migauth audit --ldif … --hosts …` does).
+    static func ldifAudit(hosts: Int, cluster: Int) throws {
+        let accounts = hosts * 100 / 19 + 1
+        let text = syntheticLDIF(accounts: accounts)
+        let groups = max(1, accounts / 100)
+        let start = ContinuousClock.now
+        let directory = try Directory.importLDIF(text, file: "<synthetic>")
+        let importSeconds = secondsSince(start)
+        var world = World(directory: directory)
+        try world.addHostsForComputers()
+        let hostsSeconds = secondsSince(start) - importSeconds
+        let names = world.allHosts.filter(\.hypervisorInstalled).prefix(cluster).map(\.name)
+        // A member of Domain Admins in the synthetic export (user0 is marked sensitive).
+        let user = "CONTOSO\\user\(groups * 10)"
+        let auditStart = ContinuousClock.now
+        let audit = try ClusterAudit.run(world, options: .init(user: user, hosts: names, assumeHostsReady: true))
+        let auditSeconds = secondsSince(auditStart)
+        print("sim.ldif-audit computers=\(world.allHosts.count) bytes=\(text.utf8.count) cluster=\(audit.hosts.count) verdicts=\(audit.decisions) blocked=\(audit.blockedVerdicts)")
+        print(String(format: "  LDIF import %.3f s; hosts %.3f s; audit %.3f s; total %.3f s", importSeconds, hostsSeconds, auditSeconds,
+                     secondsSince(start)))
     }
 
     /// `World.evaluate` on the synthetic domain: each decision is a full rule run (P1–P5, N1, A1–A7, S1).
@@ -42,11 +88,35 @@ enum SimBench {
         for n in 0..<decisions {
             if let outcome = try? world.evaluate(moves[n % moves.count]), outcome.isSuccess { successes += 1 }
         }
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = secondsSince(start)
         print("sim.decisions hosts=\(hosts) decisions=\(decisions) successes=\(successes) (sanity \(ok)/16)")
-        print(String(format: "  world build %.3f s; %.0f decisions/s (%.0f ns each)", Double(buildTime.components.seconds) + Double(buildTime.components.attoseconds) / 1e18,
+        print(String(format: "  world build %.3f s; World.evaluate: %.0f decisions/s (%.0f ns each)", Double(buildTime.components.seconds) + Double(buildTime.components.attoseconds) / 1e18,
                      Double(decisions) / seconds, seconds / Double(decisions) * 1e9))
+
+        // The same moves on a PreparedWorld: names resolved to ids once per world and per move.
+        let prepStart = ContinuousClock.now
+        let prepared = PreparedWorld(world)
+        let prepTime = secondsSince(prepStart)
+        let resolved = moves.compactMap { try? prepared.resolve($0) }
+        guard resolved.count == moves.count else { print("  prepared: some moves did not resolve"); return }
+        var verdicts = 0
+        let decideStart = ContinuousClock.now
+        for n in 0..<decisions where prepared.decide(resolved[n % resolved.count]).works { verdicts += 1 }
+        let decideSeconds = secondsSince(decideStart)
+        var outcomes = 0
+        let evalStart = ContinuousClock.now
+        for n in 0..<decisions {
+            if let outcome = try? prepared.evaluate(resolved[n % resolved.count]), outcome.isSuccess { outcomes += 1 }
+        }
+        let evalSeconds = secondsSince(evalStart)
+        print(String(format: "  PreparedWorld: prepare %.3f s; decide %.0f decisions/s (%.0f ns each, %d work); evaluate (full MoveOutcome) %.0f/s (%.0f ns each, %d succeed)",
+                     prepTime, Double(decisions) / decideSeconds, decideSeconds / Double(decisions) * 1e9, verdicts,
+                     Double(decisions) / evalSeconds, evalSeconds / Double(decisions) * 1e9, outcomes))
+    }
+
+    static func secondsSince(_ start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     /// Generates an LDIF export of `accounts` accounts in memory (users, computers, groups) and imports it.

@@ -28,8 +28,12 @@ struct EnvCommand: ParsableCommand {
         @Flag(help: "Overwrite an existing environment file.")
         var force = false
 
+        @OptionGroup var live: LDAPOptions
+
         func validate() throws {
-            if ldif != nil && scenario != nil { throw ValidationError("give --ldif or --scenario, not both") }
+            if [ldif != nil, scenario != nil, live.ldap != nil].filter({ $0 }).count > 1 {
+                throw ValidationError("give one of --ldif, --scenario and --ldap")
+            }
         }
 
         func run() throws {
@@ -40,7 +44,8 @@ struct EnvCommand: ParsableCommand {
             var environment: Environment
             var notes: [LDIFNote] = []
             do {
-                if let ldif { (environment, notes) = try Environment.fromLDIFWithNotes(file: ldif) }
+                if let fromLDAP = try live.environment() { environment = fromLDAP }
+                else if let ldif { (environment, notes) = try Environment.fromLDIFWithNotes(file: ldif) }
                 else if let scenario { environment = try Scenario.load(file: scenario).initialEnvironment() }
                 else { environment = Environment.seedWorld() }
                 try store.save(environment)

@@ -12,7 +12,7 @@ struct MigAuth: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [
-            ScenarioCommand.self, Diagnose.self, EnvCommand.self,
+            ScenarioCommand.self, Diagnose.self, Audit.self, EnvCommand.self,
             EnableMigration.self, DisableMigration.self, MigrationNetwork.self, SetHost.self, NewVM.self,
             LocalGroupCommand.self,
             DelegationCommand.self, Replicate.self,

@@ -105,18 +105,22 @@ struct Diagnose: ParsableCommand {
     @Option(name: .customLong("session-from"), help: "With --signed-on remote-shell-…/rdp: the machine the session comes from.")
     var sessionFrom: String?
     @OptionGroup var move: MoveArguments
+    @OptionGroup var live: LDAPOptions
 
     func validate() throws {
         if sessionFrom != nil && signedOn == nil { throw ValidationError("--session-from needs --signed-on") }
         if signedOn != nil && move.session != nil { throw ValidationError("give --signed-on or --session, not both") }
         if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
+        if live.ldap != nil && (scenario != nil || ldif != nil) { throw ValidationError("give --ldap without --scenario and --ldif") }
         if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
     }
 
     func run() throws {
         let environment: Environment
         do {
-            if let scenario {
+            if let fromLDAP = try live.environment() {
+                environment = fromLDAP
+            } else if let scenario {
                 environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
             } else if let ldif {
                 let imported = try Environment.fromLDIFWithNotes(file: ldif)
@@ -126,6 +130,8 @@ struct Diagnose: ParsableCommand {
                 let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
                 environment = try store.load()
             }
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError("\(error)")
         }
