@@ -23,6 +23,7 @@ public enum GSSOperation: String, Sendable, Hashable {
     case getMIC = "gss_get_mic"
     case verifyMIC = "gss_verify_mic"
     case wrapSizeLimit = "gss_wrap_size_limit"
+    case pseudoRandom = "gss_pseudo_random"
 }
 
 extension GSSOperation {

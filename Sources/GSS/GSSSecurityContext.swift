@@ -61,6 +61,9 @@ public protocol GSSSecurityContext: ~Copyable {
 
     /// `unwrapInPlace` over an array.
     mutating func unwrapInPlace(_ token: inout [UInt8]) throws(GSSError) -> GSSUnwrappedIOV
+
+    /// `GSS_Pseudo_random` (RFC 4401) with the key `prfKey` selects (GSSPseudoRandom.swift).
+    func pseudoRandom(prfKey: GSSPRFKey, input: [UInt8], outputLength: Int) throws(GSSError) -> [UInt8]
 }
 
 // The defaults (encrypt, the mechanism's QOP) for callers generic over either side; the concrete

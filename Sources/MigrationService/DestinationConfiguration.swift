@@ -25,15 +25,18 @@ public struct DestinationConfiguration: Sendable, Hashable {
     /// The NetBIOS name of the realm's domain (`CONTOSO`): users are shown as `CONTOSO\bob`, as
     /// Windows does; without it, as their principal name.
     public var netbiosDomain: String?
+    /// P4: this host's generation; offers of VMs from a later generation are refused (nil: not checked).
+    public var osGeneration: OSGeneration?
     /// Free-space reserve, connection caps, timeouts (``ServiceLimits``).
     public var limits: ServiceLimits
 
     public init(hostName: String, fqdn: String, realm: String? = nil, keytab: String, vmDirectory: String,
                 allowedUsers: [String], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil,
-                limits: ServiceLimits = .default) {
+                osGeneration: OSGeneration? = nil, limits: ServiceLimits = .default) {
         self.limits = limits
         self.netbiosDomain = netbiosDomain
+        self.osGeneration = osGeneration
         self.hostName = hostName
         self.fqdn = fqdn
         self.realm = realm

@@ -5,7 +5,8 @@ import Synchronization
 import WindowsStatus
 
 /// One framed connection, used by one task: sends and receives protocol messages, in the clear
-/// before authentication and sealed (GSS wrap, confidentiality + integrity) after it.
+/// before authentication and sealed after it — suite 1 (GSS wrap, confidentiality + integrity) or
+/// suite 2 (AES-256-GCM, keys from GSS_Pseudo_random), as the opening negotiated.
 final class FrameConnection {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
@@ -16,12 +17,24 @@ final class FrameConnection {
     /// Set once the security context is established; from then on only sealed frames (and error
     /// frames) are accepted.
     var protection: (any MessageProtection)? {
-        didSet { authenticated.set(protection != nil) }
+        didSet { authenticated.set(isProtected) }
     }
     /// Whether the peer sent an `error` frame (it failed on its own side, as opposed to the link failing).
     private(set) var receivedError = false
-    /// The protocol version hello/helloAck chose (1 until then).
-    var version: UInt16 = 1
+    /// Suite 2's protection, set instead of ``protection`` when the opening chose it.
+    var aead: AEADStreamProtection? {
+        didSet { authenticated.set(isProtected) }
+    }
+    /// Whether frames are sealed from now on (either suite).
+    var isProtected: Bool { protection != nil || aead != nil }
+    /// The versions and suites this end offers (set before the opening).
+    var settings = ProtocolSettings()
+    /// The migration and channel this connection is for (client side, set before the opening).
+    var binding = ConnectionBinding.none
+    /// What the opening agreed (nil before hello / helloAck).
+    var negotiation: SuiteNegotiation?
+    /// The protocol version the opening chose (1 until then, and for a version 1 peer): it lays out the offer.
+    var version: UInt16 { negotiation?.version ?? 1 }
     /// Whether the peer has authenticated (read by the listener's handshake timer).
     let authenticated = Flag()
     /// A server connection's receive activity and a way to close it (set by the listener): the
@@ -86,8 +99,17 @@ final class FrameConnection {
             throw .protocolViolation("empty frame", stage: stage)
         }
         let message: WireMessage
-        if kind == WireMessage.Kind.sealed.rawValue {
-            guard let protection else { throw .protocolViolation("sealed message before authentication", stage: stage) }
+        if kind == WireMessage.Kind.aead.rawValue {
+            guard let aead else {
+                throw .protocolViolation(protection == nil ? "suite 2 frame before authentication"
+                                         : "suite 2 frame on a suite 1 connection", stage: stage)
+            }
+            message = try open(&frame, aead)
+        } else if kind == WireMessage.Kind.sealed.rawValue {
+            guard let protection else {
+                throw .protocolViolation(aead == nil ? "sealed message before authentication"
+                                         : "suite 1 frame on a suite 2 connection", stage: stage)
+            }
             frame.moveReaderIndex(forwardBy: 1)
             message = try unseal(&frame, protection)
         } else {
@@ -95,7 +117,7 @@ final class FrameConnection {
             guard message.isClear else {
                 throw .protocolViolation("\(message.kind) must travel sealed", stage: stage)
             }
-            if protection != nil, message.kind != .error {
+            if isProtected, message.kind != .error {
                 throw .protocolViolation("clear \(message.kind) after authentication", stage: stage)
             }
         }
@@ -117,7 +139,7 @@ final class FrameConnection {
 
     private func decode(_ buffer: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
         do {
-            return try WireMessage.decode(buffer)
+            return try WireMessage.decode(buffer, version: version)
         } catch {
             if error.unknownPackage {
                 throw .failure(.authentication, .packageNotFound, stage: stage,
@@ -125,6 +147,33 @@ final class FrameConnection {
             }
             throw .protocolViolation(error.description, stage: stage)
         }
+    }
+
+    /// The result of a suite-2 seal or open, or an integrity error with the status suite 1 gives.
+    private func protect<T>(_ result: Result<T, AEADStreamError>, failure reason: String) throws(MigrationServiceError) -> T {
+        switch result {
+        case .success(let v): return v
+        case .failure(let e):
+            throw .failure(.integrity, e.windowsStatus, stage: stage, reason: reason, detail: e.description, gss: e.gssError)
+        }
+    }
+
+    private func open(_ frame: inout ByteBuffer, _ aead: AEADStreamProtection) throws(MigrationServiceError) -> WireMessage {
+        let range = try protect(frame.withUnsafeMutableReadableBytes { raw in
+            Result { () throws(AEADStreamError) in try aead.open(raw) }
+        }, failure: "A protected migration message was rejected")
+        guard let plain = frame.getSlice(at: frame.readerIndex + range.lowerBound, length: range.count) else {
+            throw .protocolViolation("suite 2 plaintext outside the frame", stage: stage)
+        }
+        return try inner(plain)
+    }
+
+    private func inner(_ plain: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
+        let message = try decode(plain)
+        guard !message.isClear || message.kind == .error else {
+            throw .protocolViolation("\(message.kind) inside a sealed message", stage: stage)
+        }
+        return message
     }
 
     private func unseal(_ token: inout ByteBuffer, _ protection: any MessageProtection) throws(MigrationServiceError) -> WireMessage {
@@ -138,11 +187,7 @@ final class FrameConnection {
         guard let plain = token.getSlice(at: token.readerIndex + iov.range.lowerBound, length: iov.range.count) else {
             throw .protocolViolation("unwrap returned a range outside the token", stage: stage)
         }
-        let message = try decode(plain)
-        guard !message.isClear || message.kind == .error else {
-            throw .protocolViolation("\(message.kind) inside a sealed message", stage: stage)
-        }
-        return message
+        return try inner(plain)
     }
 
     // MARK: Sending
@@ -151,7 +196,7 @@ final class FrameConnection {
     func sendClear(_ message: WireMessage) async throws(MigrationServiceError) {
         var b = allocator.buffer(capacity: 64)
         b.writeInteger(UInt32(0))
-        message.encode(into: &b)
+        message.encode(into: &b, version: version)
         b.setInteger(UInt32(b.readableBytes - 4), at: 0)
         try await write([b])
     }
@@ -159,7 +204,7 @@ final class FrameConnection {
     /// Sends `message` sealed.
     func send(_ message: WireMessage) async throws(MigrationServiceError) {
         var plain = allocator.buffer(capacity: 64)
-        message.encode(into: &plain)
+        message.encode(into: &plain, version: version)
         try await sendSealed(plaintext: &plain)
     }
 
@@ -171,6 +216,7 @@ final class FrameConnection {
     /// The buffers of one sealed frame (length, kind, GSS header | data sealed in place | padding,
     /// trailer). Tests replay or reorder them.
     func sealedFrame(_ plaintext: inout ByteBuffer) throws(MigrationServiceError) -> [ByteBuffer] {
+        if let aead { return try aeadFrame(&plaintext, aead) }
         guard let protection else { throw .protocolViolation("sending sealed before authentication", stage: stage) }
         let iov = try protect(plaintext.withUnsafeMutableReadableBytes { raw in
             Result { () throws(GSSError) in try protection.seal(raw) }
@@ -189,6 +235,25 @@ final class FrameConnection {
         return tail.readableBytes > 0 ? [head, plaintext, tail] : [head, plaintext]
     }
 
+    /// Suite 2: header (length, kind, sequence) | plaintext sealed in place | tag.
+    private func aeadFrame(_ plaintext: inout ByteBuffer, _ aead: AEADStreamProtection) throws(MigrationServiceError) -> [ByteBuffer] {
+        let length = AEADStreamProtection.overhead + plaintext.readableBytes
+        guard length <= WireProtocol.maximumFrameLength else {
+            throw .protocolViolation("sealed message of \(length) bytes exceeds the frame limit", stage: stage)
+        }
+        var head = allocator.buffer(repeating: 0, count: AEADStreamProtection.headerLength)
+        var tail = allocator.buffer(repeating: 0, count: AEADStreamProtection.tagLength)
+        let result = plaintext.withUnsafeMutableReadableBytes { data in
+            head.withUnsafeMutableReadableBytes { h in
+                tail.withUnsafeMutableReadableBytes { t in
+                    Result { () throws(AEADStreamError) in try aead.seal(data, header: h, tag: t) }
+                }
+            }
+        }
+        try protect(result, failure: "A migration message could not be protected")
+        return [head, plaintext, tail]
+    }
+
     /// Tells the peer why this end stops: sealed when possible, in the clear otherwise. Never throws.
     /// Whether an error frame was sent on this connection.
     private(set) var sentError = false
@@ -202,7 +267,7 @@ final class FrameConnection {
 
     func sendError(_ error: MigrationServiceError) async {
         sentError = true
-        if protection != nil {
+        if isProtected {
             do { try await send(.error(error.wire)); return } catch {}
         }
         try? await sendClear(.error(error.wire))

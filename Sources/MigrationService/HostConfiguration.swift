@@ -63,6 +63,10 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var qemu: QEMUHostSettings?
     /// The VMs this host declares: QEMU guests the daemon starts (and moves live), or state files.
     public var virtualMachines: [VirtualMachineDeclaration]
+    /// P4: this host's Windows Server generation (`"2012 R2"`). The source tells the destination the
+    /// generation of the VMs it sends; a destination of an earlier generation refuses them, as
+    /// Hyper-V does. nil (JSON without the key): not checked.
+    public var osGeneration: OSGeneration?
     /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
     public var limits: ServiceLimits = .default
 
@@ -74,7 +78,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
                 credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
-                qemu: QEMUHostSettings? = nil, virtualMachines: [VirtualMachineDeclaration] = []) {
+                qemu: QEMUHostSettings? = nil, virtualMachines: [VirtualMachineDeclaration] = [],
+                osGeneration: OSGeneration? = nil) {
         self.qemu = qemu
         self.virtualMachines = virtualMachines
         self.netbiosDomain = netbiosDomain
@@ -101,13 +106,14 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         self.credentialGuard = credentialGuard
         self.tlsCertificate = tlsCertificate
         self.tlsPrivateKey = tlsPrivateKey
+        self.osGeneration = osGeneration
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, fqdn, address, realm, keytab, clientKeytab, ccacheDirectory, migrationEnabled, migrationPort
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
-        case tlsCertificate, tlsPrivateKey
+        case tlsCertificate, tlsPrivateKey, osGeneration
         case qemu, virtualMachines
         case limits
     }
@@ -143,7 +149,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
                   tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
                   qemu: try c.decodeIfPresent(QEMUHostSettings.self, forKey: .qemu),
-                  virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [])
+                  virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [],
+                  osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
         limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
 
@@ -224,7 +231,8 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         DestinationConfiguration(hostName: name, fqdn: fqdn, realm: realm, keytab: keytab, vmDirectory: vmDirectory,
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
-                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain, limits: limits)
+                                 migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain,
+                                 osGeneration: osGeneration, limits: limits)
     }
 
     /// P1 for this host.

@@ -1,8 +1,10 @@
 import GSS
 import WindowsStatus
 
-/// The opening of every connection: hello / hello-ack (version and purpose), then the Kerberos
-/// token exchange with mutual authentication; afterwards the connection is sealed.
+/// The opening of every connection: hello / hello-ack (version and purpose; from version 2 also
+/// the protection suite, `suites`), then the Kerberos token exchange with mutual authentication
+/// (version 2: with the opening's transcript as channel bindings); afterwards the connection is
+/// sealed with the suite chosen.
 enum KerberosHandshake {
     /// Client side. Returns the principal the server authenticated (its `authResult`).
     ///
@@ -19,25 +21,71 @@ enum KerberosHandshake {
         }
     }
 
-    /// Client side: hello with `authentication`, and the server's acknowledgement.
+    /// Client side: hello with `authentication`, the server's acknowledgement and (version 2) the
+    /// suite choice; the agreement is left in `conn.negotiation`.
     static func clientHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
                             authentication: AuthenticationKind) async throws(MigrationServiceError) {
-        try await conn.sendClear(.hello(minVersion: WireProtocol.minimumVersion, maxVersion: WireProtocol.version,
-                                        purpose: purpose, authentication: authentication))
-        guard case .helloAck(let version, let auth) = try await conn.receive(),
-              (WireProtocol.minimumVersion...WireProtocol.version).contains(version), auth == authentication else {
-            throw MigrationServiceError.protocolViolation(
-                "the server did not acknowledge hello with a version in \(WireProtocol.minimumVersion)…\(WireProtocol.version) / \(authentication)",
-                stage: .source)
+        let versions = conn.settings.versions
+        let hello = WireMessage.hello(minVersion: versions.lowerBound, maxVersion: versions.upperBound,
+                                      purpose: purpose, authentication: authentication)
+        try await conn.sendClear(hello)
+        let ack = try await conn.receive()
+        switch ack {
+        case .helloAck(let version, let auth) where version == 1 && versions.contains(1) && auth == authentication:
+            conn.negotiation = .version1
+        case .helloAckV2(let version, let auth, let serverSuites, let serverNonce)
+            where version == 2 && versions.contains(2) && auth == authentication:
+            let mine = conn.settings.suites.map(\.rawValue)
+            guard let chosen = ProtocolSettings.choose(client: mine, server: serverSuites),
+                  let suite = ProtectionSuite(rawValue: chosen) else {
+                throw MigrationServiceError.failure(.authentication, .algorithmMismatch, stage: .source,
+                                                    reason: "The hosts have no protection suite in common",
+                                                    detail: "this end offers \(mine), the server \(serverSuites)")
+            }
+            let offer = SuiteOffer(chosen: chosen, offered: mine, nonce: randomNonce(), migrationID: conn.binding.migrationID,
+                                   channel: conn.binding.channel)
+            try await conn.sendClear(.suites(offer))
+            _ = serverNonce
+            conn.negotiation = SuiteNegotiation(version: 2, suite: suite, binding: conn.binding,
+                                                transcript: SuiteNegotiation.transcript(of: [hello, ack, .suites(offer)]))
+        default:
+            throw MigrationServiceError.protocolViolation("the server did not acknowledge hello with a version in \(versions) / \(authentication)",
+                                                          stage: .source)
         }
-        conn.version = version
+    }
+
+    /// 16 fresh random bytes (the opening's nonces).
+    static func randomNonce() -> [UInt8] {
+        var g = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+    }
+
+    /// Seals `conn` with the established `context` and the negotiated suite.
+    static func seal<Context: GSSSecurityContext & ~Copyable>(_ conn: FrameConnection, with context: consuming Context,
+                                                            isClient: Bool) throws(MigrationServiceError) {
+        let negotiation = conn.negotiation ?? .version1
+        let protection = ContextProtection(context)
+        switch negotiation.suite {
+        case .gssWrap:
+            conn.protection = protection
+        case .aes256GCM:
+            do {
+                conn.aead = try AEADStreamProtection(context: protection, negotiation: negotiation, isClient: isClient,
+                                                     rekeyInterval: conn.settings.rekeyInterval)
+            } catch {
+                throw MigrationServiceError.failure(.authentication, error.windowsStatus, stage: conn.stage,
+                                                    reason: "The connection's keys could not be derived",
+                                                    detail: error.description, gss: error.gssError)
+            }
+        }
     }
 
     /// Client side, after hello: the Kerberos context that seals the connection, then the server's `authResult`.
     static func clientContext(_ conn: FrameConnection, target: GSSName, credential: GSSCredential?,
                               destinationName: String) async throws(MigrationServiceError) -> String {
         do throws(MigrationServiceError) {
-            var context = GSSInitiatorContext(target: target, credential: credential, flags: .standard)
+            var context = GSSInitiatorContext(target: target, credential: credential, flags: .standard,
+                                              channelBindings: conn.negotiation?.channelBindings)
             var input: [UInt8]? = nil
             while true {
                 let step: GSSStep
@@ -60,7 +108,7 @@ enum KerberosHandshake {
                 throw MigrationServiceError.connection(.authentication, .securityQoSFailed, destination: destinationName,
                                                        detail: "granted flags \(context.grantedFlags), need \(required)")
             }
-            conn.protection = InitiatorProtection(context)
+            try seal(conn, with: context, isClient: true)
             guard case .authResult(let principal, _) = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("expected the authorization result", stage: .source)
             }
@@ -85,12 +133,12 @@ enum KerberosHandshake {
             guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("the first message must be hello", stage: stage)
             }
-            // The newest version both speak.
-            let chosen = min(maxV, WireProtocol.version)
-            guard minV <= maxV, minV <= chosen, chosen >= WireProtocol.minimumVersion else {
+            let mine = conn.settings.versions
+            let version = min(maxV, mine.upperBound)
+            guard minV <= maxV, version >= max(minV, mine.lowerBound) else {
                 throw MigrationServiceError.failure(.protocolViolation, .revisionMismatch, stage: stage,
                                                     reason: "The migration protocol versions are incompatible",
-                                                    detail: "client speaks \(minV)…\(maxV), server speaks \(WireProtocol.minimumVersion)…\(WireProtocol.version)")
+                                                    detail: "client speaks \(minV)…\(maxV), server speaks \(mine.lowerBound)…\(mine.upperBound)")
             }
             guard p == purpose else {
                 throw MigrationServiceError.protocolViolation("this port serves \(purpose), not \(p)", stage: stage)
@@ -99,8 +147,32 @@ enum KerberosHandshake {
                 throw MigrationServiceError.failure(.authentication, .packageNotFound, stage: stage,
                                                     reason: "The sign-on kind \(auth) is not offered on this port")
             }
-            try await conn.sendClear(.helloAck(version: chosen, authentication: auth))
-            conn.version = chosen
+            if version == 1 {
+                try await conn.sendClear(.helloAck(version: 1, authentication: auth))
+                conn.negotiation = .version1
+                return auth
+            }
+            let serverSuites = conn.settings.suites.map(\.rawValue)
+            let ack = WireMessage.helloAckV2(version: version, authentication: auth, suites: serverSuites, nonce: randomNonce())
+            try await conn.sendClear(ack)
+            guard case .suites(let offer) = try await conn.receive() else {
+                throw MigrationServiceError.protocolViolation("expected the suite choice", stage: stage)
+            }
+            guard offer.nonce.count == 16, let suite = ProtectionSuite(rawValue: offer.chosen), serverSuites.contains(offer.chosen) else {
+                throw MigrationServiceError.failure(.authentication, .algorithmMismatch, stage: stage,
+                                                    reason: "The hosts have no protection suite in common",
+                                                    detail: "the client chose \(offer.chosen) of \(offer.offered), this end offers \(serverSuites)")
+            }
+            // The client must take the first of its own suites that this end offers: anything else
+            // is a downgrade (the lists themselves are bound by the transcript in the channel bindings).
+            guard ProtocolSettings.choose(client: offer.offered, server: serverSuites) == offer.chosen else {
+                throw MigrationServiceError.failure(.authentication, .downgradeDetected, stage: stage,
+                                                    reason: "The protection suite negotiation was tampered with",
+                                                    detail: "the client chose \(offer.chosen) although it offers \(offer.offered) and this end \(serverSuites)")
+            }
+            conn.negotiation = SuiteNegotiation(version: version, suite: suite,
+                                                binding: ConnectionBinding(migrationID: offer.migrationID, channel: offer.channel),
+                                                transcript: SuiteNegotiation.transcript(of: [.hello(minVersion: minV, maxVersion: maxV, purpose: p, authentication: auth), ack, .suites(offer)]))
             return auth
         } catch {
             await conn.sendError(error)
@@ -131,7 +203,7 @@ enum KerberosHandshake {
             throw MigrationServiceError.failure(.authentication, error.windowsStatus, stage: stage,
                                                 reason: "The service has no usable keys", detail: error.description, gss: error)
         }
-        var context = GSSAcceptorContext(credential: acceptorCredential)
+        var context = GSSAcceptorContext(credential: acceptorCredential, channelBindings: conn.negotiation?.channelBindings)
         while true {
             guard case .token(let token) = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("expected a GSS token", stage: stage)
@@ -153,7 +225,7 @@ enum KerberosHandshake {
                                                 reason: "The client's name is unknown")
         }
         let peer = Peer(principal: name, delegatedCredential: context.delegatedCredential)
-        conn.protection = AcceptorProtection(context)
+        try seal(conn, with: context, isClient: false)
         return peer
     }
 }

@@ -230,17 +230,20 @@ extension MigrationSource {
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
         let offer = MigrationOffer(id: .random(), vm: vm, size: memory, sha256: [UInt8](repeating: 0, count: 32),
                                    performance: options.performance, channels: 1, chunkSize: UInt32(chunkSize),
-                                   vmKind: .qemuLive)
+                                   vmKind: .qemuLive, sourceGeneration: osGeneration?.rawValue)
         let sent = SentBytes(total: memory, progress: options.progress)
         await sent.report(.connecting)
         let targetName = try target.targetName()
         let runDirectory = guests.settings.runDirectory
+        let settings = options.protocolSettings
         var queuedAt: Int? = nil
         var commitSent = false
         let refused = Flag()
         let principal: String
         do {
             principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+                conn.settings = settings
+                conn.binding = ConnectionBinding(migrationID: offer.id, channel: 0)
                 let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
                                                                       destinationName: target.fqdn)
                 do throws(MigrationServiceError) {

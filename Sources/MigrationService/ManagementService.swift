@@ -286,7 +286,8 @@ public final class ManagementService: Sendable {
         let endpoint = try ServiceEndpoint(address: host, port: request.endpointPort == 0 ? WireProtocol.defaultMigrationPort
                                                                                           : Int(request.endpointPort))
         let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
-                                         hostName: configuration.name, guests: guests)
+                                         hostName: configuration.name, guests: guests,
+                                         osGeneration: configuration.osGeneration)
         let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
         let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,

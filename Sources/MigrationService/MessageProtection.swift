@@ -13,8 +13,9 @@ protocol MessageProtection: AnyObject {
 }
 
 /// Either side of a Kerberos context (the source's initiator, the destination's or management
-/// service's acceptor), owned by the connection that authenticated with it.
-final class ContextProtection<Context: GSSSecurityContext & ~Copyable>: MessageProtection {
+/// service's acceptor), owned by the connection that authenticated with it: suite 1 wraps with it,
+/// suite 2 derives its keys from it.
+final class ContextProtection<Context: GSSSecurityContext & ~Copyable>: MessageProtection, KeyDerivingContext {
     private var context: Context
 
     init(_ context: consuming Context) { self.context = context }
@@ -25,6 +26,11 @@ final class ContextProtection<Context: GSSSecurityContext & ~Copyable>: MessageP
 
     func unseal(_ token: UnsafeMutableRawBufferPointer) throws(GSSError) -> GSSUnwrappedIOV {
         try context.unwrapInPlace(token)
+    }
+
+    /// GSS_Pseudo_random with the full key (suite 2's key derivation).
+    func pseudoRandom(_ input: [UInt8], length: Int) throws(GSSError) -> [UInt8] {
+        try context.pseudoRandom(prfKey: .full, input: input, outputLength: length)
     }
 }
 

@@ -28,6 +28,8 @@ public final class MigrationDestination: Sendable {
         var inFlight: Set<String> = []
         /// CredSSP's TLS certificate; nil: only Kerberos hellos are accepted.
         var identity: ServiceTLSIdentity?
+        /// Versions and protection suites offered to sources.
+        var settings = ProtocolSettings()
     }
 
     /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
@@ -54,6 +56,16 @@ public final class MigrationDestination: Sendable {
     /// Accepts CredSSP migration connections (the source delivers the user's password) with this TLS certificate.
     public func offerCredSSP(_ identity: ServiceTLSIdentity) {
         state.withLock { $0.identity = identity }
+    }
+
+    /// The protection suites offered to sources, in order of preference (default: suite 2, then suite 1).
+    public func offerSuites(_ suites: [ProtectionSuite]) {
+        state.withLock { $0.settings.suites = suites }
+    }
+
+    /// Protocol versions, suites and rekey interval (tests: a version-1-only destination, rekeying).
+    func setProtocol(_ settings: ProtocolSettings) {
+        state.withLock { $0.settings = settings }
     }
 
     /// Binds `endpoint` (port 0: any free port) and accepts migrations. Returns the bound endpoint.
@@ -115,7 +127,8 @@ public final class MigrationDestination: Sendable {
         do throws(MigrationServiceError) {
             let principal = configuration.servicePrincipal
             let keytab = configuration.keytab
-            let identity = state.withLock { $0.identity }
+            let (identity, settings) = state.withLock { ($0.identity, $0.settings) }
+            conn.settings = settings
             let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
                 try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
                                           store: GSSCredentialStore(keytab: keytab))
@@ -149,10 +162,20 @@ public final class MigrationDestination: Sendable {
         }
         do throws(MigrationServiceError) {
             try await conn.send(.authResult(principal: peer.principal, server: configuration.fqdn))
+            let binding = conn.negotiation.map { $0.version >= 2 ? $0.binding : nil } ?? nil
             switch try await conn.receive() {
             case .offer(let offer):
+                // Version 2: the connection's keys are bound to this migration and channel 0.
+                if let binding, binding != ConnectionBinding(migrationID: offer.id, channel: 0) {
+                    throw MigrationServiceError.protocolViolation("the offer is not for the migration the connection was opened for",
+                                                                  stage: .destination)
+                }
                 try await receiveMigration(offer, user: peer.principal, conn: conn, configuration: configuration)
             case .join(let id, let channel):
+                if let binding, binding != ConnectionBinding(migrationID: id, channel: channel) {
+                    throw MigrationServiceError.protocolViolation("the join is not for the migration and channel the connection was opened for",
+                                                                  stage: .destination)
+                }
                 try await joinMigration(id, channel: channel, user: peer.principal, conn: conn)
             default:
                 throw MigrationServiceError.protocolViolation("expected an offer or a join", stage: .destination)
@@ -165,6 +188,18 @@ public final class MigrationDestination: Sendable {
 
     private func receiveMigration(_ offer: MigrationOffer, user: String, conn: FrameConnection,
                                   configuration: DestinationConfiguration) async throws(MigrationServiceError) {
+        // Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination),
+        // for a running guest as for a state file.
+        if let mine = configuration.osGeneration, let sent = offer.sourceGeneration {
+            guard let theirs = OSGeneration(rawValue: sent) else {
+                throw MigrationServiceError.protocolViolation("unknown source generation \(sent)", stage: .destination)
+            }
+            if mine < theirs {
+                throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
+                                                    reason: MigrationMessages.downLevelMove(vm: offer.vm, host: configuration.hostName),
+                                                    detail: "the source runs \(theirs), \(configuration.hostName) runs \(mine) (rule P4)")
+            }
+        }
         if offer.kind == .qemuLive {
             try await receiveLive(offer, user: user, conn: conn, configuration: configuration)
             return

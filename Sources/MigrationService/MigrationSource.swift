@@ -90,6 +90,16 @@ public struct MoveOptions: Sendable {
     public var chunkSize: Int
     /// Called as the move advances (awaited: a slow callback slows the move).
     public var progress: (@Sendable (MigrationProgress) async -> Void)?
+    /// The protection suites offered, in order of preference (default: suite 2, then suite 1).
+    public var suites: [ProtectionSuite] = ProtectionSuite.preferred
+    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source).
+    var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
+    /// Suite 2's frames per key (tests lower it; the destination must use the same).
+    var rekeyInterval: UInt64 = AEADStreamProtection.defaultRekeyInterval
+
+    var protocolSettings: ProtocolSettings {
+        ProtocolSettings(versions: protocolVersions, suites: suites, rekeyInterval: rekeyInterval)
+    }
 
     public init(performance: PerformanceOption = .compression, channels: Int = 4,
                 chunkSize: Int = WireProtocol.defaultChunkSize,
@@ -135,17 +145,20 @@ public struct MigrationSource: Sendable {
 
     /// The source host's name as configured (`TestServer01`), used in Hyper-V's texts.
     public var hostName: String?
+    /// P4: the source host's generation, told to the destination with each offer (nil: not told).
+    public var osGeneration: OSGeneration?
 
     /// The host's QEMU guests: a VM known there moves live (its running QEMU's state), any other as a state file.
     public var guests: QEMUGuests?
 
     public init(localAddress: String, vmDirectory: String, hostName: String? = nil,
-                guests: QEMUGuests? = nil) throws(MigrationServiceError) {
+                guests: QEMUGuests? = nil, osGeneration: OSGeneration? = nil) throws(MigrationServiceError) {
         try ServiceEndpoint.checkAddress(localAddress)
         self.localAddress = localAddress
         self.vmDirectory = vmDirectory
         self.hostName = hostName
         self.guests = guests
+        self.osGeneration = osGeneration
     }
 
     /// Moves `vm` to `target` authenticating with `credential` (the user's own, from a ccache, or a
@@ -178,7 +191,8 @@ public struct MigrationSource: Sendable {
         let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
         let offer = MigrationOffer(id: .random(), vm: vm, size: size, sha256: hash, performance: options.performance,
-                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize))
+                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize),
+                                   sourceGeneration: osGeneration?.rawValue)
         let target_ = target
         let sent = SentBytes(total: size, progress: options.progress)
         await sent.report(.connecting)
@@ -186,9 +200,12 @@ public struct MigrationSource: Sendable {
         var queuedAt: Int? = nil
         var outgoing: String? = nil
         let refused = Flag()
+        let settings = options.protocolSettings
         let principal: String
         do {
         principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+            conn.settings = settings
+            conn.binding = ConnectionBinding(migrationID: offer.id, channel: 0)
             let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
                                                                   destinationName: target_.fqdn)
             do {
@@ -210,6 +227,8 @@ public struct MigrationSource: Sendable {
                     for index in 1..<channels {
                         group.addTask {
                             try await Self.connect(from: localAddress, to: target_) { extra throws(MigrationServiceError) in
+                                extra.settings = settings
+                                extra.binding = ConnectionBinding(migrationID: offer.id, channel: UInt8(index))
                                 _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName,
                                                                           destinationName: target_.fqdn)
                                 try await extra.send(.join(id: offer.id, channel: UInt8(index)))

@@ -6,9 +6,10 @@ import WindowsStatus
 public enum WireProtocol {
     /// `MIGA`, the first four bytes of every hello.
     public static let magic: [UInt8] = [0x4D, 0x49, 0x47, 0x41]
-    /// The newest protocol version this implementation speaks (2: `offer.vmKind`, live QEMU guests).
+    /// The highest protocol version this implementation speaks (2: suite negotiation, AES-256-GCM,
+    /// `offer.vmKind` for live QEMU guests).
     public static let version: UInt16 = 2
-    /// The oldest version it still speaks (1: state files only).
+    /// The lowest it still speaks (1: RFC 4121 wrap only, no suite negotiation, state files only).
     public static let minimumVersion: UInt16 = 1
     /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
@@ -20,6 +21,35 @@ public enum WireProtocol {
     public static let maximumChannels = 16
     /// Default port of the migration listener (Hyper-V's is 6600).
     public static let defaultMigrationPort = 6600
+}
+
+/// How the frames after authentication are protected (docs/wire-protocol.md, "Protection suites").
+public enum ProtectionSuite: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Suite 1: RFC 4121 wrap tokens of the Kerberos context (any GSS implementation speaks it).
+    case gssWrap = 1
+    /// Suite 2: AES-256-GCM with per-direction keys derived from the context by GSS_Pseudo_random.
+    case aes256GCM = 2
+
+    /// Preference order of this implementation.
+    public static let preferred: [ProtectionSuite] = [.aes256GCM, .gssWrap]
+
+    public var description: String {
+        switch self {
+        case .gssWrap: "suite 1 (RFC 4121 wrap)"
+        case .aes256GCM: "suite 2 (AES-256-GCM)"
+        }
+    }
+}
+
+/// The client's half of the suite negotiation (`suites`, protocol version 2): its choice, the
+/// suites it offers in its order of preference, a fresh nonce, and the migration and channel the
+/// connection is for (zeros for a management connection).
+struct SuiteOffer: Sendable, Hashable {
+    var chosen: UInt8
+    var offered: [UInt8]
+    var nonce: [UInt8]
+    var migrationID: MigrationID
+    var channel: UInt8
 }
 
 /// Why a connection is opened (field of `hello`).
@@ -97,8 +127,12 @@ struct MigrationOffer: Sendable, Hashable {
     var performance: PerformanceOption
     var channels: UInt8
     var chunkSize: UInt32
-    /// Version 2's last byte; nil: a version 1 offer (a state file, no byte on the wire).
+    /// What is moved; on the wire only from version 2 (a byte after `chunkSize`). nil: a version 1
+    /// offer, a state file.
     var vmKind: VMKind? = nil
+    /// P4: the generation of the source host (the VM's configuration version), e.g. `2012 R2`;
+    /// sent last, only when known (an older peer's offer simply ends before it).
+    var sourceGeneration: String? = nil
 
     /// The kind moved (a version 1 offer moves a state file).
     var kind: VMKind { vmKind ?? .stateFile }
@@ -131,6 +165,10 @@ struct WireError: Sendable, Hashable {
 enum WireMessage: Sendable, Hashable {
     case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: AuthenticationKind)
     case helloAck(version: UInt16, authentication: AuthenticationKind)
+    /// helloAck of version ≥ 2: also the server's suites (its order of preference) and a fresh 16-byte nonce.
+    case helloAckV2(version: UInt16, authentication: AuthenticationKind, suites: [UInt8], nonce: [UInt8])
+    /// Client → server right after a version-2 helloAck: the suite chosen and what it rests on.
+    case suites(SuiteOffer)
     case token([UInt8])
     /// One CredSSP token (TLS records carrying TSRequests), either way; may be empty (an answer with nothing in it).
     case credSSP([UInt8])
@@ -155,6 +193,8 @@ enum WireMessage: Sendable, Hashable {
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, credSSP = 0x06, error = 0x0F
+        /// `suites` (version 2), and a suite-2 protected frame (decoded by `FrameConnection`, never by `decode`).
+        case suites = 0x07, aead = 0x08
         case offer = 0x10, join = 0x11, queued = 0x12, ready = 0x13, chunk = 0x14, channelDone = 0x15
         case commit = 0x16, committed = 0x17
         case moveRequest = 0x20, progress = 0x21, moveResult = 0x22, signOff = 0x23
@@ -163,7 +203,8 @@ enum WireMessage: Sendable, Hashable {
     var kind: Kind {
         switch self {
         case .hello: .hello
-        case .helloAck: .helloAck
+        case .helloAck, .helloAckV2: .helloAck
+        case .suites: .suites
         case .token: .token
         case .credSSP: .credSSP
         case .authResult: .authResult
@@ -187,7 +228,7 @@ enum WireMessage: Sendable, Hashable {
     /// Whether the kind may travel outside `sealed`.
     var isClear: Bool {
         switch kind {
-        case .hello, .helloAck, .token, .credSSP, .sealed, .error: true
+        case .hello, .helloAck, .suites, .token, .credSSP, .sealed, .aead, .error: true
         default: false
         }
     }
@@ -242,8 +283,9 @@ extension ByteBuffer {
 }
 
 extension WireMessage {
-    /// Appends kind and body to `buffer` (no length prefix).
-    func encode(into b: inout ByteBuffer) {
+    /// Appends kind and body to `buffer` (no length prefix), as protocol `version` lays it out (the
+    /// offer's `vmKind` byte exists from version 2; every other message is the same in both).
+    func encode(into b: inout ByteBuffer, version: UInt16 = WireProtocol.minimumVersion) {
         b.writeInteger(kind.rawValue)
         switch self {
         case .hello(let minV, let maxV, let purpose, let auth):
@@ -253,6 +295,14 @@ extension WireMessage {
         case .helloAck(let v, let auth):
             b.writeBytes(WireProtocol.magic)
             b.writeInteger(v); b.writeInteger(auth.rawValue)
+        case .helloAckV2(let v, let auth, let suites, let nonce):
+            b.writeBytes(WireProtocol.magic)
+            b.writeInteger(v); b.writeInteger(auth.rawValue)
+            b.writeInteger(UInt8(clamping: suites.count)); b.writeBytes(suites.prefix(255)); b.writeBytes(nonce)
+        case .suites(let o):
+            b.writeInteger(o.chosen)
+            b.writeInteger(UInt8(clamping: o.offered.count)); b.writeBytes(o.offered.prefix(255))
+            b.writeBytes(o.nonce); b.writeBytes(o.migrationID.bytes); b.writeInteger(o.channel)
         case .token(let t), .credSSP(let t):
             b.writeBytes(t)
         case .authResult(let principal, let server):
@@ -266,7 +316,8 @@ extension WireMessage {
         case .offer(let o):
             b.writeBytes(o.id.bytes); b.writeString16(o.vm); b.writeInteger(o.size); b.writeBytes(o.sha256)
             b.writeInteger(o.performance.wireCode); b.writeInteger(o.channels); b.writeInteger(o.chunkSize)
-            if let kind = o.vmKind { b.writeInteger(kind.rawValue) }
+            if version >= 2 { b.writeInteger(o.kind.rawValue) }
+            if let g = o.sourceGeneration { b.writeString16(g) }
         case .join(let id, let channel):
             b.writeBytes(id.bytes); b.writeInteger(channel)
         case .queued(let position):
@@ -291,8 +342,8 @@ extension WireMessage {
         }
     }
 
-    /// Decodes one message (kind byte first) from the whole of `buffer`.
-    static func decode(_ buffer: ByteBuffer) throws(WireDecodingError) -> WireMessage {
+    /// Decodes one message (kind byte first) from the whole of `buffer`, as protocol `version` lays it out.
+    static func decode(_ buffer: ByteBuffer, version: UInt16 = WireProtocol.minimumVersion) throws(WireDecodingError) -> WireMessage {
         var b = buffer
         let raw: UInt8 = try b.readInt("kind")
         guard let kind = Kind(rawValue: raw) else {
@@ -320,8 +371,24 @@ extension WireMessage {
                 guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
                     throw WireDecodingError(description: "unknown authentication kind")
                 }
-                message = .helloAck(version: v, authentication: auth)
+                if v >= 2 {
+                    let n: UInt8 = try b.readInt("suite count")
+                    let suites = try b.readFixed("suites", Int(n))
+                    message = .helloAckV2(version: v, authentication: auth, suites: suites, nonce: try b.readFixed("nonce", 16))
+                } else {
+                    message = .helloAck(version: v, authentication: auth)
+                }
             }
+        case .suites:
+            let chosen: UInt8 = try b.readInt("chosen")
+            let n: UInt8 = try b.readInt("suite count")
+            let offered = try b.readFixed("suites", Int(n))
+            let nonce = try b.readFixed("nonce", 16)
+            let id = MigrationID(bytes: try b.readFixed("migrationID", 16))
+            message = .suites(SuiteOffer(chosen: chosen, offered: offered, nonce: nonce, migrationID: id,
+                                         channel: try b.readInt("channel")))
+        case .aead:
+            throw WireDecodingError(description: "a suite-2 frame inside a frame")
         case .token:
             guard b.readableBytes > 0 else { throw WireDecodingError(description: "empty token") }
             message = .token(b.readBytes(length: b.readableBytes) ?? [])
@@ -346,13 +413,14 @@ extension WireMessage {
             }
             var offer = MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
                                        channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize"))
-            if b.readableBytes > 0 {
+            if version >= 2 {
                 let raw: UInt8 = try b.readInt("vmKind")
                 guard let kind = VMKind(rawValue: raw) else {
                     throw WireDecodingError(description: "unknown VM kind \(raw)")
                 }
                 offer.vmKind = kind
             }
+            if b.readableBytes > 0 { offer.sourceGeneration = try b.readString16("sourceGeneration") }
             message = .offer(offer)
         case .join:
             message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))

@@ -26,6 +26,12 @@ public enum MigrationMessages {
                 status: status)
     }
 
+    /// P4's reason: `The virtual machine '<vm>' cannot be moved to host <host>, which runs an earlier
+    /// version of Windows Server` (the destination refuses a down-level move).
+    public static func downLevelMove(vm: String, host: String) -> String {
+        "The virtual machine '\(vm)' cannot be moved to host \(host), which runs an earlier version of Windows Server"
+    }
+
     /// The headline, then `<reason>: <text> (0x…).`
     public static func failure(stage: Stage, reason: String, status: WindowsStatus) -> String {
         headline(stage) + "\n\(reason): \(status.windowsMessage)"

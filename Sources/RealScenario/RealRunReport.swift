@@ -1,5 +1,6 @@
 import Foundation
 import Scenario
+import WindowsStatus
 
 /// One step of a real run: the simulated outcome, and the real one where it could run for real.
 public struct RealStepReport: Sendable, Codable, Hashable {
@@ -22,9 +23,14 @@ public struct RealStepReport: Sendable, Codable, Hashable {
     public var real: OutcomeSummary?
     /// Differences between SIM and REAL (empty when they agree).
     public var mismatches: [String]
+    /// What the file's `expect` says (one per move of a `moves` step).
+    public var expected: [String]
+    /// Where the step's outcome differs from the file's `expect` (empty when it is met): the REAL
+    /// outcome for a compared step, the simulated one for any other step (its only outcome).
+    public var unmetExpectations: [String]
 
     public init(index: Int, label: String?, action: String, mode: Mode, reason: String?, simulated: OutcomeSummary,
-                real: OutcomeSummary?, mismatches: [String]) {
+                real: OutcomeSummary?, mismatches: [String], expected: [String] = [], unmetExpectations: [String] = []) {
         self.index = index
         self.label = label
         self.action = action
@@ -33,7 +39,12 @@ public struct RealStepReport: Sendable, Codable, Hashable {
         self.simulated = simulated
         self.real = real
         self.mismatches = mismatches
+        self.expected = expected
+        self.unmetExpectations = unmetExpectations
     }
+
+    /// Which outcome the expectation was checked against.
+    public var expectationCheckedAgainst: String { mode == .compared ? "REAL" : "SIM" }
 }
 
 /// The parts of an outcome that SIM and REAL must agree on.
@@ -71,6 +82,36 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
 
     public var description: String { result + (status.map { " " + $0 } ?? "") }
 
+    /// Where a failed move failed (`source` / `destination`), read from Hyper-V's first line.
+    public var stage: String? {
+        guard let first = text?.split(separator: "\n").first,
+              let range = first.range(of: "failed at migration ") else { return nil }
+        return first[range.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: ".")).lowercased()
+    }
+
+    /// Where this (real) outcome differs from the file's expectation: result, status, stage, exact
+    /// text, and the rule when the real side names one. `simulatedRules` are the rules the model
+    /// names with its deciding one (A6 behind A1), which a daemon may name instead. Warnings (S1)
+    /// have no real counterpart and are not compared.
+    public func unmet(_ e: Expectation, simulatedRules: [String]? = nil) -> [String] {
+        var d: [String] = []
+        if result != e.result.rawValue { d.append("result: expected \(e.result.rawValue), got \(result)") }
+        if let s = e.status {
+            let got = status.flatMap { UInt32($0.dropFirst(2), radix: 16) }
+            if got != s.value { d.append("error: expected \(s), got \(status ?? "none")") }
+        }
+        if let s = e.stage, s == "source" || s == "destination", result == "error", stage != s {
+            d.append("stage: expected \(s), got \(stage ?? "none")")
+        }
+        if let t = e.text, t != text { d.append("text: expected \"\(t)\", got \(text.map { "\"\($0)\"" } ?? "none")") }
+        if let r = e.rule, let named = rules?.first, named != r {
+            let related = simulatedRules ?? []
+            if !(related.contains(r) && related.contains(named)) { d.append("rule: expected \(r), got \(named)") }
+        }
+        return d
+    }
+
+
     /// Differences from `other` (result, status, exact text).
     public func differences(from real: OutcomeSummary) -> [String] {
         var d: [String] = []
@@ -101,6 +142,9 @@ public struct RealScenarioReport: Sendable, Codable, Hashable {
 
     public var compared: Int { steps.filter { $0.mode == .compared }.count }
     public var mismatches: Int { steps.filter { !$0.mismatches.isEmpty }.count }
+    /// Steps whose outcome does not meet the file's `expect`.
+    public var unmetExpectations: Int { steps.filter { !$0.unmetExpectations.isEmpty }.count }
+    public var passed: Bool { mismatches == 0 && unmetExpectations == 0 && error == nil }
     public var simulatedOnly: [RealStepReport] { steps.filter { $0.mode == .simulatedOnly } }
 }
 
@@ -112,17 +156,20 @@ public struct RealBatchReport: Sendable, Codable {
 
     public var compared: Int { scenarios.reduce(0) { $0 + $1.compared } }
     public var mismatches: Int { scenarios.reduce(0) { $0 + $1.mismatches } }
+    public var unmetExpectations: Int { scenarios.reduce(0) { $0 + $1.unmetExpectations } }
     public var errors: Int { scenarios.filter { $0.error != nil }.count }
-    public var passed: Bool { mismatches == 0 && errors == 0 }
+    public var passed: Bool { mismatches == 0 && unmetExpectations == 0 && errors == 0 }
 
-    /// `REAL: 3 scenarios, 12 steps compared, 0 mismatches, 5 steps simulated only (CredSSP …: 3; …)`.
+    /// `REAL: 3 scenarios, 12 steps compared, 0 mismatches, 0 expectations not met, 5 steps simulated
+    /// only (CredSSP …: 3; …)`: mismatches are SIM ≠ REAL; expectations not met are steps whose
+    /// outcome (REAL where it ran, else SIM) differs from the file's `expect`.
     public var summary: String {
         var reasons: [String: Int] = [:]
         for s in scenarios { for step in s.simulatedOnly { reasons[step.reason ?? "?", default: 0] += 1 } }
         let only = reasons.values.reduce(0, +)
         let why = reasons.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map { "\($0.key): \($0.value)" }.joined(separator: "; ")
-        var line = "REAL: \(scenarios.count) scenarios, \(compared) steps compared, \(mismatches) mismatches, \(only) steps simulated only"
+        var line = "REAL: \(scenarios.count) scenarios, \(compared) steps compared, \(mismatches) mismatches, \(unmetExpectations) expectations not met, \(only) steps simulated only"
         if !why.isEmpty { line += " (\(why))" }
         if errors > 0 { line += ", \(errors) scenarios not set up" }
         return line
@@ -132,13 +179,13 @@ public struct RealBatchReport: Sendable, Codable {
     public func text(verbose: Bool = false) -> String {
         var out = ""
         for s in scenarios {
-            out += "\(s.mismatches == 0 && s.error == nil ? "✓" : "✗") \(s.name) (\(s.file))\n"
+            out += "\(s.passed ? "✓" : "✗") \(s.name) (\(s.file))\n"
             if let e = s.error { out += "    not set up: \(e)\n" }
             for step in s.steps {
                 let head = "  \(step.index). \(step.label.map { "\($0): " } ?? "")\(step.action)"
                 switch step.mode {
                 case .applied:
-                    if verbose { out += "\(head) — applied (SIM \(step.simulated))\n" }
+                    if verbose || !step.unmetExpectations.isEmpty { out += "\(head) — applied (SIM \(step.simulated))\n" }
                 case .simulatedOnly:
                     out += "\(head) — SIM \(step.simulated) | simulated only: \(step.reason ?? "?")\n"
                 case .compared:
@@ -150,6 +197,9 @@ public struct RealBatchReport: Sendable, Codable {
                     if verbose, let t = step.real?.text { out += t.split(separator: "\n").map { "      | \($0)\n" }.joined() }
                     if verbose, let d = step.real?.detail { out += "      detail: \(d)\n" }
                 }
+                for u in step.unmetExpectations {
+                    out += "      ✗ expectation not met (\(step.expectationCheckedAgainst)): \(u) — the file expects \(step.expected.joined(separator: " | "))\n"
+                }
             }
         }
         return out + summary + "\n"
@@ -160,4 +210,33 @@ public struct RealBatchReport: Sendable, Codable {
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try e.encode(self), as: UTF8.self)
     }
+}
+
+extension ActionOutcome {
+    /// Where this simulated outcome differs from the step's expectations (one per move of a `moves` step).
+    public func unmet(_ expected: [Expectation]) -> [String] {
+        if parts.isEmpty { return expected.first.map { differences(from: $0) } ?? [] }
+        guard expected.count == parts.count else { return ["expected \(expected.count) outcomes, got \(parts.count)"] }
+        return zip(expected, parts).enumerated().flatMap { i, pair in pair.1.differences(from: pair.0).map { "move \(i + 1): \($0)" } }
+    }
+}
+
+extension [OutcomeSummary] {
+    /// Several moves started together (N2) against one expectation each: which move waits is the
+    /// daemon's choice, so the results are compared as multisets (result and status).
+    public func unmet(_ expected: [Expectation]) -> [String] {
+        let want = expected.map { e in e.result.rawValue + (e.status.map { " " + WindowsStatusHex.hex($0.value) } ?? "") }.sorted()
+        let got = map { o in o.result + (o.status.map { " " + $0 } ?? "") }.sorted()
+        // A status the file does not give matches any.
+        var remaining = got
+        var missing: [String] = []
+        for w in want {
+            if let i = remaining.firstIndex(where: { $0 == w || (!w.contains(" ") && $0.hasPrefix(w)) }) { remaining.remove(at: i) } else { missing.append(w) }
+        }
+        return missing.isEmpty ? [] : ["moves: expected [\(want.joined(separator: ", "))], got [\(got.joined(separator: ", "))]"]
+    }
+}
+
+enum WindowsStatusHex {
+    static func hex(_ code: UInt32) -> String { WindowsStatus(code: code, symbol: "", text: "").hex }
 }

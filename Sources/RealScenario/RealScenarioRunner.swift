@@ -56,8 +56,15 @@ public struct RealScenarioRunner: Sendable {
                     r.reason = decision.reason
                     r.real = decision.real
                     if let real = decision.real { r.mismatches = decision.mismatches ?? r.simulated.differences(from: real) }
+                    if decision.mode == .compared { r.unmetExpectations = decision.parts.unmet(step.expectations) }
                 default:
                     if sim.result != .error { try await lab.follow(step.action, world: env.world) }
+                }
+                r.expected = step.expectations.map(\.description)
+                if r.mode != .compared {
+                    r.unmetExpectations = sim.unmet(step.expectations)
+                } else if case .move = step.action, let real = r.real, let e = step.expectations.first {
+                    r.unmetExpectations = real.unmet(e, simulatedRules: r.simulated.rules)
                 }
                 try await lab.sync(env.world)
                 report.steps.append(r)
@@ -85,7 +92,7 @@ struct RealLab {
         static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
         static let credSSPStorage = "CredSSP storage moves: the daemon moves VMs only (the probe speaks Kerberos)"
         static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
-        static let osGeneration = "OS generations (P4): every real host runs the same software"
+        static let osGeneration = "OS generations (P4) on a storage move or a remotely managed 2016+ source: the Kerberos exchange alone has no VM offer"
         static let noHypervisor = "P3 no Hyper-V on the destination: daemons run on Hyper-V hosts only"
         static let chosenAddress = "N1 with a chosen destination address: each real daemon listens on one loopback address for all its simulated ones"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
@@ -170,6 +177,8 @@ struct RealLab {
         var real: OutcomeSummary?
         /// For several moves: the differences per move (nil: compare `real` as one outcome).
         var mismatches: [String]? = nil
+        /// For several moves: each move's real outcome.
+        var parts: [OutcomeSummary] = []
     }
 
     /// What to run for one move, or why it cannot run for real.
@@ -260,7 +269,7 @@ struct RealLab {
             mismatches.append("moves: SIM [\(describe(simParts))], REAL [\(describe(outcomes))]")
         }
         return MoveDecision(mode: .compared, reason: "N2: compared as a multiset of results",
-                            real: OutcomeSummary(result: overall), mismatches: mismatches)
+                            real: OutcomeSummary(result: overall), mismatches: mismatches, parts: outcomes)
     }
 
     func plan(_ spec: MoveSpec, before world: World) -> Plan {
@@ -273,9 +282,10 @@ struct RealLab {
         }
         guard let user = userName(spec.user, near: origin.name, world: world),
               let ref = world.directory.resolve(spec.user, defaultDomain: origin.domain),
-              let session = Self.session(of: ref, on: origin) else { return .simulatedOnly(Reason.notStarted) }
+              let session = Self.session(of: ref, on: origin, choosing: spec.session) else { return .simulatedOnly(Reason.notStarted) }
         let local = origin.key == source.key && !session.kind.isRemoteShell
-        if let reason = Self.limitation(spec, source: source, destination: dest) { return .simulatedOnly(reason) }
+        let probeOnly = spec.kind != .live || (source.os.usesWinRMForRemoteManagement && !local)
+        if let reason = Self.limitation(spec, source: source, destination: dest, probeOnly: probeOnly) { return .simulatedOnly(reason) }
         guard let s = layout.entry(source.name), let d = layout.entry(dest.name) else { return .simulatedOnly(Reason.notStarted) }
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
@@ -330,8 +340,10 @@ struct RealLab {
     }
 
     /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
-    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host) -> String? {
-        if dest.os < source.os { return Reason.osGeneration }
+    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host, probeOnly: Bool) -> String? {
+        // P4 runs for real in the daemons (the destination refuses a down-level offer); storage
+        // moves and remotely managed 2016+ sources run as the Kerberos exchange alone, which has no offer.
+        if dest.os < source.os && spec.kind.movesVM && probeOnly { return Reason.osGeneration }
         if !dest.hypervisorInstalled { return Reason.noHypervisor }
         // N1 on loopback: the destination's one address is listed when any of its simulated ones is,
         // so a move naming an address decides the same only when all or none of them are listed.
@@ -382,8 +394,10 @@ struct RealLab {
         return result
     }
 
-    /// The session a move started on `origin` runs in (as the rules engine picks it).
-    static func session(of user: PrincipalRef, on origin: Hosts.Host) -> SignOn? {
+    /// The session a move started on `origin` runs in (as the rules engine picks it, or the one the step names).
+    static func session(of user: PrincipalRef, on origin: Hosts.Host, choosing kind: SignOnKind? = nil) -> SignOn? {
+        // The move names the session (`session:`) when the user has several on that machine.
+        if let kind { return origin.signOns(of: user).first { $0.kind == kind } }
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]
         return origin.signOns(of: user).min { rank[$0.kind, default: 9] < rank[$1.kind, default: 9] }
     }

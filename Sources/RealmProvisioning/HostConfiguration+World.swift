@@ -25,7 +25,8 @@ extension HostConfiguration {
             netbiosDomain: world.directory.domainOrder.first.flatMap { world.directory.domain($0)?.domain.netBIOSName },
             authenticationType: m.authenticationType,
             protectedUsers: nonDelegableUsers(host, world: world).map { "\($0)@\(realm)" },
-            credentialGuard: host.credentialGuard)
+            credentialGuard: host.credentialGuard,
+            osGeneration: host.os)
     }
 
     /// Users of the realm's domain who cannot be delegated (rule A4: sensitive, or in Protected Users

@@ -10,11 +10,11 @@ import Darwin
 /// Loopback port helpers: find free ports, hold a port closed, probe a listener.
 enum LoopbackPort {
     /// A port on 127.0.0.1 that is free for both TCP and UDP right now (bind to port 0, then check UDP).
-    static func free() throws -> UInt16 {
+    static func free(on host: String = "127.0.0.1") throws -> UInt16 {
         for _ in 0..<20 {
-            let tcp = try boundSocket(type: stream, port: 0)
+            let tcp = try boundSocket(type: stream, port: 0, host: host)
             defer { close(tcp.fd) }
-            if let udp = try? boundSocket(type: datagram, port: tcp.port) {
+            if let udp = try? boundSocket(type: datagram, port: tcp.port, host: host) {
                 close(udp.fd)
                 return tcp.port
             }
@@ -29,11 +29,11 @@ enum LoopbackPort {
     }
 
     /// True when something accepts a TCP connection on 127.0.0.1:`port`.
-    static func acceptsConnections(_ port: UInt16) -> Bool {
+    static func acceptsConnections(_ port: UInt16, host: String = "127.0.0.1") -> Bool {
         let fd = socket(AF_INET, stream, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = loopback(port)
+        var address = loopback(port, host: host)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -86,18 +86,18 @@ enum LoopbackPort {
     private static let datagram = SOCK_DGRAM
     #endif
 
-    private static func loopback(_ port: UInt16) -> sockaddr_in {
+    private static func loopback(_ port: UInt16, host: String = "127.0.0.1") -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return address
     }
 
-    private static func boundSocket(type: Int32, port: UInt16) throws -> (fd: Int32, port: UInt16) {
+    private static func boundSocket(type: Int32, port: UInt16, host: String = "127.0.0.1") throws -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { throw TestRealmError.noFreePort(reason: "socket(): errno \(errno)") }
-        var address = loopback(port)
+        var address = loopback(port, host: host)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -106,7 +106,7 @@ enum LoopbackPort {
         guard bound == 0 else {
             let code = errno
             close(fd)
-            throw TestRealmError.noFreePort(reason: "bind(127.0.0.1:\(port)): errno \(code)")
+            throw TestRealmError.noFreePort(reason: "bind(\(host):\(port)): errno \(code)")
         }
         var actual = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

@@ -50,7 +50,7 @@ struct RealmFiles: Sendable {
 
     /// krb5.conf: client side. No DNS, loopback KDCs, domain mapping, optional LDAP module.
     func krb5ConfText(_ configuration: TestRealm.Configuration, kdcPort: UInt16,
-                      extraRealmPorts: [String: UInt16], ldap: LDAPSettings?) -> String {
+                      extraRealmPorts: [String: UInt16], ldap: LDAPSettings?, kdcHost: String = "127.0.0.1") -> String {
         let realm = configuration.name
         let enctypes = configuration.encryptionTypes.joined(separator: " ")
         var text = """
@@ -76,7 +76,7 @@ struct RealmFiles: Sendable {
 
         [realms]
          \(realm) = {
-          kdc = 127.0.0.1:\(kdcPort)
+          kdc = \(kdcHost):\(kdcPort)
 
         """
         if ldap != nil { text += "  database_module = ldapdb\n" }
@@ -113,7 +113,7 @@ struct RealmFiles: Sendable {
               ldap_service_password_file = \(ldapServicePasswordFile)
               ldap_servers = \(ldap.uri)
               ldap_conns_per_server = 2
-             }
+            \(configuration.replicated ? "  disable_last_success = true\n  disable_lockout = true\n" : "") }
 
             """
         }
@@ -122,19 +122,20 @@ struct RealmFiles: Sendable {
     }
 
     /// kdc.conf: KDC side. Loopback listeners on `kdcPort`, database, lifetimes, logs.
-    func kdcConfText(_ configuration: TestRealm.Configuration, kdcPort: UInt16, ldap: LDAPSettings?) -> String {
+    func kdcConfText(_ configuration: TestRealm.Configuration, kdcPort: UInt16, ldap: LDAPSettings?,
+                     kdcHost: String = "127.0.0.1") -> String {
         let realm = configuration.name
         let keysalts = configuration.encryptionTypes.map { $0 + ":normal" }.joined(separator: " ")
         var text = """
         # Written by TestRealm; read only through KRB5_KDC_PROFILE.
         [kdcdefaults]
-         kdc_listen = 127.0.0.1:\(kdcPort)
-         kdc_tcp_listen = 127.0.0.1:\(kdcPort)
+         kdc_listen = \(kdcHost):\(kdcPort)
+         kdc_tcp_listen = \(kdcHost):\(kdcPort)
 
         [realms]
          \(realm) = {
-          kdc_listen = 127.0.0.1:\(kdcPort)
-          kdc_tcp_listen = 127.0.0.1:\(kdcPort)
+          kdc_listen = \(kdcHost):\(kdcPort)
+          kdc_tcp_listen = \(kdcHost):\(kdcPort)
 
         """
         if ldap == nil {

@@ -29,6 +29,11 @@ extension TestRealm {
         public var startTimeout: Duration
         /// Write `KRB5_TRACE` output of every child program to `trace.log` in the directory.
         public var trace: Bool
+        /// LDAP back end only: the realm's slapd takes part in replication (`serverID 1`, syncprov)
+        /// so ``RealmReplica``s — more domain controllers — can pull from it and it from them, and
+        /// every KDC of the realm leaves the directory unwritten (`disable_last_success`,
+        /// `disable_lockout`). See docs/test-realm.md.
+        public var replicated: Bool = false
 
         public init(name: String = "MIGRATION.TEST", backend: KDCBackend = .db2,
                     domains: [String] = ["test"], extraRealms: [String] = [], knownRealms: [KnownRealm] = [],

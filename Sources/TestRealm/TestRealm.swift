@@ -41,7 +41,7 @@ public actor TestRealm {
     nonisolated let files: RealmFiles
     nonisolated let runner: CommandRunner
     nonisolated let id: String
-    private let ldapServer: LDAPServer?
+    private var ldapServer: LDAPServer?
     private var kdc: ChildProcess?
     private var heldSockets: [Int32]
     private var isShutDown = false
@@ -132,8 +132,9 @@ public actor TestRealm {
             }
             let masterPassword = UUID().uuidString
             if configuration.backend == .ldap {
-                let server = try await LDAPServer.start(files: files, runner: runner, realmID: id,
-                                                        timeout: configuration.startTimeout)
+                let server = try await LDAPServer.start(
+                    files: files, runner: runner, realmID: id, timeout: configuration.startTimeout,
+                    replication: configuration.replicated ? LDAPServer.Replication(serverID: 1) : nil)
                 ldapServer = server
             }
             var port = try LoopbackPort.free()
@@ -381,6 +382,24 @@ public actor TestRealm {
         return try await ldapServer.allowedToDelegate(principal: qualified(service), realm: name)
     }
 
+    // MARK: Replication
+
+    /// The realm's own slapd (LDAP back end), for replicas and replication.
+    var directoryServer: LDAPServer? { ldapServer }
+
+    /// Pulls every change `provider` holds into this realm's slapd with OpenLDAP syncrepl (a
+    /// `refreshOnly` refresh: slapd restarted on its address and port as a consumer of `provider`)
+    /// and returns once this directory has caught up (contextCSN). The KDC keeps running; it
+    /// reconnects to slapd on its next request. Needs ``Configuration/replicated``.
+    public func pullDirectory(from provider: RealmReplica) async throws {
+        guard let server = ldapServer else {
+            throw TestRealmError.unsupportedByBackend(operation: "pullDirectory", backend: backend)
+        }
+        let source = try await provider.directorySettings()
+        ldapServer = try await server.restarted(pullingFrom: source, providerID: provider.serverID)
+        try await ldapServer?.waitUntilCaughtUp(with: source, timeout: configuration.startTimeout)
+    }
+
     // MARK: Internals
 
     /// Runs one `kadmin.local -q` query. Every word is quoted for kadmin's parser (`"…"`, with
@@ -458,8 +477,8 @@ public actor TestRealm {
 
     /// Starts `krb5kdc -n` (foreground, so the PID is the daemon's) and waits until its log says
     /// it started and its TCP port answers.
-    private static func launchKDC(files: RealmFiles, runner: CommandRunner, realm: String, port: UInt16,
-                                  timeout: Duration, realmID: String) async throws -> ChildProcess {
+    static func launchKDC(files: RealmFiles, runner: CommandRunner, realm: String, port: UInt16,
+                          timeout: Duration, realmID: String, host: String = "127.0.0.1") async throws -> ChildProcess {
         let logStart = CommandRunner.read(files.kdcLog).utf8.count
         let (executable, arguments) = ChildProcess.dyingWithParent(
             "/usr/sbin/krb5kdc", ["-n", "-r", realm, "-P", files.kdcPIDFile])
@@ -482,7 +501,7 @@ public actor TestRealm {
             }
             let log = CommandRunner.read(files.kdcLog).utf8.dropFirst(logStart)
             if String(decoding: log, as: UTF8.self).contains("commencing operation"),
-               LoopbackPort.acceptsConnections(port) {
+               LoopbackPort.acceptsConnections(port, host: host) {
                 return child
             }
             if ContinuousClock.now >= deadline {

@@ -79,23 +79,36 @@ struct ConfigurationTests {
         #expect(hv01.virtualMachines.first?.qemu?.memoryMiB == 4096)
     }
 
-    @Test("protocol 2's offer carries the VM kind; a version 1 offer (no kind byte) is a state file")
+    @Test("protocol 2's offer carries the VM kind before P4's optional generation; a version 1 offer (no kind byte) is a state file")
     func offerKinds() throws {
         let id = MigrationID.random()
         let live = MigrationOffer(id: id, vm: "g", size: 320 << 20, sha256: Array(repeating: 0, count: 32), performance: .tcpIP,
                                   channels: 1, chunkSize: 1 << 20, vmKind: .qemuLive)
         var b = ByteBuffer()
-        WireMessage.offer(live).encode(into: &b)
-        #expect(try WireMessage.decode(b) == .offer(live))
-        var v1 = live
-        v1.vmKind = nil
+        WireMessage.offer(live).encode(into: &b, version: 2)
+        #expect(try WireMessage.decode(b, version: 2) == .offer(live))
+        // Version 1 lays the same offer out without the kind byte, and reads it back as a state file.
         var b1 = ByteBuffer()
-        WireMessage.offer(v1).encode(into: &b1)
+        WireMessage.offer(live).encode(into: &b1, version: 1)
         #expect(b1.readableBytes == b.readableBytes - 1)
-        guard case .offer(let decoded) = try WireMessage.decode(b1) else { Issue.record("not an offer"); return }
-        #expect(decoded.kind == .stateFile)
+        guard case .offer(let decoded) = try WireMessage.decode(b1, version: 1) else { Issue.record("not an offer"); return }
+        #expect(decoded.kind == .stateFile && decoded.vmKind == nil)
+        // A version 2 offer with the kind byte cut off is refused.
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(b1, version: 2) }
+        // P4's generation comes last on both versions; cut off, it is an older peer's offer.
+        var withGeneration = live
+        withGeneration.sourceGeneration = "2016"
+        for version: UInt16 in [1, 2] {
+            var g = ByteBuffer()
+            WireMessage.offer(withGeneration).encode(into: &g, version: version)
+            guard case .offer(let o) = try WireMessage.decode(g, version: version) else { Issue.record("not an offer"); return }
+            #expect(o.sourceGeneration == "2016" && o.kind == (version == 2 ? .qemuLive : .stateFile))
+            let plain = g.getSlice(at: 0, length: version == 2 ? b.readableBytes : b1.readableBytes) ?? ByteBuffer()
+            guard case .offer(let old) = try WireMessage.decode(plain, version: version) else { Issue.record("not an offer"); return }
+            #expect(old.sourceGeneration == nil)
+        }
         b.setInteger(UInt8(7), at: b.writerIndex - 1)
-        #expect(throws: WireDecodingError.self) { try WireMessage.decode(b) }
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(b, version: 2) }
     }
 
     @Test("a host configuration file: defaults, validation, round trip, hosts table")
@@ -150,6 +163,9 @@ struct ConfigurationTests {
             .error(WireError(status: 0x8009_030E, stage: 1, kind: 1, windowsText: "t", message: "m\nn", detail: "d")),
             .offer(MigrationOffer(id: id, vm: "vm é", size: 1 << 40, sha256: Array(repeating: 7, count: 32),
                                   performance: .smb, channels: 4, chunkSize: 1 << 20)),
+            // P4: the source's generation travels after the other fields, only when known.
+            .offer(MigrationOffer(id: id, vm: "v", size: 1, sha256: Array(repeating: 1, count: 32),
+                                  performance: .tcpIP, channels: 1, chunkSize: 4096, sourceGeneration: "2012 R2")),
             .join(id: id, channel: 3), .queued(position: 2), .ready, .commit, .committed,
             .chunk(ChunkHeader(sequence: 9, offset: 1 << 33, length: 3, flags: 1), ByteBuffer(bytes: [4, 5, 6])),
             .channelDone(chunks: 5, bytes: 99),
@@ -162,8 +178,17 @@ struct ConfigurationTests {
             var b = ByteBuffer()
             m.encode(into: &b)
             #expect(try WireMessage.decode(b) == m)
-            // Every truncation is refused, never crashes.
-            for cut in 0..<b.readableBytes where m.kind != .token && m.kind != .chunk {
+            // An offer with the source's generation (P4) cut just before it is an older peer's offer.
+            var legacy: Int? = nil
+            if case .offer(var o) = m, o.sourceGeneration != nil {
+                o.sourceGeneration = nil
+                var lb = ByteBuffer()
+                WireMessage.offer(o).encode(into: &lb)
+                legacy = lb.readableBytes
+                #expect(try WireMessage.decode(b.getSlice(at: 0, length: lb.readableBytes) ?? ByteBuffer()) == .offer(o))
+            }
+            // Every other truncation is refused, never crashes.
+            for cut in 0..<b.readableBytes where m.kind != .token && m.kind != .chunk && cut != legacy {
                 let prefix = b.getSlice(at: 0, length: cut) ?? ByteBuffer()
                 #expect(throws: WireDecodingError.self) { try WireMessage.decode(prefix) }
             }

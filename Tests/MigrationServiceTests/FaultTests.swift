@@ -15,16 +15,24 @@ struct FaultTests {
         try await MigrationSource.connect(from: ServiceLab.sourceAddress, to: lab.target(destination), body)
     }
 
-    /// Connects, authenticates as the lab's user, offers `vm` (`size` bytes in 64 KiB chunks) and waits for ready.
+    /// Connects, authenticates as the lab's user with `suite`, offers `vm` (`size` bytes in 64 KiB
+    /// chunks) and waits for ready.
     static func offered<R: Sendable>(_ lab: ServiceLab, _ destination: MigrationDestination, vm: String, size: UInt64,
+                                     suite: ProtectionSuite = .aes256GCM,
                                      _ body: (FrameConnection) async throws(MigrationServiceError) -> R) async throws -> R {
         let credential = try await lab.userCredential()
         let target = try lab.target(destination)
         let name = try target.targetName()
+        let id = MigrationID.random()
         return try await raw(lab, destination) { conn throws(MigrationServiceError) in
+            conn.settings.suites = [suite]
+            conn.binding = ConnectionBinding(migrationID: id, channel: 0)
             _ = try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
                                                    destinationName: target.fqdn)
-            try await conn.send(.offer(MigrationOffer(id: .random(), vm: vm, size: size, sha256: [UInt8](repeating: 0, count: 32),
+            guard conn.negotiation?.suite == suite, (conn.aead != nil) == (suite == .aes256GCM) else {
+                throw .protocolViolation("not on \(suite)", stage: .source)
+            }
+            try await conn.send(.offer(MigrationOffer(id: id, vm: vm, size: size, sha256: [UInt8](repeating: 0, count: 32),
                                                       performance: .tcpIP, channels: 1, chunkSize: 65536)))
             guard case .ready = try await conn.receive() else { throw .protocolViolation("no ready", stage: .source) }
             return try await body(conn)
@@ -145,13 +153,13 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "none")
     }
 
-    @Test("a replayed sealed chunk is rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered")
-    func replayed() async throws {
+    @Test("a replayed sealed chunk is rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered", arguments: ProtectionSuite.allCases)
+    func replayed(suite: ProtectionSuite) async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
         let port = try requireEndpoint(destination).port
-        let answer = try await Self.offered(lab, destination, vm: "vm-replay", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+        let answer = try await Self.offered(lab, destination, vm: "vm-replay", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             let first = try Self.chunkFrame(conn, sequence: 0)
             try await conn.write(first)
             try await conn.write(first)  // the same bytes again
@@ -163,13 +171,13 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "vm-replay")
     }
 
-    @Test("reordered sealed chunks are rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered")
-    func reordered() async throws {
+    @Test("reordered sealed chunks are rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered", arguments: ProtectionSuite.allCases)
+    func reordered(suite: ProtectionSuite) async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
         let port = try requireEndpoint(destination).port
-        let answer = try await Self.offered(lab, destination, vm: "vm-reorder", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+        let answer = try await Self.offered(lab, destination, vm: "vm-reorder", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             let first = try Self.chunkFrame(conn, sequence: 0)
             let second = try Self.chunkFrame(conn, sequence: 1)
             try await conn.write(second)
@@ -181,13 +189,13 @@ struct FaultTests {
         Self.expectClean(lab, port: port, vm: "vm-reorder")
     }
 
-    @Test("an altered sealed chunk is rejected (SEC_E_MESSAGE_ALTERED); nothing is registered")
-    func altered() async throws {
+    @Test("an altered sealed chunk is rejected (SEC_E_MESSAGE_ALTERED); nothing is registered", arguments: ProtectionSuite.allCases)
+    func altered(suite: ProtectionSuite) async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
         let port = try requireEndpoint(destination).port
-        let answer = try await Self.offered(lab, destination, vm: "vm-altered", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
+        let answer = try await Self.offered(lab, destination, vm: "vm-altered", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             var frame = try Self.chunkFrame(conn, sequence: 0)
             let index = frame[1].readerIndex + 1000
             frame[1].setInteger((frame[1].getInteger(at: index, as: UInt8.self) ?? 0) ^ 0x01, at: index)

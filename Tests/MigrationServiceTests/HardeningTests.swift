@@ -15,10 +15,13 @@ struct HardeningTests {
         let credential = try await lab.userCredential()
         let target = try lab.target(destination)
         let name = try target.targetName()
+        let id = MigrationID.random()
         return try await FaultTests.raw(lab, destination) { conn throws(MigrationServiceError) in
+            // Version 2 binds the connection's keys to the migration: the offer must name the same id.
+            conn.binding = ConnectionBinding(migrationID: id, channel: 0)
             _ = try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
                                                    destinationName: target.fqdn)
-            try await conn.send(.offer(MigrationOffer(id: .random(), vm: vm, size: size, sha256: [UInt8](repeating: 0, count: 32),
+            try await conn.send(.offer(MigrationOffer(id: id, vm: vm, size: size, sha256: [UInt8](repeating: 0, count: 32),
                                                       performance: .tcpIP, channels: 1, chunkSize: 65536)))
             do throws(MigrationServiceError) { return .success(try await conn.receive()) } catch { return .failure(error) }
         }

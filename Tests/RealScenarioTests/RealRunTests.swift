@@ -113,6 +113,21 @@ struct RealRunTests {
         #expect(report.simulatedOnly.isEmpty)
     }
 
+    @Test("P4 for real: the 2012 destination's daemon refuses a VM from 2012 R2 with the simulator's text and code")
+    func downLevelMoveRefusedByTheDestination() async throws {
+        let report = try await Self.run("p4-no-down-level-moves.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map(\.index) == [2, 4])
+        #expect(moves.map { $0.real?.result } == ["success", "error"])
+        try #require(moves.count == 2)
+        #expect(moves[1].real?.status == "0x80070032")
+        #expect(moves[1].real?.text == moves[1].simulated.text)
+        #expect(moves[1].real?.text?.hasPrefix("Virtual machine migration operation failed at migration Destination.") == true)
+        #expect(moves[1].real?.rules == ["P4"], "\(moves[1].real?.detail ?? "")")
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty && $0.unmetExpectations.isEmpty })
+        #expect(report.simulatedOnly.isEmpty)
+    }
+
     @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps simulated only")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
@@ -132,7 +147,51 @@ struct RealRunTests {
         let a5 = try #require(batch.scenarios.last)
         #expect(a5.simulatedOnly.count == 2)
         #expect(a5.simulatedOnly.allSatisfy { $0.reason?.hasPrefix("multi-domain") == true })
-        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 3 steps compared, 0 mismatches, 2 steps simulated only (multi-domain"))
+        #expect(batch.unmetExpectations == 0)
+        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 3 steps compared, 0 mismatches, 0 expectations not met, 2 steps simulated only (multi-domain"))
+    }
+
+    @Test("a deliberately wrong expectation fails `--real` (rc 1) with a clear line, though SIM and REAL agree")
+    func wrongExpectationFailsRealRun() async throws {
+        // The A6 fixture with one wrong `expect`: the first move works (SIM and REAL), the file says E_ACCESSDENIED.
+        let text = try String(contentsOfFile: RealTestPaths.fixture("a6-round-trip-testserver01-testserver02.yaml"), encoding: .utf8)
+        let move = "    move: {user: alice, on: TestServer01, vm: VM1, to: TestServer02}\n"
+        #expect(text.contains(move))
+        let wrong = text.replacingOccurrences(of: move, with: move + "    expect: {error: 0x80070005}\n")
+        let realm = try await TestRealm.start()   // its process runner, and a temporary directory for the file
+        let file = realm.directory + "/wrong-expectation.yaml"
+        let run = await Result(catching: {
+            try wrong.write(toFile: file, atomically: true, encoding: .utf8)
+            let simulated = try await realm.run(RealTestPaths.migauth, ["scenario", "run", file], check: false)
+            let real = try await realm.run(RealTestPaths.migauth, ["scenario", "run", "--real", file], check: false)
+            return (simulated, real)
+        })
+        await realm.shutdown()
+        let (simulated, real) = try run.get()
+        #expect(simulated.exitStatus == 1, "\(simulated)")
+        #expect(real.exitStatus == 1, "\(real)")
+        let out = real.standardOutput
+        #expect(out.contains("✗ A6"), "\(out)")
+        #expect(out.contains("✗ expectation not met (REAL): result: expected error, got success — the file expects error, 0x80070005"), "\(out)")
+        #expect(out.contains("REAL: 1 scenarios, 3 steps compared, 0 mismatches, 1 expectations not met, 0 steps simulated only"), "\(out)")
+    }
+
+    @Test("expectations are checked against the REAL outcome: result, status, stage, text and a named rule")
+    func realOutcomeAgainstExpectation() {
+        let real = OutcomeSummary(result: "error", status: "0x8009030E", text: Self.seedText, detail: "(… (rule A6))")
+        #expect(real.stage == "source")
+        #expect(real.unmet(.error(0x8009030E, rule: "A6", stage: "source", text: Self.seedText)).isEmpty)
+        #expect(real.unmet(.success) == ["result: expected success, got error"])
+        #expect(real.unmet(.error(0x80070005)).count == 1)
+        #expect(real.unmet(.error(0x8009030E, stage: "destination")) == ["stage: expected destination, got source"])
+        #expect(real.unmet(.error(0x8009030E, text: Self.seedText + ".")).count == 1)
+        // A daemon naming A6 meets an A1 expectation only when the model names A6 with A1.
+        #expect(real.unmet(.error(0x8009030E, rule: "A1")) == ["rule: expected A1, got A6"])
+        #expect(real.unmet(.error(0x8009030E, rule: "A1"), simulatedRules: ["A1", "A6"]).isEmpty)
+        // Several moves at once: multisets; which one waits is the daemon's choice.
+        let parts = [OutcomeSummary(result: "success"), OutcomeSummary(result: "queued")]
+        #expect(parts.unmet([.queued, .success]).isEmpty)
+        #expect(parts.unmet([.success, .success]).count == 1)
     }
 
     @Test("a REAL outcome that differs from SIM is a mismatch: result, status or exact text")
@@ -153,7 +212,7 @@ struct RealRunTests {
                                   real: otherText, mismatches: sim.differences(from: otherText))
         let batch = RealBatchReport(scenarios: [RealScenarioReport(name: "x", file: "x.yaml", steps: [step])])
         #expect(!batch.passed)
-        #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 steps simulated only")
+        #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 expectations not met, 0 steps simulated only")
     }
 }
 

@@ -8,7 +8,9 @@ enum P4NoDownLevelMoves {
         guard ctx.move.kind.movesVM, ctx.destination.os < ctx.source.os else { return nil }
         let status = WindowsStatus.notSupported
         return ctx.failure(.p4, status, stage: .destination,
-                           message: ctx.headline(.destination) + "\nThe virtual machine '\(ctx.move.vm)' cannot be moved to host \(ctx.destination.name), which runs an earlier version of Windows Server: \(status.windowsMessage)",
+                           message: MigrationMessages.failure(stage: .destination,
+                                                              reason: MigrationMessages.downLevelMove(vm: ctx.move.vm, host: ctx.destination.name),
+                                                              status: status),
                            explanation: "\(ctx.source.name) runs \(ctx.source.os) and \(ctx.destination.name) runs \(ctx.destination.os); moving a virtual machine to a down-level Hyper-V host is not supported.",
                            fixes: ["Move \(ctx.move.vm) to a host running \(ctx.source.os) or later, or upgrade \(ctx.destination.name)."])
     }
