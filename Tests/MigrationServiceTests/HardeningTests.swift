@@ -17,7 +17,7 @@ struct HardeningTests {
         let name = try target.targetName()
         let id = MigrationID.random()
         return try await FaultTests.raw(lab, destination) { conn throws(MigrationServiceError) in
-            // Version 2 binds the connection's keys to the migration: the offer must name the same id.
+            // Protocol 2 binds the connection to one migration: the offer must name the same id.
             conn.binding = ConnectionBinding(migrationID: id, channel: 0)
             _ = try await KerberosHandshake.client(conn, purpose: .migration, target: name, credential: credential,
                                                    destinationName: target.fqdn)
