@@ -1,5 +1,5 @@
 // migauth-bench: the package's benchmarks. Figures go in BENCHMARKS.md.
-// Usage: migauth-bench <suite> [options]   suites: gss, sim, service, credssp
+// Usage: migauth-bench <suite> [options]   suites: gss, sim, service, credssp, qemu
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
