@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "DirectoryLDAP", targets: ["DirectoryLDAP"]),
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
+        .library(name: "QEMU", targets: ["QEMU"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
         .executable(name: "kerberos-crypto-bench", targets: ["KerberosCryptoBench"]),
@@ -82,9 +83,15 @@ let package = Package(
                            "MigrationVocabulary",  // JSONDecodeProblem: line, column and field of a bad environment file
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
+        // QEMU guests a daemon owns: the process (posix_spawn, its own pid only) and its QMP monitor.
+        .target(name: "QEMU",
+                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOExtras", package: "swift-nio-extras")],
+                swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary", "QEMU",
                            "KerberosCrypto",  // suite 2: AES-256-GCM (AES256GCM) for the migration stream
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
@@ -125,6 +132,7 @@ let package = Package(
         .executableTarget(
             name: "MigAuthBench",
             dependencies: ["GSS", "TestRealm", "MigrationRules", "Directory", "MigrationService", "CredSSP",
+                           "QEMU",
                            "KerberosCrypto",  // in-process AES-256-GCM figure (suite 2's limit)
                            "ClusterAudit",
                            .product(name: "NIOCore", package: "swift-nio"),
@@ -178,6 +186,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests",
                     dependencies: ["MigrationService", "CredSSP", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                                   "QEMU",
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "NIOEmbedded", package: "swift-nio"),
