@@ -227,11 +227,12 @@ struct ChunkHeader: Sendable, Hashable {
     var offset: UInt64
     /// Length of the chunk's plaintext (after decompression).
     var length: UInt32
-    /// Bit 0: the data is zlib-compressed.
+    /// Bit 0: the data is zlib-compressed (protocol 1); bit 1: one zstd frame (protocol 2).
     var flags: UInt8
 
     static let encodedSize = 17
     static let compressed: UInt8 = 1
+    static let zstd: UInt8 = 2
     var isCompressed: Bool { flags & Self.compressed != 0 }
 }
 
