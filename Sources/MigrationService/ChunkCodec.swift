@@ -101,7 +101,7 @@ final class ChunkDecompressor {
     private let zlib = CompressionAlgorithm.zlib().decompressor
     private var scratch: ByteBuffer
 
-    /// Accepts zstd chunks only when `zstd` (protocol 2); zlib chunks always.
+    /// Accepts zstd chunks (flag bit 1) only when `zstd` (protocol 2), zlib chunks (bit 0) only otherwise.
     init(zstd useZstd: Bool, allocator: ByteBufferAllocator) throws(MigrationServiceError) {
         scratch = allocator.buffer(capacity: 0)
         if useZstd {
@@ -159,6 +159,10 @@ final class ChunkDecompressor {
             }
             scratch.moveWriterIndex(forwardBy: result)
         } else {
+            guard zstd == nil else {
+                throw MigrationServiceError.protocolViolation("chunk \(header.sequence) is zlib-compressed on protocol 2 (zstd only)",
+                                                              stage: .destination)
+            }
             var input = data
             do {
                 try zlib.inflate(from: &input, to: &scratch)

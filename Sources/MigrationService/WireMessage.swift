@@ -67,7 +67,7 @@ public enum AuthenticationKind: UInt8, Sendable, Hashable, Codable, CaseIterable
 }
 
 /// The performance option of a migration (`Set-VMHost -VirtualMachineMigrationPerformanceOption`):
-/// the simulator's type. `TCPIP` (plain stream), `Compression` (zlib before wrap; the default), `SMB`
+/// the simulator's type. `TCPIP` (plain stream), `Compression` (zstd on protocol 2, zlib on 1, before sealing; the default), `SMB`
 /// (several authenticated connections in parallel).
 public typealias PerformanceOption = MigrationPerformanceOption
 
