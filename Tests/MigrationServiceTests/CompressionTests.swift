@@ -73,6 +73,10 @@ struct CompressionTests {
         // Both bits, an unknown bit, and zstd on a protocol-1 connection.
         #expect(status(ChunkHeader(sequence: 0, offset: 0, length: UInt32(4 * Self.chunk), flags: 3), frame) == .illegalMessage)
         #expect(status(ChunkHeader(sequence: 0, offset: 0, length: UInt32(4 * Self.chunk), flags: 4), frame) == .illegalMessage)
+        // A zlib chunk on protocol 2 (its Compression is zstd only).
+        var zlibFrame = ByteBuffer()
+        #expect(try ChunkCompressor(zstd: false).encode(ByteBuffer(repeating: 0, count: Self.chunk), into: &zlibFrame) == ChunkHeader.compressed)
+        #expect(status(ChunkHeader(sequence: 0, offset: 0, length: UInt32(Self.chunk), flags: ChunkHeader.compressed), zlibFrame) == .illegalMessage)
         let v1 = try ChunkDecompressor(zstd: false, allocator: ByteBufferAllocator())
         var v1Status: WindowsStatus?
         do throws(MigrationServiceError) {
@@ -81,6 +85,8 @@ struct CompressionTests {
         #expect(v1Status == .illegalMessage)
     }
 
+    /// Each destination accepts only its protocol's codec (zstd on 2, zlib on 1), so a source that compressed
+    /// the zero chunks with the other one, or a destination that expected it, fails the move.
     @Test("a Compression move arrives byte-identical on protocol 2 (zstd) and with a version-1-only source (zlib)",
           arguments: [1...2, 1...1] as [ClosedRange<UInt16>])
     func move(versions: ClosedRange<UInt16>) async throws {
