@@ -91,8 +91,8 @@ public struct MoveOptions: Sendable {
     public var progress: (@Sendable (MigrationProgress) async -> Void)?
     /// The protection suites offered, in order of preference (default: suite 2, then suite 1).
     public var suites: [ProtectionSuite] = ProtectionSuite.preferred
-    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source).
-    var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
+    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source; the bench: zlib Compression).
+    public var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
     /// Suite 2's frames per key (tests lower it; the destination must use the same).
     var rekeyInterval: UInt64 = AEADStreamProtection.defaultRekeyInterval
 
