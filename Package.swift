@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "DirectoryLDAP", targets: ["DirectoryLDAP"]),
         .library(name: "MigrationService", targets: ["MigrationService"]),
         .library(name: "CredSSP", targets: ["CredSSP"]),
+        .library(name: "QEMU", targets: ["QEMU"]),
         .executable(name: "migauth", targets: ["migauth"]),
         .executable(name: "migauth-bench", targets: ["MigAuthBench"]),
         .executable(name: "kerberos-crypto-bench", targets: ["KerberosCryptoBench"]),
@@ -83,9 +84,15 @@ let package = Package(
             dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus",
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
+        // QEMU guests a daemon owns: the process (posix_spawn, its own pid only) and its QMP monitor.
+        .target(name: "QEMU",
+                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOExtras", package: "swift-nio-extras")],
+                swiftSettings: swiftSettings),
         .target(
             name: "MigrationService",
-            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary",
+            dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary", "QEMU",
                            "KerberosCrypto",  // suite 2: AES-256-GCM (AES256GCM) for the migration stream
                            "CZstd",  // Compression on protocol 2: zstd chunks (ChunkCodec.swift)
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -127,6 +134,7 @@ let package = Package(
         .executableTarget(
             name: "MigAuthBench",
             dependencies: ["GSS", "TestRealm", "MigrationRules", "Directory", "MigrationService", "CredSSP",
+                           "QEMU",
                            "KerberosCrypto",  // in-process AES-256-GCM figure (suite 2's limit)
                            "ClusterAudit",
                            .product(name: "NIOCore", package: "swift-nio"),
@@ -180,6 +188,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MigrationServiceTests",
                     dependencies: ["MigrationService", "CredSSP", "TestRealm", "GSS", "MigrationRules", "Hosts", "WindowsStatus",
+                                   "QEMU",
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "NIOEmbedded", package: "swift-nio"),

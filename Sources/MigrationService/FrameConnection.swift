@@ -19,6 +19,8 @@ final class FrameConnection {
     var protection: (any MessageProtection)? {
         didSet { authenticated.set(isProtected) }
     }
+    /// Whether the peer sent an `error` frame (it failed on its own side, as opposed to the link failing).
+    private(set) var receivedError = false
     /// Suite 2's protection, set instead of ``protection`` when the opening chose it.
     var aead: AEADStreamProtection? {
         didSet { authenticated.set(isProtected) }
@@ -31,6 +33,8 @@ final class FrameConnection {
     var binding = ConnectionBinding.none
     /// What the opening agreed (nil before hello / helloAck).
     var negotiation: SuiteNegotiation?
+    /// The protocol version the opening chose (1 until then, and for a version 1 peer): it lays out the offer.
+    var version: UInt16 { negotiation?.version ?? 1 }
     /// Whether the peer has authenticated (read by the listener's handshake timer).
     let authenticated = Flag()
     /// A server connection's receive activity and a way to close it (set by the listener): the
@@ -117,7 +121,10 @@ final class FrameConnection {
                 throw .protocolViolation("clear \(message.kind) after authentication", stage: stage)
             }
         }
-        if case .error(let e) = message { throw MigrationServiceError(wire: e) }
+        if case .error(let e) = message {
+            receivedError = true
+            throw MigrationServiceError(wire: e)
+        }
         return message
     }
 
@@ -132,7 +139,7 @@ final class FrameConnection {
 
     private func decode(_ buffer: ByteBuffer) throws(MigrationServiceError) -> WireMessage {
         do {
-            return try WireMessage.decode(buffer)
+            return try WireMessage.decode(buffer, version: version)
         } catch {
             if error.unknownPackage {
                 throw .failure(.authentication, .packageNotFound, stage: stage,
@@ -189,7 +196,7 @@ final class FrameConnection {
     func sendClear(_ message: WireMessage) async throws(MigrationServiceError) {
         var b = allocator.buffer(capacity: 64)
         b.writeInteger(UInt32(0))
-        message.encode(into: &b)
+        message.encode(into: &b, version: version)
         b.setInteger(UInt32(b.readableBytes - 4), at: 0)
         try await write([b])
     }
@@ -197,7 +204,7 @@ final class FrameConnection {
     /// Sends `message` sealed.
     func send(_ message: WireMessage) async throws(MigrationServiceError) {
         var plain = allocator.buffer(capacity: 64)
-        message.encode(into: &plain)
+        message.encode(into: &plain, version: version)
         try await sendSealed(plaintext: &plain)
     }
 

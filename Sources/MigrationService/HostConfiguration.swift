@@ -1,5 +1,6 @@
 import Foundation
 import MigrationVocabulary
+import QEMU
 
 /// One host's daemon configuration (a JSON file; see docs/migration-service.md).
 public struct HostConfiguration: Sendable, Hashable, Codable {
@@ -8,7 +9,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     /// Its FQDN (`testserver02.delegation.test`): SPNs `host/<fqdn>` and
     /// `Microsoft Virtual System Migration Service/<fqdn>`.
     public var fqdn: String
-    /// The loopback address it binds and connects from (`127.0.0.12`).
+    /// The address it binds and connects from (`127.0.0.12` in tests, `192.168.10.2` on a real host).
     public var address: String
     /// Kerberos realm of its principals.
     public var realm: String
@@ -38,7 +39,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var smbChannels: Int
     /// Where the VMs' state files are.
     public var vmDirectory: String
-    /// Name resolution: FQDN (or short name) → loopback address. No DNS, no /etc/hosts.
+    /// Name resolution: FQDN (or short name) → address. No DNS, no /etc/hosts.
     public var hosts: [String: String]
     /// NetBIOS name of the realm's domain (`CONTOSO`), for Windows-style user names in texts.
     public var netbiosDomain: String?
@@ -57,6 +58,11 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var tlsCertificate: String?
     /// PEM private key of `tlsCertificate`.
     public var tlsPrivateKey: String?
+    /// How this host runs QEMU (binary, run directory, the machine of incoming guests); nil: no QEMU guests,
+    /// state files only.
+    public var qemu: QEMUHostSettings?
+    /// The VMs this host declares: QEMU guests the daemon starts (and moves live), or state files.
+    public var virtualMachines: [VirtualMachineDeclaration]
     /// P4: this host's Windows Server generation (`"2012 R2"`). The source tells the destination the
     /// generation of the VMs it sends; a destination of an earlier generation refuses them, as
     /// Hyper-V does. nil (JSON without the key): not checked.
@@ -72,7 +78,10 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
                 authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
                 credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
+                qemu: QEMUHostSettings? = nil, virtualMachines: [VirtualMachineDeclaration] = [],
                 osGeneration: OSGeneration? = nil) {
+        self.qemu = qemu
+        self.virtualMachines = virtualMachines
         self.netbiosDomain = netbiosDomain
         self.name = name
         self.fqdn = fqdn
@@ -105,6 +114,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case managementPort, allowedUsers, incomingNetworks, useAnyNetwork, maximumMigrations, performanceOption
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey, osGeneration
+        case qemu, virtualMachines
         case limits
     }
 
@@ -117,7 +127,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   fqdn: try c.decode(String.self, forKey: .fqdn),
                   address: try c.decode(String.self, forKey: .address),
                   realm: try c.decode(String.self, forKey: .realm),
-                  keytab: try c.decode(String.self, forKey: .keytab),
+                  keytab: try c.decodeIfPresent(String.self, forKey: .keytab) ?? Self.systemKeytab,
                   clientKeytab: try c.decodeIfPresent(String.self, forKey: .clientKeytab),
                   ccacheDirectory: try c.decode(String.self, forKey: .ccacheDirectory),
                   migrationEnabled: try c.decodeIfPresent(Bool.self, forKey: .migrationEnabled) ?? true,
@@ -138,9 +148,14 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   credentialGuard: try c.decodeIfPresent(Bool.self, forKey: .credentialGuard) ?? false,
                   tlsCertificate: try c.decodeIfPresent(String.self, forKey: .tlsCertificate),
                   tlsPrivateKey: try c.decodeIfPresent(String.self, forKey: .tlsPrivateKey),
+                  qemu: try c.decodeIfPresent(QEMUHostSettings.self, forKey: .qemu),
+                  virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [],
                   osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
         limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
     }
+
+    /// The keytab of a configuration that names none: the system's (what MIT's tools use by default).
+    public static let systemKeytab = "/etc/krb5.keytab"
 
     /// Reads a JSON file.
     public static func load(_ path: String) throws(MigrationServiceError) -> HostConfiguration {
@@ -169,12 +184,12 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         }
     }
 
-    /// Loopback-only addresses, ports in range, N2 ≥ 1.
+    /// Literal IP addresses (any: loopback is the tests' choice, not a rule), ports in range, N2 ≥ 1, VM declarations.
     public func validate() throws(MigrationServiceError) {
-        try ServiceEndpoint.checkLoopback(address)
+        try ServiceEndpoint.checkAddress(address)
         for (name, a) in hosts {
             do throws(MigrationServiceError) {
-                try ServiceEndpoint.checkLoopback(a)
+                try ServiceEndpoint.checkAddress(a)
             } catch {
                 throw .configuration("hosts[\(name)]: \(error.message)", stage: .source)
             }
@@ -186,6 +201,22 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             throw .configuration("tlsCertificate and tlsPrivateKey go together", stage: .source)
         }
         guard maximumMigrations >= 1 else { throw .configuration("maximumMigrations must be at least 1", stage: .source) }
+        var seen: Set<String> = []
+        for vm in virtualMachines {
+            try VMStore.checkName(vm.name, stage: .source)
+            guard seen.insert(vm.name).inserted else {
+                throw .configuration("virtualMachines: '\(vm.name)' is declared twice", stage: .source)
+            }
+            if let machine = vm.qemu {
+                guard qemu != nil else {
+                    throw .configuration("virtualMachines: '\(vm.name)' is a QEMU guest but the configuration has no qemu settings",
+                                         stage: .source)
+                }
+                if let problem = machine.problem {
+                    throw .configuration("virtualMachines: '\(vm.name)': \(problem)", stage: .source)
+                }
+            }
+        }
         try limits.validate()
     }
 

@@ -6,13 +6,18 @@ import Synchronization
 public final class HostDaemon: Sendable {
     public let destination: MigrationDestination
     public let management: ManagementService
+    /// The host's QEMU guests (nil without `qemu` settings): started at `start`, stopped at `stop`.
+    public let guests: QEMUGuests?
     private let state: Mutex<HostConfiguration>
     private let logger: Logger
 
     public init(configuration: HostConfiguration, logger: Logger = Logger(label: "HostDaemon")) {
         state = Mutex(configuration)
-        destination = MigrationDestination(configuration: configuration.destinationConfiguration, logger: logger)
-        management = ManagementService(configuration: configuration, logger: logger)
+        let guests = configuration.qemu.map { QEMUGuests(settings: $0, logger: logger) }
+        self.guests = guests
+        destination = MigrationDestination(configuration: configuration.destinationConfiguration, logger: logger,
+                                           guests: guests)
+        management = ManagementService(configuration: configuration, logger: logger, guests: guests)
         self.logger = logger
     }
 
@@ -25,15 +30,33 @@ public final class HostDaemon: Sendable {
         // A missing keytab, or one without the service principals: refuse to start (no READY).
         for problem in try await c.checkKeytab() { logger.warning("\(problem)") }
         let identity = try await ServiceTLSIdentity.forHost(c)
+        // Moves whose commit was never confirmed (the daemon died, or the link, in the commit window).
+        for move in VMStore(directory: c.vmDirectory).uncertainMoves() {
+            logger.warning("uncertain move of '\(move.vm)' (migration \(move.migrationID)): it is not registered here; its state file is kept at \(move.path). Check whether '\(move.vm)' is registered on the destination: if it is, delete the kept file; if it is not, move it back into \(c.vmDirectory)")
+        }
+        if let guests {
+            do throws(MigrationServiceError) {
+                try await guests.start(c.virtualMachines)
+            } catch {
+                await guests.stopAll()  // the ones that did start: a daemon that does not run owns no QEMU
+                throw error
+            }
+        }
         destination.offerCredSSP(identity)
         management.offerCredSSP(identity)
         // The migration listener runs also while migration is disabled: like Hyper-V's service it
         // answers "Live migration is not enabled" (rule P3) instead of refusing the connection.
-        try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
+        do throws(MigrationServiceError) {
+            try await destination.start(on: ServiceEndpoint(address: c.address, port: c.migrationPort))
+        } catch {
+            await guests?.stopAll()
+            throw error
+        }
         do throws(MigrationServiceError) {
             try await management.start(on: ServiceEndpoint(address: c.address, port: c.managementPort))
         } catch {
             await destination.stop()
+            await guests?.stopAll()
             throw error
         }
     }
@@ -58,9 +81,21 @@ public final class HostDaemon: Sendable {
         try await reload(HostConfiguration.load(path))
     }
 
-    /// Stops both listeners; the credentials of open CredSSP sign-ons are wiped.
+    /// Stops both listeners (a running move finishes or fails: an outgoing live guest that has not been
+    /// let go runs here again, an incoming one is discarded), wipes the credentials of open CredSSP sign-ons,
+    /// then stops the host's QEMU guests (QMP `quit`, then SIGKILL of their own pids).
     public func stop() async {
         await management.stop()
         await destination.stop()
+        await guests?.stopAll()
+    }
+
+    /// The host's VMs: its QEMU guests with their QMP status, and its registered state files.
+    public func virtualMachines() async -> [VirtualMachineListing] {
+        let qemu = await guests?.list() ?? []
+        let files = VMStore(directory: configuration.vmDirectory).list().map {
+            VirtualMachineListing(name: $0, kind: .stateFile, status: "registered", pid: nil)
+        }
+        return qemu + files
     }
 }

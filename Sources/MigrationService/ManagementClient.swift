@@ -6,7 +6,7 @@ public struct ManagementClient: Sendable {
     public var localAddress: String
 
     public init(localAddress: String) throws(MigrationServiceError) {
-        try ServiceEndpoint.checkLoopback(localAddress)
+        try ServiceEndpoint.checkAddress(localAddress)
         self.localAddress = localAddress
     }
 

@@ -105,9 +105,14 @@ public final class ManagementService: Sendable {
         var nextSession = 0
     }
 
-    public init(configuration: HostConfiguration, logger: Logger = Logger(label: "ManagementService")) {
+    /// The host's QEMU guests: a move of one of them is a live migration.
+    public let guests: QEMUGuests?
+
+    public init(configuration: HostConfiguration, logger: Logger = Logger(label: "ManagementService"),
+                guests: QEMUGuests? = nil) {
         state = Mutex(State(configuration: configuration))
         self.logger = logger
+        self.guests = guests
     }
 
     /// Offers CredSSP sign-ons with this TLS certificate (`HostDaemon.start` sets it).
@@ -281,7 +286,8 @@ public final class ManagementService: Sendable {
         let endpoint = try ServiceEndpoint(address: host, port: request.endpointPort == 0 ? WireProtocol.defaultMigrationPort
                                                                                           : Int(request.endpointPort))
         let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
-                                         hostName: configuration.name, osGeneration: configuration.osGeneration)
+                                         hostName: configuration.name, guests: guests,
+                                         osGeneration: configuration.osGeneration)
         let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
         let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,

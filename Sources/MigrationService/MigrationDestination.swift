@@ -2,6 +2,7 @@ import Foundation
 import GSS
 import Logging
 import NIOCore
+import QEMU
 import Synchronization
 import MigrationVocabulary
 import WindowsStatus
@@ -11,14 +12,16 @@ import WindowsStatus
 /// wait), receives the VM's state file sealed in chunks, verifies it (SHA-256) and registers it
 /// atomically on commit. Nothing half-written is ever registered.
 public final class MigrationDestination: Sendable {
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let listenerSlot = ListenerSlot()
-    private let slots: MigrationSlots
-    private let log = EventLog()
-    private let logger: Logger
+    let slots: MigrationSlots
+    let log = EventLog()
+    let logger: Logger
     private let handshakeTimeout: Duration
+    /// The host's QEMU guests: live migrations arrive into them (nil: this destination takes state files only).
+    public let guests: QEMUGuests?
 
-    private struct State {
+    struct State {
         var configuration: DestinationConfiguration
         var active: [MigrationID: IncomingMigration] = [:]
         var inFlight: Set<String> = []
@@ -30,8 +33,9 @@ public final class MigrationDestination: Sendable {
 
     /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
     public init(configuration: DestinationConfiguration, logger: Logger = Logger(label: "MigrationDestination"),
-                handshakeTimeout: Duration = .seconds(30)) {
+                handshakeTimeout: Duration = .seconds(30), guests: QEMUGuests? = nil) {
         self.handshakeTimeout = handshakeTimeout
+        self.guests = guests
         state = Mutex(State(configuration: configuration))
         slots = MigrationSlots(limit: configuration.maximumMigrations)
         self.logger = logger
@@ -183,14 +187,8 @@ public final class MigrationDestination: Sendable {
 
     private func receiveMigration(_ offer: MigrationOffer, user: String, conn: FrameConnection,
                                   configuration: DestinationConfiguration) async throws(MigrationServiceError) {
-        try VMStore.checkName(offer.vm, stage: .destination)
-        guard offer.sha256.count == 32, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
-              (1...WireProtocol.maximumChannels).contains(Int(offer.channels)),
-              offer.performance == .smb || offer.channels == 1 else {
-            throw MigrationServiceError.protocolViolation("bad offer (chunk size \(offer.chunkSize), \(offer.channels) channels)",
-                                                          stage: .destination)
-        }
-        // Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination).
+        // Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination),
+        // for a running guest as for a state file.
         if let mine = configuration.osGeneration, let sent = offer.sourceGeneration {
             guard let theirs = OSGeneration(rawValue: sent) else {
                 throw MigrationServiceError.protocolViolation("unknown source generation \(sent)", stage: .destination)
@@ -200,6 +198,17 @@ public final class MigrationDestination: Sendable {
                                                     reason: MigrationMessages.downLevelMove(vm: offer.vm, host: configuration.hostName),
                                                     detail: "the source runs \(theirs), \(configuration.hostName) runs \(mine) (rule P4)")
             }
+        }
+        if offer.kind == .qemuLive {
+            try await receiveLive(offer, user: user, conn: conn, configuration: configuration)
+            return
+        }
+        try VMStore.checkName(offer.vm, stage: .destination)
+        guard offer.sha256.count == 32, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
+              (1...WireProtocol.maximumChannels).contains(Int(offer.channels)),
+              offer.performance == .smb || offer.channels == 1 else {
+            throw MigrationServiceError.protocolViolation("bad offer (chunk size \(offer.chunkSize), \(offer.channels) channels)",
+                                                          stage: .destination)
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
@@ -271,7 +280,7 @@ public final class MigrationDestination: Sendable {
         await cleanUp(offer, holdsSlot: holdsSlot)
     }
 
-    private func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
+    func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
         state.withLock { s in
             s.active[offer.id] = nil
             s.inFlight.remove(offer.vm)

@@ -25,6 +25,9 @@ public struct MigrationServiceError: Error, Sendable, CustomStringConvertible {
         case configuration = 7
         /// The peer closed the connection or stopped answering.
         case connectionLost = 8
+        /// The link died after the source let go (commit sent) and before the destination confirmed: the VM is
+        /// paused or unregistered at the source and may be running at the destination. The message says what to check.
+        case uncertain = 9
     }
 
     public var kind: Kind

@@ -147,12 +147,16 @@ public struct MigrationSource: Sendable {
     /// P4: the source host's generation, told to the destination with each offer (nil: not told).
     public var osGeneration: OSGeneration?
 
+    /// The host's QEMU guests: a VM known there moves live (its running QEMU's state), any other as a state file.
+    public var guests: QEMUGuests?
+
     public init(localAddress: String, vmDirectory: String, hostName: String? = nil,
-                osGeneration: OSGeneration? = nil) throws(MigrationServiceError) {
-        try ServiceEndpoint.checkLoopback(localAddress)
+                guests: QEMUGuests? = nil, osGeneration: OSGeneration? = nil) throws(MigrationServiceError) {
+        try ServiceEndpoint.checkAddress(localAddress)
         self.localAddress = localAddress
         self.vmDirectory = vmDirectory
         self.hostName = hostName
+        self.guests = guests
         self.osGeneration = osGeneration
     }
 
@@ -168,6 +172,12 @@ public struct MigrationSource: Sendable {
                      options: MoveOptions = MoveOptions()) async throws(MigrationServiceError) -> MigrationReport {
         try VMStore.checkName(vm, stage: .source)
         let store = VMStore(directory: vmDirectory)
+        // The VM is locked here for the whole move: a second move of it is refused (ERROR_BUSY).
+        let lock = try VMMoveLock.acquire(vm, in: store, host: hostName ?? localAddress)
+        defer { lock.release() }
+        if let guests, guests.knows(vm) {
+            return try await moveLive(vm: vm, guests: guests, to: target, authentication: authentication, options: options)
+        }
         guard store.contains(vm) else {
             // Rule P3, in Hyper-V's words (no file paths in what the user sees).
             throw .failure(.storage, .notFound, stage: .source,
@@ -187,8 +197,12 @@ public struct MigrationSource: Sendable {
         await sent.report(.connecting)
         let targetName = try target.targetName()
         var queuedAt: Int? = nil
+        var outgoing: String? = nil
+        let refused = Flag()
         let settings = options.protocolSettings
-        let principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+        let principal: String
+        do {
+        principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
             conn.settings = settings
             conn.binding = ConnectionBinding(migrationID: offer.id, channel: 0)
             let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
@@ -228,21 +242,39 @@ public struct MigrationSource: Sendable {
                     try await group.waitForAll()
                 }
                 await sent.report(.committing)
+                // Let go first: the VM leaves this host's VMs before the destination may register it, so a
+                // crash of either side can never leave it registered on both (kill -9 in the commit window).
+                outgoing = try store.letGo(vm, id: offer.id)
                 try await conn.send(.commit)
                 guard case .committed = try await conn.receive() else {
                     throw MigrationServiceError.protocolViolation("expected committed", stage: .source)
                 }
             } catch let error as MigrationServiceError {
-                await conn.sendError(error)
+                if conn.receivedError { refused.set(true) }
+                if outgoing == nil { await conn.sendError(error) }
                 throw error.asSeenBySource(destination: target_.fqdn)
             } catch {
                 throw MigrationServiceError.connectionLost("\(error)", stage: .source)
             }
             return principal
         }
-        // The destination holds the VM now: only then does it leave the source.
-        unlink(store.path(of: vm))
-        syncDirectory(vmDirectory)
+        } catch {
+            if let outgoing {
+                if refused.isSet {
+                    // The destination answered the commit with an error: it registered nothing. The VM comes back.
+                    store.takeBack(vm, from: outgoing)
+                } else {
+                    throw Self.uncertain(vm: vm, destination: target.fqdn, cause: error,
+                                         check: "'\(vm)' is no longer registered on \(hostName ?? localAddress); its state file is kept "
+                                             + "in \(store.outgoingDirectory). Check whether '\(vm)' is registered on \(target.fqdn): if it is, "
+                                             + "delete the kept file; if it is not, move it back to \(store.path(of: vm))")
+                }
+            }
+            throw error
+        }
+        // The destination holds the VM now: the let-go copy is deleted.
+        if let outgoing { unlink(outgoing) }
+        syncDirectory(store.outgoingDirectory)
         await sent.report(.committed)
         return MigrationReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
@@ -307,6 +339,9 @@ final class SentBytes: Sendable {
         self.total = total
         self.progress = progress
     }
+
+    /// Bytes sent so far.
+    var sentBytes: UInt64 { sent.withLock { $0 } }
 
     func add(_ n: UInt64) async {
         let now = sent.withLock { $0 += n; return $0 }

@@ -1,16 +1,20 @@
 import MigrationVocabulary
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// A loopback IPv4 address and TCP port. Anything outside 127.0.0.0/8 is refused: the service
-/// never binds or connects to a non-loopback address.
+/// An IP address (IPv4 dotted or IPv6, literal: names are never resolved here) and a TCP port, wherever the
+/// configuration says the daemon binds or connects. Loopback is what the tests and examples use, not a rule
+/// of the type; rule N1 still decides which local addresses a destination accepts migrations on.
 public struct ServiceEndpoint: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// Dotted IPv4 address inside 127.0.0.0/8.
+    /// A literal IPv4 (`192.168.10.2`) or IPv6 (`fd00::2`, without brackets) address.
     public let address: String
     /// TCP port; 0 means "any free port" when binding.
     public let port: Int
 
     public init(address: String, port: Int) throws(MigrationServiceError) {
-        try Self.checkLoopback(address)
+        try Self.checkAddress(address)
         guard (0...65535).contains(port) else {
             throw .configuration("Port \(port) is outside 0…65535", stage: .source)
         }
@@ -18,17 +22,38 @@ public struct ServiceEndpoint: Sendable, Hashable, Codable, CustomStringConverti
         self.port = port
     }
 
-    /// Parses `127.0.0.12:6600`.
+    /// Parses `127.0.0.12:6600`, `192.168.10.2:6600` or `[fd00::2]:6600`.
     public init(parsing text: String) throws(MigrationServiceError) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw .configuration("'\(text)' is not ADDRESS:PORT", stage: .source)
         }
-        try self.init(address: String(text[..<colon]), port: port)
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            guard Self.isIPv6(host) else { throw .configuration("'\(text)': [\(host)] is not an IPv6 address", stage: .source) }
+        } else if host.contains(":") {
+            throw .configuration("'\(text)': write an IPv6 endpoint as [ADDRESS]:PORT", stage: .source)
+        }
+        try self.init(address: host, port: port)
     }
 
-    public var description: String { "\(address):\(port)" }
+    /// `127.0.0.12:6600`, `[fd00::2]:6600`.
+    public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
 
-    /// Throws unless `address` is an IPv4 address in 127.0.0.0/8.
+    /// Throws unless `address` is a literal IPv4 or IPv6 address (host names are refused: they are
+    /// resolved through the configuration's hosts table, never DNS).
+    public static func checkAddress(_ address: String) throws(MigrationServiceError) {
+        guard IPv4Address(address) != nil || isIPv6(address) else {
+            throw .configuration("'\(address)' is not an IPv4 or IPv6 address", stage: .source)
+        }
+    }
+
+    static func isIPv6(_ address: String) -> Bool {
+        var raw = in6_addr()
+        return !address.isEmpty && inet_pton(AF_INET6, address, &raw) == 1
+    }
+
+    /// Throws unless `address` is an IPv4 address in 127.0.0.0/8 (for harnesses that must stay on loopback).
     public static func checkLoopback(_ address: String) throws(MigrationServiceError) {
         guard let a = IPv4Address(address) else {
             throw .configuration("'\(address)' is not an IPv4 address (only loopback addresses are allowed)", stage: .source)

@@ -6,9 +6,10 @@ import WindowsStatus
 public enum WireProtocol {
     /// `MIGA`, the first four bytes of every hello.
     public static let magic: [UInt8] = [0x4D, 0x49, 0x47, 0x41]
-    /// The highest protocol version this implementation speaks (2: suite negotiation, AES-256-GCM).
+    /// The highest protocol version this implementation speaks (2: suite negotiation, AES-256-GCM,
+    /// `offer.vmKind` for live QEMU guests).
     public static let version: UInt16 = 2
-    /// The lowest it still speaks (1: RFC 4121 wrap only, no suite negotiation).
+    /// The lowest it still speaks (1: RFC 4121 wrap only, no suite negotiation, state files only).
     public static let minimumVersion: UInt16 = 1
     /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
@@ -109,6 +110,14 @@ extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
+/// What a migration moves (`offer.vmKind`, protocol version 2).
+public enum VMKind: UInt8, Sendable, Hashable {
+    /// A state file copied whole, committed by its SHA-256 (version 1's only kind).
+    case stateFile = 0
+    /// A running QEMU guest: QEMU's own migration stream, live (`size` is the guest's memory, a hint).
+    case qemuLive = 1
+}
+
 /// The migration offer: what the source wants to send.
 struct MigrationOffer: Sendable, Hashable {
     var id: MigrationID
@@ -118,9 +127,15 @@ struct MigrationOffer: Sendable, Hashable {
     var performance: PerformanceOption
     var channels: UInt8
     var chunkSize: UInt32
+    /// What is moved; on the wire only from version 2 (a byte after `chunkSize`). nil: a version 1
+    /// offer, a state file.
+    var vmKind: VMKind? = nil
     /// P4: the generation of the source host (the VM's configuration version), e.g. `2012 R2`;
-    /// sent after the other fields only when known (an older peer's offer simply ends before it).
+    /// sent last, only when known (an older peer's offer simply ends before it).
     var sourceGeneration: String? = nil
+
+    /// The kind moved (a version 1 offer moves a state file).
+    var kind: VMKind { vmKind ?? .stateFile }
 }
 
 /// What a move request on the management channel asks for.
@@ -269,8 +284,9 @@ extension ByteBuffer {
 }
 
 extension WireMessage {
-    /// Appends kind and body to `buffer` (no length prefix).
-    func encode(into b: inout ByteBuffer) {
+    /// Appends kind and body to `buffer` (no length prefix), as protocol `version` lays it out (the
+    /// offer's `vmKind` byte exists from version 2; every other message is the same in both).
+    func encode(into b: inout ByteBuffer, version: UInt16 = WireProtocol.minimumVersion) {
         b.writeInteger(kind.rawValue)
         switch self {
         case .hello(let minV, let maxV, let purpose, let auth):
@@ -301,6 +317,7 @@ extension WireMessage {
         case .offer(let o):
             b.writeBytes(o.id.bytes); b.writeString16(o.vm); b.writeInteger(o.size); b.writeBytes(o.sha256)
             b.writeInteger(o.performance.wireCode); b.writeInteger(o.channels); b.writeInteger(o.chunkSize)
+            if version >= 2 { b.writeInteger(o.kind.rawValue) }
             if let g = o.sourceGeneration { b.writeString16(g) }
         case .join(let id, let channel):
             b.writeBytes(id.bytes); b.writeInteger(channel)
@@ -326,8 +343,8 @@ extension WireMessage {
         }
     }
 
-    /// Decodes one message (kind byte first) from the whole of `buffer`.
-    static func decode(_ buffer: ByteBuffer) throws(WireDecodingError) -> WireMessage {
+    /// Decodes one message (kind byte first) from the whole of `buffer`, as protocol `version` lays it out.
+    static func decode(_ buffer: ByteBuffer, version: UInt16 = WireProtocol.minimumVersion) throws(WireDecodingError) -> WireMessage {
         var b = buffer
         let raw: UInt8 = try b.readInt("kind")
         guard let kind = Kind(rawValue: raw) else {
@@ -395,11 +412,17 @@ extension WireMessage {
             guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
                 throw WireDecodingError(description: "unknown performance option")
             }
-            let channels: UInt8 = try b.readInt("channels")
-            let chunkSize: UInt32 = try b.readInt("chunkSize")
-            let generation = b.readableBytes > 0 ? try b.readString16("sourceGeneration") : nil
-            message = .offer(MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
-                                            channels: channels, chunkSize: chunkSize, sourceGeneration: generation))
+            var offer = MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
+                                       channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize"))
+            if version >= 2 {
+                let raw: UInt8 = try b.readInt("vmKind")
+                guard let kind = VMKind(rawValue: raw) else {
+                    throw WireDecodingError(description: "unknown VM kind \(raw)")
+                }
+                offer.vmKind = kind
+            }
+            if b.readableBytes > 0 { offer.sourceGeneration = try b.readString16("sourceGeneration") }
+            message = .offer(offer)
         case .join:
             message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))
         case .queued:

@@ -37,6 +37,10 @@ struct ServeCommand: ParsableCommand {
             fail(error)
         }
         emit(daemon.readyLine)
+        let vms = (try? runBlocking { () async throws(MigrationServiceError) in await daemon.virtualMachines() }) ?? []
+        for vm in vms {
+            logger.notice("VM \(vm.name): \(vm.kind == .qemu ? "QEMU guest" : "state file"), \(vm.status)\(vm.pid.map { " (pid \($0))" } ?? "")")
+        }
 
         let stop = DispatchSemaphore(value: 0)
         let queue = DispatchQueue(label: "migauth.serve.signals")

@@ -3,21 +3,112 @@ import Hosts
 @testable import MigrationService
 import MigrationRules
 import NIOCore
+import QEMU
 import Testing
 import WindowsStatus
 
 /// Addresses, host configuration files and the message codec (no network).
 @Suite("Configuration and codec")
 struct ConfigurationTests {
-    @Test("only loopback addresses are accepted")
-    func loopbackOnly() throws {
+    @Test("endpoints take any literal IPv4 or IPv6 address (loopback is the tests' choice, not a rule); names and bad ports are refused")
+    func addresses() throws {
         #expect(try ServiceEndpoint(parsing: "127.0.0.12:6600") == ServiceEndpoint(address: "127.0.0.12", port: 6600))
-        for bad in ["10.1.2.3:6600", "0.0.0.0:1", "192.168.0.1:80", "localhost:1", "127.0.0.1", "127.0.0.1:70000"] {
+        #expect(try ServiceEndpoint(parsing: "192.168.10.2:6600") == ServiceEndpoint(address: "192.168.10.2", port: 6600))
+        #expect(try ServiceEndpoint(parsing: "[fd00::2]:6600") == ServiceEndpoint(address: "fd00::2", port: 6600))
+        #expect(try ServiceEndpoint(address: "fd00::2", port: 6600).description == "[fd00::2]:6600")
+        #expect(try ServiceEndpoint(parsing: "10.1.2.3:0").socketAddress().port == 0)
+        for bad in ["localhost:1", "127.0.0.1", "127.0.0.1:70000", "fd00::2:6600", "[host.example]:1", "300.1.1.1:5", ":5"] {
             let error = #expect(throws: MigrationServiceError.self) { try ServiceEndpoint(parsing: bad) }
             #expect(error?.status == .invalidArgument, "\(bad)")
         }
-        #expect(throws: MigrationServiceError.self) { try MigrationSource(localAddress: "10.0.0.1", vmDirectory: "/tmp") }
-        #expect(throws: MigrationServiceError.self) { try ManagementClient(localAddress: "8.8.8.8") }
+        #expect(try MigrationSource(localAddress: "10.0.0.1", vmDirectory: "/tmp").localAddress == "10.0.0.1")
+        _ = try ManagementClient(localAddress: "192.168.10.3")
+        #expect(throws: MigrationServiceError.self) { try MigrationSource(localAddress: "source.example", vmDirectory: "/tmp") }
+        #expect(throws: MigrationServiceError.self) { try ServiceEndpoint.checkLoopback("192.168.10.2") }
+    }
+
+    @Test("a host configuration for a real host: an address outside 127.0.0.0/8, QEMU guests, the system keytab by default")
+    func realHostConfiguration() throws {
+        let directory = NSTemporaryDirectory() + "hostconf-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = """
+        {"name": "HV02", "fqdn": "hv02.contoso.test", "address": "192.168.10.2", "realm": "CONTOSO.TEST",
+         "ccacheDirectory": "/var/lib/migauth/ccaches", "vmDirectory": "/var/lib/migauth/vms",
+         "hosts": {"hv01.contoso.test": "192.168.10.1", "hv03.contoso.test": "fd00::3"},
+         "incomingNetworks": ["192.168.10.0/24"],
+         "qemu": {"runDirectory": "/run/migauth", "accel": "kvm"},
+         "virtualMachines": [{"name": "web01", "qemu": {"memoryMiB": 2048, "machine": "q35", "accel": "kvm",
+                                                       "extraArguments": ["-smp", "2"]}},
+                             {"name": "archive"}]}
+        """
+        try json.write(toFile: directory + "/hv02.json", atomically: true, encoding: .utf8)
+        let c = try HostConfiguration.load(directory + "/hv02.json")
+        #expect(c.keytab == "/etc/krb5.keytab")
+        #expect(c.address == "192.168.10.2")
+        #expect(c.resolve("hv03.contoso.test") == "fd00::3")
+        #expect(c.destinationConfiguration.acceptsNetwork("192.168.10.2"))
+        #expect(!c.destinationConfiguration.acceptsNetwork("10.0.0.2"), "N1 still decides")
+        #expect(c.qemu?.binary == "qemu-system-x86_64" && c.qemu?.machine == "pc" && c.qemu?.accel == "kvm")
+        #expect(c.virtualMachines == [VirtualMachineDeclaration(name: "web01", qemu: QEMUMachine(memoryMiB: 2048, machine: "q35", accel: "kvm",
+                                                                                                extraArguments: ["-smp", "2"])),
+                                      VirtualMachineDeclaration(name: "archive")])
+        try c.save(directory + "/copy.json")
+        #expect(try HostConfiguration.load(directory + "/copy.json") == c)
+        #expect(try ServiceEndpoint(address: c.address, port: c.migrationPort).description == "192.168.10.2:6600")
+        // A QEMU guest without qemu settings, a bad machine name, a VM declared twice: refused.
+        for (mutate, text) in [({ (c: inout HostConfiguration) in c.qemu = nil }, "no qemu settings"),
+                               ({ (c: inout HostConfiguration) in c.virtualMachines[0].qemu?.machine = "pc -S" }, "machine"),
+                               ({ (c: inout HostConfiguration) in c.virtualMachines.append(VirtualMachineDeclaration(name: "archive")) }, "twice")] {
+            var bad = c
+            mutate(&bad)
+            let error = #expect(throws: MigrationServiceError.self) { try bad.validate() }
+            #expect(error?.message.contains(text) == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test("the deployment example's two host configurations (docs/deploy) load and name each other")
+    func deploymentExample() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/deploy").path
+        let hv01 = try HostConfiguration.load(docs + "/hv01.json")
+        let hv02 = try HostConfiguration.load(docs + "/hv02.json")
+        #expect(hv01.resolve(hv02.fqdn) == hv02.address && hv02.resolve(hv01.fqdn) == hv01.address)
+        #expect(hv02.destinationConfiguration.acceptsNetwork(hv02.address) && hv01.destinationConfiguration.acceptsNetwork(hv01.address))
+        #expect(hv01.keytab == HostConfiguration.systemKeytab)
+        #expect(hv01.virtualMachines.first?.qemu?.memoryMiB == 4096)
+    }
+
+    @Test("protocol 2's offer carries the VM kind before P4's optional generation; a version 1 offer (no kind byte) is a state file")
+    func offerKinds() throws {
+        let id = MigrationID.random()
+        let live = MigrationOffer(id: id, vm: "g", size: 320 << 20, sha256: Array(repeating: 0, count: 32), performance: .tcpIP,
+                                  channels: 1, chunkSize: 1 << 20, vmKind: .qemuLive)
+        var b = ByteBuffer()
+        WireMessage.offer(live).encode(into: &b, version: 2)
+        #expect(try WireMessage.decode(b, version: 2) == .offer(live))
+        // Version 1 lays the same offer out without the kind byte, and reads it back as a state file.
+        var b1 = ByteBuffer()
+        WireMessage.offer(live).encode(into: &b1, version: 1)
+        #expect(b1.readableBytes == b.readableBytes - 1)
+        guard case .offer(let decoded) = try WireMessage.decode(b1, version: 1) else { Issue.record("not an offer"); return }
+        #expect(decoded.kind == .stateFile && decoded.vmKind == nil)
+        // A version 2 offer with the kind byte cut off is refused.
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(b1, version: 2) }
+        // P4's generation comes last on both versions; cut off, it is an older peer's offer.
+        var withGeneration = live
+        withGeneration.sourceGeneration = "2016"
+        for version: UInt16 in [1, 2] {
+            var g = ByteBuffer()
+            WireMessage.offer(withGeneration).encode(into: &g, version: version)
+            guard case .offer(let o) = try WireMessage.decode(g, version: version) else { Issue.record("not an offer"); return }
+            #expect(o.sourceGeneration == "2016" && o.kind == (version == 2 ? .qemuLive : .stateFile))
+            let plain = g.getSlice(at: 0, length: version == 2 ? b.readableBytes : b1.readableBytes) ?? ByteBuffer()
+            guard case .offer(let old) = try WireMessage.decode(plain, version: version) else { Issue.record("not an offer"); return }
+            #expect(old.sourceGeneration == nil)
+        }
+        b.setInteger(UInt8(7), at: b.writerIndex - 1)
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(b, version: 2) }
     }
 
     @Test("a host configuration file: defaults, validation, round trip, hosts table")
@@ -45,7 +136,7 @@ struct ConfigurationTests {
         #expect(try HostConfiguration.load(directory + "/copy.json") == c)
 
         var bad = c
-        bad.hosts["evil.test"] = "192.0.2.1"
+        bad.hosts["evil.test"] = "evil.example"
         try bad.save(directory + "/bad.json")
         let error = #expect(throws: MigrationServiceError.self) { try HostConfiguration.load(directory + "/bad.json") }
         #expect(error?.message.contains("hosts[evil.test]") == true)

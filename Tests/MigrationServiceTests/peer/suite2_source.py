@@ -134,10 +134,11 @@ def main():
         raise RuntimeError(f"expected authResult, got kind {result[0]:#x}")
     principal, _ = string16(result, 1)
 
-    # offer (TCP/IP, one channel), ready, chunks, channelDone, commit.
+    # offer (TCP/IP, one channel; version 2: vmKind 0, a state file; no sourceGeneration), ready, chunks,
+    # channelDone, commit.
     name = vm.encode()
     offer = (bytes([0x10]) + conn.migration_id + struct.pack(">H", len(name)) + name + struct.pack(">Q", len(content))
-             + hashlib.sha256(content).digest() + struct.pack(">BBI", 0, 1, CHUNK))
+             + hashlib.sha256(content).digest() + struct.pack(">BBIB", 0, 1, CHUNK, 0))
     conn.send_sealed(offer)
     while True:
         reply = conn.receive_sealed()

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import QEMU
+import Synchronization
+
+/// A VM a host declares: a QEMU guest (what `New-VM` makes) or, without `qemu`, a state file in the
+/// host's VM directory (moved whole; storage moves).
+public struct VirtualMachineDeclaration: Sendable, Hashable, Codable {
+    public var name: String
+    /// The guest's hardware; nil: a state file `<vmDirectory>/<name>.vhdx`.
+    public var qemu: QEMUMachine?
+
+    public init(name: String, qemu: QEMUMachine? = nil) {
+        self.name = name
+        self.qemu = qemu
+    }
+}
+
+/// One VM as the daemon lists it.
+public struct VirtualMachineListing: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable { case qemu, stateFile }
+    public var name: String
+    public var kind: Kind
+    /// QMP's status of a QEMU guest (`running`, `paused`, `postmigrate`, …; `stopped` when its QEMU is not
+    /// running); `registered` for a state file.
+    public var status: String
+    /// QEMU's pid, for a running guest.
+    public var pid: Int32?
+}
+
+/// The QEMU guests of one host: the ones its configuration declares (started by the daemon) and the ones
+/// that arrived by live migration. Each guest's `QEMUProcess` is owned here; a guest leaves only when it
+/// was stopped or has moved away.
+public final class QEMUGuests: Sendable {
+    public let settings: QEMUHostSettings
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var declared: [String: QEMUMachine] = [:]
+        var running: [String: QEMUProcess] = [:]
+        /// Guests whose move ended uncertain: paused here, maybe running at the destination.
+        var uncertain: Set<String> = []
+    }
+
+    public init(settings: QEMUHostSettings, logger: Logger = Logger(label: "QEMUGuests")) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Starts every declared QEMU guest that is not running yet (each with its QMP socket in the run directory).
+    public func start(_ declarations: [VirtualMachineDeclaration]) async throws(MigrationServiceError) {
+        for declaration in declarations {
+            guard let machine = declaration.qemu else { continue }
+            try VMStore.checkName(declaration.name, stage: .source)
+            let alreadyRunning = state.withLock { s in
+                s.declared[declaration.name] = machine
+                return s.running[declaration.name] != nil
+            }
+            if alreadyRunning { continue }
+            let process = try await launch(declaration.name, machine: machine, incoming: false, socketName: declaration.name)
+            state.withLock { $0.running[declaration.name] = process }
+            logger.info("started QEMU guest \(declaration.name) (pid \(process.pid))")
+        }
+    }
+
+    /// Starts a QEMU for `name` (`incoming`: a destination's `-S -incoming defer`).
+    func launch(_ name: String, machine: QEMUMachine, incoming: Bool, socketName: String) async throws(MigrationServiceError) -> QEMUProcess {
+        do {
+            return try await QEMUProcess.launch(binary: settings.binary, name: name, machine: machine,
+                                                runDirectory: settings.runDirectory, socketName: socketName, incoming: incoming)
+        } catch {
+            throw .failure(.configuration, .unspecifiedFailure, stage: incoming ? .destination : .source,
+                           reason: "Could not start the virtual machine '\(name)'", detail: error.description)
+        }
+    }
+
+    /// The running QEMU of `name`, if any.
+    public func process(_ name: String) -> QEMUProcess? { state.withLock { $0.running[name] } }
+
+    /// Whether `name` is a QEMU guest of this host (declared, running, or paused after an uncertain move).
+    public func knows(_ name: String) -> Bool {
+        state.withLock { $0.declared[name] != nil || $0.running[name] != nil }
+    }
+
+    /// Names of guests whose last move ended uncertain (paused here; check the destination).
+    public var uncertain: [String] { state.withLock { $0.uncertain.sorted() } }
+
+    /// Every guest with its QMP status.
+    public func list() async -> [VirtualMachineListing] {
+        let (declared, running) = state.withLock { ($0.declared, $0.running) }
+        var out: [VirtualMachineListing] = []
+        for name in Set(declared.keys).union(running.keys).sorted() {
+            if let process = running[name] {
+                let status = (try? await process.status()) ?? (process.isAlive ? "unreachable" : "stopped")
+                out.append(VirtualMachineListing(name: name, kind: .qemu, status: status, pid: process.pid))
+            } else {
+                out.append(VirtualMachineListing(name: name, kind: .qemu, status: "stopped", pid: nil))
+            }
+        }
+        return out
+    }
+
+    /// Registers a guest that arrived by live migration (it runs here now).
+    func adopt(_ name: String, _ process: QEMUProcess) {
+        state.withLock { s in
+            s.running[name] = process
+            s.declared[name] = process.machine
+            s.uncertain.remove(name)
+        }
+    }
+
+    /// A guest that moved away: it leaves this host's list (its QEMU is stopped by the caller).
+    func departed(_ name: String) {
+        state.withLock { s in
+            s.running[name] = nil
+            s.declared[name] = nil
+            s.uncertain.remove(name)
+        }
+    }
+
+    func markUncertain(_ name: String) { _ = state.withLock { $0.uncertain.insert(name) } }
+
+    /// Stops every guest (QMP `quit`, then SIGKILL of its own pid).
+    public func stopAll() async {
+        let all = state.withLock { s in
+            defer { s.running = [:] }
+            return Array(s.running.values)
+        }
+        for process in all { await process.stop() }
+    }
+}
