@@ -52,6 +52,8 @@ let package = Package(
         .systemLibrary(name: "CGSSAPI", path: "Sources/CGSSAPI"),
         // OpenSSL 3 libcrypto for RFC 3961/3962/8009 per-message crypto (KerberosCrypto).
         .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto"),
+        // zstd (Debian: libzstd-dev) for the Compression option on protocol 2 (MigrationService's ChunkCodec).
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
 
         .target(name: "WindowsStatus", swiftSettings: swiftSettings),
         // The words the simulator and the real stack share: stages, Hyper-V's texts, IPv4
@@ -93,6 +95,7 @@ let package = Package(
             name: "MigrationService",
             dependencies: ["GSS", "CredSSP", "WindowsStatus", "MigrationVocabulary", "QEMU",
                            "KerberosCrypto",  // suite 2: AES-256-GCM (AES256GCM) for the migration stream
+                           "CZstd",  // Compression on protocol 2: zstd chunks (ChunkCodec.swift)
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,3 @@
-import CompressNIO
 import Foundation
 import GSS
 import Logging
@@ -381,11 +380,10 @@ struct ChunkReceiver {
         let offer = migration.offer
         var expected: UInt32 = 0
         var bytes: UInt64 = 0
-        let decompressor = CompressionAlgorithm.zlib().decompressor
-        var scratch = conn.allocator.buffer(capacity: 0)
+        let decompressor = try ChunkDecompressor(zstd: ChunkCodec.usesZstd(conn.negotiation), allocator: conn.allocator)
         while true {
             switch try await conn.receive() {
-            case .chunk(let header, var data):
+            case .chunk(let header, let data):
                 guard header.sequence == expected else {
                     throw MigrationServiceError.failure(.integrity, .outOfSequence, stage: .destination,
                                                         reason: "A migration chunk arrived out of sequence",
@@ -395,26 +393,7 @@ struct ChunkReceiver {
                       header.offset <= offer.size, UInt64(header.length) <= offer.size - header.offset else {
                     throw MigrationServiceError.protocolViolation("chunk \(header.sequence) outside the file", stage: .destination)
                 }
-                if header.isCompressed {
-                    scratch.clear()
-                    scratch.reserveCapacity(Int(header.length))
-                    do {
-                        try decompressor.inflate(from: &data, to: &scratch)
-                    } catch {
-                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) does not decompress: \(error)",
-                                                                      stage: .destination)
-                    }
-                    guard scratch.readableBytes == Int(header.length) else {
-                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) decompresses to the wrong size",
-                                                                      stage: .destination)
-                    }
-                    try migration.file.write(scratch, offset: header.offset, stage: .destination)
-                } else {
-                    guard data.readableBytes == Int(header.length) else {
-                        throw MigrationServiceError.protocolViolation("chunk \(header.sequence) has the wrong size", stage: .destination)
-                    }
-                    try migration.file.write(data, offset: header.offset, stage: .destination)
-                }
+                try migration.file.write(try decompressor.decode(header, data), offset: header.offset, stage: .destination)
                 expected &+= 1
                 bytes += UInt64(header.length)
                 try migration.add(UInt64(header.length))

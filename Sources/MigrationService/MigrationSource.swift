@@ -1,4 +1,3 @@
-import CompressNIO
 import Foundation
 import GSS
 import MigrationVocabulary
@@ -92,8 +91,8 @@ public struct MoveOptions: Sendable {
     public var progress: (@Sendable (MigrationProgress) async -> Void)?
     /// The protection suites offered, in order of preference (default: suite 2, then suite 1).
     public var suites: [ProtectionSuite] = ProtectionSuite.preferred
-    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source).
-    var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
+    /// The protocol versions offered (tests: 1…1 acts as a version-1-only source; the bench: zlib Compression).
+    public var protocolVersions: ClosedRange<UInt16> = WireProtocol.minimumVersion...WireProtocol.version
     /// Suite 2's frames per key (tests lower it; the destination must use the same).
     var rekeyInterval: UInt64 = AEADStreamProtection.defaultRekeyInterval
 
@@ -368,9 +367,7 @@ struct ChunkSender {
         let chunkSize = UInt64(offer.chunkSize)
         let stride = UInt64(offer.channels) * chunkSize
         let compress = offer.performance == .compression
-        var zlib = ZlibConfiguration()
-        zlib.compressionLevel = 1  // fastest: compression must beat the link, not win prizes
-        let compressor = CompressionAlgorithm.zlib(configuration: zlib).compressor
+        let compressor = compress ? try ChunkCompressor(zstd: ChunkCodec.usesZstd(conn.negotiation)) : nil
         var raw = conn.allocator.buffer(capacity: compress ? Int(chunkSize) : 0)
         var sequence: UInt32 = 0
         var bytes: UInt64 = 0
@@ -382,27 +379,11 @@ struct ChunkSender {
             var header = ChunkHeader(sequence: sequence, offset: offset, length: UInt32(length), flags: 0)
             let headerIndex = plain.writerIndex
             header.encode(into: &plain)
-            if compress {
+            if let compressor {
                 raw.clear()
                 try file.read(into: &raw, offset: offset, count: length, stage: .source)
-                let mark = plain.writerIndex
-                plain.reserveCapacity(minimumWritableBytes: length + length / 256 + 64)  // ≥ zlib's deflateBound
-                var input = raw
-                do {
-                    try compressor.deflate(from: &input, to: &plain)
-                } catch {
-                    throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .source,
-                                                        reason: "Could not compress the virtual machine", detail: "\(error)")
-                }
-                if plain.writerIndex - mark < length {
-                    header.flags = ChunkHeader.compressed
-                    plain.setInteger(header.flags, at: headerIndex + ChunkHeader.encodedSize - 1)
-                } else {
-                    // Incompressible: send as is.
-                    plain.moveWriterIndex(to: mark)
-                    var r = raw
-                    plain.writeBuffer(&r)
-                }
+                header.flags = try compressor.encode(raw, into: &plain)
+                plain.setInteger(header.flags, at: headerIndex + ChunkHeader.encodedSize - 1)
             } else {
                 try file.read(into: &plain, offset: offset, count: length, stage: .source)
             }

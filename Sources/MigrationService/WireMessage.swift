@@ -68,7 +68,7 @@ public enum AuthenticationKind: UInt8, Sendable, Hashable, Codable, CaseIterable
 }
 
 /// The performance option of a migration (`Set-VMHost -VirtualMachineMigrationPerformanceOption`):
-/// the simulator's type. `TCPIP` (plain stream), `Compression` (zlib before wrap; the default), `SMB`
+/// the simulator's type. `TCPIP` (plain stream), `Compression` (zstd on protocol 2, zlib on 1, before sealing; the default), `SMB`
 /// (several authenticated connections in parallel).
 public typealias PerformanceOption = MigrationPerformanceOption
 
@@ -242,11 +242,12 @@ struct ChunkHeader: Sendable, Hashable {
     var offset: UInt64
     /// Length of the chunk's plaintext (after decompression).
     var length: UInt32
-    /// Bit 0: the data is zlib-compressed.
+    /// Bit 0: the data is zlib-compressed (protocol 1); bit 1: one zstd frame (protocol 2).
     var flags: UInt8
 
     static let encodedSize = 17
     static let compressed: UInt8 = 1
+    static let zstd: UInt8 = 2
     var isCompressed: Bool { flags & Self.compressed != 0 }
 }
 
