@@ -252,19 +252,7 @@ extension MigrationSource {
                                                             reason: "The migration protocol versions are incompatible",
                                                             detail: "\(target.fqdn) speaks protocol \(conn.version), a running QEMU guest needs 2")
                     }
-                    try await conn.send(.offer(offer))
-                    while true {
-                        let reply = try await conn.receive()
-                        if case .queued(let position) = reply {
-                            queuedAt = Int(position)
-                            await sent.report(.queued(position: Int(position)))
-                            continue
-                        }
-                        guard case .ready = reply else {
-                            throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
-                        }
-                        break
-                    }
+                    queuedAt = try await Self.offer(offer, on: conn, sent: sent)
                     await sent.report(.transferring)
                     let (chunks, bytes) = try await LiveStream.send(from: guest, vm: vm, id: offer.id, runDirectory: runDirectory,
                                                                     conn: conn, chunkSize: chunkSize, sent: sent)
@@ -348,14 +336,7 @@ extension MigrationDestination {
         var holdsSlot = false
         var resumed = false
         do throws(MigrationServiceError) {
-            let position = await slots.enter(offer.id)
-            if position > 0 {
-                await log.append(.queued(vm: offer.vm, position: position))
-                try await conn.send(.queued(position: UInt32(position)))
-                guard await slots.waitTurn(offer.id) else {
-                    throw MigrationServiceError.connectionLost("the destination is stopping", stage: .destination)
-                }
-            }
+            try await waitForSlot(offer, conn: conn)
             holdsSlot = true
             let machine = QEMUMachine(memoryMiB: Int(mib), machine: settings.machine, accel: settings.accel)
             let incoming = try await guests.launch(offer.vm, machine: machine, incoming: true, socketName: socketName)

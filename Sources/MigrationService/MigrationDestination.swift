@@ -223,15 +223,7 @@ public final class MigrationDestination: Sendable {
         var incoming: IncomingMigration? = nil
         var holdsSlot = false
         do throws(MigrationServiceError) {
-            // N2: wait for a slot; the source hears its position.
-            let position = await slots.enter(offer.id)
-            if position > 0 {
-                await log.append(.queued(vm: offer.vm, position: position))
-                try await conn.send(.queued(position: UInt32(position)))
-                guard await slots.waitTurn(offer.id) else {
-                    throw MigrationServiceError.connectionLost("the destination is stopping", stage: .destination)
-                }
-            }
+            try await waitForSlot(offer, conn: conn)
             holdsSlot = true
             let file = try VMFile.create(staging, size: offer.size, stage: .destination)
             let migration = IncomingMigration(offer: offer, user: user, file: file)
@@ -310,6 +302,20 @@ public final class MigrationDestination: Sendable {
 }
 
 /// One migration being received: its staging file and what its channels have delivered.
+extension MigrationDestination {
+    /// N2: takes a migration slot for `offer`, waiting in line while the limit is reached; the
+    /// source hears its position. Throws when the destination stops while the move waits.
+    func waitForSlot(_ offer: MigrationOffer, conn: FrameConnection) async throws(MigrationServiceError) {
+        let position = await slots.enter(offer.id)
+        guard position > 0 else { return }
+        await log.append(.queued(vm: offer.vm, position: position))
+        try await conn.send(.queued(position: UInt32(position)))
+        guard await slots.waitTurn(offer.id) else {
+            throw MigrationServiceError.connectionLost("the destination is stopping", stage: .destination)
+        }
+    }
+}
+
 final class IncomingMigration: Sendable {
     let offer: MigrationOffer
     let user: String

@@ -208,19 +208,7 @@ public struct MigrationSource: Sendable {
             let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
                                                                   destinationName: target_.fqdn)
             do {
-                try await conn.send(.offer(offer))
-                while true {
-                    let reply = try await conn.receive()
-                    if case .queued(let position) = reply {
-                        queuedAt = Int(position)
-                        await sent.report(.queued(position: Int(position)))
-                        continue
-                    }
-                    guard case .ready = reply else {
-                        throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
-                    }
-                    break
-                }
+                queuedAt = try await Self.offer(offer, on: conn, sent: sent)
                 await sent.report(.transferring)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in 1..<channels {
@@ -330,6 +318,28 @@ public struct MigrationSource: Sendable {
 }
 
 /// Bytes sent so far over all channels, and the progress callback.
+extension MigrationSource {
+    /// Sends `offer` and waits for the destination's `ready`, reporting each `queued` position (N2)
+    /// to `sent`. Returns the last queue position the destination gave (nil: the move did not wait).
+    static func offer(_ offer: MigrationOffer, on conn: FrameConnection,
+                      sent: SentBytes) async throws(MigrationServiceError) -> Int? {
+        try await conn.send(.offer(offer))
+        var queuedAt: Int? = nil
+        while true {
+            let reply = try await conn.receive()
+            if case .queued(let position) = reply {
+                queuedAt = Int(position)
+                await sent.report(.queued(position: Int(position)))
+                continue
+            }
+            guard case .ready = reply else {
+                throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
+            }
+            return queuedAt
+        }
+    }
+}
+
 final class SentBytes: Sendable {
     let total: UInt64
     let progress: (@Sendable (MigrationProgress) async -> Void)?
