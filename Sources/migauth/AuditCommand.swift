@@ -20,10 +20,7 @@ struct Audit: ParsableCommand {
         verdict; --html FILE writes a report with the colour-coded matrix. Exit 0 when every move works, \
         1 otherwise, 2 on bad input.
         """)
-    @Option(help: "The environment file (default: $MIGAUTH_ENV, else ./.migauth-env.json).") var env: String?
-    @Option(help: "Take the world from this scenario file.") var scenario: String?
-    @Option(name: .customLong("after-step"), help: "With --scenario: run this many of its steps first.") var afterStep: Int?
-    @Option(help: "Take the directory from this LDIF file.") var ldif: String?
+    @OptionGroup var source: WorldSourceOptions
     @Option(help: "The user starting the moves (CONTOSO\\alice, alice@contoso.com).") var user: String
     @Option(name: .customLong("signed-on"), help: "How the user is signed on: console, rdp, remote-shell-kerberos, remote-shell-credssp.")
     var signedOn: SignOnKind = .console
@@ -33,35 +30,12 @@ struct Audit: ParsableCommand {
     var asConfigured = false
     @Flag(help: "Print the whole audit as JSON.") var json = false
     @Option(help: "Also write an HTML report with the host-pair matrix to this file.") var html: String?
-    @OptionGroup var live: LDAPOptions
-
-    func validate() throws {
-        if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
-        if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
-        if live.ldap != nil && (scenario != nil || ldif != nil) { throw ValidationError("give --ldap without --scenario and --ldif") }
-    }
 
     func run() throws {
-        let environment: Environment
-        do {
-            if let fromLDAP = try live.environment() {
-                environment = fromLDAP
-            } else if let scenario {
-                environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
-            } else if let ldif {
-                environment = try Environment.fromLDIF(file: ldif)
-            } else {
-                let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
-                environment = try store.load()
-            }
-        } catch let error as CLIError {
-            throw error
-        } catch {
-            throw CLIError("\(error)")
-        }
+        let environment = try source.load()
         let names = hosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         let options = ClusterAudit.Options(user: user, signedOn: signedOn, from: from, hosts: names,
-                                           assumeHostsReady: (ldif != nil || live.ldap != nil) && !asConfigured)
+                                           assumeHostsReady: source.fromDirectory && !asConfigured)
         let audit: ClusterAudit
         do { audit = try ClusterAudit.run(environment.world, options: options) } catch {
             throw CLIError("\(error.message) [\(error.status.symbol) \(error.status.hex)]")

@@ -94,10 +94,7 @@ struct Diagnose: ParsableCommand {
         An LDIF directory has no sessions and no VMs: --signed-on says how the user is signed on to the machine \
         the move starts on (--on, else --from), and the VM is taken to be on --from, so every rule is evaluated.
         """)
-    @Option(help: "The environment file (default: $MIGAUTH_ENV, else ./.migauth-env.json).") var env: String?
-    @Option(help: "Take the world from this scenario file.") var scenario: String?
-    @Option(name: .customLong("after-step"), help: "With --scenario: run this many of its steps first.") var afterStep: Int?
-    @Option(help: "Take the directory from this LDIF file.") var ldif: String?
+    @OptionGroup var source: WorldSourceOptions
     @Flag(help: "Print the diagnosis as JSON.") var json = false
     @Option(name: .customLong("signed-on"),
             help: "Assume the user is signed on to --on (else --from) by console, rdp, remote-shell-kerberos or remote-shell-credssp.")
@@ -105,36 +102,14 @@ struct Diagnose: ParsableCommand {
     @Option(name: .customLong("session-from"), help: "With --signed-on remote-shell-…/rdp: the machine the session comes from.")
     var sessionFrom: String?
     @OptionGroup var move: MoveArguments
-    @OptionGroup var live: LDAPOptions
 
     func validate() throws {
         if sessionFrom != nil && signedOn == nil { throw ValidationError("--session-from needs --signed-on") }
         if signedOn != nil && move.session != nil { throw ValidationError("give --signed-on or --session, not both") }
-        if scenario != nil && ldif != nil { throw ValidationError("give --scenario or --ldif, not both") }
-        if live.ldap != nil && (scenario != nil || ldif != nil) { throw ValidationError("give --ldap without --scenario and --ldif") }
-        if afterStep != nil && scenario == nil { throw ValidationError("--after-step needs --scenario") }
     }
 
     func run() throws {
-        let environment: Environment
-        do {
-            if let fromLDAP = try live.environment() {
-                environment = fromLDAP
-            } else if let scenario {
-                environment = try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0)
-            } else if let ldif {
-                let imported = try Environment.fromLDIFWithNotes(file: ldif)
-                environment = imported.environment
-                for n in imported.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
-            } else {
-                let store = EnvironmentStore(path: env ?? EnvironmentStore.defaultPath(environment: ProcessInfo.processInfo.environment))
-                environment = try store.load()
-            }
-        } catch let error as CLIError {
-            throw error
-        } catch {
-            throw CLIError("\(error)")
-        }
+        let environment = try source.load()
         let diagnosis = signedOn.map { environment.diagnose(move.spec, signedOn: $0, sessionFrom: sessionFrom) }
             ?? environment.diagnose(move.spec)
         if json { print(try diagnosis.jsonString()) } else { print(ReportFormatter.text(diagnosis), terminator: "") }
