@@ -124,7 +124,7 @@ public struct ClusterAudit: Sendable {
     /// Audits `world`. Throws when the user, `from` or a named host does not exist.
     public static func run(_ world: World, options: Options) throws(SimulationError) -> ClusterAudit {
         var base = world
-        var audited: [Host] = []
+        var audited: [SimulatedHost] = []
         if let names = options.hosts {
             for n in names {
                 guard let h = world.host(n) else { throw SimulationError(status: .targetUnknown, message: "No host named \(n)") }
@@ -133,7 +133,7 @@ public struct ClusterAudit: Sendable {
         } else {
             audited = world.allHosts.filter(\.hypervisorInstalled)
         }
-        let origin: Host?
+        let origin: SimulatedHost?
         if let from = options.from {
             guard let o = world.host(from) else { throw SimulationError(status: .targetUnknown, message: "No host named \(from)") }
             origin = o
@@ -146,7 +146,7 @@ public struct ClusterAudit: Sendable {
             try base.apply(.signOn(user: options.user, host: h.name, kind: options.signedOn))
         }
         for h in audited {
-            try base.updateHost(h.name) { (x: inout Host) throws(HostError) in
+            try base.updateHost(h.name) { (x: inout SimulatedHost) throws(HostError) in
                 if x.virtualMachine(vm) == nil { try x.addVirtualMachine(VirtualMachine(name: vm)) }
                 if options.assumeHostsReady {
                     x.migration.enabled = true
@@ -178,7 +178,7 @@ public struct ClusterAudit: Sendable {
         for auth in [MigrationAuthenticationType.kerberos, .credSSP] {
             var w = base
             for h in audited {
-                try w.updateHost(h.name) { (x: inout Host) throws(HostError) in x.migration.authenticationType = auth }
+                try w.updateHost(h.name) { (x: inout SimulatedHost) throws(HostError) in x.migration.authenticationType = auth }
             }
             let prepared = PreparedWorld(w, extraUsers: [userRef])
             guard let u = prepared.userID(userRef) else { throw SimulationError(status: .dsNoSuchObject, message: "No account named \(options.user)") }
@@ -229,7 +229,7 @@ public struct ClusterAudit: Sendable {
         for auth in [MigrationAuthenticationType.kerberos, .credSSP] {
             var w = base
             for h in audited {
-                try w.updateHost(h.name) { (x: inout Host) throws(HostError) in x.migration.authenticationType = auth }
+                try w.updateHost(h.name) { (x: inout SimulatedHost) throws(HostError) in x.migration.authenticationType = auth }
             }
             for (rule, v, s, d) in representatives where v.authentication == auth {
                 let move = MoveRequest(vm: vm, from: audited[s].name, to: audited[d].name, kind: v.kind, user: options.user,

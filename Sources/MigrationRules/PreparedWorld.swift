@@ -8,7 +8,7 @@ import Hosts
 /// migration settings, generation, domain, the delegation its ticket carries and the newest one
 /// in the directory, as sorted destination-id lists), per signed-on user whether P1 allows and A4
 /// blocks on each host, and the trust matrix between domains. ``decide(_:collectAll:)`` then runs
-/// the rules of ``World/evaluate(_:)`` on those integers — no string is hashed, no `Host` copied.
+/// the rules of ``World/evaluate(_:)`` on those integers — no string is hashed, no `SimulatedHost` copied.
 ///
 /// Only the verdict (which rules block) is computed this way; ``evaluate(_:)`` returns the very
 /// `MoveOutcome` that `World.evaluate` returns, falling back to it whenever texts are needed (a
@@ -205,7 +205,7 @@ public struct PreparedWorld: Sendable {
     }
 
     /// Rule A4's test (``A4NonDelegableUsers``) for `user` starting from `source`.
-    static func a4Blocks(_ user: PrincipalRef, source: Host, directory dir: Directory, replica: DirectoryReplica?) -> Bool {
+    static func a4Blocks(_ user: PrincipalRef, source: SimulatedHost, directory dir: Directory, replica: DirectoryReplica?) -> Bool {
         let sameDomain = user.domain == source.domain
         guard let account = sameDomain ? replica?.users[user.name] : dir.user(user, on: source.logonDC) else { return false }
         if account.sensitive { return true }

@@ -30,7 +30,7 @@ extension World {
         return p
     }
 
-    private mutating func withHost(_ name: String, _ body: (inout Host) throws(HostError) -> Void) throws(SimulationError) -> Host {
+    private mutating func withHost(_ name: String, _ body: (inout SimulatedHost) throws(HostError) -> Void) throws(SimulationError) -> SimulatedHost {
         let key = ServiceTarget.shortKey(name)
         guard var h = hosts[key] else { throw SimulationError.unknownHost(name) }
         do { try body(&h) } catch { throw SimulationError(error) }
@@ -38,8 +38,8 @@ extension World {
         return h
     }
 
-    private mutating func settings(_ name: String, _ body: (inout MigrationSettings) throws(HostError) -> Void) throws(SimulationError) -> Host {
-        try withHost(name) { (h: inout Host) throws(HostError) in try h.updateMigrationSettings(body) }
+    private mutating func settings(_ name: String, _ body: (inout MigrationSettings) throws(HostError) -> Void) throws(SimulationError) -> SimulatedHost {
+        try withHost(name) { (h: inout SimulatedHost) throws(HostError) in try h.updateMigrationSettings(body) }
     }
 
     private static func subnet(_ text: String) throws(SimulationError) -> IPv4Subnet {
@@ -101,7 +101,7 @@ extension World {
             let h = try withHost(host) { $0.credentialGuard = enabled }
             return StepResult(summary: "Credential Guard \(enabled ? "on" : "off") on \(h.name)")
         case let .createVM(host, name, state, storagePath):
-            let h = try withHost(host) { (h: inout Host) throws(HostError) in
+            let h = try withHost(host) { (h: inout SimulatedHost) throws(HostError) in
                 guard h.hypervisorInstalled else {
                     throw HostError(status: .serviceDoesNotExist, message: "\(h.name) does not have the Hyper-V role")
                 }

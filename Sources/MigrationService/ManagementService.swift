@@ -11,7 +11,7 @@ import WindowsStatus
 /// Two kinds: `KerberosSignOn` (a network logon: no reusable credentials reach the host) and
 /// `CredSSPSignOn` (the user's password reaches the host, rule A1).
 protocol ManagementSignOn: Sendable {
-    var kind: AuthenticationKind { get }
+    var kind: MigrationAuthenticationType { get }
     /// Runs the sign-on after hello; on return `conn` is sealed.
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser
 }
@@ -30,7 +30,7 @@ struct SignedOnUser: Sendable {
 /// it and keeps the credentials for the session (`CredSSPHandshake.server`).
 struct CredSSPSignOn: ManagementSignOn {
     let identity: ServiceTLSIdentity
-    var kind: AuthenticationKind { .credSSP }
+    var kind: MigrationAuthenticationType { .credSSP }
 
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
@@ -47,7 +47,7 @@ struct CredSSPSignOn: ManagementSignOn {
 /// *both* (keytab + client keytab + the host's ccache), which yields MIT's proxy credential when
 /// the user's ticket is forwardable ("Kerberos only" constrained delegation).
 struct KerberosSignOn: ManagementSignOn {
-    var kind: AuthenticationKind { .kerberos }
+    var kind: MigrationAuthenticationType { .kerberos }
 
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
@@ -128,8 +128,8 @@ public final class ManagementService: Sendable {
     /// The credentials of the open CredSSP sign-ons (tests check they are wiped at the end).
     var openSignOns: [SignOnCredentials] { state.withLock { Array($0.sessions.values) } }
 
-    private var signOns: [AuthenticationKind: any ManagementSignOn] {
-        var kinds: [AuthenticationKind: any ManagementSignOn] = [.kerberos: KerberosSignOn()]
+    private var signOns: [MigrationAuthenticationType: any ManagementSignOn] {
+        var kinds: [MigrationAuthenticationType: any ManagementSignOn] = [.kerberos: KerberosSignOn()]
         if let identity = state.withLock({ $0.identity }) { kinds[.credSSP] = CredSSPSignOn(identity: identity) }
         return kinds
     }

@@ -340,7 +340,7 @@ struct RealLab {
     }
 
     /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
-    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host, probeOnly: Bool) -> String? {
+    static func limitation(_ spec: MoveSpec, source: Hosts.SimulatedHost, destination dest: Hosts.SimulatedHost, probeOnly: Bool) -> String? {
         // P4 runs for real in the daemons (the destination refuses a down-level offer); storage
         // moves and remotely managed 2016+ sources run as the Kerberos exchange alone, which has no offer.
         if dest.os < source.os && spec.kind.movesVM && probeOnly { return Reason.osGeneration }
@@ -395,7 +395,7 @@ struct RealLab {
     }
 
     /// The session a move started on `origin` runs in (as the rules engine picks it, or the one the step names).
-    static func session(of user: PrincipalRef, on origin: Hosts.Host, choosing kind: SignOnKind? = nil) -> SignOn? {
+    static func session(of user: PrincipalRef, on origin: Hosts.SimulatedHost, choosing kind: SignOnKind? = nil) -> SignOn? {
         // The move names the session (`session:`) when the user has several on that machine.
         if let kind { return origin.signOns(of: user).first { $0.kind == kind } }
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]

@@ -7,7 +7,7 @@ import MigrationService
 extension HostConfiguration {
     /// The daemon configuration of `host` in `world` (its migration settings), with paths, address
     /// and ports from `layout`.
-    public static func make(for host: Hosts.Host, world: World, layout: HostLayout) -> HostConfiguration? {
+    public static func make(for host: Hosts.SimulatedHost, world: World, layout: HostLayout) -> HostConfiguration? {
         guard let e = layout.entry(host.name) else { return nil }
         let realm = RealmModel.realmName(of: world)
         let m = host.migration
@@ -31,7 +31,7 @@ extension HostConfiguration {
 
     /// Users of the realm's domain who cannot be delegated (rule A4: sensitive, or in Protected Users
     /// through nested groups), as `host`'s logon DC sees them: their CredSSP sign-ons keep no credentials.
-    public static func nonDelegableUsers(_ host: Hosts.Host, world: World) -> [String] {
+    public static func nonDelegableUsers(_ host: Hosts.SimulatedHost, world: World) -> [String] {
         let dir = world.directory
         guard let domain = dir.domainOrder.first, let replica = dir.replica(of: domain, on: host.logonDC) else { return [] }
         return replica.users.values.filter {
@@ -41,7 +41,7 @@ extension HostConfiguration {
 
     /// Users of the realm's domain allowed to migrate on `host` (rule P1): members of its local
     /// Administrators or Hyper-V Administrators, through domain groups as its logon DC sees them.
-    public static func permittedUsers(_ host: Hosts.Host, world: World) -> [String] {
+    public static func permittedUsers(_ host: Hosts.SimulatedHost, world: World) -> [String] {
         let dir = world.directory
         guard let domain = dir.domainOrder.first, let replica = dir.replica(of: domain, on: host.logonDC) else { return [] }
         return replica.users.values.filter {

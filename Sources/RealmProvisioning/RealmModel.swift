@@ -87,7 +87,7 @@ public struct RealmModel: Sendable, Hashable {
 
     /// The real principals a snapshot lets a host delegate to. Unconstrained delegation (a
     /// forwarded TGT on Windows) is approximated by listing every host's services.
-    static func delegationTargets(_ snapshot: DelegationSnapshot, world: World, hosts: [Host]) -> [String] {
+    static func delegationTargets(_ snapshot: DelegationSnapshot, world: World, hosts: [SimulatedHost]) -> [String] {
         var out: [String] = []
         for host in hosts {
             let fqdn = PrincipalNames.fqdn(host)
@@ -106,7 +106,7 @@ public enum PrincipalNames {
     public static func user(_ account: UserAccount) -> String { account.samAccountName }
 
     /// A host's lower-cased FQDN (`testserver01.contoso.com`).
-    public static func fqdn(_ host: Host) -> String { host.fqdn.lowercased() }
+    public static func fqdn(_ host: SimulatedHost) -> String { host.fqdn.lowercased() }
 
     /// `host/<fqdn>`.
     public static func host(fqdn: String) -> String { service(.host, fqdn: fqdn) }

@@ -303,7 +303,7 @@ struct LiveMigrationTests {
         let blob = try QEMULab.blob(in: lab.directory, megabytes: 1)
         let configuration = HostConfiguration(
             name: "TestServer01", fqdn: lab.sourceFQDN, address: ServiceLab.sourceAddress, realm: lab.realmName,
-            keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0, vmDirectory: lab.sourceVMs.directory,
+            keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0, vmDirectory: lab.sourceVMs.directory, authenticationType: .kerberos,
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/r"),
             virtualMachines: [QEMULab.declaration("g1", blob: blob), VirtualMachineDeclaration(name: "file1")])
         try lab.createVM("file1", size: 4096)
