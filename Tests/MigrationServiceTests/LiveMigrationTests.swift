@@ -242,7 +242,8 @@ struct LiveMigrationTests {
         let error = try await Self.failingMove(live, via: relay) { await relay.cut() }
         #expect(error?.kind == .connectionLost, "\(String(describing: error))")
         try await Task.sleep(for: .milliseconds(300))  // the destination notices the closed link
-        await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        let failed = await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        #expect(failed, "the destination never recorded the failure")
         await live.expectRunningOnSourceOnly()
         await live.stop()
     }
@@ -254,7 +255,8 @@ struct LiveMigrationTests {
         relay.tamper(afterBytes: 20 << 20)
         let error = try await Self.failingMove(live, via: relay, after: .max) {}
         #expect(error != nil)
-        await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        let failed = await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        #expect(failed, "the destination never recorded the failure")
         let events = await live.destination.events()
         #expect(events.contains { if case .failed(vm: live.vm, status: .messageAltered, _) = $0 { true } else { false } },
                 "\(events)")
