@@ -22,6 +22,17 @@ public struct RealScenarioRunner: Sendable {
 
     public init(executable: String) { self.executable = executable }
 
+    /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
+    /// a SIGINT, SIGTERM or SIGHUP then stops the realms' daemons and removes their directories
+    /// (users' passwords, keytabs, the KDC stash, the LDAP root password) before the process ends,
+    /// and directories a killed earlier run left (SIGKILL cannot be caught) are removed now — only
+    /// those `TestRealm` created and marked with an owner that no longer runs. Returns those paths.
+    @discardableResult
+    public static func prepareProcess(temporaryDirectory: String? = nil) -> [String] {
+        TestRealm.removeDirectoriesOnSignals()
+        return TestRealm.removeStaleDirectories(in: temporaryDirectory)
+    }
+
     /// Runs one scenario; never throws (set-up failures are in ``RealScenarioReport/error``).
     public func run(_ scenario: Scenario) async -> RealScenarioReport {
         var report = RealScenarioReport(name: scenario.name, file: scenario.file, steps: [])

@@ -122,6 +122,8 @@ public actor TestRealm {
         var ldapServer: LDAPServer?
         var kdc: ChildProcess?
         do {
+            // Who made it: a later process removes it if this one is killed before removing it.
+            if !configuration.keepDirectory { try RealmDirectoryOwner.current()?.write(into: path) }
             try files.createDirectories()
             try write("*/admin@\(configuration.name) *\n", to: files.aclFile)
             var extraRealmPorts: [String: UInt16] = [:]
