@@ -30,8 +30,14 @@ public struct HostLayout: Sendable {
         public var hostCCache: String
         public var vmDirectory: String
         public var configuration: String
-        /// False for hosts of other domains: they have no principals in the (one-domain) realm.
+        /// False for hosts of other domains than the world's first (their principals are in their
+        /// own domain's realm, when the runner starts one).
         public var inRealm: Bool
+        /// The host's domain (lower-cased DNS name): its principals live in that domain's realm.
+        public var domain: String = ""
+        /// Its own krb5.conf when the world has several realms (its realm, the realms its domain
+        /// trusts or is trusted by, `[capaths]`); nil: the realm's krb5.conf.
+        public var krb5Config: String? = nil
     }
 
     public let root: String
@@ -56,7 +62,8 @@ public struct HostLayout: Sendable {
                          directory: dir, keytab: dir + "/krb5.keytab", clientKeytab: dir + "/client.keytab",
                          ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
                          vmDirectory: dir + "/vms", configuration: dir + "/host.json",
-                         inRealm: h.domain == realmDomain)
+                         inRealm: h.domain == realmDomain, domain: h.domain,
+                         krb5Config: world.directory.domainOrder.count > 1 ? dir + "/krb5.conf" : nil)
         }
     }
 
@@ -95,14 +102,15 @@ public struct HostLayout: Sendable {
 
     /// Creates the directories and exports each host's keytabs (once; keys are not changed).
     /// Run after ``RealmProvisioner/provision(_:)`` created the principals.
-    public func prepare(realm: TestRealm) async throws {
+    /// `domain`: export the keytabs of that domain's hosts (nil: the world's first domain's).
+    public func prepare(realm: TestRealm, domain: String? = nil) async throws {
         let fm = FileManager.default
         for e in entries {
             for d in [e.directory, e.ccacheDirectory, e.vmDirectory] {
                 try fm.createDirectory(atPath: d, withIntermediateDirectories: true,
                                        attributes: [.posixPermissions: 0o700])
             }
-            guard e.inRealm else { continue }
+            guard domain.map({ $0 == e.domain }) ?? e.inRealm else { continue }
             if !fm.fileExists(atPath: e.keytab) {
                 _ = try await realm.exportKeytab(["host/\(e.fqdn)", "Microsoft Virtual System Migration Service/\(e.fqdn)",
                                                   "cifs/\(e.fqdn)"], to: e.keytab)
