@@ -111,20 +111,23 @@ struct Realms: Sendable {
         var byDomain = [firstDomain: first]
         do {
             for d in domains.dropFirst() { byDomain[d] = try await RealmProvisioner.startRealm(for: world, domain: d) }
+            // Directed paths (FROM's users reach TO: `krbtgt/TO@FROM`), each once: both domains of a
+            // trust may hold its object (an LDIF export has one on each side).
             var paths: [(String, String)] = []
+            func add(_ from: TestRealm, _ to: TestRealm) async throws {
+                guard !paths.contains(where: { $0 == (from.name, to.name) }) else { return }
+                try await from.trust(to, twoWay: false)
+                paths.append((from.name, to.name))
+            }
             for t in world.directory.trusts {
-                guard let a = byDomain[t.domain], let b = byDomain[t.partner] else { continue }
-                // `t.domain` trusts `t.partner` (inbound to t.domain): partner's users reach t.domain.
+                guard let a = byDomain[t.domain], let b = byDomain[t.partner], a.name != b.name else { continue }
+                // `t.domain` trusts `t.partner` (outbound): the partner's users reach t.domain.
                 switch t.direction {
                 case .bidirectional:
-                    try await a.trust(b, twoWay: true)
-                    paths += [(a.name, b.name), (b.name, a.name)]
-                case .outbound:
-                    try await b.trust(a, twoWay: false)
-                    paths.append((b.name, a.name))
-                case .inbound:
-                    try await a.trust(b, twoWay: false)
-                    paths.append((a.name, b.name))
+                    try await add(a, b)
+                    try await add(b, a)
+                case .outbound: try await add(b, a)
+                case .inbound: try await add(a, b)
                 }
             }
             var provisioners: [String: RealmProvisioner] = [:]
@@ -186,7 +189,6 @@ struct RealLab {
         static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
         static let osGeneration = "OS generations (P4) on a storage move or a remotely managed 2016+ source: the Kerberos exchange alone has no VM offer"
         static let noHypervisor = "P3 no Hyper-V on the destination: daemons run on Hyper-V hosts only"
-        static let chosenAddress = "N1 with a chosen destination address: each real daemon listens on one loopback address for all its simulated ones"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
@@ -404,7 +406,8 @@ struct RealLab {
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
-        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)"]
+        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn,
+                         "--endpoint", "\(Self.endpointAddress(spec, destination: dest, entry: d)):\(d.migrationPort)"]
         let via = ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", sourceRealm.name]
         if source.migration.authenticationType == .credSSP {
             guard spec.kind == .live else { return .simulatedOnly(Reason.credSSPStorage) }
@@ -460,13 +463,18 @@ struct RealLab {
         // moves and remotely managed 2016+ sources run as the Kerberos exchange alone, which has no offer.
         if dest.os < source.os && spec.kind.movesVM && probeOnly { return Reason.osGeneration }
         if !dest.hypervisorInstalled { return Reason.noHypervisor }
-        // N1 on loopback: the destination's one address is listed when any of its simulated ones is,
-        // so a move naming an address decides the same only when all or none of them are listed.
-        if let text = spec.address, !dest.migration.useAnyNetwork, let chosen = IPv4Address(text) {
-            let listed = { (a: IPv4Address) in dest.migration.network(containing: a) != nil }
-            if listed(chosen) != dest.addresses.contains(where: listed) { return Reason.chosenAddress }
-        }
         return nil
+    }
+
+    /// Where a move connects (rule N1 with a chosen address, `address:`): the destination's daemon
+    /// listens, as Hyper-V's service does, only where migration is accepted — its loopback address
+    /// stands for every simulated address in a listed network (all of them with "use any network").
+    /// A chosen address outside the listed networks is the host's unlisted loopback address
+    /// (``HostLayout/Entry/unlistedAddress``), where nothing listens: the connection is refused.
+    static func endpointAddress(_ spec: MoveSpec, destination dest: Hosts.Host, entry d: HostLayout.Entry) -> String {
+        guard let text = spec.address, let chosen = IPv4Address(text), !dest.migration.useAnyNetwork,
+              dest.migration.network(containing: chosen) == nil else { return d.address }
+        return d.unlistedAddress
     }
 
     /// Runs `migauth migrate …` and reads its outcome: exit 0 is success ("waited in queue" is

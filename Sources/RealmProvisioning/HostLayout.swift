@@ -38,6 +38,9 @@ public struct HostLayout: Sendable {
         /// Its own krb5.conf when the world has several realms (its realm, the realms its domain
         /// trusts or is trusted by, `[capaths]`); nil: the realm's krb5.conf.
         public var krb5Config: String? = nil
+        /// A loopback address of this host where its daemon never listens (127.0.1.x for 127.0.0.x):
+        /// what a move naming one of its simulated addresses outside its migration networks reaches.
+        public var unlistedAddress: String = ""
     }
 
     public let root: String
@@ -63,12 +66,16 @@ public struct HostLayout: Sendable {
                          ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
                          vmDirectory: dir + "/vms", configuration: dir + "/host.json",
                          inRealm: h.domain == realmDomain, domain: h.domain,
-                         krb5Config: world.directory.domainOrder.count > 1 ? dir + "/krb5.conf" : nil)
+                         krb5Config: world.directory.domainOrder.count > 1 ? dir + "/krb5.conf" : nil,
+                         unlistedAddress: Self.unlistedAddress(index: i))
         }
     }
 
     /// 127.0.0.11 for the first host, 127.0.0.12 for the second, …
     public static func loopbackAddress(index: Int) -> String { "127.0.0.\(11 + index)" }
+
+    /// 127.0.1.11 for the first host, …: addresses nothing of the run listens on.
+    public static func unlistedAddress(index: Int) -> String { "127.0.1.\(11 + index)" }
 
     /// The entry of `name` (short name or FQDN, any case).
     public func entry(_ name: String) -> Entry? {

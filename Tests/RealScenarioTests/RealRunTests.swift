@@ -214,6 +214,41 @@ struct RealRunTests {
         #expect(!batch.passed)
         #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 expectations not met, 0 steps simulated only")
     }
+
+    @Test("A5 across two realms with a two-way trust: the real KDC refuses cross-realm S4U2Proxy (0x8009030E), CredSSP across the trust works")
+    func crossRealmDelegation() async throws {
+        let report = try await Self.run("a5-constrained-delegation-stays-in-its-domain.yaml")
+        #expect(report.realmCount == 2)
+        #expect(report.simulatedOnly.isEmpty, "\(report.simulatedOnly.map { $0.reason ?? "" })")
+        let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
+        let kerberos = try #require(steps[2])
+        #expect(kerberos.mode == .compared)
+        #expect(kerberos.real?.status == "0x8009030E")
+        #expect(kerberos.real?.text == Self.seedText.replacingOccurrences(of: "TestServer02", with: "FabServer02"))
+        // The KDC's own answer, not the model's: MIT 1.20's client asks its own realm's KDC, which has no such principal.
+        #expect(kerberos.real?.detail?.contains("fabserver02.fabrikam.com@CONTOSO.COM not found in Kerberos database") == true,
+                "\(kerberos.real?.detail ?? "")")
+        #expect(kerberos.mismatches.isEmpty && kerberos.unmetExpectations.isEmpty)
+        let credSSP = try #require(steps[5])
+        #expect(credSSP.mode == .compared && credSSP.real?.result == "success", "\(credSSP.real?.description ?? "")")
+        #expect(credSSP.mismatches.isEmpty)
+    }
+
+    @Test("P5 with three realms: no trust, no path (the KDC has no krbtgt/TAILSPIN.COM@CONTOSO.COM: 0x80090311); through the trust the move works")
+    func unrelatedRealms() async throws {
+        let report = try await Self.run("p5-same-or-trusting-domains.yaml")
+        #expect(report.realmCount == 3)
+        #expect(report.simulatedOnly.isEmpty)
+        let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
+        let unrelated = try #require(steps[2])
+        #expect(unrelated.mode == .compared)
+        #expect(unrelated.real?.status == "0x80090311")
+        #expect(unrelated.real?.detail?.contains("krbtgt/TAILSPIN.COM@CONTOSO.COM not found") == true, "\(unrelated.real?.detail ?? "")")
+        #expect(unrelated.mismatches.isEmpty)
+        #expect(steps[3]?.real?.result == "success")
+        #expect(steps[3]?.mismatches == [])
+        #expect((report.setUpSeconds ?? 0) > 0)
+    }
 }
 
 extension Result where Failure == any Error {
@@ -221,4 +256,5 @@ extension Result where Failure == any Error {
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
+
 }
