@@ -88,6 +88,34 @@ struct KerberosSignOn: ManagementSignOn {
     }
 }
 
+extension ManagementService {
+    /// Rule A5 on MIT: constrained delegation (S4U2Proxy with the user's proxy credential) to a
+    /// service of another realm. MIT 1.20 applies `krbAllowedToDelegateTo` within one realm only;
+    /// for another realm's service its client asks its own KDC, which does not hold that principal
+    /// (KDC_ERR_S_PRINCIPAL_UNKNOWN; KDC_ERR_BADOPTION where a KDC refuses the request itself).
+    /// Hyper-V reports a failed cross-domain delegation as 0x8009030E at the source; so does this
+    /// service. Other failures pass unchanged.
+    static func crossRealmDelegationFailure(_ error: MigrationServiceError, destination: String) -> MigrationServiceError {
+        guard error.kind == .authentication, error.stage == .source, let gss = error.gssError,
+              [WindowsStatus.targetUnknown.code, WindowsStatus.noCredentials.code].contains(gss.windowsStatus.code) else { return error }
+        return .connection(.authentication, .noCredentials, destination: destination,
+                           detail: "constrained delegation (S4U2Proxy) to \(destination), in another realm, was refused: "
+                               + "classic constrained delegation stays in its domain (rule A5); the KDC said: \(gss.description)",
+                           gss: gss)
+    }
+
+    /// The realm of a destination's SPN: this host's realm for a destination in this host's DNS
+    /// domain; otherwise nil — a host-based name, which krb5.conf's `[domain_realm]` maps to the
+    /// destination's realm (another domain: a trust, rules A5 and P5).
+    static func destinationRealm(_ destination: String, configuration: HostConfiguration) -> String? {
+        let domain = { (fqdn: String) in fqdn.lowercased().split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) }
+        guard let theirs = domain(destination), let ours = domain(configuration.fqdn), theirs != ours else {
+            return configuration.realm
+        }
+        return nil
+    }
+}
+
 /// The source's management listener: a user (on a workstation) asks it to move a VM; it
 /// authenticates the user, checks P1, and moves the VM with the user's onward credential
 /// (S4U2Proxy to the destination's migration SPN), reporting progress and the result back.
@@ -288,18 +316,20 @@ public final class ManagementService: Sendable {
         let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
                                          hostName: configuration.name, guests: guests,
                                          osGeneration: configuration.osGeneration)
-        let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
+        let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint,
+                                     realm: Self.destinationRealm(request.destination, configuration: configuration))
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
         let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,
                                   channels: request.channels == 0 ? configuration.smbChannels : Int(request.channels),
                                   progress: { continuation.yield($0) })
         let vm = request.vm
+        let crossRealmDelegation = target.realm == nil && configuration.authenticationType == .kerberos
         async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
             do throws(MigrationServiceError) {
                 return .success(try await source.move(vm: vm, to: target, authentication: authentication, options: options))
             } catch {
-                return .failure(error)
+                return .failure(crossRealmDelegation ? Self.crossRealmDelegationFailure(error, destination: request.destination) : error)
             }
         }()
         var clientGone = false
