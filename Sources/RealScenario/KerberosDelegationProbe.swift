@@ -11,26 +11,26 @@ import WindowsStatus
 /// "Use any authentication protocol"), as a 2016+ source reached over WinRM must (rule A2b).
 ///
 /// Run it in a process whose environment is the realm's (`KRB5_CONFIG`): `migauth scenario probe`.
-public struct KerberosDelegationProbe: Sendable, Codable {
+package struct KerberosDelegationProbe: Sendable, Codable {
     /// The user's ccache on the machine the move is started from (`FILE:…`).
-    public var userCCache: String
+    package var userCCache: String
     /// `host/<source fqdn>@REALM`.
-    public var sourcePrincipal: String
-    public var sourceKeytab: String
-    public var sourceClientKeytab: String
+    package var sourcePrincipal: String
+    package var sourceKeytab: String
+    package var sourceClientKeytab: String
     /// The source host's own ccache (its TGT; removed by a ticket purge).
-    public var sourceCCache: String
+    package var sourceCCache: String
     /// Target principals (`Microsoft Virtual System Migration Service/<dest fqdn>@REALM`, …).
-    public var targets: [String]
+    package var targets: [String]
     /// The destination's keytab, to complete each context.
-    public var targetKeytab: String
+    package var targetKeytab: String
     /// Protocol transition ("Use any authentication protocol", rule A2b): the source has no
     /// ticket of the user (WinRM on 2016+) and asks the KDC for one itself (S4U2Self for this
     /// principal), then S4U2Proxy. MIT makes that ticket forwardable only with
     /// `+ok_to_auth_as_delegate`. Nil: the user's own ticket (`userCCache`) is the evidence.
-    public var protocolTransitionFor: String? = nil
+    package var protocolTransitionFor: String? = nil
 
-    public init(userCCache: String, sourcePrincipal: String, sourceKeytab: String, sourceClientKeytab: String,
+    package init(userCCache: String, sourcePrincipal: String, sourceKeytab: String, sourceClientKeytab: String,
                 sourceCCache: String, targets: [String], targetKeytab: String) {
         self.userCCache = userCCache
         self.sourcePrincipal = sourcePrincipal
@@ -42,15 +42,15 @@ public struct KerberosDelegationProbe: Sendable, Codable {
     }
 
     /// What the probe saw.
-    public struct Result: Error, Sendable, Codable, Equatable {
+    package struct Result: Error, Sendable, Codable, Equatable {
         /// nil on success; else the Windows status (0x8009030E for a refused delegation).
-        public var status: UInt32?
+        package var status: UInt32?
         /// Where it stopped and MIT's message.
-        public var detail: String
+        package var detail: String
     }
 
     /// Runs the exchange (blocking; it talks to the KDC). Never throws: failures are results.
-    public func run() -> Result {
+    package func run() -> Result {
         let source: GSSName, sourceCredential: GSSCredential
         do {
             source = try GSSName(principal: sourcePrincipal)

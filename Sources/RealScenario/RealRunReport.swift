@@ -3,8 +3,8 @@ import Scenario
 import WindowsStatus
 
 /// One step of a real run: the simulated outcome, and the real one where it could run for real.
-public struct RealStepReport: Sendable, Codable, Hashable {
-    public enum Mode: String, Sendable, Codable, Hashable {
+package struct RealStepReport: Sendable, Codable, Hashable {
+    package enum Mode: String, Sendable, Codable, Hashable {
         /// Run against real processes and compared with the simulation.
         case compared
         /// Decided by the simulation alone (``reason`` says why).
@@ -14,22 +14,22 @@ public struct RealStepReport: Sendable, Codable, Hashable {
         case applied
     }
 
-    public var index: Int
-    public var label: String?
-    public var action: String
-    public var mode: Mode
-    public var reason: String?
-    public var simulated: OutcomeSummary
-    public var real: OutcomeSummary?
+    package var index: Int
+    package var label: String?
+    package var action: String
+    package var mode: Mode
+    package var reason: String?
+    package var simulated: OutcomeSummary
+    package var real: OutcomeSummary?
     /// Differences between SIM and REAL (empty when they agree).
-    public var mismatches: [String]
+    package var mismatches: [String]
     /// What the file's `expect` says (one per move of a `moves` step).
-    public var expected: [String]
+    package var expected: [String]
     /// Where the step's outcome differs from the file's `expect` (empty when it is met): the REAL
     /// outcome for a compared step, the simulated one for any other step (its only outcome).
-    public var unmetExpectations: [String]
+    package var unmetExpectations: [String]
 
-    public init(index: Int, label: String?, action: String, mode: Mode, reason: String?, simulated: OutcomeSummary,
+    package init(index: Int, label: String?, action: String, mode: Mode, reason: String?, simulated: OutcomeSummary,
                 real: OutcomeSummary?, mismatches: [String], expected: [String] = [], unmetExpectations: [String] = []) {
         self.index = index
         self.label = label
@@ -44,23 +44,23 @@ public struct RealStepReport: Sendable, Codable, Hashable {
     }
 
     /// Which outcome the expectation was checked against.
-    public var expectationCheckedAgainst: String { mode == .compared ? "REAL" : "SIM" }
+    package var expectationCheckedAgainst: String { mode == .compared ? "REAL" : "SIM" }
 }
 
 /// The parts of an outcome that SIM and REAL must agree on.
-public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertible {
-    public var result: String
+package struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertible {
+    package var result: String
     /// `0x8009030E`.
-    public var status: String?
+    package var status: String?
     /// The user-facing text (Hyper-V's two lines for a failed move).
-    public var text: String?
+    package var text: String?
     /// What the real side said beyond the text (MIT's message, the daemon's detail); not compared.
-    public var detail: String?
+    package var detail: String?
     /// SIM: the rule that decided a failure and those the engine names with it (A6 behind A1);
     /// REAL: the rule the daemon's detail names (`… (rule A4)`), if any. Compared when both are known.
-    public var rules: [String]?
+    package var rules: [String]?
 
-    public init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil, rules: [String]? = nil) {
+    package init(result: String, status: String? = nil, text: String? = nil, detail: String? = nil, rules: [String]? = nil) {
         self.result = result
         self.status = status
         self.text = text
@@ -68,7 +68,7 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
         self.rules = rules ?? detail.flatMap(Self.namedRule).map { [$0] }
     }
 
-    public init(_ outcome: ActionOutcome) {
+    package init(_ outcome: ActionOutcome) {
         self.init(result: outcome.result.rawValue, status: outcome.status?.hex,
                   text: outcome.result == .error ? outcome.message : nil,
                   rules: outcome.result == .error ? outcome.rule.map { [$0] + outcome.relatedRules } : nil)
@@ -80,10 +80,10 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
             .map { String(detail[$0].dropFirst(5).dropLast()) }
     }
 
-    public var description: String { result + (status.map { " " + $0 } ?? "") }
+    package var description: String { result + (status.map { " " + $0 } ?? "") }
 
     /// Where a failed move failed (`source` / `destination`), read from Hyper-V's first line.
-    public var stage: String? {
+    package var stage: String? {
         guard let first = text?.split(separator: "\n").first,
               let range = first.range(of: "failed at migration ") else { return nil }
         return first[range.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: ".")).lowercased()
@@ -93,7 +93,7 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
     /// text, and the rule when the real side names one. `simulatedRules` are the rules the model
     /// names with its deciding one (A6 behind A1), which a daemon may name instead. Warnings (S1)
     /// have no real counterpart and are not compared.
-    public func unmet(_ e: Expectation, simulatedRules: [String]? = nil) -> [String] {
+    package func unmet(_ e: Expectation, simulatedRules: [String]? = nil) -> [String] {
         var d: [String] = []
         if result != e.result.rawValue { d.append("result: expected \(e.result.rawValue), got \(result)") }
         if let s = e.status {
@@ -113,7 +113,7 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
 
 
     /// Differences from `other` (result, status, exact text).
-    public func differences(from real: OutcomeSummary) -> [String] {
+    package func differences(from real: OutcomeSummary) -> [String] {
         var d: [String] = []
         if result != real.result { d.append("result: SIM \(result), REAL \(real.result)") }
         if status != real.status { d.append("status: SIM \(status ?? "none"), REAL \(real.status ?? "none")") }
@@ -126,48 +126,48 @@ public struct OutcomeSummary: Sendable, Codable, Hashable, CustomStringConvertib
 }
 
 /// One scenario run for real.
-public struct RealScenarioReport: Sendable, Codable, Hashable {
-    public var name: String
-    public var file: String
-    public var steps: [RealStepReport]
+package struct RealScenarioReport: Sendable, Codable, Hashable {
+    package var name: String
+    package var file: String
+    package var steps: [RealStepReport]
     /// Set when the real side could not be set up (the realm did not start, …).
-    public var error: String?
+    package var error: String?
     /// Seconds from the first realm's start until every realm, trust, host and daemon was up.
-    public var setUpSeconds: Double?
+    package var setUpSeconds: Double?
     /// MIT realms started (one per domain of the world).
-    public var realmCount: Int?
+    package var realmCount: Int?
 
-    public init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
+    package init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
         self.name = name
         self.file = file
         self.steps = steps
         self.error = error
     }
 
-    public var compared: Int { steps.filter { $0.mode == .compared }.count }
-    public var mismatches: Int { steps.filter { !$0.mismatches.isEmpty }.count }
+    package var compared: Int { steps.filter { $0.mode == .compared }.count }
+    package var mismatches: Int { steps.filter { !$0.mismatches.isEmpty }.count }
     /// Steps whose outcome does not meet the file's `expect`.
-    public var unmetExpectations: Int { steps.filter { !$0.unmetExpectations.isEmpty }.count }
-    public var passed: Bool { mismatches == 0 && unmetExpectations == 0 && error == nil }
-    public var simulatedOnly: [RealStepReport] { steps.filter { $0.mode == .simulatedOnly } }
+    package var unmetExpectations: Int { steps.filter { !$0.unmetExpectations.isEmpty }.count }
+    package var passed: Bool { mismatches == 0 && unmetExpectations == 0 && error == nil }
+    package var simulatedOnly: [RealStepReport] { steps.filter { $0.mode == .simulatedOnly } }
 }
 
 /// Several scenarios run for real (what `migauth scenario run --real` prints).
-public struct RealBatchReport: Sendable, Codable {
-    public var scenarios: [RealScenarioReport]
+package struct RealBatchReport: Sendable, Codable {
+    package var scenarios: [RealScenarioReport]
 
-    public init(scenarios: [RealScenarioReport]) { self.scenarios = scenarios }
+    package init(scenarios: [RealScenarioReport]) { self.scenarios = scenarios }
 
-    public var compared: Int { scenarios.reduce(0) { $0 + $1.compared } }
-    public var mismatches: Int { scenarios.reduce(0) { $0 + $1.mismatches } }
-    public var unmetExpectations: Int { scenarios.reduce(0) { $0 + $1.unmetExpectations } }
-    public var errors: Int { scenarios.filter { $0.error != nil }.count }
-    public var passed: Bool { mismatches == 0 && unmetExpectations == 0 && errors == 0 }
+    package var compared: Int { scenarios.reduce(0) { $0 + $1.compared } }
+    package var mismatches: Int { scenarios.reduce(0) { $0 + $1.mismatches } }
+    package var unmetExpectations: Int { scenarios.reduce(0) { $0 + $1.unmetExpectations } }
+    package var errors: Int { scenarios.filter { $0.error != nil }.count }
+    package var passed: Bool { mismatches == 0 && unmetExpectations == 0 && errors == 0 }
 
     /// `REAL: 3 scenarios, 12 steps compared, 0 mismatches, 0 expectations not met, 5 steps simulated
     /// only (CredSSP …: 3; …)`: mismatches are SIM ≠ REAL; expectations not met are steps whose
     /// outcome (REAL where it ran, else SIM) differs from the file's `expect`.
-    public var summary: String {
+    package var summary: String {
         var reasons: [String: Int] = [:]
         for s in scenarios { for step in s.simulatedOnly { reasons[step.reason ?? "?", default: 0] += 1 } }
         let only = reasons.values.reduce(0, +)
@@ -186,7 +186,7 @@ public struct RealBatchReport: Sendable, Codable {
     }
 
     /// Per scenario and step: SIM vs REAL, then the summary line.
-    public func text(verbose: Bool = false) -> String {
+    package func text(verbose: Bool = false) -> String {
         var out = ""
         for s in scenarios {
             out += "\(s.passed ? "✓" : "✗") \(s.name) (\(s.file))\n"
@@ -218,7 +218,7 @@ public struct RealBatchReport: Sendable, Codable {
         return out + summary + "\n"
     }
 
-    public func jsonString() throws -> String {
+    package func jsonString() throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try e.encode(self), as: UTF8.self)
@@ -227,7 +227,7 @@ public struct RealBatchReport: Sendable, Codable {
 
 extension ActionOutcome {
     /// Where this simulated outcome differs from the step's expectations (one per move of a `moves` step).
-    public func unmet(_ expected: [Expectation]) -> [String] {
+    package func unmet(_ expected: [Expectation]) -> [String] {
         if parts.isEmpty { return expected.first.map { differences(from: $0) } ?? [] }
         guard expected.count == parts.count else { return ["expected \(expected.count) outcomes, got \(parts.count)"] }
         return zip(expected, parts).enumerated().flatMap { i, pair in pair.1.differences(from: pair.0).map { "move \(i + 1): \($0)" } }
@@ -237,7 +237,7 @@ extension ActionOutcome {
 extension [OutcomeSummary] {
     /// Several moves started together (N2) against one expectation each: which move waits is the
     /// daemon's choice, so the results are compared as multisets (result and status).
-    public func unmet(_ expected: [Expectation]) -> [String] {
+    package func unmet(_ expected: [Expectation]) -> [String] {
         let want = expected.map { e in e.result.rawValue + (e.status.map { " " + WindowsStatusHex.hex($0.value) } ?? "") }.sorted()
         let got = map { o in o.result + (o.status.map { " " + $0 } ?? "") }.sorted()
         // A status the file does not give matches any.

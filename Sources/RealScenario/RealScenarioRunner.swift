@@ -16,11 +16,11 @@ import WindowsStatus
 /// step re-provisions the realm (a diff), rewrites the hosts' configurations and SIGHUPs their
 /// daemons (`migauth serve`, one per Hyper-V host), and a move runs `migauth migrate` as the
 /// right process with the realm's environment.
-public struct RealScenarioRunner: Sendable {
+package struct RealScenarioRunner: Sendable {
     /// The `migauth` executable (the running one: `/proc/self/exe`).
-    public var executable: String
+    package var executable: String
 
-    public init(executable: String) { self.executable = executable }
+    package init(executable: String) { self.executable = executable }
 
     /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
     /// a SIGINT, SIGTERM or SIGHUP then stops the realms' daemons and removes their directories
@@ -28,13 +28,13 @@ public struct RealScenarioRunner: Sendable {
     /// and directories a killed earlier run left (SIGKILL cannot be caught) are removed now — only
     /// those `TestRealm` created and marked with an owner that no longer runs. Returns those paths.
     @discardableResult
-    public static func prepareProcess(temporaryDirectory: String? = nil) -> [String] {
+    package static func prepareProcess(temporaryDirectory: String? = nil) -> [String] {
         TestRealm.removeDirectoriesOnSignals()
         return TestRealm.removeStaleDirectories(in: temporaryDirectory)
     }
 
     /// Runs one scenario; never throws (set-up failures are in ``RealScenarioReport/error``).
-    public func run(_ scenario: Scenario) async -> RealScenarioReport {
+    package func run(_ scenario: Scenario) async -> RealScenarioReport {
         var report = RealScenarioReport(name: scenario.name, file: scenario.file, steps: [])
         let setUpStarted = ContinuousClock.now
         let realms: Realms

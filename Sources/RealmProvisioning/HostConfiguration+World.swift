@@ -7,7 +7,7 @@ import MigrationService
 extension HostConfiguration {
     /// The daemon configuration of `host` in `world` (its migration settings), with paths, address
     /// and ports from `layout`.
-    public static func make(for host: Hosts.SimulatedHost, world: World, layout: HostLayout) -> HostConfiguration? {
+    package static func make(for host: Hosts.SimulatedHost, world: World, layout: HostLayout) -> HostConfiguration? {
         guard let e = layout.entry(host.name) else { return nil }
         let realm = host.domain.isEmpty ? RealmModel.realmName(of: world) : RealmModel.realmName(ofDomain: host.domain)
         let m = host.migration
@@ -38,7 +38,7 @@ extension HostConfiguration {
 
     /// Users of the realm's domain who cannot be delegated (rule A4: sensitive, or in Protected Users
     /// through nested groups), as `host`'s logon DC sees them: their CredSSP sign-ons keep no credentials.
-    public static func nonDelegableUsers(_ host: Hosts.SimulatedHost, world: World, domain: String? = nil) -> [String] {
+    package static func nonDelegableUsers(_ host: Hosts.SimulatedHost, world: World, domain: String? = nil) -> [String] {
         let dir = world.directory
         guard let domain = domain ?? dir.domainOrder.first, let replica = replica(dir, domain, host) else { return [] }
         return replica.users.values.filter {
@@ -48,7 +48,7 @@ extension HostConfiguration {
 
     /// Users of the realm's domain allowed to migrate on `host` (rule P1): members of its local
     /// Administrators or Hyper-V Administrators, through domain groups as its logon DC sees them.
-    public static func permittedUsers(_ host: Hosts.SimulatedHost, world: World, domain: String? = nil) -> [String] {
+    package static func permittedUsers(_ host: Hosts.SimulatedHost, world: World, domain: String? = nil) -> [String] {
         let dir = world.directory
         guard let domain = domain ?? dir.domainOrder.first, let replica = replica(dir, domain, host) else { return [] }
         return replica.users.values.filter {

@@ -11,47 +11,47 @@ import TestRealm
 /// Addresses are deterministic from the order hosts were added: the first host gets 127.0.0.11,
 /// the second 127.0.0.12, and so on (TestServer01 → .11, TestServer02 → .12, a workstation
 /// added third → .13). Ports are free ports on that address, chosen once.
-public struct HostLayout: Sendable {
+package struct HostLayout: Sendable {
     /// One host's paths.
-    public struct Entry: Sendable, Hashable, Codable {
-        public var name: String
+    package struct Entry: Sendable, Hashable, Codable {
+        package var name: String
         /// Lower-cased short name.
-        public var key: String
-        public var fqdn: String
-        public var address: String
-        public var migrationPort: Int
-        public var managementPort: Int
-        public var directory: String
-        public var keytab: String
-        public var clientKeytab: String
+        package var key: String
+        package var fqdn: String
+        package var address: String
+        package var migrationPort: Int
+        package var managementPort: Int
+        package var directory: String
+        package var keytab: String
+        package var clientKeytab: String
         /// Users' ccaches (`<user>.cc`): a console, Remote Desktop or CredSSP sign-on is a `kinit` here.
-        public var ccacheDirectory: String
+        package var ccacheDirectory: String
         /// The host's own ccache (its computer account's TGT, rule A3), where the daemon keeps it.
-        public var hostCCache: String
-        public var vmDirectory: String
-        public var configuration: String
+        package var hostCCache: String
+        package var vmDirectory: String
+        package var configuration: String
         /// False for hosts of other domains than the world's first (their principals are in their
         /// own domain's realm, when the runner starts one).
-        public var inRealm: Bool
+        package var inRealm: Bool
         /// The host's domain (lower-cased DNS name): its principals live in that domain's realm.
-        public var domain: String = ""
+        package var domain: String = ""
         /// Its own krb5.conf when the world has several realms (its realm, the realms its domain
         /// trusts or is trusted by, `[capaths]`); nil: the realm's krb5.conf.
-        public var krb5Config: String? = nil
+        package var krb5Config: String? = nil
         /// A loopback address of this host where its daemon never listens (127.0.1.x for 127.0.0.x):
         /// what a move naming one of its simulated addresses outside its migration networks reaches.
-        public var unlistedAddress: String = ""
+        package var unlistedAddress: String = ""
     }
 
-    public let root: String
+    package let root: String
     /// Entries in the order hosts were added.
-    public let entries: [Entry]
+    package let entries: [Entry]
     /// Size of each VM's state file (random bytes), unless ``vmFileSizes`` names it.
-    public var vmFileSize: Int
+    package var vmFileSize: Int
     /// Sizes of particular VMs' state files, by lower-cased name.
-    public var vmFileSizes: [String: Int]
+    package var vmFileSizes: [String: Int]
 
-    public init(world: World, root: String, vmFileSize: Int = 64 * 1024, vmFileSizes: [String: Int] = [:]) {
+    package init(world: World, root: String, vmFileSize: Int = 64 * 1024, vmFileSizes: [String: Int] = [:]) {
         self.root = root
         self.vmFileSize = vmFileSize
         self.vmFileSizes = vmFileSizes
@@ -72,31 +72,31 @@ public struct HostLayout: Sendable {
     }
 
     /// 127.0.0.11 for the first host, 127.0.0.12 for the second, …
-    public static func loopbackAddress(index: Int) -> String { "127.0.0.\(11 + index)" }
+    package static func loopbackAddress(index: Int) -> String { "127.0.0.\(11 + index)" }
 
     /// 127.0.1.11 for the first host, …: addresses nothing of the run listens on.
-    public static func unlistedAddress(index: Int) -> String { "127.0.1.\(11 + index)" }
+    package static func unlistedAddress(index: Int) -> String { "127.0.1.\(11 + index)" }
 
     /// The entry of `name` (short name or FQDN, any case).
-    public func entry(_ name: String) -> Entry? {
+    package func entry(_ name: String) -> Entry? {
         let key = ServiceTarget.shortKey(name)
         return entries.first { $0.key == key }
     }
 
     /// `FILE:` name of `user`'s ccache on `host`.
-    public func userCCache(host: String, user: String) -> String? {
+    package func userCCache(host: String, user: String) -> String? {
         entry(host).map { "FILE:\($0.ccacheDirectory)/\(user.lowercased()).cc" }
     }
 
     /// Path of the file holding `user`'s password on `host` (console, Remote Desktop or CredSSP
     /// sign-ons there: what `migauth migrate --password-file` reads), next to the user's ccache.
-    public func passwordFile(host: String, user: String) -> String? {
+    package func passwordFile(host: String, user: String) -> String? {
         entry(host).map { "\($0.ccacheDirectory)/\(user.lowercased()).password" }
     }
 
     /// Writes `password` to ``passwordFile(host:user:)`` with mode 0600 (created so, never wider).
     @discardableResult
-    public func writePassword(_ password: String, host: String, user: String) throws -> String? {
+    package func writePassword(_ password: String, host: String, user: String) throws -> String? {
         guard let path = passwordFile(host: host, user: user) else { return nil }
         try? FileManager.default.removeItem(atPath: path)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -110,7 +110,7 @@ public struct HostLayout: Sendable {
     /// Creates the directories and exports each host's keytabs (once; keys are not changed).
     /// Run after ``RealmProvisioner/provision(_:)`` created the principals.
     /// `domain`: export the keytabs of that domain's hosts (nil: the world's first domain's).
-    public func prepare(realm: TestRealm, domain: String? = nil) async throws {
+    package func prepare(realm: TestRealm, domain: String? = nil) async throws {
         let fm = FileManager.default
         for e in entries {
             for d in [e.directory, e.ccacheDirectory, e.vmDirectory] {
@@ -131,7 +131,7 @@ public struct HostLayout: Sendable {
     /// Makes every host's VM files match the model (`<vm>.vhdx` per VM there; others removed) and
     /// writes its `host.json`. Returns the hosts whose configuration changed.
     @discardableResult
-    public func write(world: World) throws -> [String] {
+    package func write(world: World) throws -> [String] {
         let fm = FileManager.default
         var changed: [String] = []
         for h in world.allHosts {

@@ -13,28 +13,28 @@ import MigrationRules
 ///   carrying the old setting (purged, restarted, expired) — the two halves of rule A3;
 /// - users are read from the replica of the logon DC of the first Hyper-V host of their domain
 ///   (the DC a source host asks), else from the domain's first DC.
-public struct RealmModel: Sendable, Hashable {
+package struct RealmModel: Sendable, Hashable {
     /// One principal and the flags provisioning manages.
-    public struct Principal: Sendable, Hashable {
-        public enum Kind: String, Sendable, Hashable { case user, host, service }
-        public var name: String
-        public var kind: Kind
+    package struct Principal: Sendable, Hashable {
+        package enum Kind: String, Sendable, Hashable { case user, host, service }
+        package var name: String
+        package var kind: Kind
         /// False for users who cannot be delegated (sensitive, Protected Users): `-allow_forwardable`.
-        public var forwardable: Bool
+        package var forwardable: Bool
         /// "Use any authentication protocol" (TRUSTED_TO_AUTH_FOR_DELEGATION): `+ok_to_auth_as_delegate`.
-        public var okToAuthAsDelegate: Bool
+        package var okToAuthAsDelegate: Bool
     }
 
     /// The realm: the world's first domain, upper-cased (`CONTOSO.COM`).
-    public var realm: String
+    package var realm: String
     /// DNS domains mapped to the realm (`contoso.com`).
-    public var domains: [String]
+    package var domains: [String]
     /// Principals by name without realm (`alice`, `host/testserver01.contoso.com`).
-    public var principals: [String: Principal]
+    package var principals: [String: Principal]
     /// Delegating principal → sorted `krbAllowedToDelegateTo` values (qualified with the realm).
-    public var delegation: [String: [String]]
+    package var delegation: [String: [String]]
 
-    public init(realm: String, domains: [String], principals: [String: Principal] = [:],
+    package init(realm: String, domains: [String], principals: [String: Principal] = [:],
                 delegation: [String: [String]] = [:]) {
         self.realm = realm
         self.domains = domains
@@ -43,17 +43,17 @@ public struct RealmModel: Sendable, Hashable {
     }
 
     /// The realm name for a world: its first domain upper-cased (`CONTOSO.COM`).
-    public static func realmName(of world: World) -> String {
+    package static func realmName(of world: World) -> String {
         (world.directory.domainOrder.first ?? "migration.test").uppercased()
     }
 
     /// The realm of a domain: its DNS name upper-cased (`FABRIKAM.COM`).
-    public static func realmName(ofDomain domain: String) -> String { domain.uppercased() }
+    package static func realmName(ofDomain domain: String) -> String { domain.uppercased() }
 
     /// The state the KDC of `domain` (default: the world's first domain) must hold for `world`:
     /// that domain's accounts; its hosts' delegation lists may name services of other realms
     /// (qualified with theirs), which MIT applies within one realm only (rule A5).
-    public static func desired(for world: World, domain: String? = nil) -> RealmModel {
+    package static func desired(for world: World, domain: String? = nil) -> RealmModel {
         let dir = world.directory
         let domain = domain ?? dir.domainOrder.first ?? ""
         var model = RealmModel(realm: domain.isEmpty ? realmName(of: world) : realmName(ofDomain: domain),
@@ -107,18 +107,18 @@ public struct RealmModel: Sendable, Hashable {
 }
 
 /// How simulated accounts are named in the real realm.
-public enum PrincipalNames {
+package enum PrincipalNames {
     /// A user's principal (without realm): its sAMAccountName as written.
-    public static func user(_ account: UserAccount) -> String { account.samAccountName }
+    package static func user(_ account: UserAccount) -> String { account.samAccountName }
 
     /// A host's lower-cased FQDN (`testserver01.contoso.com`).
-    public static func fqdn(_ host: SimulatedHost) -> String { host.fqdn.lowercased() }
+    package static func fqdn(_ host: SimulatedHost) -> String { host.fqdn.lowercased() }
 
     /// `host/<fqdn>`.
-    public static func host(fqdn: String) -> String { service(.host, fqdn: fqdn) }
+    package static func host(fqdn: String) -> String { service(.host, fqdn: fqdn) }
 
     /// `<service class>/<fqdn>`: `Microsoft Virtual System Migration Service/…`, `cifs/…`, `host/…`.
-    public static func service(_ cls: ServiceClass, fqdn: String) -> String {
+    package static func service(_ cls: ServiceClass, fqdn: String) -> String {
         switch cls {
         case .host: "host/\(fqdn)"
         case .cifs: "cifs/\(fqdn)"

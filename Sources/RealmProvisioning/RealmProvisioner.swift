@@ -8,34 +8,34 @@ import TestRealm
 /// what it applied last: new principals are created (users with generated passwords kept here),
 /// changed flags are modified, removed principals deleted, and changed delegation lists written
 /// to `krbAllowedToDelegateTo`. Provisioning the same world twice changes nothing.
-public actor RealmProvisioner {
-    public nonisolated let realm: TestRealm
+package actor RealmProvisioner {
+    package nonisolated let realm: TestRealm
     /// What the KDC holds now (as far as this provisioner wrote it).
-    public private(set) var applied: RealmModel
+    package private(set) var applied: RealmModel
     private var passwords: [String: String] = [:]
 
     /// The domain whose accounts this realm holds (nil: the world's first).
-    public nonisolated let domain: String?
+    package nonisolated let domain: String?
 
-    public init(realm: TestRealm, domain: String? = nil) {
+    package init(realm: TestRealm, domain: String? = nil) {
         self.realm = realm
         self.domain = domain
         self.applied = RealmModel(realm: realm.name, domains: realm.configuration.domains)
     }
 
     /// Starts an LDAP-backed realm named after `domain` (default: the world's first domain).
-    public static func startRealm(for world: World, domain: String? = nil, parentDirectory: String? = nil) async throws -> TestRealm {
+    package static func startRealm(for world: World, domain: String? = nil, parentDirectory: String? = nil) async throws -> TestRealm {
         let desired = RealmModel.desired(for: world, domain: domain)
         return try await TestRealm.start(.init(name: desired.realm, backend: .ldap, domains: desired.domains,
                                                parentDirectory: parentDirectory))
     }
 
     /// The password generated for a user principal (nil before it was provisioned).
-    public func password(of user: String) -> String? { passwords[user] }
+    package func password(of user: String) -> String? { passwords[user] }
 
     /// Applies the difference between the world's desired state and the applied one.
     @discardableResult
-    public func provision(_ world: World) async throws -> [ProvisioningChange] {
+    package func provision(_ world: World) async throws -> [ProvisioningChange] {
         var desired = RealmModel.desired(for: world, domain: domain)
         guard desired.realm == realm.name else {
             throw TestRealmError.invalidArgument("world's realm \(desired.realm) is not the running realm \(realm.name)")
@@ -94,14 +94,14 @@ public actor RealmProvisioner {
 }
 
 /// One change provisioning made to the real KDC.
-public enum ProvisioningChange: Sendable, Hashable, CustomStringConvertible {
+package enum ProvisioningChange: Sendable, Hashable, CustomStringConvertible {
     case added(String, String)
     case modified(String, String)
     case deleted(String)
     /// New `krbAllowedToDelegateTo` values (empty: attribute removed).
     case delegation(String, [String])
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .added(p, f): "addprinc \(f) \(p)"
         case let .modified(p, f): "modprinc \(f) \(p)"

@@ -2,10 +2,10 @@ import NIOPosix
 
 /// Blocking test work (sockets, GSSAPI calls that wait for the KDC, child processes) on NIO's
 /// thread pool, never on the cooperative pool: the tests' one way to block.
-public enum BlockingWork {
+package enum BlockingWork {
     /// Tests block in pairs (a server thread waits for its client), and Swift Testing runs many
     /// tests at once: the pool is wide enough that a waiting half never starves the other.
-    public static let threadCount = 64
+    package static let threadCount = 64
 
     static let pool: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: threadCount)
@@ -14,7 +14,7 @@ public enum BlockingWork {
     }()
 
     /// Runs `body` on the tests' thread pool and returns (or throws) what it does.
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await pool.runIfActive(body)
     }
 }

@@ -5,10 +5,10 @@ import GSS
 ///
 /// Throws the failing step's `GSSError`, or a `GSS_S_FAILURE` one when the exchange has not
 /// finished after `maximumRounds` initiator steps (a mechanism that never completes).
-public enum InMemoryEstablishment {
+package enum InMemoryEstablishment {
     /// Steps both contexts on the calling thread (each step may wait for the KDC: call it from a
     /// thread that may block, not from the cooperative pool).
-    public static func establish(_ initiator: inout GSSInitiatorContext, _ acceptor: inout GSSAcceptorContext,
+    package static func establish(_ initiator: inout GSSInitiatorContext, _ acceptor: inout GSSAcceptorContext,
                                  maximumRounds: Int = 10) throws(GSSError) {
         var input: [UInt8]? = nil
         for _ in 0..<maximumRounds {
@@ -21,7 +21,7 @@ public enum InMemoryEstablishment {
     }
 
     /// The same loop with the `async` steps (GSS runs them off the cooperative pool).
-    public static func establish(_ initiator: inout GSSInitiatorContext, _ acceptor: inout GSSAcceptorContext,
+    package static func establish(_ initiator: inout GSSInitiatorContext, _ acceptor: inout GSSAcceptorContext,
                                  maximumRounds: Int = 10) async throws(GSSError) {
         var input: [UInt8]? = nil
         for _ in 0..<maximumRounds {
