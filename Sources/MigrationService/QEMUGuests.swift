@@ -121,12 +121,19 @@ public final class QEMUGuests: Sendable {
 
     func markUncertain(_ name: String) { _ = state.withLock { $0.uncertain.insert(name) } }
 
-    /// Stops every guest (QMP `quit`, then SIGKILL of its own pid).
-    public func stopAll() async {
-        let all = state.withLock { s in
-            defer { s.running = [:] }
-            return Array(s.running.values)
+    /// Stops every guest (QMP `quit`, then SIGKILL of its own pid). `keepingUncertain`: a guest whose move ended
+    /// uncertain is not stopped (it may be the only copy of the VM: paused here, maybe not running at the
+    /// destination); it is logged with its pid and QMP socket and left paused for the operator.
+    public func stopAll(keepingUncertain: Bool = false) async {
+        let (stopping, kept) = state.withLock { s in
+            let kept = keepingUncertain ? s.running.filter { s.uncertain.contains($0.key) } : [:]
+            let stopping = s.running.filter { kept[$0.key] == nil }
+            s.running = kept
+            return (Array(stopping.values), kept)
         }
-        for process in all { await process.stop() }
+        for (name, process) in kept.sorted(by: { $0.key < $1.key }) {
+            logger.warning("VM \(name): its last move is uncertain, so its QEMU (pid \(process.pid), QMP \(process.qmp.path)) is left paused; check whether it runs on the destination, then quit or resume it")
+        }
+        for process in stopping { await process.stop() }
     }
 }
