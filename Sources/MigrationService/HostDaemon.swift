@@ -42,10 +42,14 @@ public final class HostDaemon: Sendable {
             logger.warning("uncertain move of '\(move.vm)' (migration \(move.migrationID)): it is not registered here; its state file is kept at \(move.path). Check whether '\(move.vm)' is registered on the destination: if it is, delete the kept file; if it is not, move it back into \(c.vmDirectory)")
         }
         if let guests {
+            // QEMUs left running by an earlier run that was killed: adopted (or stopped), never started twice.
+            await guests.reconcile(c.virtualMachines)
             do throws(MigrationServiceError) {
                 try await guests.start(c.virtualMachines)
             } catch {
-                await guests.stopAll()  // the ones that did start: a daemon that does not run owns no QEMU
+                // The ones that did start: a daemon that does not run owns no QEMU. Adopted ones keep running
+                // (the next start adopts them again).
+                await guests.stopAll(keepingAdopted: true)
                 throw error
             }
         }

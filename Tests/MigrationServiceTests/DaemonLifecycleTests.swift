@@ -18,6 +18,8 @@ struct ServedSourceLab {
     let err: String
     let vm: String
     let environment: [String: String]
+    /// `migauth serve` arguments (to start the daemon again after it was killed).
+    let serveArguments: [String]
 
     /// `grace`: the daemon's --shutdown-grace; `limits`: the destination's.
     static func start(vm: String = "served1", grace: Double = 60, limits: ServiceLimits = .default,
@@ -43,24 +45,42 @@ struct ServedSourceLab {
         try source.save(file)
         let out = lab.directory + "/source-serve.out", err = lab.directory + "/source-serve.err"
         let environment = CLITests.environment(lab.realm)
-        let daemon = try ChildProcess(executable: CLITests.migauth,
-                                      arguments: ["serve", "--config", file, "--shutdown-grace", String(grace)],
+        let serveArguments = ["serve", "--config", file, "--shutdown-grace", String(grace)]
+        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: serveArguments,
                                       environment: environment, standardOutputPath: out, standardErrorPath: err)
         let ready = try await CLITests.line(in: out, startingWith: "READY ")
         let management = try #require(ready.split(separator: " ").first { $0.hasPrefix("management=") }?.dropFirst(11))
         return ServedSourceLab(lab: lab, destination: destination, destinationGuests: destinationGuests, daemon: daemon,
-                               management: String(management), out: out, err: err, vm: vm, environment: environment)
+                               management: String(management), out: out, err: err, vm: vm, environment: environment,
+                               serveArguments: serveArguments)
+    }
+
+    /// The source daemon started again (same configuration): the process, its stdout and stderr paths, and its
+    /// management endpoint.
+    func serveAgain(_ tag: String) async throws -> (ChildProcess, String, String, String) {
+        let out = "\(lab.directory)/\(tag).out", err = "\(lab.directory)/\(tag).err"
+        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: serveArguments, environment: environment,
+                                      standardOutputPath: out, standardErrorPath: err)
+        let ready: String
+        do {
+            ready = try await CLITests.line(in: out, startingWith: "READY ")
+        } catch {
+            await daemon.stop()
+            throw error
+        }
+        let management = ready.split(separator: " ").first { $0.hasPrefix("management=") }?.dropFirst(11) ?? ""
+        return (daemon, out, err, String(management))
     }
 
     /// Starts `migauth migrate --via` for the guest (it runs in the background).
-    func migrate() async throws -> (ChildProcess, String, String) {
+    func migrate(via: String? = nil) async throws -> (ChildProcess, String, String) {
         let ccache = try await lab.realm.kinit(lab.user, password: lab.userPassword)
         let id = UUID().uuidString
         let out = "\(lab.directory)/\(id).out", err = "\(lab.directory)/\(id).err"
         let child = try ChildProcess(
             executable: CLITests.migauth,
             arguments: ["migrate", "--vm", vm, "--to", lab.destinationFQDN,
-                        "--endpoint", try requireEndpoint(destination).description, "--via", management,
+                        "--endpoint", try requireEndpoint(destination).description, "--via", via ?? management,
                         "--source-fqdn", lab.sourceFQDN, "--realm", lab.realmName, "--ccache", ccache],
             environment: environment, standardOutputPath: out, standardErrorPath: err)
         return (child, out, err)
