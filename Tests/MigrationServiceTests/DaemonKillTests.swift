@@ -6,9 +6,85 @@ import Synchronization
 import Testing
 import TestRealm
 
+/// A source in process (its QEMU guest owned by the test) and a destination run as `migauth serve` processes
+/// (started, killed and started again by the test).
+final class ServedDestinationLab: @unchecked Sendable {
+    let lab: ServiceLab
+    let vm: String
+    let sourceGuests: QEMUGuests
+    let source: MigrationSource
+    let file: String
+    private(set) var daemons: [ChildProcess] = []
+
+    init(vm: String) async throws {
+        lab = try await ServiceLab.make()
+        self.vm = vm
+        let blob = try QEMULab.blob(in: lab.directory, megabytes: 64)
+        sourceGuests = QEMULab.guests(lab, "s")
+        file = lab.directory + "/destination.json"
+        source = try MigrationSource(localAddress: ServiceLab.sourceAddress, vmDirectory: lab.sourceVMs.directory,
+                                     hostName: "TestServer01", guests: sourceGuests)
+        do {
+            try await sourceGuests.start([QEMULab.declaration(vm, blob: blob)])
+            try HostConfiguration(
+                name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress, realm: lab.realmName,
+                keytab: lab.destinationKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
+                allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
+                vmDirectory: lab.destinationVMs.directory,
+                qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/d")).save(file)
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    /// Starts the destination daemon: the process, its stdout and stderr paths, and the move's target.
+    func serve(_ tag: String) async throws -> (ChildProcess, String, String, MigrationTarget) {
+        let out = "\(lab.directory)/\(tag).out", err = "\(lab.directory)/\(tag).err"
+        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", file],
+                                      environment: CLITests.environment(lab.realm), standardOutputPath: out,
+                                      standardErrorPath: err)
+        daemons.append(daemon)
+        let ready = try await CLITests.line(in: out, startingWith: "READY ")
+        let port = try #require(ready.split(separator: " ").first { $0.hasPrefix("migration=") }?.split(separator: ":").last
+            .flatMap { Int($0) })
+        return (daemon, out, err, MigrationTarget(fqdn: lab.destinationFQDN,
+                                                  endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: port),
+                                                  realm: lab.realmName))
+    }
+
+    /// A move that sends `signal` to `daemon` once 16 MiB are sent; the move's error (nil: it succeeded) and
+    /// whether the signal was sent.
+    func move(to target: MigrationTarget, signalling daemon: ChildProcess, _ signal: Int32) async throws -> (MigrationServiceError?, Bool) {
+        let credential = try await lab.userCredential()
+        let fired = Mutex(false)
+        let options = MoveOptions(chunkSize: 1 << 20, progress: { p in
+            guard p.bytesSent >= 16 << 20, fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            daemon.send(signal)
+        })
+        do throws(MigrationServiceError) {
+            _ = try await source.move(vm: vm, to: target, credential: credential, options: options)
+            return (nil, fired.withLock { $0 })
+        } catch {
+            return (error, fired.withLock { $0 })
+        }
+    }
+
+    var destinationQEMUs: [Int32] { QEMULab.processes(mentioning: lab.directory + "/d/") }
+
+    func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    func stop() async {
+        for d in daemons { await d.stop(grace: .seconds(10)) }
+        await sourceGuests.stopAll()
+        for pid in QEMULab.processes(mentioning: lab.directory) { kill(pid, SIGKILL) }
+        lab.remove()
+    }
+}
+
 /// kill -9 of a daemon process in the middle of a live move, and what the daemon does when it starts again
 /// (docs/migration-service.md, "Restart after kill -9").
-@Suite("kill -9 of a daemon mid-move; a restarted daemon adopts or stops the QEMUs it left", .serialized,
+@Suite("A daemon process killed (kill -9) or stopped (SIGTERM) mid-move; a restarted daemon adopts or stops the QEMUs it left", .serialized,
        .timeLimit(.minutes(5)),
        .enabled(if: QEMULab.available, "qemu-system-x86_64 is not installed (Debian qemu-system-x86)"))
 struct DaemonKillTests {
@@ -47,75 +123,54 @@ struct DaemonKillTests {
 
     @Test("kill -9 of the destination daemon mid-stream: the guest keeps running at the source only; the restarted destination leaves no QEMU or socket of the move and takes the guest")
     func destinationDaemonKilled() async throws {
-        let lab = try await ServiceLab.make()
-        let blob = try QEMULab.blob(in: lab.directory, megabytes: 64)
-        let vm = "killed-dst"
-        let sourceGuests = QEMULab.guests(lab, "s")
-        var daemons: [ChildProcess] = []
-        defer {
-            for d in daemons { d.send(SIGKILL) }
-            for pid in QEMULab.processes(mentioning: lab.directory) { kill(pid, SIGKILL) }
-            lab.remove()
-        }
-        try await sourceGuests.start([QEMULab.declaration(vm, blob: blob)])
-        let file = lab.directory + "/destination.json"
-        try HostConfiguration(
-            name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress, realm: lab.realmName,
-            keytab: lab.destinationKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
-            allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
-            vmDirectory: lab.destinationVMs.directory,
-            qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/d")).save(file)
-        func serve(_ tag: String) async throws -> (ChildProcess, String, MigrationTarget) {
-            let out = "\(lab.directory)/\(tag).out", err = "\(lab.directory)/\(tag).err"
-            let daemon = try ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", file],
-                                          environment: CLITests.environment(lab.realm), standardOutputPath: out,
-                                          standardErrorPath: err)
-            daemons.append(daemon)
-            let ready = try await CLITests.line(in: out, startingWith: "READY ")
-            let port = try #require(ready.split(separator: " ").first { $0.hasPrefix("migration=") }?.split(separator: ":").last
-                .flatMap { Int($0) })
-            return (daemon, err, MigrationTarget(fqdn: lab.destinationFQDN,
-                                                 endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: port),
-                                                 realm: lab.realmName))
-        }
-        let source = try MigrationSource(localAddress: ServiceLab.sourceAddress, vmDirectory: lab.sourceVMs.directory,
-                                         hostName: "TestServer01", guests: sourceGuests)
-        let credential = try await lab.userCredential()
+        let d = try await ServedDestinationLab(vm: "killed-dst")
+        do {
+            let (first, _, _, target) = try await d.serve("destination")
+            let (failure, fired) = try await d.move(to: target, signalling: first, SIGKILL)
+            #expect(fired, "the daemon was killed mid-stream")
+            #expect(failure != nil && failure?.kind != .uncertain, "\(String(describing: failure))")
+            #expect(try await d.sourceGuests.process(d.vm)?.status() == "running", "the guest runs at the source")
+            _ = await ServedSourceLab.exit(of: first, within: 10)
 
-        let (first, _, target) = try await serve("destination")
-        let fired = Mutex(false)
-        let options = MoveOptions(chunkSize: 1 << 20, progress: { p in
-            guard p.bytesSent >= 16 << 20, fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
-            first.send(SIGKILL)
-        })
-        var failure: MigrationServiceError? = nil
-        do throws(MigrationServiceError) {
-            _ = try await source.move(vm: vm, to: target, credential: credential, options: options)
+            // Restarted: whatever the killed daemon left of the move (its incoming QEMU, sockets) is gone.
+            let (second, _, secondErr, target2) = try await d.serve("destination-again")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !d.destinationQEMUs.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(d.destinationQEMUs.isEmpty, "no QEMU of the killed move")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: d.lab.directory + "/d")) ?? []
+            #expect(!left.contains { $0.hasSuffix(".sock") || $0.hasSuffix(".qmp") }, "sockets left: \(left)")
+            let report = try await d.source.move(vm: d.vm, to: target2, credential: try await d.lab.userCredential())
+            #expect(report.vm == d.vm)
+            #expect(await d.sourceGuests.list().isEmpty, "the guest left the source")
+            #expect(d.destinationQEMUs.count == 1)
+            second.send(SIGTERM)
+            #expect(await ServedSourceLab.exit(of: second, within: 60)?.status == 0)
+            #expect(d.text(secondErr).contains("stopping VM \(d.vm): QEMU guest, running"), "\(d.text(secondErr))")
         } catch {
-            failure = error
+            await d.stop()
+            throw error
         }
-        #expect(fired.withLock { $0 }, "the daemon was killed mid-stream")
-        #expect(failure != nil && failure?.kind != .uncertain, "\(String(describing: failure))")
-        #expect(try await sourceGuests.process(vm)?.status() == "running", "the guest runs at the source")
-        _ = await ServedSourceLab.exit(of: first, within: 10)
+        await d.stop()
+    }
 
-        // Restarted: whatever the killed daemon left of the move (its incoming QEMU, sockets) is gone.
-        let (second, secondErr, target2) = try await serve("destination-again")
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !QEMULab.processes(mentioning: lab.directory + "/d/").isEmpty, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+    @Test("SIGTERM of the destination daemon mid-stream: it aborts the incoming move at once and exits 0; the guest keeps running at the source only")
+    func destinationDaemonTerminated() async throws {
+        let d = try await ServedDestinationLab(vm: "term-dst")
+        do {
+            let (daemon, out, err, target) = try await d.serve("destination")
+            let (failure, fired) = try await d.move(to: target, signalling: daemon, SIGTERM)
+            #expect(fired, "SIGTERM mid-stream")
+            #expect(failure != nil && failure?.kind != .uncertain, "\(String(describing: failure))")
+            let exited = await ServedSourceLab.exit(of: daemon, within: 30)
+            #expect(exited?.status == 0 && exited?.signaled == false, "\(String(describing: exited)) \(d.text(err))")
+            #expect(d.text(out).contains("STOPPING") && d.text(out).contains("STOPPED"))
+            #expect(try await d.sourceGuests.process(d.vm)?.status() == "running", "the guest runs at the source")
+            #expect(d.destinationQEMUs.isEmpty, "no QEMU at the destination")
+            #expect(!d.text(err).contains("stopping VM \(d.vm)"), "the destination never had the guest")
+        } catch {
+            await d.stop()
+            throw error
         }
-        #expect(QEMULab.processes(mentioning: lab.directory + "/d/").isEmpty, "no QEMU of the killed move")
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: lab.directory + "/d")) ?? []
-        #expect(!left.contains { $0.hasSuffix(".sock") || $0.hasSuffix(".qmp") }, "sockets left: \(left)")
-        let report = try await source.move(vm: vm, to: target2, credential: credential)
-        #expect(report.vm == vm)
-        #expect(await sourceGuests.list().isEmpty, "the guest left the source")
-        #expect(QEMULab.processes(mentioning: lab.directory + "/d/").count == 1)
-        second.send(SIGTERM)
-        #expect(await ServedSourceLab.exit(of: second, within: 60)?.status == 0)
-        let log = (try? String(contentsOfFile: secondErr, encoding: .utf8)) ?? ""
-        #expect(log.contains("stopping VM \(vm): QEMU guest, running"), "\(log)")
-        await sourceGuests.stopAll()
+        await d.stop()
     }
 }
