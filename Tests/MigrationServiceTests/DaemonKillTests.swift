@@ -53,13 +53,15 @@ final class ServedDestinationLab: @unchecked Sendable {
                                                   realm: lab.realmName))
     }
 
-    /// A move that sends `signal` to `daemon` once 16 MiB are sent; the move's error (nil: it succeeded) and
-    /// whether the signal was sent.
-    func move(to target: MigrationTarget, signalling daemon: ChildProcess, _ signal: Int32) async throws -> (MigrationServiceError?, Bool) {
+    /// A move that sends `signal` to `daemon` once 16 MiB are sent (`atCommit`: just before `commit` is sent); the
+    /// move's error (nil: it succeeded) and whether the signal was sent.
+    func move(to target: MigrationTarget, signalling daemon: ChildProcess, _ signal: Int32,
+              atCommit: Bool = false) async throws -> (MigrationServiceError?, Bool) {
         let credential = try await lab.userCredential()
         let fired = Mutex(false)
         let options = MoveOptions(chunkSize: 1 << 20, progress: { p in
-            guard p.bytesSent >= 16 << 20, fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            let due = atCommit ? p.phase == .committing : p.bytesSent >= 16 << 20
+            guard due, fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
             daemon.send(signal)
         })
         do throws(MigrationServiceError) {
@@ -146,6 +148,34 @@ struct DaemonKillTests {
             second.send(SIGTERM)
             #expect(await ServedSourceLab.exit(of: second, within: 60)?.status == 0)
             #expect(d.text(secondErr).contains("stopping VM \(d.vm): QEMU guest, running"), "\(d.text(secondErr))")
+        } catch {
+            await d.stop()
+            throw error
+        }
+        await d.stop()
+    }
+
+    @Test("kill -9 of the destination daemon in the commit window: the source stays paused and reports the move uncertain; the restarted destination stops the never-resumed QEMU; resumed at the source, the guest runs there only")
+    func destinationDaemonKilledAtCommit() async throws {
+        let d = try await ServedDestinationLab(vm: "commit-dst")
+        do {
+            let (first, _, _, target) = try await d.serve("destination")
+            let (failure, fired) = try await d.move(to: target, signalling: first, SIGKILL, atCommit: true)
+            #expect(fired, "killed at the commit")
+            #expect(failure?.kind == .uncertain, "\(String(describing: failure))")
+            let guest = try #require(d.sourceGuests.process(d.vm))
+            #expect(try await guest.status() == "postmigrate", "paused at the source, never resumed there")
+            #expect(d.sourceGuests.uncertain == [d.vm])
+            _ = await ServedSourceLab.exit(of: first, within: 10)
+            #expect(d.destinationQEMUs.count == 1, "the killed daemon's incoming QEMU (loaded, paused) is left")
+            let (second, _, secondErr, _) = try await d.serve("destination-again")
+            #expect(d.destinationQEMUs.isEmpty, "the restarted destination stopped it: \(d.text(secondErr))")
+            #expect(d.text(secondErr).contains("stopped the incoming QEMU of '\(d.vm)'"), "\(d.text(secondErr))")
+            // What the uncertain error says to do when the destination does not run it: resume it here.
+            try await guest.qmp.execute("cont")
+            #expect(try await guest.status() == "running")
+            second.send(SIGTERM)
+            #expect(await ServedSourceLab.exit(of: second, within: 60)?.status == 0)
         } catch {
             await d.stop()
             throw error
