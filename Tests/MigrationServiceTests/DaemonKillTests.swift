@@ -106,8 +106,8 @@ struct DaemonKillTests {
             #expect(first?.status == 1)
 
             let (daemon, _, err, management) = try await s.serveAgain("source-again")
-            let log = s.text(err)
             let pid = try #require(orphans.first)
+            let log = await s.text(err, once: "VM \(s.vm): QEMU guest")
             #expect(log.contains("adopted QEMU guest \(s.vm) (pid \(pid))"), "\(log)")
             #expect(log.contains("VM \(s.vm): QEMU guest, running (pid \(pid))"), "running again at the source: \(log)")
             #expect(s.sourceQEMUs == [pid], "no second QEMU of the guest")
@@ -120,6 +120,44 @@ struct DaemonKillTests {
             #expect(s.sourceQEMUs.isEmpty, "the adopted QEMU was quit after the move")
             daemon.send(SIGTERM)
             #expect(await ServedSourceLab.exit(of: daemon, within: 60)?.status == 0)
+        }
+    }
+
+    @Test("a guest whose daemon died after QEMU completed an outgoing migration (postmigrate) is adopted paused and uncertain, never resumed or restarted; a move of it is refused (P3)")
+    func postmigrateAdoptedUncertain() async throws {
+        try await ServedSourceLab.with { s in
+            s.daemon.send(SIGKILL)
+            _ = await ServedSourceLab.exit(of: s.daemon, within: 10)
+            let pid = try #require(s.sourceQEMUs.first)
+            // What the killed daemon would have left after QEMU completed: the guest paused in postmigrate.
+            let qmp = try await QMPClient.connect(path: s.lab.directory + "/s/\(s.vm).qmp")
+            try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(8 << 30))])
+            try await qmp.execute("migrate", ["uri": .string("exec:cat > /dev/null")])
+            var status = ""
+            for _ in 0..<600 where status != "postmigrate" {
+                try await Task.sleep(for: .milliseconds(50))
+                status = (try await qmp.execute("query-status"))["status"]?.string ?? ""
+            }
+            #expect(status == "postmigrate")
+            qmp.close()
+            await qmp.closed()
+
+            let (daemon, _, err, management) = try await s.serveAgain("source-again")
+            let log = await s.text(err, once: "VM \(s.vm): QEMU guest")
+            #expect(log.contains("adopted QEMU guest \(s.vm) (pid \(pid)), postmigrate; its last move is uncertain: it stays paused"), "\(log)")
+            #expect(log.contains("VM \(s.vm): QEMU guest, postmigrate (pid \(pid))"), "\(log)")
+            #expect(s.sourceQEMUs == [pid], "no second QEMU of the guest")
+            let (again, _, againErr) = try await s.migrate(via: management)
+            let refused = await ServedSourceLab.exit(of: again, within: 60)
+            await again.stop()
+            #expect(refused?.status == 1)
+            #expect(s.text(againErr).contains("is not running on host TestServer01"), "\(s.text(againErr))")
+            #expect(await s.destination.events().isEmpty, "nothing reached the destination")
+            // Shutdown leaves the uncertain guest paused for the operator.
+            daemon.send(SIGTERM)
+            #expect(await ServedSourceLab.exit(of: daemon, within: 60)?.status == 0)
+            #expect(s.text(err).contains("its last move is uncertain, so its QEMU (pid \(pid)"), "\(s.text(err))")
+            #expect(s.sourceQEMUs == [pid], "still there, paused")
         }
     }
 

@@ -113,6 +113,13 @@ struct ServedSourceLab {
 
     func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    /// The file's text once it contains `needle` (at most `seconds`; the daemon logs its VMs just after READY).
+    func text(_ path: String, once needle: String, seconds: Double = 10) async -> String {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while !text(path).contains(needle), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return text(path)
+    }
+
     /// The test's QEMUs on the source (started by its daemon) and at the destination.
     var sourceQEMUs: [Int32] { QEMULab.processes(mentioning: "\(lab.directory)/s/") }
     var destinationQEMUs: [Int32] { QEMULab.processes(mentioning: "\(lab.directory)/d/") }
