@@ -15,11 +15,17 @@ struct NetnsLab {
     static let sourceAddress = "192.168.10.11"
     static let destinationAddress = "192.168.10.12"
 
+    /// iproute2's `ip` (Debian: package iproute2).
+    static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
     /// Runs `ip args`; returns its status and stderr.
     @discardableResult
     static func ip(_ args: [String]) -> (Int32, String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        guard let ipPath else { return (-1, "no ip") }
+        p.executableURL = URL(fileURLWithPath: ipPath)
         p.arguments = args
         let err = Pipe()
         p.standardError = err
@@ -31,7 +37,7 @@ struct NetnsLab {
 
     /// Why network namespaces cannot be used here (nil: they can): a probe namespace is added and deleted.
     static let unavailable: String? = {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return "iproute2's ip is not installed" }
+        guard ipPath != nil else { return "iproute2's ip is not installed (Debian iproute2)" }
         let probe = "migauth-probe-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         let (status, err) = ip(["netns", "add", probe])
         guard status == 0 else { return "network namespaces are not permitted here (ip netns add: \(err.trimmingCharacters(in: .whitespacesAndNewlines)))" }
@@ -70,7 +76,7 @@ struct NetnsLab {
 
     /// `executable arguments` run inside `namespace`.
     static func inside(_ namespace: String, _ executable: String, _ arguments: [String]) -> (String, [String]) {
-        ("/usr/sbin/ip", ["netns", "exec", namespace, executable] + arguments)
+        (ipPath ?? "ip", ["netns", "exec", namespace, executable] + arguments)
     }
 
     static let relayScript = """
