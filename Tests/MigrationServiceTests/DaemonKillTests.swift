@@ -31,6 +31,7 @@ final class ServedDestinationLab: @unchecked Sendable {
                 keytab: lab.destinationKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
                 allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
                 vmDirectory: lab.destinationVMs.directory,
+                authenticationType: .kerberos,  // Kerberos sign-ons and moves (the default is CredSSP, as in Hyper-V)
                 qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/d")).save(file)
         } catch {
             await stop()

@@ -39,6 +39,7 @@ struct ServedSourceLab {
             keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
             allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.11/32")!],
             vmDirectory: lab.sourceVMs.directory, hosts: [lab.destinationFQDN: ServiceLab.destinationAddress],
+            authenticationType: .kerberos,  // Kerberos sign-ons and moves (the default is CredSSP, as in Hyper-V)
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/s"),
             virtualMachines: [QEMULab.declaration(vm, blob: blob)])
         let file = lab.directory + "/source.json"

@@ -178,6 +178,7 @@ struct NetnsDeployTests {
             keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
             allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("192.168.10.0/24")!],
             vmDirectory: lab.sourceVMs.directory, hosts: [lab.destinationFQDN: NetnsLab.destinationAddress],
+            authenticationType: .kerberos,  // Kerberos sign-ons and moves (the default is CredSSP, as in Hyper-V)
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/s"),
             virtualMachines: [QEMULab.declaration(vm, blob: blob)]).save(sourceFile)
         var destination = HostConfiguration(
@@ -185,6 +186,7 @@ struct NetnsDeployTests {
             keytab: lab.destinationKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
             allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("10.99.0.0/24")!],  // not the veth's network yet
             vmDirectory: lab.destinationVMs.directory,
+            authenticationType: .kerberos,  // Kerberos sign-ons and moves (the default is CredSSP, as in Hyper-V)
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/d"))
         try destination.save(destinationFile)
         func serve(_ namespace: String, _ file: String, _ name: String) throws -> (ChildProcess, String, String) {
