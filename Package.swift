@@ -46,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         // MigrationService: zlib compression of the migration stream.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        // migauth serve: ServiceGroup, graceful shutdown on SIGTERM/SIGINT, SIGHUP reloads.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
@@ -131,7 +133,9 @@ let package = Package(
             dependencies: ["Scenario", "MigrationRules", "Hosts", "Directory", "WindowsStatus", "MigrationService", "GSS",
                            "RealScenario", "ClusterAudit", "DirectoryLDAP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "MigAuthBench",

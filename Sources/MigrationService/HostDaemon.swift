@@ -1,5 +1,12 @@
 import Logging
 import Synchronization
+import WindowsStatus
+
+extension WindowsStatus {
+    /// A move asked of a daemon that is shutting down.
+    public static let shutdownInProgress = WindowsStatus(code: 0x8007_045B, symbol: "ERROR_SHUTDOWN_IN_PROGRESS",
+                                                         text: "A system shutdown is in progress.")
+}
 
 /// Runs one host: its migration listener (destination role; it refuses while migration is disabled) and its
 /// management listener (source role), from a `HostConfiguration` that can be reloaded.
@@ -35,10 +42,14 @@ public final class HostDaemon: Sendable {
             logger.warning("uncertain move of '\(move.vm)' (migration \(move.migrationID)): it is not registered here; its state file is kept at \(move.path). Check whether '\(move.vm)' is registered on the destination: if it is, delete the kept file; if it is not, move it back into \(c.vmDirectory)")
         }
         if let guests {
+            // QEMUs left running by an earlier run that was killed: adopted (or stopped), never started twice.
+            await guests.reconcile(c.virtualMachines)
             do throws(MigrationServiceError) {
                 try await guests.start(c.virtualMachines)
             } catch {
-                await guests.stopAll()  // the ones that did start: a daemon that does not run owns no QEMU
+                // The ones that did start: a daemon that does not run owns no QEMU. Adopted ones keep running
+                // (the next start adopts them again).
+                await guests.stopAll(keepingAdopted: true)
                 throw error
             }
         }
@@ -88,6 +99,32 @@ public final class HostDaemon: Sendable {
         await management.stop()
         await destination.stop()
         await guests?.stopAll()
+    }
+
+    /// Graceful shutdown (what `migauth serve` does on SIGTERM/SIGINT; docs/migration-service.md, "Stopping a
+    /// daemon"): both listeners stop accepting; incoming moves are aborted at once (their guests run on at their
+    /// sources: this host would stop them right after); outgoing moves may finish for `grace`, then the ones
+    /// still under way are aborted (a guest not yet let go runs here again; one in the commit window stays
+    /// paused and uncertain); then the host's QEMU guests are stopped, except the uncertain ones, which stay
+    /// paused for the operator (logged with their pid and QMP socket). Returns whether every outgoing move
+    /// ended within `grace`.
+    @discardableResult
+    public func shutdown(grace: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + grace
+        await management.stopAccepting()
+        await destination.stop()
+        let finished = await management.waitForMoves(until: deadline)
+        if !finished {
+            logger.warning("\(management.movesUnderWay) move(s) still under way after \(grace): aborting them")
+        }
+        await management.stop(abortingMoves: true)
+        if let guests {
+            for vm in await guests.list() where vm.kind == .qemu {
+                logger.notice("stopping VM \(vm.name): QEMU guest, \(vm.status)\(vm.pid.map { " (pid \($0))" } ?? "")")
+            }
+            await guests.stopAll(keepingUncertain: true)
+        }
+        return finished
     }
 
     /// The host's VMs: its QEMU guests with their QMP status, and its registered state files.

@@ -117,11 +117,20 @@ final class Listener: Sendable {
         }
     }
 
-    /// Stops accepting, closes open connections and waits for their tasks to end.
-    func stop() async {
+    /// Stops accepting, closes open connections and waits for their tasks to end. `cancelling`: the
+    /// connections' tasks are cancelled too (work that outlives its connection, such as an outgoing move
+    /// a management connection asked for, ends as a failure).
+    func stop(cancelling: Bool = false) async {
         try? await server.close()
+        let task = done.withLock { $0 }
+        if cancelling { task?.cancel() }
         for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
-        await done.withLock { $0 }?.value
+        await task?.value
+    }
+
+    /// Closes the listening socket only: open connections go on.
+    func stopAccepting() async {
+        try? await server.close()
     }
 }
 
@@ -136,12 +145,17 @@ final class ListenerSlot: Sendable {
 
     func set(_ l: Listener) { listener.withLock { $0 = l } }
 
-    /// Stops and forgets the listener, if any.
-    func stop() async {
+    /// Stops and forgets the listener, if any (`cancelling`: see ``Listener/stop(cancelling:)``).
+    func stop(cancelling: Bool = false) async {
         let l = listener.withLock { s in
             defer { s = nil }
             return s
         }
-        await l?.stop()
+        await l?.stop(cancelling: cancelling)
+    }
+
+    /// Closes the listening socket; open connections go on.
+    func stopAccepting() async {
+        await listener.withLock { $0 }?.stopAccepting()
     }
 }

@@ -285,8 +285,10 @@ extension MigrationSource {
                                      check: "'\(vm)' is paused on \(host) (QEMU pid \(guest.pid), QMP status \(qmp)). Check whether it "
                                          + "runs on \(target.fqdn): if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)")
             }
-            // Before the switch-over (or the destination refused the commit): the guest runs here again.
-            await LiveStream.resume(guest)
+            // Before the switch-over (or the destination refused the commit): the guest runs here again. In a
+            // task of its own, so that a move aborted by cancellation (a daemon shutting down) still waits for
+            // QEMU to settle before `cont`.
+            _ = await Task { await LiveStream.resume(guest) }.value
             throw error
         }
         // The destination runs the guest now: only then does it leave this host.
@@ -335,6 +337,8 @@ extension MigrationDestination {
         var process: QEMUProcess? = nil
         var holdsSlot = false
         var resumed = false
+        let watch = ProgressWatch()
+        let timeout = configuration.limits.progressTimeout
         do throws(MigrationServiceError) {
             try await waitForSlot(offer, conn: conn)
             holdsSlot = true
@@ -360,6 +364,11 @@ extension MigrationDestination {
             }
             await log.append(.started(vm: offer.vm, user: user))
             try await conn.send(.ready)
+            // Progress timeout (limits.progressTimeout), as for a state file: a stalled source cannot hold
+            // the N2 slot (or this QEMU) forever; closing the connection fails the move here.
+            watch.add(conn)
+            let watchdog = Task { await watch.run(timeout: timeout) }
+            defer { watchdog.cancel() }
             let fed: Result<(UInt32, UInt64, String), MigrationServiceError>
             do {
                 fed = try await feed.executeThenClose { _, outbound in
@@ -389,6 +398,7 @@ extension MigrationDestination {
             guard case .commit = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("expected commit", stage: .destination)
             }
+            watchdog.cancel()
             // The source has let go (its guest is paused and will be stopped): the guest runs here now.
             do throws(QEMUError) {
                 try await incoming.qmp.execute("cont")
@@ -403,6 +413,9 @@ extension MigrationDestination {
             await log.append(.committed(vm: offer.vm, bytes: bytes))
             try? await conn.send(.committed)
         } catch {
+            if watch.timedOut {
+                logger.info("live migration of '\(offer.vm)' made no progress for \(timeout) s: closed")
+            }
             if !resumed, let process {
                 await process.stop(grace: .seconds(2))
                 let tail = process.logTail()

@@ -131,6 +131,10 @@ public final class ManagementService: Sendable {
         /// Credentials of the CredSSP sign-ons in progress, by session number.
         var sessions: [Int: SignOnCredentials] = [:]
         var nextSession = 0
+        /// Moves under way (asked for on this listener).
+        var moves = 0
+        /// Set by `stopAccepting`: no new move starts (the daemon is shutting down).
+        var draining = false
     }
 
     /// The host's QEMU guests: a move of one of them is a live migration.
@@ -182,9 +186,30 @@ public final class ManagementService: Sendable {
 
     public var endpoint: ServiceEndpoint? { listenerSlot.endpoint }
 
-    /// Stops listening and wipes the credentials of every open sign-on.
-    public func stop() async {
-        await listenerSlot.stop()
+    /// Shutting down, first step: closes the listening socket and refuses further move requests of open
+    /// sessions (ERROR_SHUTDOWN_IN_PROGRESS); moves under way go on.
+    public func stopAccepting() async {
+        state.withLock { $0.draining = true }
+        await listenerSlot.stopAccepting()
+    }
+
+    /// Moves under way.
+    public var movesUnderWay: Int { state.withLock { $0.moves } }
+
+    /// Waits until no move is under way, or until `deadline`; returns whether none is.
+    public func waitForMoves(until deadline: ContinuousClock.Instant) async -> Bool {
+        while movesUnderWay > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return true
+    }
+
+    /// Stops listening and wipes the credentials of every open sign-on. `abortingMoves`: moves still under way
+    /// are cancelled (a live guest that has not been let go runs here again; one in the commit window stays
+    /// paused and is reported uncertain); otherwise they finish first.
+    public func stop(abortingMoves: Bool = false) async {
+        await listenerSlot.stop(cancelling: abortingMoves)
         let open = state.withLock { s in
             defer { s.sessions = [:] }
             return Array(s.sessions.values)
@@ -248,6 +273,12 @@ public final class ManagementService: Sendable {
             do throws(MigrationServiceError) {
                 let current = self.configuration  // a reload applies to the session's next move, P1 included
                 try authorize(user, current)
+                guard state.withLock({ s in s.draining ? false : { s.moves += 1; return true }() }) else {
+                    throw MigrationServiceError.failure(.configuration, .shutdownInProgress, stage: .source,
+                                                        reason: "Host \(current.name) is shutting down",
+                                                        detail: "the migration service is stopping; no new move starts")
+                }
+                defer { state.withLock { $0.moves -= 1 } }
                 let report = try await move(request, user: user, configuration: current, conn: conn)
                 try await conn.send(.moveResult(report))
             } catch {

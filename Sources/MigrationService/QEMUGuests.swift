@@ -64,6 +64,64 @@ public final class QEMUGuests: Sendable {
         }
     }
 
+    /// At start, before any guest is started: takes over the QEMUs that an earlier run of the daemon left
+    /// running in the run directory (it was killed, so they were re-parented to init), found by their QMP
+    /// sockets (docs/migration-service.md, "Restart after kill -9"):
+    /// - a guest's own QEMU (`<name>.qmp`) is adopted; a migration it still had under way is cancelled and the
+    ///   guest resumed (the destination never got `commit`); one QEMU finished migrating (`postmigrate`) stays
+    ///   paused and is marked uncertain (the destination may have resumed it);
+    /// - an incoming QEMU (`in-<id>.qmp`) that runs was resumed on `commit`: adopted under its QEMU name; one
+    ///   that is still loading or paused never got `commit` (its source keeps or resumes the guest): stopped.
+    /// Stale sockets (no QEMU answers) are removed. Returns one line per QEMU found, for the log.
+    @discardableResult
+    public func reconcile(_ declarations: [VirtualMachineDeclaration]) async -> [String] {
+        let directory = settings.runDirectory
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var declared: [String: QEMUMachine] = [:]
+        for d in declarations { if let m = d.qemu { declared[d.name] = m } }
+        var report: [String] = []
+        for file in files.sorted() where file.hasSuffix(".qmp") {
+            let socketName = String(file.dropLast(4))
+            let incoming = socketName.hasPrefix("in-")
+            guard let process = await QEMUProcess.attach(runDirectory: directory, socketName: socketName,
+                                                         machine: incoming ? nil : declared[socketName]) else {
+                if incoming { unlink("\(directory)/\(socketName).sock") }
+                continue
+            }
+            let status = (try? await process.status()) ?? "unreachable"
+            let name = incoming ? process.name : socketName
+            let known = state.withLock { $0.running[name] != nil }
+            if incoming && (status != "running" || known || (try? VMStore.checkName(name, stage: .destination)) == nil) {
+                await process.stop(grace: .seconds(2))
+                unlink("\(directory)/\(socketName).sock")
+                unlink(process.logPath)
+                report.append("stopped the incoming QEMU of '\(name)' (pid \(process.pid), \(status)) left by an earlier run: its move was never committed here, so its source keeps the guest")
+                continue
+            }
+            var line = "adopted QEMU guest \(name) (pid \(process.pid)), \(status)"
+            if !incoming {
+                let migration = (try? await process.qmp.execute("query-migrate"))?["status"]?.string ?? "none"
+                if ["setup", "active", "device", "pre-switchover", "wait-unplug", "cancelling"].contains(migration) {
+                    // Killed mid-stream: the destination never got `commit`.
+                    let after = await LiveStream.resume(process) ?? "unknown"
+                    line += "; its interrupted migration was cancelled and the guest resumed (\(after))"
+                } else if status == "postmigrate" || status == "finish-migrate" {
+                    state.withLock { _ = $0.uncertain.insert(name) }
+                    line += "; its last move is uncertain: it stays paused. Check whether '\(name)' runs on the destination: if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)"
+                }
+            }
+            state.withLock { s in
+                s.running[name] = process
+                s.declared[name] = process.machine
+            }
+            report.append(line)
+        }
+        // The daemon's outgoing migration sockets: no move survives the daemon.
+        for file in files where file.hasPrefix("out-") && file.hasSuffix(".sock") { unlink("\(directory)/\(file)") }
+        for line in report { logger.notice("\(line)") }
+        return report
+    }
+
     /// Starts a QEMU for `name` (`incoming`: a destination's `-S -incoming defer`).
     func launch(_ name: String, machine: QEMUMachine, incoming: Bool, socketName: String) async throws(MigrationServiceError) -> QEMUProcess {
         do {
@@ -121,12 +179,20 @@ public final class QEMUGuests: Sendable {
 
     func markUncertain(_ name: String) { _ = state.withLock { $0.uncertain.insert(name) } }
 
-    /// Stops every guest (QMP `quit`, then SIGKILL of its own pid).
-    public func stopAll() async {
-        let all = state.withLock { s in
-            defer { s.running = [:] }
-            return Array(s.running.values)
+    /// Stops every guest (QMP `quit`, then SIGKILL of its own pid). `keepingUncertain`: a guest whose move ended
+    /// uncertain is not stopped (it may be the only copy of the VM: paused here, maybe not running at the
+    /// destination); it is logged with its pid and QMP socket and left paused for the operator.
+    /// `keepingAdopted`: QEMUs adopted from an earlier run are left running too (a start that failed).
+    public func stopAll(keepingUncertain: Bool = false, keepingAdopted: Bool = false) async {
+        let (stopping, kept) = state.withLock { s in
+            let kept = s.running.filter { (keepingUncertain && s.uncertain.contains($0.key)) || (keepingAdopted && $0.value.adopted) }
+            let stopping = s.running.filter { kept[$0.key] == nil }
+            s.running = kept
+            return (Array(stopping.values), kept)
         }
-        for process in all { await process.stop() }
+        for (name, process) in kept.sorted(by: { $0.key < $1.key }) where !process.adopted || state.withLock({ $0.uncertain.contains(name) }) {
+            logger.warning("VM \(name): its last move is uncertain, so its QEMU (pid \(process.pid), QMP \(process.qmp.path)) is left paused; check whether it runs on the destination, then quit or resume it")
+        }
+        for process in stopping { await process.stop() }
     }
 }

@@ -15,14 +15,65 @@ public final class QEMUProcess: Sendable {
     /// QEMU's stdout and stderr.
     public let logPath: String
     public let machine: QEMUMachine
+    /// A QEMU that an earlier run of the daemon started (``attach(runDirectory:socketName:machine:)``): not this
+    /// process's child, so it is watched through `/proc` instead of reaped.
+    public let adopted: Bool
     private let exit = Mutex<Int32?>(nil)
 
-    private init(name: String, pid: pid_t, qmp: QMPClient, logPath: String, machine: QEMUMachine) {
+    private init(name: String, pid: pid_t, qmp: QMPClient, logPath: String, machine: QEMUMachine, adopted: Bool = false) {
         self.name = name
         self.pid = pid
         self.qmp = qmp
         self.logPath = logPath
         self.machine = machine
+        self.adopted = adopted
+    }
+
+    /// The QEMU that an earlier run of this daemon started with its monitor on `<runDirectory>/<socketName>.qmp`
+    /// and left running (the daemon was killed): connects to that socket and finds its pid (the one live
+    /// process whose command line has exactly that monitor). nil when no QEMU answers there; a stale socket
+    /// file is then removed. `machine` nil: the memory is asked of QEMU (`query-memory-size-summary`), the
+    /// name too (`query-name`).
+    public static func attach(runDirectory: String, socketName: String, machine: QEMUMachine?) async -> QEMUProcess? {
+        let qmpPath = "\(runDirectory)/\(socketName).qmp"
+        guard let qmp = try? await QMPClient.connect(path: qmpPath) else {
+            unlink(qmpPath)
+            return nil
+        }
+        let pids = monitorOwners(qmpPath)
+        guard pids.count == 1, let pid = pids.first else {
+            qmp.close()
+            return nil
+        }
+        var name = socketName
+        if let reply = try? await qmp.execute("query-name"), let n = reply["name"]?.string { name = n }
+        var found = machine ?? QEMUMachine(memoryMiB: 0)
+        if machine == nil, let reply = try? await qmp.execute("query-memory-size-summary"),
+           let bytes = reply["base-memory"]?.uint64, bytes > 0, bytes < 1 << 50 {
+            found.memoryMiB = Int(bytes >> 20)
+        }
+        return QEMUProcess(name: name, pid: pid, qmp: qmp, logPath: "\(runDirectory)/\(socketName).log", machine: found,
+                           adopted: true)
+    }
+
+    /// Live processes whose command line has `-qmp unix:<qmpPath>,server=on,…` (as `launch` starts them).
+    private static func monitorOwners(_ qmpPath: String) -> [pid_t] {
+        let needle = "unix:\(qmpPath),server=on"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            commandLine(of: pid)?.contains { $0.hasPrefix(needle) } == true && !isZombie(pid)
+        }
+    }
+
+    private static func commandLine(of pid: pid_t) -> [String]? {
+        guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !raw.isEmpty else { return nil }
+        return raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return true }
+        return stat[close...].hasPrefix(") Z") || stat[close...].hasPrefix(") X")
     }
 
     /// Starts QEMU for `machine` with its monitor on `<runDirectory>/<socketName>.qmp`. `incoming`:
@@ -87,6 +138,13 @@ public final class QEMUProcess: Sendable {
     private func reap() -> Int32? {
         exit.withLock { exited in
             if let exited { return exited }
+            if adopted {
+                // Not our child: alive while this pid still runs with our monitor socket.
+                let needle = "unix:\(qmp.path),server=on"
+                let alive = Self.commandLine(of: pid)?.contains { $0.hasPrefix(needle) } == true && !Self.isZombie(pid)
+                if !alive { exited = 0 }
+                return exited
+            }
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid || (r < 0 && errno == ECHILD) {
