@@ -290,9 +290,9 @@ public final class ManagementService: Sendable {
                                          osGeneration: configuration.osGeneration)
         let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
-        let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,
+        let options = try MoveOptions(performance: request.performance ?? configuration.performanceOption,
                                   channels: request.channels == 0 ? configuration.smbChannels : Int(request.channels),
-                                  progress: { continuation.yield($0) })
+                                  progress: { continuation.yield($0) }).restricted(to: configuration.protection)
         let vm = request.vm
         async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
