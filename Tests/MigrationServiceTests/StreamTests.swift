@@ -122,6 +122,33 @@ struct StreamTests {
         #expect(!lab.destinationVMs.contains("vm-pol2"))
     }
 
+    @Test("host.json's protection key: read, saved, handed to the destination; bad values refused on load")
+    func hostConfigurationProtection() throws {
+        let directory = NSTemporaryDirectory() + "hostconf-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let head = """
+        {"name": "TestServer02", "fqdn": "b.delegation.test", "address": "127.0.0.12", "realm": "DELEGATION.TEST",
+         "keytab": "/k", "ccacheDirectory": "/c", "vmDirectory": "/v"
+        """
+        try (head + "}").write(toFile: directory + "/plain.json", atomically: true, encoding: .utf8)
+        #expect(try HostConfiguration.load(directory + "/plain.json").destinationConfiguration.protection == .default)
+        try (head + #", "protection": {"minimumProtocolVersion": 2, "suites": [2]}}"#)
+            .write(toFile: directory + "/strict.json", atomically: true, encoding: .utf8)
+        let strict = try HostConfiguration.load(directory + "/strict.json")
+        #expect(strict.protection == .aeadOnly)
+        #expect(strict.destinationConfiguration.protection == .aeadOnly)
+        try strict.save(directory + "/copy.json")
+        #expect(try HostConfiguration.load(directory + "/copy.json") == strict)
+        for (text, expected) in [(#", "protection": {"minimumProtocolVersion": 3}}"#, "protection.minimumProtocolVersion"),
+                                 (#", "protection": {"suites": []}}"#, "protection.suites")] {
+            try (head + text).write(toFile: directory + "/bad.json", atomically: true, encoding: .utf8)
+            let error = #expect(throws: MigrationServiceError.self) { try HostConfiguration.load(directory + "/bad.json") }
+            #expect(error?.status == .invalidArgument)
+            #expect(error?.message.contains(expected) == true, "\(String(describing: error?.message))")
+        }
+    }
+
     @Test("protection policy: JSON keys, defaults, refusal of bad values, what it leaves to offer")
     func policyConfiguration() throws {
         let decode = { (json: String) throws -> ProtectionPolicy in try JSONDecoder().decode(ProtectionPolicy.self, from: Data(json.utf8)) }
