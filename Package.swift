@@ -74,7 +74,8 @@ let package = Package(
         // OpenLDAP's libldap/liblber (Debian: libldap-dev, libsasl2-dev) for DirectoryLDAP only.
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP"),
         // A live AD read over LDAP (SASL GSSAPI, paged) into the LDIF importer's Directory.
-        .target(name: "DirectoryLDAP", dependencies: ["CLDAP", "Directory", "WindowsStatus"],
+        .target(name: "DirectoryLDAP", dependencies: ["CLDAP", "Directory", "WindowsStatus",
+                                                   .product(name: "NIOPosix", package: "swift-nio")],
                 swiftSettings: swiftSettings),
         // `migauth audit`: every host pair of a cluster, verdicts on PreparedWorld, text/JSON/HTML.
         .target(name: "ClusterAudit", dependencies: ["MigrationRules", "Hosts", "Directory", "WindowsStatus"],

@@ -123,8 +123,34 @@ public struct ClusterAudit: Sendable {
 
     /// Audits `world`. Throws when the user, `from` or a named host does not exist.
     public static func run(_ world: World, options: Options) throws(SimulationError) -> ClusterAudit {
-        var base = world
-        var audited: [Host] = []
+        let (audited, origin) = try auditedHosts(world, options: options)
+        let base = try preparedBase(world, audited: audited, origin: origin, options: options)
+        guard let someHost = origin ?? audited.first,
+              let userRef = base.directory.resolve(options.user, defaultDomain: someHost.domain) else {
+            if audited.isEmpty { return ClusterAudit(empty: options, world: world) }
+            throw SimulationError(status: .dsNoSuchObject, message: "No account named \(options.user)")
+        }
+        let nb = base.directory.domains[userRef.domain]?.domain.netBIOSName ?? userRef.domain
+        let display = "\(nb)\\\(base.directory.user(userRef)?.samAccountName ?? userRef.name)"
+        var tally = Tally(hosts: audited.count)
+        for auth in [MigrationAuthenticationType.kerberos, .credSSP] {
+            let prepared = PreparedWorld(try base.withAuthentication(auth, on: audited), extraUsers: [userRef])
+            guard let u = prepared.userID(userRef) else { throw SimulationError(status: .dsNoSuchObject, message: "No account named \(options.user)") }
+            let ids = audited.map { prepared.hostID($0.name) ?? 0 }
+            let originID = origin.flatMap { prepared.hostID($0.name) }
+            for v in Variant.allCases where v.authentication == auth {
+                tally.sweep(prepared, variant: v, ids: ids, origin: originID, user: u, session: options.signedOn)
+            }
+        }
+        let ruleFixes = try ruleFixes(base, tally: tally, audited: audited, origin: origin, options: options)
+        return ClusterAudit(options: options, userDisplay: display, hosts: audited.map(\.name), firsts: tally.firsts, rules: tally.rules,
+                            delegationFixes: tally.delegationFixes(audited),
+                            ruleFixes: Self.order.compactMap { ruleFixes[$0] })
+    }
+
+    /// The hosts audited (named, or every Hyper-V host) and the host the moves start from.
+    private static func auditedHosts(_ world: World, options: Options) throws(SimulationError) -> ([SimulatedHost], SimulatedHost?) {
+        var audited: [SimulatedHost] = []
         if let names = options.hosts {
             for n in names {
                 guard let h = world.host(n) else { throw SimulationError(status: .targetUnknown, message: "No host named \(n)") }
@@ -133,133 +159,139 @@ public struct ClusterAudit: Sendable {
         } else {
             audited = world.allHosts.filter(\.hypervisorInstalled)
         }
-        let origin: Host?
-        if let from = options.from {
-            guard let o = world.host(from) else { throw SimulationError(status: .targetUnknown, message: "No host named \(from)") }
-            origin = o
-        } else {
-            origin = nil
-        }
-        let vm = "MigAuth-Audit-VM"
-        // The user signed on where the moves start; each audited host runs the audit VM.
+        guard let from = options.from else { return (audited, nil) }
+        guard let o = world.host(from) else { throw SimulationError(status: .targetUnknown, message: "No host named \(from)") }
+        return (audited, o)
+    }
+
+    /// `world` with the user signed on where the moves start and the audit VM on each audited host.
+    private static func preparedBase(_ world: World, audited: [SimulatedHost], origin: SimulatedHost?,
+                                     options: Options) throws(SimulationError) -> World {
+        var base = world
         for h in origin.map({ [$0] }) ?? audited {
             try base.apply(.signOn(user: options.user, host: h.name, kind: options.signedOn))
         }
         for h in audited {
-            try base.updateHost(h.name) { (x: inout Host) throws(HostError) in
-                if x.virtualMachine(vm) == nil { try x.addVirtualMachine(VirtualMachine(name: vm)) }
+            try base.updateHost(h.name) { (x: inout SimulatedHost) throws(HostError) in
+                if x.virtualMachine(auditVM) == nil { try x.addVirtualMachine(VirtualMachine(name: auditVM)) }
                 if options.assumeHostsReady {
                     x.migration.enabled = true
                     x.migration.useAnyNetwork = true
                 }
             }
         }
-        guard let someHost = origin ?? audited.first,
-              let userRef = base.directory.resolve(options.user, defaultDomain: someHost.domain) else {
-            if audited.isEmpty { return ClusterAudit(empty: options, world: world) }
-            throw SimulationError(status: .dsNoSuchObject, message: "No account named \(options.user)")
-        }
-        let nb = base.directory.domains[userRef.domain]?.domain.netBIOSName ?? userRef.domain
-        let display = "\(nb)\\\(base.directory.user(userRef)?.samAccountName ?? userRef.name)"
+        return base
+    }
 
-        let n = audited.count
-        var firsts: [[UInt8]] = []
-        var rules: [[RuleSet]] = []
-        // Delegation needed, by (source, destination), and per source.
-        var needMigration = [Bool](repeating: false, count: n * n)
-        var needCIFS = [Bool](repeating: false, count: n * n)
-        var needPT = [Bool](repeating: false, count: n)
-        var delegationVerdicts = [Int](repeating: 0, count: n)
-        // (rule, host key) → a representative move for the rule's own fixes.
-        var representatives: [(RuleID, Variant, Int, Int)] = []
-        let ruleCount = RuleID.allCases.count
-        var seenRepresentative = [Bool](repeating: false, count: ruleCount * 2 * n)
-        var blockedCount = [Int](repeating: 0, count: ruleCount)
-        for auth in [MigrationAuthenticationType.kerberos, .credSSP] {
-            var w = base
-            for h in audited {
-                try w.updateHost(h.name) { (x: inout Host) throws(HostError) in x.migration.authenticationType = auth }
-            }
-            let prepared = PreparedWorld(w, extraUsers: [userRef])
-            guard let u = prepared.userID(userRef) else { throw SimulationError(status: .dsNoSuchObject, message: "No account named \(options.user)") }
-            let ids = audited.map { prepared.hostID($0.name) ?? 0 }
-            let originID = origin.flatMap { prepared.hostID($0.name) }
-            for v in Variant.allCases where v.authentication == auth {
-                var f = [UInt8](repeating: UInt8.max, count: n * n)
-                var r = [RuleSet](repeating: RuleSet(), count: n * n)
-                for s in 0..<n {
-                    for d in 0..<n where d != s {
-                        let m = PreparedWorld.ResolvedMove(source: ids[s], destination: ids[d], origin: originID ?? ids[s],
-                                                           user: u, kind: v.kind, session: options.signedOn)
-                        let verdict = prepared.decide(m, collectAll: true)
-                        guard let first = verdict.first else { continue }
-                        let i = s * n + d
-                        f[i] = UInt8(RuleSet.position(first))
-                        r[i] = verdict.all
-                        for rule in verdict.all {
-                            let p = RuleSet.position(rule)
-                            blockedCount[p] += 1
-                            if rule == .a2 || rule == .a2b {
-                                // No delegation where it would not help: A4 (the user), A5 (another
-                                // domain) and P4 (down-level) block the move whatever the delegation.
-                                if verdict.all.contains(.a4) || verdict.all.contains(.a5) || verdict.all.contains(.p4) { continue }
-                                let missing = prepared.missingDelegation(m)
-                                if missing.migration { needMigration[i] = true }
-                                if missing.cifs { needCIFS[i] = true }
-                                if missing.protocolTransition { needPT[s] = true }
-                                delegationVerdicts[s] += 1
-                                continue
-                            }
-                            // One representative per (rule, source) and (rule, destination).
-                            let base = (p * 2 + (auth == .kerberos ? 0 : 1)) * n
-                            if !seenRepresentative[base + s] || !seenRepresentative[base + d] {
-                                seenRepresentative[base + s] = true
-                                seenRepresentative[base + d] = true
-                                representatives.append((rule, v, s, d))
-                            }
-                        }
-                    }
-                }
-                firsts.append(f)
-                rules.append(r)
-            }
-        }
-        // Fixes of rules other than A2/A2b: from each representative's full diagnosis.
+    private static let auditVM = "MigAuth-Audit-VM"
+
+    /// Fixes of rules other than A2/A2b: from each representative move's full diagnosis.
+    private static func ruleFixes(_ base: World, tally: Tally, audited: [SimulatedHost], origin: SimulatedHost?,
+                                  options: Options) throws(SimulationError) -> [RuleID: RuleFix] {
         var ruleFixes: [RuleID: RuleFix] = [:]
         for auth in [MigrationAuthenticationType.kerberos, .credSSP] {
-            var w = base
-            for h in audited {
-                try w.updateHost(h.name) { (x: inout Host) throws(HostError) in x.migration.authenticationType = auth }
-            }
-            for (rule, v, s, d) in representatives where v.authentication == auth {
-                let move = MoveRequest(vm: vm, from: audited[s].name, to: audited[d].name, kind: v.kind, user: options.user,
+            let w = try base.withAuthentication(auth, on: audited)
+            for (rule, v, s, d) in tally.representatives where v.authentication == auth {
+                let move = MoveRequest(vm: auditVM, from: audited[s].name, to: audited[d].name, kind: v.kind, user: options.user,
                                        startedFrom: origin?.name ?? audited[s].name, session: options.signedOn)
                 guard let diagnosis = try? w.diagnose(move) else { continue }
                 for failure in diagnosis.failures where failure.rule == rule {
-                    var entry = ruleFixes[rule] ?? RuleFix(rule: rule, blocked: blockedCount[RuleSet.position(rule)], fixes: [], hosts: [])
+                    var entry = ruleFixes[rule] ?? RuleFix(rule: rule, blocked: tally.blockedCount[RuleSet.position(rule)], fixes: [], hosts: [])
                     for fix in failure.fixes where !entry.fixes.contains(fix) { entry.fixes.append(fix) }
                     for h in [audited[s].name, audited[d].name] where entry.hosts.count < 8 && !entry.hosts.contains(h) { entry.hosts.append(h) }
                     ruleFixes[rule] = entry
                 }
             }
         }
-        var delegationFixes: [DelegationFix] = []
-        for s in 0..<n where delegationVerdicts[s] > 0 {
-            var add: [String] = []
-            for d in 0..<n where d != s {
-                let dest = audited[d]
-                if needMigration[s * n + d] {
-                    add += ["\(ServiceClass.migrationServiceName)/\(dest.fqdn)", "\(ServiceClass.migrationServiceName)/\(dest.name)"]
-                }
-                if needCIFS[s * n + d] { add += ["cifs/\(dest.fqdn)", "cifs/\(dest.name)"] }
-            }
-            guard !add.isEmpty || needPT[s] else { continue }
-            delegationFixes.append(DelegationFix(account: audited[s].name, domain: audited[s].domain, add: add,
-                                                 protocolTransition: needPT[s], pairs: delegationVerdicts[s]))
+        return ruleFixes
+    }
+
+    /// What the sweep over every (variant, source, destination) collects.
+    private struct Tally {
+        let n: Int
+        var firsts: [[UInt8]] = []
+        var rules: [[RuleSet]] = []
+        // Delegation needed, by (source, destination), and per source.
+        var needMigration: [Bool]
+        var needCIFS: [Bool]
+        var needPT: [Bool]
+        var delegationVerdicts: [Int]
+        /// (rule, variant, source, destination): a representative move for the rule's own fixes.
+        var representatives: [(RuleID, Variant, Int, Int)] = []
+        var seenRepresentative: [Bool]
+        var blockedCount: [Int]
+
+        init(hosts n: Int) {
+            self.n = n
+            needMigration = [Bool](repeating: false, count: n * n)
+            needCIFS = [Bool](repeating: false, count: n * n)
+            needPT = [Bool](repeating: false, count: n)
+            delegationVerdicts = [Int](repeating: 0, count: n)
+            seenRepresentative = [Bool](repeating: false, count: RuleID.allCases.count * 2 * n)
+            blockedCount = [Int](repeating: 0, count: RuleID.allCases.count)
         }
-        return ClusterAudit(options: options, userDisplay: display, hosts: audited.map(\.name), firsts: firsts, rules: rules,
-                            delegationFixes: delegationFixes,
-                            ruleFixes: Self.order.compactMap { ruleFixes[$0] })
+
+        mutating func sweep(_ prepared: PreparedWorld, variant v: Variant, ids: [Int], origin: Int?, user u: Int,
+                            session: SignOnKind) {
+            var f = [UInt8](repeating: UInt8.max, count: n * n)
+            var r = [RuleSet](repeating: RuleSet(), count: n * n)
+            for s in 0..<n {
+                for d in 0..<n where d != s {
+                    let m = PreparedWorld.ResolvedMove(source: ids[s], destination: ids[d], origin: origin ?? ids[s],
+                                                       user: u, kind: v.kind, session: session)
+                    let verdict = prepared.decide(m, collectAll: true)
+                    guard let first = verdict.first else { continue }
+                    let i = s * n + d
+                    f[i] = UInt8(RuleSet.position(first))
+                    r[i] = verdict.all
+                    for rule in verdict.all { record(rule, verdict: verdict.all, move: m, prepared, variant: v, s, d) }
+                }
+            }
+            firsts.append(f)
+            rules.append(r)
+        }
+
+        private mutating func record(_ rule: RuleID, verdict all: RuleSet, move m: PreparedWorld.ResolvedMove,
+                                     _ prepared: PreparedWorld, variant v: Variant, _ s: Int, _ d: Int) {
+            let p = RuleSet.position(rule)
+            blockedCount[p] += 1
+            if rule == .a2 || rule == .a2b {
+                // No delegation where it would not help: A4 (the user), A5 (another
+                // domain) and P4 (down-level) block the move whatever the delegation.
+                if all.contains(.a4) || all.contains(.a5) || all.contains(.p4) { return }
+                let missing = prepared.missingDelegation(m)
+                if missing.migration { needMigration[s * n + d] = true }
+                if missing.cifs { needCIFS[s * n + d] = true }
+                if missing.protocolTransition { needPT[s] = true }
+                delegationVerdicts[s] += 1
+                return
+            }
+            // One representative per (rule, source) and (rule, destination).
+            let base = (p * 2 + (v.authentication == .kerberos ? 0 : 1)) * n
+            if !seenRepresentative[base + s] || !seenRepresentative[base + d] {
+                seenRepresentative[base + s] = true
+                seenRepresentative[base + d] = true
+                representatives.append((rule, v, s, d))
+            }
+        }
+
+        func delegationFixes(_ audited: [SimulatedHost]) -> [DelegationFix] {
+            var fixes: [DelegationFix] = []
+            for s in 0..<n where delegationVerdicts[s] > 0 {
+                var add: [String] = []
+                for d in 0..<n where d != s {
+                    let dest = audited[d]
+                    if needMigration[s * n + d] {
+                        add += ["\(ServiceClass.migrationServiceName)/\(dest.fqdn)", "\(ServiceClass.migrationServiceName)/\(dest.name)"]
+                    }
+                    if needCIFS[s * n + d] { add += ["cifs/\(dest.fqdn)", "cifs/\(dest.name)"] }
+                }
+                guard !add.isEmpty || needPT[s] else { continue }
+                fixes.append(DelegationFix(account: audited[s].name, domain: audited[s].domain, add: add,
+                                           protocolTransition: needPT[s], pairs: delegationVerdicts[s]))
+            }
+            return fixes
+        }
     }
 
     init(options: Options, userDisplay: String, hosts: [String], firsts: [[UInt8]], rules: [[RuleSet]],
@@ -296,5 +328,16 @@ public struct ClusterAudit: Sendable {
             out.append("After replication to each host's logon DC, purge the hosts' tickets: klist -li 0x3e7 purge (on \(names.prefix(6).joined(separator: ", "))\(names.count > 6 ? " and \(names.count - 6) more" : ""))")
         }
         return out
+    }
+}
+
+extension World {
+    /// This world with every host of `hosts` set to authentication type `auth`.
+    fileprivate func withAuthentication(_ auth: MigrationAuthenticationType, on hosts: [SimulatedHost]) throws(SimulationError) -> World {
+        var w = self
+        for h in hosts {
+            try w.updateHost(h.name) { (x: inout SimulatedHost) throws(HostError) in x.migration.authenticationType = auth }
+        }
+        return w
     }
 }

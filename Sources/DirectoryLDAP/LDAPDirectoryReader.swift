@@ -1,6 +1,7 @@
 import CLDAP
 import Directory
 import Foundation
+import NIOPosix
 
 /// Reads a live Active Directory over LDAP into the same ``Directory`` an LDIF export of it gives.
 ///
@@ -9,8 +10,8 @@ import Foundation
 /// (RFC 2696), only the attributes the model uses, and the `crossRef` objects of the configuration
 /// partition (NetBIOS names). The entries become ``DirectoryRecord``s and go through the LDIF
 /// importer's own builder (``Directory/importRecords(_:source:)``), so the live and the exported
-/// directory cannot differ in how they are read. libldap blocks: every call runs on a dedicated
-/// thread, never on Swift's cooperative pool.
+/// directory cannot differ in how they are read. libldap blocks: the async calls run it on NIO's blocking
+/// thread pool, never on Swift's cooperative pool.
 public struct LDAPDirectorySource: Sendable, Hashable {
     /// `ldap://dc01.contoso.com` (`ldaps://` works too). The SASL service name is
     /// `ldap/<host as written>`: libldap is told not to canonicalise it through DNS.
@@ -41,12 +42,15 @@ public struct LDAPDirectorySource: Sendable, Hashable {
     /// The entries, as records (the DN, the values; `line` is the entry's 1-based position).
     public func records() async throws(LDAPError) -> [DirectoryRecord] {
         let source = self
-        let result: Result<[DirectoryRecord], LDAPError> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: Result { () throws(LDAPError) -> [DirectoryRecord] in try source.readBlocking() })
+        let result: Result<[DirectoryRecord], LDAPError>
+        do {
+            // libldap blocks (connect, SASL bind, paged search): on NIO's blocking pool, off the cooperative pool.
+            result = try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(LDAPError) -> [DirectoryRecord] in try source.readBlocking() }
             }
-            thread.name = "migauth-ldap"
-            thread.start()
+        } catch {
+            throw LDAPError(operation: "search of \(uri)", code: 0, text: "the blocking thread pool is not running",
+                            diagnostic: "\(error)", fix: nil)
         }
         return try result.get()
     }

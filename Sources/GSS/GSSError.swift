@@ -73,7 +73,13 @@ public struct GSSError: Error, Sendable, Hashable, CustomStringConvertible {
         self.majorMessages = majorMessages
         self.minorMessages = minorMessages
         let code = GSSError.resolveKrb5Code(minor: minor, messages: minorMessages)
-        let (status, hint) = GSSError.classify(operation: operation, major: major, minor: code.map { UInt32(bitPattern: $0) } ?? minor)
+        var (status, hint) = GSSError.classify(operation: operation, major: major, minor: code.map { UInt32(bitPattern: $0) } ?? minor)
+        if code == Int32(truncatingIfNeeded: KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN), let path = GSSError.missingCrossRealmKey(minorMessages) {
+            status = .noAuthenticatingAuthority
+            hint = "No trust path: the KDC of \(path.from) has no cross-realm key for \(path.to) (krbtgt/\(path.to)@\(path.from)), "
+                + "so no KDC of the service's realm can be reached through it — the domains do not trust each other, "
+                + "or krb5.conf [capaths] names no path."
+        }
         self.windowsStatus = status
         self.explanation = hint
     }
@@ -133,6 +139,7 @@ extension GSSError {
     static let krb5Texts: [(String, Int)] = [
         ("Client '", KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN), ("Client not found in Kerberos database", KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN),
         ("Server '", KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN), ("Server not found in Kerberos database", KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN),
+        ("Server krbtgt/", KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN),
         ("Preauthentication failed", KRB5KDC_ERR_PREAUTH_FAILED),
         ("Decrypt integrity check failed", KRB5KRB_AP_ERR_BAD_INTEGRITY),
         ("Cannot contact any KDC", KRB5_KDC_UNREACH),
@@ -149,6 +156,16 @@ extension GSSError {
         ("Wrong principal in request", KRB5KRB_AP_WRONG_PRINC),
         ("Client's credentials have been revoked", KRB5KDC_ERR_CLIENT_REVOKED),
     ]
+
+    /// `krbtgt/TO@FROM` (TO ≠ FROM) named in an unknown-server message: the realm FROM has no trust to TO.
+    static func missingCrossRealmKey(_ messages: [String]) -> (from: String, to: String)? {
+        for text in messages {
+            guard let r = text.range(of: "krbtgt/[^@ ']+@[^ ']+", options: .regularExpression) else { continue }
+            let parts = text[r].dropFirst("krbtgt/".count).split(separator: "@", maxSplits: 1)
+            if parts.count == 2, parts[0] != parts[1] { return (String(parts[1]), String(parts[0])) }
+        }
+        return nil
+    }
 
     static func resolveKrb5Code(minor: UInt32, messages: [String]) -> Int32? {
         if isKrb5Code(minor) { return Int32(bitPattern: minor) }

@@ -8,11 +8,11 @@ struct MoveContext {
     let directory: Directory
     let now: SimTime
     let move: MoveRequest
-    let source: Host
-    let destination: Host
+    let source: SimulatedHost
+    let destination: SimulatedHost
     let user: PrincipalRef
     /// The host the command runs on.
-    let origin: Host
+    let origin: SimulatedHost
     /// The user's session on `origin` that runs it.
     let session: SignOn
     /// The source's domain as its logon DC holds it.

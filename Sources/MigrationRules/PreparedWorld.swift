@@ -8,7 +8,7 @@ import Hosts
 /// migration settings, generation, domain, the delegation its ticket carries and the newest one
 /// in the directory, as sorted destination-id lists), per signed-on user whether P1 allows and A4
 /// blocks on each host, and the trust matrix between domains. ``decide(_:collectAll:)`` then runs
-/// the rules of ``World/evaluate(_:)`` on those integers — no string is hashed, no `Host` copied.
+/// the rules of ``World/evaluate(_:)`` on those integers — no string is hashed, no `SimulatedHost` copied.
 ///
 /// Only the verdict (which rules block) is computed this way; ``evaluate(_:)`` returns the very
 /// `MoveOutcome` that `World.evaluate` returns, falling back to it whenever texts are needed (a
@@ -126,36 +126,13 @@ public struct PreparedWorld: Sendable {
         let now = world.now
         for h in hosts {
             let settings = h.migration
-            // N1 as N1Networks decides it without a requested address.
-            var address: IPv4Address? = nil
-            var addressOK = false
-            if settings.useAnyNetwork {
-                address = h.addresses.first
-                addressOK = true
-            } else {
-                search: for network in settings.networks {
-                    for a in h.addresses where network.subnet.contains(a) {
-                        address = a
-                        addressOK = true
-                        break search
-                    }
-                }
-            }
+            let (address, addressOK) = Self.defaultAddress(of: h)
             // A2's effective setting: the valid TGT's snapshot, else what the logon DC holds.
             let ticket = h.tickets.validTGT(at: now)
             let effective = ticket?.delegation
                 ?? dir.computer(h.name, domain: h.domain, on: h.logonDC)?.delegationSnapshot ?? .none
             let newest = world.newestComputerAccount(h.name, domain: h.domain)?.delegationSnapshot
-            // A3's warning fast path (A3DelegationTakesEffectLate.warnIfStale).
-            var quiet = false
-            if !dir.hasPendingReplication(in: h.domain) {
-                if let ticket {
-                    if let issued = ticket.accountStamp,
-                       dir.replica(of: h.domain, on: h.logonDC)?.computerStamps[h.key] == issued { quiet = true }
-                } else {
-                    quiet = true
-                }
-            }
+            let quiet = Self.isQuiet(h, ticket: ticket, directory: dir)
             let (em, ec) = lists(effective)
             effM.append(em); effC.append(ec)
             let (nm, nc) = newest.map(lists) ?? ([], [])
@@ -182,19 +159,7 @@ public struct PreparedWorld: Sendable {
         users = userList
         userIndex = uIndex
         userDomain = userList.map { domainID($0.domain) }
-        var allowed: [Bool] = []
-        var nonDelegable: [Bool] = []
-        allowed.reserveCapacity(userList.count * hosts.count)
-        nonDelegable.reserveCapacity(userList.count * hosts.count)
-        for u in userList {
-            for h in hosts {
-                let replica = dir.replica(of: h.domain, on: h.logonDC)
-                allowed.append(P1PermissionToMigrate.isAllowed(u, on: h, directory: dir, replica: replica))
-                nonDelegable.append(PreparedWorld.a4Blocks(u, source: h, directory: dir, replica: replica))
-            }
-        }
-        self.allowed = allowed
-        self.nonDelegable = nonDelegable
+        (allowed, nonDelegable) = Self.userTables(userList, hosts: hosts, directory: dir)
 
         domainIndex = domains
         domainCount = domainNames.count
@@ -204,8 +169,41 @@ public struct PreparedWorld: Sendable {
         self.trusts = trusts
     }
 
+    /// N1 as ``N1Networks`` decides it without a requested address: the address a move to `h` would use.
+    private static func defaultAddress(of h: SimulatedHost) -> (IPv4Address?, Bool) {
+        if h.migration.useAnyNetwork { return (h.addresses.first, true) }
+        for network in h.migration.networks {
+            if let a = h.addresses.first(where: { network.subnet.contains($0) }) { return (a, true) }
+        }
+        return (nil, false)
+    }
+
+    /// A3's warning fast path (``A3DelegationTakesEffectLate``'s `warnIfStale`): nothing pending and the
+    /// ticket (if any) issued from the account as the logon DC holds it now.
+    private static func isQuiet(_ h: SimulatedHost, ticket: KerberosTicket?, directory dir: Directory) -> Bool {
+        guard !dir.hasPendingReplication(in: h.domain) else { return false }
+        guard let ticket else { return true }
+        guard let issued = ticket.accountStamp else { return false }
+        return dir.replica(of: h.domain, on: h.logonDC)?.computerStamps[h.key] == issued
+    }
+
+    /// P1 (`allowed`) and A4 (`nonDelegable`) for every (user, host), user-major.
+    private static func userTables(_ users: [PrincipalRef], hosts: [SimulatedHost], directory dir: Directory) -> ([Bool], [Bool]) {
+        var allowed: [Bool] = [], nonDelegable: [Bool] = []
+        allowed.reserveCapacity(users.count * hosts.count)
+        nonDelegable.reserveCapacity(users.count * hosts.count)
+        for u in users {
+            for h in hosts {
+                let replica = dir.replica(of: h.domain, on: h.logonDC)
+                allowed.append(P1PermissionToMigrate.isAllowed(u, on: h, directory: dir, replica: replica))
+                nonDelegable.append(PreparedWorld.a4Blocks(u, source: h, directory: dir, replica: replica))
+            }
+        }
+        return (allowed, nonDelegable)
+    }
+
     /// Rule A4's test (``A4NonDelegableUsers``) for `user` starting from `source`.
-    static func a4Blocks(_ user: PrincipalRef, source: Host, directory dir: Directory, replica: DirectoryReplica?) -> Bool {
+    static func a4Blocks(_ user: PrincipalRef, source: SimulatedHost, directory dir: Directory, replica: DirectoryReplica?) -> Bool {
         let sameDomain = user.domain == source.domain
         guard let account = sameDomain ? replica?.users[user.name] : dir.user(user, on: source.logonDC) else { return false }
         if account.sensitive { return true }

@@ -81,7 +81,7 @@ extension World {
                                                "\(ServiceClass.migrationServiceName)/\(next)",
                                                "cifs/\(next).bench.test", "cifs/\(next)"]
                 try world.directory.seed(.computer(account), in: "bench.test")
-                var host = Host(name: name(i), domain: "bench.test", os: .ws2012R2, logonDC: i % 2 == 0 ? "DC01" : "DC02",
+                var host = SimulatedHost(name: name(i), domain: "bench.test", os: .ws2012R2, logonDC: i % 2 == 0 ? "DC01" : "DC02",
                                 addresses: [IPv4Address(value: 0x0A00_0000 | UInt32(i + 1))])
                 host.migration.enabled = true
                 host.migration.authenticationType = .kerberos
@@ -123,7 +123,7 @@ extension World {
             for c in replica.computers.values.sorted(by: { $0.key < $1.key }) where !c.isDomainController && copy.hosts[c.key] == nil {
                 let os = c.operatingSystem.flatMap(OSGeneration.init(parsing:))
                 let server = c.operatingSystem?.lowercased().contains("server") ?? false
-                try copy.addHost(Host(name: c.shortName, domain: d, os: os ?? .ws2012R2, hypervisorInstalled: server && os != nil,
+                try copy.addHost(SimulatedHost(name: c.shortName, domain: d, os: os ?? .ws2012R2, hypervisorInstalled: server && os != nil,
                                       logonDC: dc))
                 added.append(c.shortName)
             }

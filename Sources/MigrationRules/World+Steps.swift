@@ -30,7 +30,7 @@ extension World {
         return p
     }
 
-    private mutating func withHost(_ name: String, _ body: (inout Host) throws(HostError) -> Void) throws(SimulationError) -> Host {
+    private mutating func withHost(_ name: String, _ body: (inout SimulatedHost) throws(HostError) -> Void) throws(SimulationError) -> SimulatedHost {
         let key = ServiceTarget.shortKey(name)
         guard var h = hosts[key] else { throw SimulationError.unknownHost(name) }
         do { try body(&h) } catch { throw SimulationError(error) }
@@ -38,8 +38,8 @@ extension World {
         return h
     }
 
-    private mutating func settings(_ name: String, _ body: (inout MigrationSettings) throws(HostError) -> Void) throws(SimulationError) -> Host {
-        try withHost(name) { (h: inout Host) throws(HostError) in try h.updateMigrationSettings(body) }
+    private mutating func settings(_ name: String, _ body: (inout MigrationSettings) throws(HostError) -> Void) throws(SimulationError) -> SimulatedHost {
+        try withHost(name) { (h: inout SimulatedHost) throws(HostError) in try h.updateMigrationSettings(body) }
     }
 
     private static func subnet(_ text: String) throws(SimulationError) -> IPv4Subnet {
@@ -51,87 +51,54 @@ extension World {
         do { try body(&directory) } catch { throw SimulationError(error) }
     }
 
+    /// One case per step kind; the work is in the groups below (host, directory, clock and moves).
     private mutating func applyUnchecked(_ step: Step) throws(SimulationError) -> StepResult {
-        let now = self.now
         switch step {
-        case let .signOn(user, host, kind, from):
-            let u = try principal(user, near: host)
-            if let from, self.host(from) == nil { throw SimulationError.unknownHost(from) }
-            guard let account = directory.user(u) else { throw SimulationError.unknownPrincipal(user) }
-            if account.disabled { throw SimulationError(status: .accountDisabled, message: "\(user) is disabled") }
-            let h = try withHost(host) { $0.signOn(SignOn(user: u, kind: kind, from: from.map(ServiceTarget.shortKey), since: now)) }
-            return StepResult(summary: "\(user) signed on to \(h.name) by \(kind.rawValue)")
-        case let .signOff(user, host, kind):
-            let u = try principal(user, near: host)
-            var n = 0
-            let h = try withHost(host) { n = $0.signOff(u, kind: kind) }
-            return StepResult(summary: "\(user) signed off from \(h.name) (\(n) session\(n == 1 ? "" : "s"))")
+        case let .signOn(user, host, kind, from): return try signOn(user, to: host, by: kind, from: from)
+        case let .signOff(user, host, kind): return try signOff(user, from: host, kind: kind)
         case .enableMigration(let host):
-            let h = try settings(host) { $0.enabled = true }
-            return StepResult(summary: "Enabled live migration on \(h.name)")
+            return try setting(host, { $0.enabled = true }) { "Enabled live migration on \($0)" }
         case .disableMigration(let host):
-            let h = try settings(host) { $0.enabled = false }
-            return StepResult(summary: "Disabled live migration on \(h.name)")
+            return try setting(host, { $0.enabled = false }) { "Disabled live migration on \($0)" }
         case let .setMaximumMigrations(host, count):
-            let h = try settings(host) { $0.maximumMigrations = count }
-            return StepResult(summary: "Set MaximumVirtualMachineMigrations of \(h.name) to \(count)")
+            return try setting(host, { $0.maximumMigrations = count }) { "Set MaximumVirtualMachineMigrations of \($0) to \(count)" }
         case let .addMigrationNetwork(host, subnet, priority):
             let s = try World.subnet(subnet)
-            let h = try settings(host) { $0.addNetwork(s, priority: priority) }
-            return StepResult(summary: "Added migration network \(s) to \(h.name)")
+            return try setting(host, { $0.addNetwork(s, priority: priority) }) { "Added migration network \(s) to \($0)" }
         case let .removeMigrationNetwork(host, subnet):
             let s = try World.subnet(subnet)
-            let h = try settings(host) { (m: inout MigrationSettings) throws(HostError) in try m.removeNetwork(s) }
-            return StepResult(summary: "Removed migration network \(s) from \(h.name)")
+            return try setting(host, { (m: inout MigrationSettings) throws(HostError) in try m.removeNetwork(s) }) {
+                "Removed migration network \(s) from \($0)"
+            }
         case let .setMigrationNetwork(host, subnet, newSubnet, priority):
-            let s = try World.subnet(subnet)
-            let n: IPv4Subnet? = try newSubnet.map { (t: String) throws(SimulationError) in try World.subnet(t) }
-            let h = try settings(host) { (m: inout MigrationSettings) throws(HostError) in try m.setNetwork(s, newSubnet: n, priority: priority) }
-            return StepResult(summary: "Changed migration network \(s) on \(h.name)")
+            return try changeNetwork(host, subnet, to: newSubnet, priority: priority)
         case let .setUseAnyNetwork(host, enabled):
-            let h = try settings(host) { $0.useAnyNetwork = enabled }
-            return StepResult(summary: "Set UseAnyNetworkForMigration of \(h.name) to \(enabled)")
+            return try setting(host, { $0.useAnyNetwork = enabled }) { "Set UseAnyNetworkForMigration of \($0) to \(enabled)" }
         case let .setAuthenticationType(host, type):
-            let h = try settings(host) { $0.authenticationType = type }
-            return StepResult(summary: "Set VirtualMachineMigrationAuthenticationType of \(h.name) to \(type.rawValue)")
+            return try setting(host, { $0.authenticationType = type }) {
+                "Set VirtualMachineMigrationAuthenticationType of \($0) to \(type.rawValue)"
+            }
         case let .setPerformanceOption(host, option):
-            let h = try settings(host) { $0.performanceOption = option }
-            return StepResult(summary: "Set VirtualMachineMigrationPerformanceOption of \(h.name) to \(option.rawValue)")
+            return try setting(host, { $0.performanceOption = option }) {
+                "Set VirtualMachineMigrationPerformanceOption of \($0) to \(option.rawValue)"
+            }
         case let .setCredentialGuard(host, enabled):
             let h = try withHost(host) { $0.credentialGuard = enabled }
             return StepResult(summary: "Credential Guard \(enabled ? "on" : "off") on \(h.name)")
         case let .createVM(host, name, state, storagePath):
-            let h = try withHost(host) { (h: inout Host) throws(HostError) in
-                guard h.hypervisorInstalled else {
-                    throw HostError(status: .serviceDoesNotExist, message: "\(h.name) does not have the Hyper-V role")
-                }
-                try h.addVirtualMachine(VirtualMachine(name: name, state: state, storagePath: storagePath))
-            }
-            return StepResult(summary: "Created virtual machine \(name) on \(h.name)")
-        case let .addLocalGroupMember(host, group, member):
-            let m = try principal(member, near: host)
-            let h = try withHost(host) { $0.localGroups[group, default: []].insert(m) }
-            return StepResult(summary: "Added \(member) to \(group.rawValue) on \(h.name)")
-        case let .removeLocalGroupMember(host, group, member):
-            let m = try principal(member, near: host)
-            let h = try withHost(host) { $0.localGroups[group]?.remove(m) }
-            return StepResult(summary: "Removed \(member) from \(group.rawValue) on \(h.name)")
+            return try createVM(name, on: host, state: state, storagePath: storagePath)
+        case let .addLocalGroupMember(host, group, member): return try changeLocalGroup(group, of: host, member: member, add: true)
+        case let .removeLocalGroupMember(host, group, member): return try changeLocalGroup(group, of: host, member: member, add: false)
         case let .addDelegation(computer, services, by, dc):
             return StepResult(summary: try P2ConfigureDelegation.apply(.add(services), computer: computer, by: by, dc: dc, world: &self))
         case let .removeDelegation(computer, services, by, dc):
             return StepResult(summary: try P2ConfigureDelegation.apply(.remove(services), computer: computer, by: by, dc: dc, world: &self))
         case let .setDelegationKind(computer, kind, by, dc):
             return StepResult(summary: try P2ConfigureDelegation.apply(.kind(kind), computer: computer, by: by, dc: dc, world: &self))
-        case let .addGroupMember(group, member, dc):
-            let g = try principal(group), m = try principal(member)
-            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.addMember(m, to: g, on: dc, at: now) }
-            return StepResult(summary: "Added \(member) to \(group)")
-        case let .removeGroupMember(group, member, dc):
-            let g = try principal(group), m = try principal(member)
-            try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.removeMember(m, from: g, on: dc, at: now) }
-            return StepResult(summary: "Removed \(member) from \(group)")
+        case let .addGroupMember(group, member, dc): return try changeGroup(group, member: member, on: dc, add: true)
+        case let .removeGroupMember(group, member, dc): return try changeGroup(group, member: member, on: dc, add: false)
         case let .setSensitive(user, sensitive, dc):
-            let u = try principal(user)
+            let u = try principal(user), now = self.now
             try dirWrite { (d: inout Directory) throws(DirectoryError) in try d.setSensitive(u, sensitive, on: dc, at: now) }
             return StepResult(summary: "\(sensitive ? "Marked" : "Unmarked") \(user) as sensitive and cannot be delegated")
         case .replicateAll:
@@ -159,6 +126,69 @@ extension World {
             let ok = outcomes.filter { $0.isSuccess }.count, q = outcomes.filter(\.isQueued).count
             return StepResult(summary: "\(moves.count) moves: \(ok) running, \(q) queued, \(moves.count - ok - q) failed", outcomes: outcomes)
         }
+    }
+
+    // MARK: Host steps
+
+    private mutating func signOn(_ user: String, to host: String, by kind: SignOnKind, from: String?) throws(SimulationError) -> StepResult {
+        let u = try principal(user, near: host)
+        if let from, self.host(from) == nil { throw SimulationError.unknownHost(from) }
+        guard let account = directory.user(u) else { throw SimulationError.unknownPrincipal(user) }
+        if account.disabled { throw SimulationError(status: .accountDisabled, message: "\(user) is disabled") }
+        let now = self.now
+        let h = try withHost(host) { $0.signOn(SignOn(user: u, kind: kind, from: from.map(ServiceTarget.shortKey), since: now)) }
+        return StepResult(summary: "\(user) signed on to \(h.name) by \(kind.rawValue)")
+    }
+
+    private mutating func signOff(_ user: String, from host: String, kind: SignOnKind?) throws(SimulationError) -> StepResult {
+        let u = try principal(user, near: host)
+        var n = 0
+        let h = try withHost(host) { n = $0.signOff(u, kind: kind) }
+        return StepResult(summary: "\(user) signed off from \(h.name) (\(n) session\(n == 1 ? "" : "s"))")
+    }
+
+    /// Changes one migration setting of `host`; `summary` gets the host's name.
+    private mutating func setting(_ host: String, _ change: (inout MigrationSettings) throws(HostError) -> Void,
+                                  summary: (String) -> String) throws(SimulationError) -> StepResult {
+        let h = try settings(host, change)
+        return StepResult(summary: summary(h.name))
+    }
+
+    private mutating func changeNetwork(_ host: String, _ subnet: String, to newSubnet: String?,
+                                        priority: Int?) throws(SimulationError) -> StepResult {
+        let s = try World.subnet(subnet)
+        let n: IPv4Subnet? = try newSubnet.map { (t: String) throws(SimulationError) in try World.subnet(t) }
+        return try setting(host, { (m: inout MigrationSettings) throws(HostError) in try m.setNetwork(s, newSubnet: n, priority: priority) }) {
+            "Changed migration network \(s) on \($0)"
+        }
+    }
+
+    private mutating func createVM(_ name: String, on host: String, state: VirtualMachine.State,
+                                   storagePath: String?) throws(SimulationError) -> StepResult {
+        let h = try withHost(host) { (h: inout SimulatedHost) throws(HostError) in
+            guard h.hypervisorInstalled else {
+                throw HostError(status: .serviceDoesNotExist, message: "\(h.name) does not have the Hyper-V role")
+            }
+            try h.addVirtualMachine(VirtualMachine(name: name, state: state, storagePath: storagePath))
+        }
+        return StepResult(summary: "Created virtual machine \(name) on \(h.name)")
+    }
+
+    private mutating func changeLocalGroup(_ group: LocalGroup, of host: String, member: String,
+                                           add: Bool) throws(SimulationError) -> StepResult {
+        let m = try principal(member, near: host)
+        let h = try withHost(host) { if add { $0.localGroups[group, default: []].insert(m) } else { $0.localGroups[group]?.remove(m) } }
+        return StepResult(summary: "\(add ? "Added" : "Removed") \(member) \(add ? "to" : "from") \(group.rawValue) on \(h.name)")
+    }
+
+    // MARK: Directory steps
+
+    private mutating func changeGroup(_ group: String, member: String, on dc: String?, add: Bool) throws(SimulationError) -> StepResult {
+        let g = try principal(group), m = try principal(member), now = self.now
+        try dirWrite { (d: inout Directory) throws(DirectoryError) in
+            if add { try d.addMember(m, to: g, on: dc, at: now) } else { try d.removeMember(m, from: g, on: dc, at: now) }
+        }
+        return StepResult(summary: "\(add ? "Added" : "Removed") \(member) \(add ? "to" : "from") \(group)")
     }
 
     private func summary(_ move: MoveRequest, _ outcome: MoveOutcome) -> String {

@@ -10,7 +10,7 @@ import WindowsStatus
 public struct World: Sendable, Hashable, Codable {
     public var directory: Directory
     /// Hosts by lower-cased short name.
-    public internal(set) var hosts: [String: Host]
+    public internal(set) var hosts: [String: SimulatedHost]
     /// Host keys in the order they were added.
     public internal(set) var hostOrder: [String]
     public internal(set) var clock: SimulatedClock
@@ -30,14 +30,14 @@ public struct World: Sendable, Hashable, Codable {
 
     /// The host named `name` (short name, `NAME$` or FQDN; case-insensitive).
     @inlinable
-    public func host(_ name: String) -> Host? { hosts[ServiceTarget.shortKey(name)] }
+    public func host(_ name: String) -> SimulatedHost? { hosts[ServiceTarget.shortKey(name)] }
 
     /// Hosts in the order they were added.
-    public var allHosts: [Host] { hostOrder.compactMap { hosts[$0] } }
+    public var allHosts: [SimulatedHost] { hostOrder.compactMap { hosts[$0] } }
 
     /// Adds a host (booting it: it obtains a TGT from its logon DC). Its computer account must
     /// exist in its domain, and its logon DC must be a DC of that domain.
-    public mutating func addHost(_ host: Host) throws(SimulationError) {
+    public mutating func addHost(_ host: SimulatedHost) throws(SimulationError) {
         guard hosts[host.key] == nil else {
             throw SimulationError(status: .dsObjectExists, message: "Host \(host.name) already exists")
         }
@@ -80,12 +80,12 @@ public struct World: Sendable, Hashable, Codable {
                                                        operatingSystem: os.productName)), in: state.domain.key)
             } catch { throw SimulationError(error) }
         }
-        try addHost(Host(name: name, domain: state.domain.key, os: os, hypervisorInstalled: hypervisor,
+        try addHost(SimulatedHost(name: name, domain: state.domain.key, os: os, hypervisorInstalled: hypervisor,
                          logonDC: dc, addresses: ips))
     }
 
     /// Replaces a host's state (for builders and the CLI's direct edits). The host must exist.
-    public mutating func updateHost(_ name: String, _ change: (inout Host) throws(HostError) -> Void) throws(SimulationError) {
+    public mutating func updateHost(_ name: String, _ change: (inout SimulatedHost) throws(HostError) -> Void) throws(SimulationError) {
         let key = ServiceTarget.shortKey(name)
         guard var h = hosts[key] else { throw SimulationError.unknownHost(name) }
         do { try change(&h) } catch { throw SimulationError(error) }

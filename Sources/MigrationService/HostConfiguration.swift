@@ -79,7 +79,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                 allowedUsers: [String] = [], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, performanceOption: PerformanceOption = .compression, smbChannels: Int = 4,
                 vmDirectory: String, hosts: [String: String] = [:], netbiosDomain: String? = nil,
-                authenticationType: MigrationAuthenticationType = .kerberos, protectedUsers: [String] = [],
+                authenticationType: MigrationAuthenticationType = .credSSP, protectedUsers: [String] = [],
                 credentialGuard: Bool = false, tlsCertificate: String? = nil, tlsPrivateKey: String? = nil,
                 qemu: QEMUHostSettings? = nil, virtualMachines: [VirtualMachineDeclaration] = [],
                 osGeneration: OSGeneration? = nil) {

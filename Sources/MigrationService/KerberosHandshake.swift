@@ -24,7 +24,7 @@ enum KerberosHandshake {
     /// Client side: hello with `authentication`, the server's acknowledgement and (version 2) the
     /// suite choice; the agreement is left in `conn.negotiation`.
     static func clientHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
-                            authentication: AuthenticationKind) async throws(MigrationServiceError) {
+                            authentication: MigrationAuthenticationType) async throws(MigrationServiceError) {
         let versions = conn.settings.versions
         let hello = WireMessage.hello(minVersion: versions.lowerBound, maxVersion: versions.upperBound,
                                       purpose: purpose, authentication: authentication)
@@ -127,7 +127,7 @@ enum KerberosHandshake {
     /// Server side: the hello exchange. Refuses other versions or purposes, and sign-on kinds not
     /// in `offered`; returns the kind the client chose. Failures are sent to the client.
     static func serverHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
-                            offered: Set<AuthenticationKind> = [.kerberos]) async throws(MigrationServiceError) -> AuthenticationKind {
+                            offered: Set<MigrationAuthenticationType> = [.kerberos]) async throws(MigrationServiceError) -> MigrationAuthenticationType {
         do throws(MigrationServiceError) {
             let stage = conn.stage
             guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {

@@ -27,7 +27,7 @@ public struct ManagementClient: Sendable {
 
     /// Signs on to `source` (a remote shell: Kerberos or CredSSP), runs `body` with the session — any number of
     /// move requests, one at a time — then signs off and closes; the source wipes delivered credentials then.
-    public func withSession<R: Sendable>(via source: Source, signOn: ManagementSignOnMethod,
+    public func withSession<R: Sendable>(via source: Source, signOn: MigrationAuthentication,
                                          _ body: (ManagementSession) async throws(MigrationServiceError) -> R) async throws(MigrationServiceError) -> R {
         let name = try source.targetName(service: "host")
         return try await MigrationSource.connect(from: localAddress, to: source) { conn throws(MigrationServiceError) in
@@ -40,11 +40,6 @@ public struct ManagementClient: Sendable {
     }
 }
 
-/// How a user signs on to a source's management service, as a remote shell would: `.kerberos` is a
-/// Kerberos remote shell (a network logon: no reusable credentials reach the source; moves need
-/// constrained delegation, A2); `.credSSP` a CredSSP remote shell (the password reaches the source for
-/// the session, A1; make it with ``SignOnCredentials/signOn(user:realm:password:destination:)``).
-public typealias ManagementSignOnMethod = MigrationAuthentication
 
 /// A signed-on management connection (inside ``ManagementClient/withSession(via:signOn:_:)``).
 public final class ManagementSession {

@@ -11,7 +11,7 @@ import WindowsStatus
 /// Two kinds: `KerberosSignOn` (a network logon: no reusable credentials reach the host) and
 /// `CredSSPSignOn` (the user's password reaches the host, rule A1).
 protocol ManagementSignOn: Sendable {
-    var kind: AuthenticationKind { get }
+    var kind: MigrationAuthenticationType { get }
     /// Runs the sign-on after hello; on return `conn` is sealed.
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser
 }
@@ -30,7 +30,7 @@ struct SignedOnUser: Sendable {
 /// it and keeps the credentials for the session (`CredSSPHandshake.server`).
 struct CredSSPSignOn: ManagementSignOn {
     let identity: ServiceTLSIdentity
-    var kind: AuthenticationKind { .credSSP }
+    var kind: MigrationAuthenticationType { .credSSP }
 
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
@@ -47,7 +47,7 @@ struct CredSSPSignOn: ManagementSignOn {
 /// *both* (keytab + client keytab + the host's ccache), which yields MIT's proxy credential when
 /// the user's ticket is forwardable ("Kerberos only" constrained delegation).
 struct KerberosSignOn: ManagementSignOn {
-    var kind: AuthenticationKind { .kerberos }
+    var kind: MigrationAuthenticationType { .kerberos }
 
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
@@ -85,6 +85,34 @@ struct KerberosSignOn: ManagementSignOn {
             throw MigrationServiceError.connection(.authentication, error.windowsStatus, destination: destination,
                                                    detail: "acting for the signed-on user through \(principal): \(error)", gss: error)
         }
+    }
+}
+
+extension ManagementService {
+    /// Rule A5 on MIT: constrained delegation (S4U2Proxy with the user's proxy credential) to a
+    /// service of another realm. MIT 1.20 applies `krbAllowedToDelegateTo` within one realm only;
+    /// for another realm's service its client asks its own KDC, which does not hold that principal
+    /// (KDC_ERR_S_PRINCIPAL_UNKNOWN; KDC_ERR_BADOPTION where a KDC refuses the request itself).
+    /// Hyper-V reports a failed cross-domain delegation as 0x8009030E at the source; so does this
+    /// service. Other failures pass unchanged.
+    static func crossRealmDelegationFailure(_ error: MigrationServiceError, destination: String) -> MigrationServiceError {
+        guard error.kind == .authentication, error.stage == .source, let gss = error.gssError,
+              [WindowsStatus.targetUnknown.code, WindowsStatus.noCredentials.code].contains(gss.windowsStatus.code) else { return error }
+        return .connection(.authentication, .noCredentials, destination: destination,
+                           detail: "constrained delegation (S4U2Proxy) to \(destination), in another realm, was refused: "
+                               + "classic constrained delegation stays in its domain (rule A5); the KDC said: \(gss.description)",
+                           gss: gss)
+    }
+
+    /// The realm of a destination's SPN: this host's realm for a destination in this host's DNS
+    /// domain; otherwise nil — a host-based name, which krb5.conf's `[domain_realm]` maps to the
+    /// destination's realm (another domain: a trust, rules A5 and P5).
+    static func destinationRealm(_ destination: String, configuration: HostConfiguration) -> String? {
+        let domain = { (fqdn: String) in fqdn.lowercased().split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) }
+        guard let theirs = domain(destination), let ours = domain(configuration.fqdn), theirs != ours else {
+            return configuration.realm
+        }
+        return nil
     }
 }
 
@@ -128,8 +156,8 @@ public final class ManagementService: Sendable {
     /// The credentials of the open CredSSP sign-ons (tests check they are wiped at the end).
     var openSignOns: [SignOnCredentials] { state.withLock { Array($0.sessions.values) } }
 
-    private var signOns: [AuthenticationKind: any ManagementSignOn] {
-        var kinds: [AuthenticationKind: any ManagementSignOn] = [.kerberos: KerberosSignOn()]
+    private var signOns: [MigrationAuthenticationType: any ManagementSignOn] {
+        var kinds: [MigrationAuthenticationType: any ManagementSignOn] = [.kerberos: KerberosSignOn()]
         if let identity = state.withLock({ $0.identity }) { kinds[.credSSP] = CredSSPSignOn(identity: identity) }
         return kinds
     }
@@ -288,18 +316,20 @@ public final class ManagementService: Sendable {
         let source = try MigrationSource(localAddress: configuration.address, vmDirectory: configuration.vmDirectory,
                                          hostName: configuration.name, guests: guests,
                                          osGeneration: configuration.osGeneration)
-        let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint, realm: configuration.realm)
+        let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint,
+                                     realm: Self.destinationRealm(request.destination, configuration: configuration))
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
         let options = try MoveOptions(performance: request.performance ?? configuration.performanceOption,
                                   channels: request.channels == 0 ? configuration.smbChannels : Int(request.channels),
                                   progress: { continuation.yield($0) }).restricted(to: configuration.protection)
         let vm = request.vm
+        let crossRealmDelegation = target.realm == nil && configuration.authenticationType == .kerberos
         async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
             do throws(MigrationServiceError) {
                 return .success(try await source.move(vm: vm, to: target, authentication: authentication, options: options))
             } catch {
-                return .failure(error)
+                return .failure(crossRealmDelegation ? Self.crossRealmDelegationFailure(error, destination: request.destination) : error)
             }
         }()
         var clientGone = false

@@ -98,9 +98,12 @@ public final class MigrationDestination: Sendable {
     /// Everything that happened so far, in order.
     public func events() async -> [MigrationEvent] { await log.events }
 
-    /// Returns once `predicate` holds for the events so far.
-    public func waitForEvents(_ predicate: @escaping @Sendable ([MigrationEvent]) -> Bool) async {
-        await log.wait(until: predicate)
+    /// Returns true once `predicate` holds for the events so far; false if `timeout` passes first (a test
+    /// waiting for an event that never comes fails instead of hanging).
+    @discardableResult
+    public func waitForEvents(timeout: Duration = .seconds(120),
+                              _ predicate: @escaping @Sendable ([MigrationEvent]) -> Bool) async -> Bool {
+        await log.wait(until: predicate, timeout: timeout)
     }
 
     // MARK: Connections

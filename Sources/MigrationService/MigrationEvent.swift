@@ -40,22 +40,39 @@ public enum MigrationEvent: Sendable, Hashable, CustomStringConvertible {
 actor EventLog {
     static let capacity = 10_000
     private(set) var events: [MigrationEvent] = []
-    private var waiters: [(predicate: @Sendable ([MigrationEvent]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private struct Waiter {
+        let id: Int
+        let predicate: @Sendable ([MigrationEvent]) -> Bool
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+    private var waiters: [Waiter] = []
+    private var nextWaiter = 0
 
     func append(_ event: MigrationEvent) {
         events.append(event)
         if events.count > Self.capacity { events.removeFirst(events.count - Self.capacity) }
         let snapshot = events
-        var remaining: [(predicate: @Sendable ([MigrationEvent]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var remaining: [Waiter] = []
         for w in waiters {
-            if w.predicate(snapshot) { w.continuation.resume() } else { remaining.append(w) }
+            if w.predicate(snapshot) { w.continuation.resume(returning: true) } else { remaining.append(w) }
         }
         waiters = remaining
     }
 
-    /// Returns once `predicate` holds for the events so far.
-    func wait(until predicate: @escaping @Sendable ([MigrationEvent]) -> Bool) async {
-        if predicate(events) { return }
-        await withCheckedContinuation { waiters.append((predicate, $0)) }
+    /// Returns true once `predicate` holds for the events so far, false when `timeout` passes first.
+    func wait(until predicate: @escaping @Sendable ([MigrationEvent]) -> Bool, timeout: Duration) async -> Bool {
+        if predicate(events) { return true }
+        let id = nextWaiter
+        nextWaiter += 1
+        Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.expire(id)
+        }
+        return await withCheckedContinuation { waiters.append(Waiter(id: id, predicate: predicate, continuation: $0)) }
+    }
+
+    private func expire(_ id: Int) {
+        guard let i = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: i).continuation.resume(returning: false)
     }
 }

@@ -36,13 +36,27 @@ public struct MigrationTarget: Sendable, Hashable {
     }
 }
 
-/// How the source authenticates to the destination (the source host's authentication type).
+/// How a client authenticates, with the credential it uses: a source to a destination (the source host's
+/// authentication type), or a user to a source's management service, as a remote shell would.
+///
+/// `.kerberos` is Kerberos alone (for a user: a network logon, so no reusable credential reaches the source
+/// and moves need constrained delegation, A2); `.credSSP` delivers the user's password (for a management
+/// sign-on: to the source, for the session, A1; make it with
+/// ``SignOnCredentials/signOn(user:realm:password:destination:)``). ``type`` is the setting it implements.
 public enum MigrationAuthentication: Sendable {
     /// Kerberos with this credential: the user's own (a ccache), or a proxy credential for S4U2Proxy (rule A2);
     /// nil: the process's default ccache.
     case kerberos(GSSCredential?)
     /// CredSSP delivering the user's password from a sign-on on the source (rule A1).
     case credSSP(SignOnCredentials)
+
+    /// The authentication type (`Set-VMHost -VirtualMachineMigrationAuthenticationType`) this is.
+    public var type: MigrationAuthenticationType {
+        switch self {
+        case .kerberos: .kerberos
+        case .credSSP: .credSSP
+        }
+    }
 
     /// Opens `conn` for `purpose` to `target` as this user; returns the principal the server authenticated.
     func authenticate(_ conn: FrameConnection, purpose: ConnectionPurpose, target: GSSName,

@@ -64,9 +64,22 @@ public enum ConnectionPurpose: UInt8, Sendable, Hashable {
 
 /// How the client signs on (field of `hello`): Kerberos alone, or CredSSP (TLS + SPNEGO/Kerberos, delivering the
 /// user's password) followed by a Kerberos context that seals the connection.
-public enum AuthenticationKind: UInt8, Sendable, Hashable, Codable, CaseIterable {
-    case kerberos = 1
-    case credSSP = 2
+extension MigrationAuthenticationType {
+    /// The type's code in `hello`/`helloAck`: 1 Kerberos, 2 CredSSP.
+    var wireCode: UInt8 {
+        switch self {
+        case .kerberos: 1
+        case .credSSP: 2
+        }
+    }
+
+    init?(wireCode: UInt8) {
+        switch wireCode {
+        case 1: self = .kerberos
+        case 2: self = .credSSP
+        default: return nil
+        }
+    }
 }
 
 /// The performance option of a migration (`Set-VMHost -VirtualMachineMigrationPerformanceOption`):
@@ -165,10 +178,10 @@ struct WireError: Sendable, Hashable {
 /// One protocol message. Kinds 0x01–0x06 and 0x0F travel in the clear; all others only inside
 /// `sealed` (a GSS wrap token with confidentiality and integrity).
 enum WireMessage: Sendable, Hashable {
-    case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: AuthenticationKind)
-    case helloAck(version: UInt16, authentication: AuthenticationKind)
+    case hello(minVersion: UInt16, maxVersion: UInt16, purpose: ConnectionPurpose, authentication: MigrationAuthenticationType)
+    case helloAck(version: UInt16, authentication: MigrationAuthenticationType)
     /// helloAck of version ≥ 2: also the server's suites (its order of preference) and a fresh 16-byte nonce.
-    case helloAckV2(version: UInt16, authentication: AuthenticationKind, suites: [UInt8], nonce: [UInt8])
+    case helloAckV2(version: UInt16, authentication: MigrationAuthenticationType, suites: [UInt8], nonce: [UInt8])
     /// Client → server right after a version-2 helloAck: the suite chosen and what it rests on.
     case suites(SuiteOffer)
     case token([UInt8])
@@ -294,13 +307,13 @@ extension WireMessage {
         case .hello(let minV, let maxV, let purpose, let auth):
             b.writeBytes(WireProtocol.magic)
             b.writeInteger(minV); b.writeInteger(maxV)
-            b.writeInteger(purpose.rawValue); b.writeInteger(auth.rawValue)
+            b.writeInteger(purpose.rawValue); b.writeInteger(auth.wireCode)
         case .helloAck(let v, let auth):
             b.writeBytes(WireProtocol.magic)
-            b.writeInteger(v); b.writeInteger(auth.rawValue)
+            b.writeInteger(v); b.writeInteger(auth.wireCode)
         case .helloAckV2(let v, let auth, let suites, let nonce):
             b.writeBytes(WireProtocol.magic)
-            b.writeInteger(v); b.writeInteger(auth.rawValue)
+            b.writeInteger(v); b.writeInteger(auth.wireCode)
             b.writeInteger(UInt8(clamping: suites.count)); b.writeBytes(suites.prefix(255)); b.writeBytes(nonce)
         case .suites(let o):
             b.writeInteger(o.chosen)
@@ -365,13 +378,13 @@ extension WireMessage {
                     throw WireDecodingError(description: "unknown purpose")
                 }
                 let rawAuth: UInt8 = try b.readInt("authentication")
-                guard let auth = AuthenticationKind(rawValue: rawAuth) else {
+                guard let auth = MigrationAuthenticationType(wireCode: rawAuth) else {
                     throw WireDecodingError(description: "unknown authentication kind 0x\(String(rawAuth, radix: 16))", unknownPackage: true)
                 }
                 message = .hello(minVersion: minV, maxVersion: maxV, purpose: purpose, authentication: auth)
             } else {
                 let v: UInt16 = try b.readInt("version")
-                guard let auth = AuthenticationKind(rawValue: try b.readInt("authentication")) else {
+                guard let auth = MigrationAuthenticationType(wireCode: try b.readInt("authentication")) else {
                     throw WireDecodingError(description: "unknown authentication kind")
                 }
                 if v >= 2 {

@@ -12,19 +12,24 @@ actor HostDaemons {
     }
 
     private var daemons: [String: Daemon] = [:]
-    private let realm: TestRealm
+    /// Realms by domain; a host's daemon runs with its domain's (``fallback`` for others).
+    private let realms: [String: TestRealm]
+    private let fallback: TestRealm
     private let layout: HostLayout
     private let executable: String
 
-    private init(realm: TestRealm, layout: HostLayout, executable: String) {
-        self.realm = realm
+    private init(realms: [String: TestRealm], fallback: TestRealm, layout: HostLayout, executable: String) {
+        self.realms = realms
+        self.fallback = fallback
         self.layout = layout
         self.executable = executable
     }
 
-    /// Starts a daemon for each entry in `keys` and waits for its `READY` line.
-    static func start(realm: TestRealm, layout: HostLayout, keys: [String], executable: String) async throws -> HostDaemons {
-        let daemons = HostDaemons(realm: realm, layout: layout, executable: executable)
+    /// Starts a daemon for each entry in `keys` and waits for its `READY` line. Each runs with its
+    /// host's realm environment and, with several realms, its host's krb5.conf.
+    static func start(realms: [String: TestRealm], fallback: TestRealm, layout: HostLayout, keys: [String],
+                      executable: String) async throws -> HostDaemons {
+        let daemons = HostDaemons(realms: realms, fallback: fallback, layout: layout, executable: executable)
         do {
             for key in keys { try await daemons.launch(key) }
         } catch {
@@ -38,7 +43,9 @@ actor HostDaemons {
         guard let e = layout.entry(key) else { return }
         let output = e.directory + "/serve.out"
         try? FileManager.default.removeItem(atPath: output)
-        let process = try realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output)
+        let realm = realms[e.domain] ?? fallback
+        let process = try realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output,
+                                       extraEnvironment: e.krb5Config.map { ["KRB5_CONFIG": $0] } ?? [:])
         let daemon = Daemon(key: key, process: process, output: output)
         daemons[key] = daemon
         try await Self.wait(for: daemon, lines: "READY", count: 1)

@@ -132,6 +132,10 @@ public struct RealScenarioReport: Sendable, Codable, Hashable {
     public var steps: [RealStepReport]
     /// Set when the real side could not be set up (the realm did not start, …).
     public var error: String?
+    /// Seconds from the first realm's start until every realm, trust, host and daemon was up.
+    public var setUpSeconds: Double?
+    /// MIT realms started (one per domain of the world).
+    public var realmCount: Int?
 
     public init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
         self.name = name
@@ -172,6 +176,12 @@ public struct RealBatchReport: Sendable, Codable {
         var line = "REAL: \(scenarios.count) scenarios, \(compared) steps compared, \(mismatches) mismatches, \(unmetExpectations) expectations not met, \(only) steps simulated only"
         if !why.isEmpty { line += " (\(why))" }
         if errors > 0 { line += ", \(errors) scenarios not set up" }
+        let setUps = scenarios.compactMap(\.setUpSeconds)
+        if !setUps.isEmpty {
+            let multi = scenarios.filter { ($0.realmCount ?? 1) > 1 }.compactMap(\.setUpSeconds)
+            line += String(format: "; set-up %.1f s in all", setUps.reduce(0, +))
+            if !multi.isEmpty { line += String(format: ", %.1f s on average with several realms", multi.reduce(0, +) / Double(multi.count)) }
+        }
         return line
     }
 
@@ -180,6 +190,9 @@ public struct RealBatchReport: Sendable, Codable {
         var out = ""
         for s in scenarios {
             out += "\(s.passed ? "✓" : "✗") \(s.name) (\(s.file))\n"
+            if verbose, let t = s.setUpSeconds {
+                out += "    set up: \(s.realmCount ?? 1) realm(s), hosts and daemons in \(String(format: "%.1f", t)) s\n"
+            }
             if let e = s.error { out += "    not set up: \(e)\n" }
             for step in s.steps {
                 let head = "  \(step.index). \(step.label.map { "\($0): " } ?? "")\(step.action)"

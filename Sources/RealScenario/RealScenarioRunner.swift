@@ -22,11 +22,23 @@ public struct RealScenarioRunner: Sendable {
 
     public init(executable: String) { self.executable = executable }
 
+    /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
+    /// a SIGINT, SIGTERM or SIGHUP then stops the realms' daemons and removes their directories
+    /// (users' passwords, keytabs, the KDC stash, the LDAP root password) before the process ends,
+    /// and directories a killed earlier run left (SIGKILL cannot be caught) are removed now — only
+    /// those `TestRealm` created and marked with an owner that no longer runs. Returns those paths.
+    @discardableResult
+    public static func prepareProcess(temporaryDirectory: String? = nil) -> [String] {
+        TestRealm.removeDirectoriesOnSignals()
+        return TestRealm.removeStaleDirectories(in: temporaryDirectory)
+    }
+
     /// Runs one scenario; never throws (set-up failures are in ``RealScenarioReport/error``).
     public func run(_ scenario: Scenario) async -> RealScenarioReport {
         var report = RealScenarioReport(name: scenario.name, file: scenario.file, steps: [])
-        let realm: TestRealm
-        do { realm = try await RealmProvisioner.startRealm(for: scenario.world) } catch {
+        let setUpStarted = ContinuousClock.now
+        let realms: Realms
+        do { realms = try await Realms.start(for: scenario.world) } catch {
             report.error = "the realm did not start: \(error)"
             return report
         }
@@ -36,7 +48,9 @@ public struct RealScenarioRunner: Sendable {
             for case .moves(let specs) in scenario.steps.map(\.action) {
                 for spec in specs { sizes[spec.vm.lowercased()] = 64 << 20 }
             }
-            let lab = try await RealLab.start(realm: realm, world: scenario.world, executable: executable, vmFileSizes: sizes)
+            let lab = try await RealLab.start(realms: realms, world: scenario.world, executable: executable, vmFileSizes: sizes)
+            report.setUpSeconds = (ContinuousClock.now - setUpStarted) / .milliseconds(1) / 1000
+            report.realmCount = realms.byDomain.count
             var env = scenario.initialEnvironment()
             for (i, step) in scenario.steps.enumerated() {
                 let before = env.world
@@ -73,49 +87,141 @@ public struct RealScenarioRunner: Sendable {
         } catch {
             report.error = "real side failed: \(error)"
         }
-        await realm.shutdown()
+        await realms.shutdown()
         return report
+    }
+}
+
+/// One MIT realm (LDAP back end) per domain of the world, the world's trusts as cross-realm
+/// `krbtgt` principals (two-way: both directions; one-way: the trusted domain's users reach the
+/// trusting domain), and the provisioner of each.
+struct Realms: Sendable {
+    let first: TestRealm
+    /// By domain (lower-cased DNS name).
+    let byDomain: [String: TestRealm]
+    let provisioners: [String: RealmProvisioner]
+    let firstDomain: String
+    /// (from realm, to realm): `krbtgt/TO@FROM` exists, so FROM's users get tickets in TO.
+    let paths: [(String, String)]
+
+    static func start(for world: World) async throws -> Realms {
+        let domains = world.directory.domainOrder
+        let firstDomain = domains.first ?? ""
+        let first = try await RealmProvisioner.startRealm(for: world)
+        var byDomain = [firstDomain: first]
+        do {
+            for d in domains.dropFirst() { byDomain[d] = try await RealmProvisioner.startRealm(for: world, domain: d) }
+            // Directed paths (FROM's users reach TO: `krbtgt/TO@FROM`), each once: both domains of a
+            // trust may hold its object (an LDIF export has one on each side).
+            var paths: [(String, String)] = []
+            func add(_ from: TestRealm, _ to: TestRealm) async throws {
+                guard !paths.contains(where: { $0 == (from.name, to.name) }) else { return }
+                try await from.trust(to, twoWay: false)
+                paths.append((from.name, to.name))
+            }
+            for t in world.directory.trusts {
+                guard let a = byDomain[t.domain], let b = byDomain[t.partner], a.name != b.name else { continue }
+                // `t.domain` trusts `t.partner` (outbound): the partner's users reach t.domain.
+                switch t.direction {
+                case .bidirectional:
+                    try await add(a, b)
+                    try await add(b, a)
+                case .outbound: try await add(b, a)
+                case .inbound: try await add(a, b)
+                }
+            }
+            var provisioners: [String: RealmProvisioner] = [:]
+            for (d, r) in byDomain { provisioners[d] = RealmProvisioner(realm: r, domain: d == firstDomain ? nil : d) }
+            return Realms(first: first, byDomain: byDomain, provisioners: provisioners, firstDomain: firstDomain, paths: paths)
+        } catch {
+            for r in byDomain.values { await r.shutdown() }
+            throw error
+        }
+    }
+
+    func shutdown() async {
+        for r in byDomain.values { await r.shutdown() }
+    }
+
+    /// A host's krb5.conf when there are several realms: its own realm first (the default), the
+    /// realms it has a path to or from, `[domain_realm]` for those, `[capaths]` for the direct paths.
+    /// A realm without a trust is not listed: its KDC cannot be found (rule P5).
+    func hostKrb5Config(domain: String) -> String? {
+        guard byDomain.count > 1, let own = byDomain[domain] else { return nil }
+        let partners = Set(paths.filter { $0.0 == own.name || $0.1 == own.name }.flatMap { [$0.0, $0.1] })
+        let others = byDomain.values.filter { $0.name != own.name && partners.contains($0.name) }.sorted { $0.name < $1.name }
+        return TestRealm.trustConfiguration(realms: [own] + others,
+                                            capaths: paths.filter { partners.contains($0.0) && partners.contains($0.1) })
     }
 }
 
 /// The real side of one scenario: realm, provisioner, host layout, users' ccaches.
 struct RealLab {
     let realm: TestRealm
+    let realms: Realms
     let provisioner: RealmProvisioner
     let layout: HostLayout
     let executable: String
     let domain: String
     let daemons: HostDaemons
 
+    /// The realm of `domain` (nil: none was started for it).
+    func realm(ofDomain domain: String?) -> TestRealm? { domain.flatMap { realms.byDomain[$0] } }
+
+    /// The realm of a host of the layout (the first realm for others).
+    func realm(ofMachine machine: String) -> TestRealm {
+        layout.entry(machine).flatMap { realm(ofDomain: $0.domain) } ?? realm
+    }
+
+    /// Runs a program as `machine` would: its realm's environment and, with several realms, its krb5.conf.
+    func run(on machine: String, _ arguments: [String], realmOf: TestRealm? = nil) async throws -> CommandResult {
+        let r = realmOf ?? realm(ofMachine: machine)
+        if let conf = layout.entry(machine)?.krb5Config {
+            return try await r.run(executable, arguments, krb5Config: conf, check: false)
+        }
+        return try await r.run(executable, arguments, check: false)
+    }
+
     /// Why a step is decided by the simulation alone.
     enum Reason {
-        static let multiDomain = "multi-domain (A5, P5): the real run has one MIT realm and no cross-realm trust"
+        static let multiDomain = "a domain of the move (source, destination, where it starts, the user's) has no realm in the real run"
         static let credSSPStorage = "CredSSP storage moves: the daemon moves VMs only (the probe speaks Kerberos)"
         static let protocolTransition = "A2b: a 2016+ source reached by WinRM — protocol transition (S4U2Self, then S4U2Proxy) run alone"
         static let osGeneration = "OS generations (P4) on a storage move or a remotely managed 2016+ source: the Kerberos exchange alone has no VM offer"
         static let noHypervisor = "P3 no Hyper-V on the destination: daemons run on Hyper-V hosts only"
-        static let chosenAddress = "N1 with a chosen destination address: each real daemon listens on one loopback address for all its simulated ones"
         static let notStarted = "refused before any host acts (no sign-on where it is started, unknown VM)"
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
 
-    static func start(realm: TestRealm, world: World, executable: String, vmFileSizes: [String: Int]) async throws -> RealLab {
-        let provisioner = RealmProvisioner(realm: realm)
-        try await provisioner.provision(world)
+    static func start(realms: Realms, world: World, executable: String, vmFileSizes: [String: Int]) async throws -> RealLab {
+        let realm = realms.first
+        let domain = realms.firstDomain
+        guard let provisioner = realms.provisioners[domain] else { throw TestRealmError.invalidArgument("no realm for \(domain)") }
+        for p in realms.provisioners.values { try await p.provision(world) }
         let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSizes: vmFileSizes)
-        try await layout.prepare(realm: realm)
+        if realms.byDomain.count > 1 {
+            for (d, r) in realms.byDomain { try await layout.prepare(realm: r, domain: d) }
+            for e in layout.entries {
+                guard let path = e.krb5Config, let text = realms.hostKrb5Config(domain: e.domain) else { continue }
+                do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                    throw TestRealmError.fileSystem(path: path, reason: "\(error)")
+                }
+            }
+        } else {
+            try await layout.prepare(realm: realm)
+        }
         try layout.write(world: world)
-        let domain = world.directory.domainOrder.first ?? ""
-        let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && $0.domain == domain }.map(\.key)
-        let daemons = try await HostDaemons.start(realm: realm, layout: layout, keys: hypervisors, executable: executable)
-        return RealLab(realm: realm, provisioner: provisioner, layout: layout, executable: executable,
+        let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && realms.byDomain[$0.domain] != nil }.map(\.key)
+        let daemons = try await HostDaemons.start(realms: realms.byDomain, fallback: realm, layout: layout,
+                                                  keys: hypervisors, executable: executable)
+        return RealLab(realm: realm, realms: realms, provisioner: provisioner, layout: layout, executable: executable,
                        domain: domain, daemons: daemons)
     }
 
     /// Re-provisions the realm, rewrites configurations and VM files (all diffs) and reloads the
     /// daemons whose configuration changed.
     func sync(_ world: World) async throws {
-        try await provisioner.provision(world)
+        for p in realms.provisioners.values { try await p.provision(world) }
         try await daemons.reload(layout.write(world: world))
     }
 
@@ -123,8 +229,8 @@ struct RealLab {
     func follow(_ action: ScenarioAction, world: World) async throws {
         switch action {
         case let .signOn(user, host, method, from):
-            guard let name = userName(user, near: host, world: world),
-                  let password = await provisioner.password(of: name) else { return }
+            guard let name = userName(user, near: host, world: world), let d = userDomain(user, near: host, world: world),
+                  let userRealm = realm(ofDomain: d), let password = await realms.provisioners[d]?.password(of: name) else { return }
             // Console, Remote Desktop and CredSSP shells leave the user's credentials on the host
             // (its ccache, and the password a CredSSP source passes on: a 0600 file the console
             // form and the CredSSP shell read); a Kerberos remote shell leaves them on the machine
@@ -133,7 +239,7 @@ struct RealLab {
             let cc = userCCache(machine, name)
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: String(cc.dropFirst(5))).deletingLastPathComponent().path,
                                                     withIntermediateDirectories: true)
-            _ = try await realm.kinit(name, password: password, ccache: userCCache(machine, name))
+            _ = try await userRealm.kinit(name, password: password, ccache: userCCache(machine, name))
             if method.hasReusableCredentials { try layout.writePassword(password, host: host, user: name) }
         case let .signOff(user, host):
             if let name = userName(user, near: host, world: world) {
@@ -161,9 +267,16 @@ struct RealLab {
 
     func userName(_ user: String, near host: String?, world: World) -> String? {
         let d = host.flatMap { world.host($0)?.domain }
-        guard let ref = world.directory.resolve(user, defaultDomain: d), ref.domain == domain,
+        guard let ref = world.directory.resolve(user, defaultDomain: d), realms.byDomain[ref.domain] != nil,
               let account = world.directory.user(ref) else { return nil }
         return PrincipalNames.user(account)
+    }
+
+    /// The domain of a user as resolved near `host` (only domains with a realm).
+    func userDomain(_ user: String, near host: String?, world: World) -> String? {
+        let d = host.flatMap { world.host($0)?.domain }
+        guard let ref = world.directory.resolve(user, defaultDomain: d), realms.byDomain[ref.domain] != nil else { return nil }
+        return ref.domain
     }
 
     func remove(_ ccache: String) {
@@ -183,10 +296,11 @@ struct RealLab {
 
     /// What to run for one move, or why it cannot run for real.
     enum Plan {
-        case run(arguments: [String], destination: String, destinationFQDN: String)
+        /// `machine`: where the user's credentials are (its krb5.conf when there are several realms).
+        case run(arguments: [String], destination: String, destinationFQDN: String, machine: String)
         /// Storage moves: the daemon moves VMs only, so the Kerberos exchange (including
         /// S4U2Proxy to `cifs/<destination>`) runs alone.
-        case probe(KerberosDelegationProbe, destination: String, reason: String)
+        case probe(KerberosDelegationProbe, destination: String, source: String, reason: String)
         case simulatedOnly(String)
     }
 
@@ -194,13 +308,13 @@ struct RealLab {
     func move(_ spec: MoveSpec, before world: World, sim: ActionOutcome) async -> MoveDecision {
         switch plan(spec, before: world) {
         case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
-        case let .run(arguments, destination, fqdn):
-            var real = await migrate(arguments, destination: destination, fqdn: fqdn)
+        case let .run(arguments, destination, fqdn, machine):
+            var real = await migrate(arguments, destination: destination, fqdn: fqdn, machine: machine)
             if real.result != "error", let missing = vmNotMoved(spec, from: world) { real = OutcomeSummary(result: "error", text: missing) }
             return MoveDecision(mode: .compared, real: real)
-        case let .probe(probe, destination, reason):
+        case let .probe(probe, destination, source, reason):
             do {
-                let result = try await runProbe(probe)
+                let result = try await runProbe(probe, source: source)
                 return MoveDecision(mode: .compared, reason: reason, real: Self.outcome(result, destination: destination))
             } catch {
                 return MoveDecision(mode: .compared, reason: reason,
@@ -222,12 +336,12 @@ struct RealLab {
     /// Several moves started together (rule N2): all run at once; compared as a multiset of
     /// results, since which of them waits depends on timing.
     func moves(_ specs: [MoveSpec], before world: World, sim: ActionOutcome) async -> MoveDecision {
-        var runs: [(arguments: [String], destination: String, fqdn: String)] = []
+        var runs: [(arguments: [String], destination: String, fqdn: String, machine: String)] = []
         for spec in specs {
             switch plan(spec, before: world) {
             case .simulatedOnly(let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
-            case let .run(arguments, destination, fqdn): runs.append((arguments, destination, fqdn))
-            case .probe(_, _, let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
+            case let .run(arguments, destination, fqdn, machine): runs.append((arguments, destination, fqdn, machine))
+            case .probe(_, _, _, let reason): return MoveDecision(mode: .simulatedOnly, reason: reason)
             }
         }
         // "At the same moment": the destinations' daemons are paused while every move starts and
@@ -238,7 +352,7 @@ struct RealLab {
         await daemons.pause(destinations, true)
         let outcomes = await withTaskGroup(of: (Int, OutcomeSummary).self) { group in
             for (i, r) in runs.enumerated() {
-                group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn)) }
+                group.addTask { (i, await migrate(r.arguments, destination: r.destination, fqdn: r.fqdn, machine: r.machine)) }
             }
             group.addTask {
                 // Resume once every move has connected (the connections wait in the paused daemons'
@@ -277,7 +391,9 @@ struct RealLab {
         guard let sourceName, let source = world.host(sourceName), let dest = world.host(spec.destination),
               let origin = world.host(spec.startedOn ?? sourceName) else { return .simulatedOnly(Reason.notStarted) }
         let userDomain = world.directory.resolve(spec.user, defaultDomain: origin.domain)?.domain
-        guard source.domain == domain, dest.domain == domain, origin.domain == domain, userDomain == domain else {
+        guard [source.domain, dest.domain, origin.domain, userDomain ?? ""].allSatisfy({ realms.byDomain[$0] != nil }),
+              let sourceRealm = realm(ofDomain: source.domain), let destRealm = realm(ofDomain: dest.domain),
+              let userRealm = realm(ofDomain: userDomain) else {
             return .simulatedOnly(Reason.multiDomain)
         }
         guard let user = userName(spec.user, near: origin.name, world: world),
@@ -290,13 +406,14 @@ struct RealLab {
         // The user's credentials: on the machine the move is started from, or — for a Kerberos
         // remote shell — on the machine the shell came from.
         let machine = session.kind.hasReusableCredentials ? origin.name : (session.from ?? "")
-        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn, "--endpoint", "\(d.address):\(d.migrationPort)"]
-        let via = ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", realm.name]
+        var arguments = ["migrate", "--vm", spec.vm, "--to", d.fqdn,
+                         "--endpoint", "\(Self.endpointAddress(spec, destination: dest, entry: d)):\(d.migrationPort)"]
+        let via = ["--via", "\(s.address):\(s.managementPort)", "--source-fqdn", s.fqdn, "--realm", sourceRealm.name]
         if source.migration.authenticationType == .credSSP {
             guard spec.kind == .live else { return .simulatedOnly(Reason.credSSPStorage) }
             arguments += via + credSSPSignOn(user, session: session, atSource: origin.key == source.key, source: s,
                                              machine: machine)
-            return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+            return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn, machine: machine)
         }
         // A 2016+ source reached by remote management (WinRM) uses protocol transition (A2b), and
         // the daemon moves VMs only: both run as the Kerberos exchange alone.
@@ -305,11 +422,12 @@ struct RealLab {
             var targets = spec.kind.movesVM ? [PrincipalNames.service(.migration, fqdn: d.fqdn)] : []
             if spec.kind.needsCIFS { targets.append(PrincipalNames.service(.cifs, fqdn: d.fqdn)) }
             var probe = KerberosDelegationProbe(
-                userCCache: userCCache(machine, user), sourcePrincipal: realm.qualified("host/\(s.fqdn)"),
+                userCCache: userCCache(machine, user), sourcePrincipal: sourceRealm.qualified("host/\(s.fqdn)"),
                 sourceKeytab: s.keytab, sourceClientKeytab: s.clientKeytab, sourceCCache: s.hostCCache,
-                targets: targets.map(realm.qualified), targetKeytab: d.keytab)
-            if winRM { probe.protocolTransitionFor = realm.qualified(user) }
-            return .probe(probe, destination: spec.destination, reason: winRM ? Reason.protocolTransition : Reason.storage)
+                targets: targets.map(destRealm.qualified), targetKeytab: d.keytab)
+            if winRM { probe.protocolTransitionFor = userRealm.qualified(user) }
+            return .probe(probe, destination: spec.destination, source: s.name,
+                          reason: winRM ? Reason.protocolTransition : Reason.storage)
         }
         arguments += ["--ccache", userCCache(machine, user)]
         // Hyper-V's migration service acts for the user through constrained delegation whenever the
@@ -318,7 +436,7 @@ struct RealLab {
         // from the machine the move is started on (the source itself for a local sign-on).
         let from = layout.entry(machine)?.address ?? s.address
         arguments += via + ["--local-address", from]
-        return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn)
+        return .run(arguments: arguments, destination: spec.destination, destinationFQDN: d.fqdn, machine: machine)
     }
 
     /// How a move on a CredSSP source signs on to the source's management channel (`--via`).
@@ -340,26 +458,31 @@ struct RealLab {
     }
 
     /// Why the real hosts cannot reproduce a move whose rules otherwise run for real, or nil.
-    static func limitation(_ spec: MoveSpec, source: Hosts.Host, destination dest: Hosts.Host, probeOnly: Bool) -> String? {
+    static func limitation(_ spec: MoveSpec, source: Hosts.SimulatedHost, destination dest: Hosts.SimulatedHost, probeOnly: Bool) -> String? {
         // P4 runs for real in the daemons (the destination refuses a down-level offer); storage
         // moves and remotely managed 2016+ sources run as the Kerberos exchange alone, which has no offer.
         if dest.os < source.os && spec.kind.movesVM && probeOnly { return Reason.osGeneration }
         if !dest.hypervisorInstalled { return Reason.noHypervisor }
-        // N1 on loopback: the destination's one address is listed when any of its simulated ones is,
-        // so a move naming an address decides the same only when all or none of them are listed.
-        if let text = spec.address, !dest.migration.useAnyNetwork, let chosen = IPv4Address(text) {
-            let listed = { (a: IPv4Address) in dest.migration.network(containing: a) != nil }
-            if listed(chosen) != dest.addresses.contains(where: listed) { return Reason.chosenAddress }
-        }
         return nil
+    }
+
+    /// Where a move connects (rule N1 with a chosen address, `address:`): the destination's daemon
+    /// listens, as Hyper-V's service does, only where migration is accepted — its loopback address
+    /// stands for every simulated address in a listed network (all of them with "use any network").
+    /// A chosen address outside the listed networks is the host's unlisted loopback address
+    /// (``HostLayout/Entry/unlistedAddress``), where nothing listens: the connection is refused.
+    static func endpointAddress(_ spec: MoveSpec, destination dest: Hosts.SimulatedHost, entry d: HostLayout.Entry) -> String {
+        guard let text = spec.address, let chosen = IPv4Address(text), !dest.migration.useAnyNetwork,
+              dest.migration.network(containing: chosen) == nil else { return d.address }
+        return d.unlistedAddress
     }
 
     /// Runs `migauth migrate …` and reads its outcome: exit 0 is success ("waited in queue" is
     /// queued), otherwise stderr holds Hyper-V's text (the destination named by its FQDN, which
     /// is replaced by the name the scenario typed) then a `(SYMBOL: detail)` line.
-    func migrate(_ arguments: [String], destination: String, fqdn: String) async -> OutcomeSummary {
+    func migrate(_ arguments: [String], destination: String, fqdn: String, machine: String) async -> OutcomeSummary {
         let r: CommandResult
-        do { r = try await realm.run(executable, arguments, check: false) } catch {
+        do { r = try await run(on: machine, arguments) } catch {
             return OutcomeSummary(result: "error", text: "could not run migauth migrate: \(error)")
         }
         if r.succeeded {
@@ -384,9 +507,9 @@ struct RealLab {
     }
 
     /// Runs `migauth scenario probe JSON` with the realm's environment.
-    func runProbe(_ probe: KerberosDelegationProbe) async throws -> KerberosDelegationProbe.Result {
+    func runProbe(_ probe: KerberosDelegationProbe, source: String) async throws -> KerberosDelegationProbe.Result {
         let json = String(decoding: try JSONEncoder().encode(probe), as: UTF8.self)
-        let r = try await realm.run(executable, ["scenario", "probe", json], check: false)
+        let r = try await run(on: source, ["scenario", "probe", json])
         guard let line = r.standardOutput.split(separator: "\n").last,
               let result = try? JSONDecoder().decode(KerberosDelegationProbe.Result.self, from: Data(line.utf8)) else {
             throw TestRealmError.commandFailed(r)
@@ -395,7 +518,7 @@ struct RealLab {
     }
 
     /// The session a move started on `origin` runs in (as the rules engine picks it, or the one the step names).
-    static func session(of user: PrincipalRef, on origin: Hosts.Host, choosing kind: SignOnKind? = nil) -> SignOn? {
+    static func session(of user: PrincipalRef, on origin: Hosts.SimulatedHost, choosing kind: SignOnKind? = nil) -> SignOn? {
         // The move names the session (`session:`) when the user has several on that machine.
         if let kind { return origin.signOns(of: user).first { $0.kind == kind } }
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]

@@ -30,8 +30,17 @@ public struct HostLayout: Sendable {
         public var hostCCache: String
         public var vmDirectory: String
         public var configuration: String
-        /// False for hosts of other domains: they have no principals in the (one-domain) realm.
+        /// False for hosts of other domains than the world's first (their principals are in their
+        /// own domain's realm, when the runner starts one).
         public var inRealm: Bool
+        /// The host's domain (lower-cased DNS name): its principals live in that domain's realm.
+        public var domain: String = ""
+        /// Its own krb5.conf when the world has several realms (its realm, the realms its domain
+        /// trusts or is trusted by, `[capaths]`); nil: the realm's krb5.conf.
+        public var krb5Config: String? = nil
+        /// A loopback address of this host where its daemon never listens (127.0.1.x for 127.0.0.x):
+        /// what a move naming one of its simulated addresses outside its migration networks reaches.
+        public var unlistedAddress: String = ""
     }
 
     public let root: String
@@ -56,12 +65,17 @@ public struct HostLayout: Sendable {
                          directory: dir, keytab: dir + "/krb5.keytab", clientKeytab: dir + "/client.keytab",
                          ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
                          vmDirectory: dir + "/vms", configuration: dir + "/host.json",
-                         inRealm: h.domain == realmDomain)
+                         inRealm: h.domain == realmDomain, domain: h.domain,
+                         krb5Config: world.directory.domainOrder.count > 1 ? dir + "/krb5.conf" : nil,
+                         unlistedAddress: Self.unlistedAddress(index: i))
         }
     }
 
     /// 127.0.0.11 for the first host, 127.0.0.12 for the second, …
     public static func loopbackAddress(index: Int) -> String { "127.0.0.\(11 + index)" }
+
+    /// 127.0.1.11 for the first host, …: addresses nothing of the run listens on.
+    public static func unlistedAddress(index: Int) -> String { "127.0.1.\(11 + index)" }
 
     /// The entry of `name` (short name or FQDN, any case).
     public func entry(_ name: String) -> Entry? {
@@ -95,14 +109,15 @@ public struct HostLayout: Sendable {
 
     /// Creates the directories and exports each host's keytabs (once; keys are not changed).
     /// Run after ``RealmProvisioner/provision(_:)`` created the principals.
-    public func prepare(realm: TestRealm) async throws {
+    /// `domain`: export the keytabs of that domain's hosts (nil: the world's first domain's).
+    public func prepare(realm: TestRealm, domain: String? = nil) async throws {
         let fm = FileManager.default
         for e in entries {
             for d in [e.directory, e.ccacheDirectory, e.vmDirectory] {
                 try fm.createDirectory(atPath: d, withIntermediateDirectories: true,
                                        attributes: [.posixPermissions: 0o700])
             }
-            guard e.inRealm else { continue }
+            guard domain.map({ $0 == e.domain }) ?? e.inRealm else { continue }
             if !fm.fileExists(atPath: e.keytab) {
                 _ = try await realm.exportKeytab(["host/\(e.fqdn)", "Microsoft Virtual System Migration Service/\(e.fqdn)",
                                                   "cifs/\(e.fqdn)"], to: e.keytab)

@@ -47,11 +47,17 @@ public struct RealmModel: Sendable, Hashable {
         (world.directory.domainOrder.first ?? "migration.test").uppercased()
     }
 
-    /// The state the KDC must hold for `world` (only the first domain's accounts: one realm).
-    public static func desired(for world: World) -> RealmModel {
+    /// The realm of a domain: its DNS name upper-cased (`FABRIKAM.COM`).
+    public static func realmName(ofDomain domain: String) -> String { domain.uppercased() }
+
+    /// The state the KDC of `domain` (default: the world's first domain) must hold for `world`:
+    /// that domain's accounts; its hosts' delegation lists may name services of other realms
+    /// (qualified with theirs), which MIT applies within one realm only (rule A5).
+    public static func desired(for world: World, domain: String? = nil) -> RealmModel {
         let dir = world.directory
-        let domain = dir.domainOrder.first ?? ""
-        var model = RealmModel(realm: realmName(of: world), domains: [domain].filter { !$0.isEmpty })
+        let domain = domain ?? dir.domainOrder.first ?? ""
+        var model = RealmModel(realm: domain.isEmpty ? realmName(of: world) : realmName(ofDomain: domain),
+                               domains: [domain].filter { !$0.isEmpty })
         let hosts = world.allHosts.filter { $0.domain == domain }
 
         // Users, as the DC a source host asks sees them.
@@ -77,9 +83,9 @@ public struct RealmModel: Sendable, Hashable {
                 let name = PrincipalNames.service(cls, fqdn: fqdn)
                 model.principals[name] = Principal(name: name, kind: .service, forwardable: true, okToAuthAsDelegate: false)
             }
-            let targets = delegationTargets(effective, world: world, hosts: hosts)
+            let targets = delegationTargets(effective, world: world, hosts: world.allHosts)
             if !targets.isEmpty {
-                model.delegation[hostName] = targets.map { "\($0)@\(model.realm)" }.sorted()
+                model.delegation[hostName] = targets.map { "\($0.principal)@\(realmName(ofDomain: $0.domain))" }.sorted()
             }
         }
         return model
@@ -87,13 +93,13 @@ public struct RealmModel: Sendable, Hashable {
 
     /// The real principals a snapshot lets a host delegate to. Unconstrained delegation (a
     /// forwarded TGT on Windows) is approximated by listing every host's services.
-    static func delegationTargets(_ snapshot: DelegationSnapshot, world: World, hosts: [Host]) -> [String] {
-        var out: [String] = []
+    static func delegationTargets(_ snapshot: DelegationSnapshot, world: World, hosts: [SimulatedHost]) -> [(principal: String, domain: String)] {
+        var out: [(String, String)] = []
         for host in hosts {
             let fqdn = PrincipalNames.fqdn(host)
             for cls in [ServiceClass.migration, .cifs, .host]
             where snapshot.allows(ServiceTarget(serviceClass: cls, key: host.key)) {
-                out.append(PrincipalNames.service(cls, fqdn: fqdn))
+                out.append((PrincipalNames.service(cls, fqdn: fqdn), host.domain))
             }
         }
         return out
@@ -106,7 +112,7 @@ public enum PrincipalNames {
     public static func user(_ account: UserAccount) -> String { account.samAccountName }
 
     /// A host's lower-cased FQDN (`testserver01.contoso.com`).
-    public static func fqdn(_ host: Host) -> String { host.fqdn.lowercased() }
+    public static func fqdn(_ host: SimulatedHost) -> String { host.fqdn.lowercased() }
 
     /// `host/<fqdn>`.
     public static func host(fqdn: String) -> String { service(.host, fqdn: fqdn) }

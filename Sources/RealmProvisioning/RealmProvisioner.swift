@@ -14,14 +14,18 @@ public actor RealmProvisioner {
     public private(set) var applied: RealmModel
     private var passwords: [String: String] = [:]
 
-    public init(realm: TestRealm) {
+    /// The domain whose accounts this realm holds (nil: the world's first).
+    public nonisolated let domain: String?
+
+    public init(realm: TestRealm, domain: String? = nil) {
         self.realm = realm
+        self.domain = domain
         self.applied = RealmModel(realm: realm.name, domains: realm.configuration.domains)
     }
 
-    /// Starts an LDAP-backed realm named after the world's first domain.
-    public static func startRealm(for world: World, parentDirectory: String? = nil) async throws -> TestRealm {
-        let desired = RealmModel.desired(for: world)
+    /// Starts an LDAP-backed realm named after `domain` (default: the world's first domain).
+    public static func startRealm(for world: World, domain: String? = nil, parentDirectory: String? = nil) async throws -> TestRealm {
+        let desired = RealmModel.desired(for: world, domain: domain)
         return try await TestRealm.start(.init(name: desired.realm, backend: .ldap, domains: desired.domains,
                                                parentDirectory: parentDirectory))
     }
@@ -32,7 +36,7 @@ public actor RealmProvisioner {
     /// Applies the difference between the world's desired state and the applied one.
     @discardableResult
     public func provision(_ world: World) async throws -> [ProvisioningChange] {
-        var desired = RealmModel.desired(for: world)
+        var desired = RealmModel.desired(for: world, domain: domain)
         guard desired.realm == realm.name else {
             throw TestRealmError.invalidArgument("world's realm \(desired.realm) is not the running realm \(realm.name)")
         }

@@ -76,7 +76,7 @@ public struct OutcomeWarning: Sendable, Hashable, Codable {
     }
 }
 
-/// Everything that blocks a move, from ``Environment/diagnose(_:)``.
+/// Everything that blocks a move, from ``SimulatedEnvironment/diagnose(_:)``.
 public struct MoveDiagnosis: Sendable, Hashable, Codable {
     public var request: MoveSpec
     /// True when nothing blocks the move (it may still be queued, rule N2).

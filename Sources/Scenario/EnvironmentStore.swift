@@ -30,7 +30,7 @@ public struct EnvironmentStore: Sendable {
     }
 
     /// Reads the environment; a missing file says how to create one.
-    public func load() throws(StoreError) -> Environment {
+    public func load() throws(StoreError) -> SimulatedEnvironment {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(path: path, message: "no environment here; create one with `migauth env init [--ldif FILE | --scenario FILE]`")
         }
@@ -55,7 +55,7 @@ public struct EnvironmentStore: Sendable {
     /// writers (20 `migauth new-vm` at once) each see the others' changes: none is lost, and a writer
     /// that cannot get the lock in time fails instead of reporting success. `body` returns whether to
     /// save. Temporary files of killed writers are removed while the lock is held.
-    public func update<R>(_ body: (inout Environment) throws -> (save: Bool, result: R)) throws -> R {
+    public func update<R>(_ body: (inout SimulatedEnvironment) throws -> (save: Bool, result: R)) throws -> R {
         let lock: FileLock?
         do { lock = try FileLock(for: path) } catch {
             throw StoreError(path: path, message: "cannot lock (another migauth still writing?): \(error.description)")
@@ -69,7 +69,7 @@ public struct EnvironmentStore: Sendable {
     }
 
     /// Writes the environment crash-safely (temp file, fsync, rename, fsync of the directory), under the lock.
-    public func save(_ environment: Environment) throws(StoreError) {
+    public func save(_ environment: SimulatedEnvironment) throws(StoreError) {
         let lock: FileLock?
         do { lock = try FileLock(for: path) } catch {
             throw StoreError(path: path, message: "cannot lock (another migauth still writing?): \(error.description)")
@@ -79,7 +79,7 @@ public struct EnvironmentStore: Sendable {
         try write(environment)
     }
 
-    private func write(_ environment: Environment) throws(StoreError) {
+    private func write(_ environment: SimulatedEnvironment) throws(StoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data: Data
@@ -96,5 +96,5 @@ public struct EnvironmentStore: Sendable {
 struct StoredEnvironment: Codable {
     static let currentFormat = "migauth-env/1"
     var format: String = currentFormat
-    var environment: Environment
+    var environment: SimulatedEnvironment
 }

@@ -54,10 +54,10 @@ public struct Scenario: Sendable {
     }
 
     /// The environment before the first step.
-    public func initialEnvironment() -> Environment { Environment(world: world, origin: file) }
+    public func initialEnvironment() -> SimulatedEnvironment { SimulatedEnvironment(world: world, origin: file) }
 
     /// The environment after running the first `count` steps (whatever their outcomes).
-    public func environment(afterSteps count: Int) -> Environment {
+    public func environment(afterSteps count: Int) -> SimulatedEnvironment {
         var env = initialEnvironment()
         for step in steps.prefix(max(0, count)) { _ = env.apply(step.action) }
         return env

@@ -5,7 +5,7 @@ import MigrationRules
 /// One thing a scenario (or a `migauth` command) does to the world, in the article's vocabulary.
 ///
 /// Each case mirrors a cmdlet, an AD tool action or an operator action; ``ScenarioAction/cmdlet``
-/// names it. Scenario files and the CLI both produce these; ``Environment`` applies them to a
+/// names it. Scenario files and the CLI both produce these; ``SimulatedEnvironment`` applies them to a
 /// world through the rules engine.
 public enum ScenarioAction: Sendable, Hashable, Codable {
     /// A user signs on to a host (`from` is the machine a remote session comes from).

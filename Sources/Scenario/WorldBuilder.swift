@@ -213,7 +213,7 @@ enum WorldBuilder {
         let settings = h.settings
         let credentialGuard = h.credentialGuard
         do {
-            try world.updateHost(h.name) { (host: inout Host) throws(HostError) in
+            try world.updateHost(h.name) { (host: inout SimulatedHost) throws(HostError) in
                 for (lg, ref) in members { host.localGroups[lg, default: []].insert(ref) }
                 for vm in h.vms { try host.addVirtualMachine(VirtualMachine(name: vm)) }
                 if let v = credentialGuard { host.credentialGuard = v }

@@ -9,6 +9,7 @@ final class CleanupRegistry: @unchecked Sendable {
     private var pids: [String: Set<Int32>] = [:]
     private var directories: [String: String] = [:]
     private var installed = false
+    private var signalSources: [Int32: any DispatchSourceSignal] = [:]
 
     func register(realm id: String, directory: String?, pid: Int32?) {
         lock.lock()
@@ -34,6 +35,27 @@ final class CleanupRegistry: @unchecked Sendable {
         directories[id] = nil
     }
 
+    /// See ``TestRealm/removeDirectoriesOnSignals()``. Idempotent per signal.
+    func installSignalHandlers(_ signals: [Int32]) {
+        lock.lock()
+        defer { lock.unlock() }
+        for sig in signals where signalSources[sig] == nil {
+            signal(sig, SIG_IGN)   // delivered to the dispatch source only
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                CleanupRegistry.shared.cleanUpAtExit()
+                // End as the signal would have: default action, sent to the process (this thread
+                // may block it); should it survive that, exit with the shell's 128 + signal.
+                signal(sig, SIG_DFL)
+                kill(getpid(), sig)
+                usleep(200_000)
+                _exit(128 + sig)
+            }
+            source.resume()
+            signalSources[sig] = source
+        }
+    }
+
     private func cleanUpAtExit() {
         lock.lock()
         let allPIDs = pids.values.flatMap { $0 }
@@ -42,6 +64,10 @@ final class CleanupRegistry: @unchecked Sendable {
         directories = [:]
         lock.unlock()
         for pid in allPIDs where pid > 0 { kill(pid, SIGKILL) }
-        for directory in allDirectories { try? FileManager.default.removeItem(atPath: directory) }
+        for directory in allDirectories where (try? FileManager.default.removeItem(atPath: directory)) == nil {
+            // A daemon killed just now may still have been writing into it: once more.
+            usleep(100_000)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 }

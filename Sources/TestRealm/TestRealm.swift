@@ -122,6 +122,8 @@ public actor TestRealm {
         var ldapServer: LDAPServer?
         var kdc: ChildProcess?
         do {
+            // Who made it: a later process removes it if this one is killed before removing it.
+            if !configuration.keepDirectory { try RealmDirectoryOwner.current()?.write(into: path) }
             try files.createDirectories()
             try write("*/admin@\(configuration.name) *\n", to: files.aclFile)
             var extraRealmPorts: [String: UInt16] = [:]
@@ -352,13 +354,15 @@ public actor TestRealm {
     /// environment, stdout and stderr to `outputPath` (default: a new `.out` file in ``directory``).
     /// It reacts to SIGTERM, and with `dieWithParent` (`setpriv --pdeathsig KILL`) it is killed if
     /// this process dies. The caller owns it: end it with ``ChildProcess/stop(grace:)``.
+    /// `extraEnvironment` replaces or adds variables (e.g. `KRB5_CONFIG` of a trust configuration).
     public nonisolated func launch(_ executable: String, _ arguments: [String], outputPath: String? = nil,
-                                   dieWithParent: Bool = true) throws -> ChildProcess {
+                                   dieWithParent: Bool = true, extraEnvironment: [String: String] = [:]) throws -> ChildProcess {
         let output = outputPath ?? (files.directory + "/" + Self.fileSafe((executable as NSString).lastPathComponent)
                                     + "-" + UUID().uuidString.prefix(8) + ".out")
         let (path, argv) = dieWithParent ? ChildProcess.dyingWithParent(executable, arguments)
                                          : (executable, arguments)
-        return try ChildProcess(executable: path, arguments: argv, environment: runner.environment,
+        return try ChildProcess(executable: path, arguments: argv,
+                                environment: runner.environment.merging(extraEnvironment) { $1 },
                                 standardOutputPath: output, standardErrorPath: output)
     }
 

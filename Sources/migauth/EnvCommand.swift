@@ -41,13 +41,13 @@ struct EnvCommand: ParsableCommand {
             if !force && FileManager.default.fileExists(atPath: store.path) {
                 throw CLIError("\(store.path) exists; use --force to replace it")
             }
-            var environment: Environment
+            var environment: SimulatedEnvironment
             var notes: [LDIFNote] = []
             do {
                 if let fromLDAP = try live.environment() { environment = fromLDAP }
-                else if let ldif { (environment, notes) = try Environment.fromLDIFWithNotes(file: ldif) }
+                else if let ldif { (environment, notes) = try SimulatedEnvironment.fromLDIFWithNotes(file: ldif) }
                 else if let scenario { environment = try Scenario.load(file: scenario).initialEnvironment() }
-                else { environment = Environment.seedWorld() }
+                else { environment = SimulatedEnvironment.seedWorld() }
                 try store.save(environment)
             } catch {
                 throw CLIError("\(error)")
@@ -63,7 +63,7 @@ struct EnvCommand: ParsableCommand {
         @OptionGroup var options: EnvOptions
 
         func run() throws {
-            let environment: Environment
+            let environment: SimulatedEnvironment
             do { environment = try options.store.load() } catch { throw CLIError("\(error)") }
             if options.json { print(try environment.jsonString()) } else { print(environment.overview, terminator: "") }
         }
@@ -84,7 +84,7 @@ struct EnvCommand: ParsableCommand {
         var output: String?
 
         func run() throws {
-            let environment: Environment
+            let environment: SimulatedEnvironment
             do { environment = try options.store.load() } catch { throw CLIError("\(error)") }
             let text = environment.world.directory.exportLDIF()
             guard let output else { print(text, terminator: ""); return }

@@ -22,13 +22,13 @@ struct LDAPOptions: ParsableArguments {
 
     /// The environment read from the DC (hosts for its computer accounts, as with --ldif), or nil
     /// without --ldap. Blocks the calling thread (the CLI's main thread) while it reads.
-    func environment() throws -> Environment? {
+    func environment() throws -> SimulatedEnvironment? {
         guard let ldap else { return nil }
         let source = LDAPDirectorySource(uri: ldap, base: ldapBase, pageSize: ldapPageSize)
         do {
             var world = World(directory: try source.directoryBlocking())
             try world.addHostsForComputers()
-            return Environment(world: world, origin: ldap)
+            return SimulatedEnvironment(world: world, origin: ldap)
         } catch let error as LDAPError {
             throw CLIError("\(error)")
         } catch {

@@ -120,7 +120,7 @@ struct MoveCommand: ParsableCommand {
         let client = try ManagementClient(localAddress: localAddress)
         let source = ManagementClient.Source(fqdn: sourceFQDN ?? "", endpoint: try ServiceEndpoint(parsing: via ?? ""),
                                              realm: realm)
-        let method: ManagementSignOnMethod
+        let method: MigrationAuthentication
         if signOn.lowercased() == "credssp" {
             method = .credSSP(try await passwordSignOn(realm: realm, destination: source.fqdn))
         } else {

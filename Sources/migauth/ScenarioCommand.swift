@@ -62,6 +62,9 @@ struct ScenarioCommand: ParsableCommand {
             for file in files {
                 do { scenarios.append(try Scenario.load(file: file)) } catch { loadErrors.append(error) }
             }
+            for stale in RealScenarioRunner.prepareProcess() {
+                FileHandle.standardError.write(Data("removed \(stale): left by an earlier real run that was killed\n".utf8))
+            }
             let runner = RealScenarioRunner(executable: Self.currentExecutable())
             let loaded = scenarios
             let batch = try runBlocking { () async throws(MigrationServiceError) -> RealBatchReport in

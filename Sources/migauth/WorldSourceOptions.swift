@@ -21,12 +21,12 @@ struct WorldSourceOptions: ParsableArguments {
     }
 
     /// Loads the world; an LDIF import's notes (skipped records) go to standard error.
-    func load() throws -> Environment {
+    func load() throws -> SimulatedEnvironment {
         do {
             if let fromLDAP = try live.environment() { return fromLDAP }
             if let scenario { return try Scenario.load(file: scenario).environment(afterSteps: afterStep ?? 0) }
             if let ldif {
-                let imported = try Environment.fromLDIFWithNotes(file: ldif)
+                let imported = try SimulatedEnvironment.fromLDIFWithNotes(file: ldif)
                 for n in imported.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
                 return imported.environment
             }

@@ -167,4 +167,23 @@ struct ErrorMappingTests {
                                majorMessages: [], minorMessages: [])
         #expect(unreach.windowsStatus == .noAuthenticatingAuthority)
     }
+
+    @Test("an unknown krbtgt/OTHER@OWN (no trust path, rule P5) reads 0x80090311; other unknown servers stay 0x80090303")
+    func noTrustPath() {
+        let sPrincipalUnknown = UInt32(bitPattern: -1765328377)
+        let noPath = GSSError(operation: .initSecContext, major: .failure, minor: sPrincipalUnknown, majorMessages: [],
+                              minorMessages: ["Server krbtgt/TAILSPIN.COM@CONTOSO.COM not found in Kerberos database"])
+        #expect(noPath.windowsStatus == .noAuthenticatingAuthority)
+        #expect(noPath.explanation.contains("krbtgt/TAILSPIN.COM@CONTOSO.COM"))
+        // Through SPNEGO (a substitute minor number): resolved from the text.
+        let substitute = GSSError(operation: .initSecContext, major: .failure, minor: 100_005, majorMessages: [],
+                                  minorMessages: ["Server krbtgt/TAILSPIN.COM@CONTOSO.COM not found in Kerberos database"])
+        #expect(substitute.windowsStatus == .noAuthenticatingAuthority)
+        let service = GSSError(operation: .initSecContext, major: .failure, minor: sPrincipalUnknown, majorMessages: [],
+                               minorMessages: ["Server Microsoft Virtual System Migration Service/b.fabrikam.com@CONTOSO.COM not found in Kerberos database"])
+        #expect(service.windowsStatus == .targetUnknown)
+        let ownTGS = GSSError(operation: .initSecContext, major: .failure, minor: sPrincipalUnknown, majorMessages: [],
+                              minorMessages: ["Server krbtgt/CONTOSO.COM@CONTOSO.COM not found in Kerberos database"])
+        #expect(ownTGS.windowsStatus == .targetUnknown)
+    }
 }

@@ -49,7 +49,7 @@ struct CLITests {
         HostConfiguration(name: "TestServer01", fqdn: lab.sourceFQDN, address: ServiceLab.sourceAddress, realm: lab.realmName,
                           keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
                           allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.11/32")!],
-                          vmDirectory: lab.sourceVMs.directory, hosts: hosts)
+                          vmDirectory: lab.sourceVMs.directory, hosts: hosts, authenticationType: .kerberos)
     }
 
     @Test("serve prints READY, migrate moves a VM, SIGHUP reloads P1, SIGTERM stops")
@@ -60,7 +60,7 @@ struct CLITests {
             name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress, realm: lab.realmName,
             keytab: lab.destinationKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
             allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
-            vmDirectory: lab.destinationVMs.directory)
+            vmDirectory: lab.destinationVMs.directory, authenticationType: .kerberos)
         let destinationFile = lab.directory + "/destination.json"
         try destination.save(destinationFile)
         let sourceFile = lab.directory + "/source.json"

@@ -32,7 +32,7 @@ struct CredSSPMoveTests {
         }
 
         /// A CredSSP remote shell's credentials (the password reaches the host).
-        func credSSP(password: String? = nil) async throws(MigrationServiceError) -> ManagementSignOnMethod {
+        func credSSP(password: String? = nil) async throws(MigrationServiceError) -> MigrationAuthentication {
             .credSSP(try await SignOnCredentials.signOn(user: lab.user, realm: lab.realmName,
                                                         password: password ?? lab.userPassword, destination: name01))
         }

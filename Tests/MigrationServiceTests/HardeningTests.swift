@@ -106,7 +106,7 @@ struct HardeningTests {
         func configuration(keytab: String) -> HostConfiguration {
             HostConfiguration(name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress,
                               realm: lab.realmName, keytab: keytab, ccacheDirectory: lab.directory, migrationPort: 0,
-                              allowedUsers: [lab.user], vmDirectory: lab.destinationVMs.directory)
+                              allowedUsers: [lab.user], vmDirectory: lab.destinationVMs.directory, authenticationType: .kerberos)
         }
         for keytab in [lab.directory + "/missing.keytab", lab.sourceKeytab] {
             let daemon = HostDaemon(configuration: configuration(keytab: keytab))

@@ -242,7 +242,8 @@ struct LiveMigrationTests {
         let error = try await Self.failingMove(live, via: relay) { await relay.cut() }
         #expect(error?.kind == .connectionLost, "\(String(describing: error))")
         try await Task.sleep(for: .milliseconds(300))  // the destination notices the closed link
-        await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        let failed = await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        #expect(failed, "the destination never recorded the failure")
         await live.expectRunningOnSourceOnly()
         await live.stop()
     }
@@ -254,7 +255,8 @@ struct LiveMigrationTests {
         relay.tamper(afterBytes: 20 << 20)
         let error = try await Self.failingMove(live, via: relay, after: .max) {}
         #expect(error != nil)
-        await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        let failed = await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
+        #expect(failed, "the destination never recorded the failure")
         let events = await live.destination.events()
         #expect(events.contains { if case .failed(vm: live.vm, status: .messageAltered, _) = $0 { true } else { false } },
                 "\(events)")
@@ -303,7 +305,7 @@ struct LiveMigrationTests {
         let blob = try QEMULab.blob(in: lab.directory, megabytes: 1)
         let configuration = HostConfiguration(
             name: "TestServer01", fqdn: lab.sourceFQDN, address: ServiceLab.sourceAddress, realm: lab.realmName,
-            keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0, vmDirectory: lab.sourceVMs.directory,
+            keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0, vmDirectory: lab.sourceVMs.directory, authenticationType: .kerberos,
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/r"),
             virtualMachines: [QEMULab.declaration("g1", blob: blob), VirtualMachineDeclaration(name: "file1")])
         try lab.createVM("file1", size: 4096)

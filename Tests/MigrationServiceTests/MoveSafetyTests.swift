@@ -78,7 +78,8 @@ struct MoveSafetyTests {
         } catch {
             failure = error
         }
-        await destination.waitForEvents { $0.contains(.committed(vm: "vm-window", bytes: UInt64(bytes.count))) }
+        let committed = await destination.waitForEvents { $0.contains(.committed(vm: "vm-window", bytes: UInt64(bytes.count))) }
+        #expect(committed, "the destination never committed vm-window")
         await destination.stop()
         let error = try #require(failure)
         #expect(error.kind == .uncertain, "\(error)")

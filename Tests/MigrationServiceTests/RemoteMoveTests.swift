@@ -43,7 +43,7 @@ struct RemoteMoveTests {
             keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationEnabled: true, migrationPort: 0,
             managementPort: 0, allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.11/32")!],
             vmDirectory: lab.sourceVMs.directory,
-            hosts: [lab.destinationFQDN: ServiceLab.destinationAddress])
+            hosts: [lab.destinationFQDN: ServiceLab.destinationAddress], authenticationType: .kerberos)
         let source = HostDaemon(configuration: configuration)
         try await source.start()
         return Setup(lab: lab, source: source, destination: destination,

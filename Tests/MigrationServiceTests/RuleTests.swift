@@ -140,12 +140,14 @@ extension RuleTests {
                 performance: .tcpIP, chunkSize: 100_000,
                 progress: { p in
                     if p.phase == .transferring {
-                        await destination.waitForEvents { $0.contains(.queued(vm: second, position: 1)) }
+                        let queued = await destination.waitForEvents { $0.contains(.queued(vm: second, position: 1)) }
+                        #expect(queued, "the second move was never queued")
                         await thenFirst(destination)
                     }
                 }))
         }
-        await destination.waitForEvents { $0.contains(.started(vm: first, user: lab.userPrincipal)) }
+        let started = await destination.waitForEvents { $0.contains(.started(vm: first, user: lab.userPrincipal)) }
+        #expect(started, "the first move never started")
         return (destination, source, target, credential, task)
     }
 

@@ -128,7 +128,7 @@ struct RealRunTests {
         #expect(report.simulatedOnly.isEmpty)
     }
 
-    @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps simulated only")
+    @Test("`migauth scenario run --real --json`: SIM vs REAL per step, exit 0 when they agree; multi-domain steps run for real")
     func commandLine() async throws {
         let realm = try await TestRealm.start()   // only for its process runner (clean signal mask, own thread)
         let run = await Result(catching: {
@@ -142,13 +142,14 @@ struct RealRunTests {
         #expect(r.exitStatus == 0, "\(r)")
         let batch = try JSONDecoder().decode(RealBatchReport.self, from: Data(r.standardOutput.utf8))
         #expect(batch.scenarios.count == 2)
-        #expect(batch.compared == 3)
+        #expect(batch.compared == 5)
         #expect(batch.mismatches == 0)
+        // A5 runs for real across two realms (one per domain, the two-way trust as cross-realm krbtgt).
         let a5 = try #require(batch.scenarios.last)
-        #expect(a5.simulatedOnly.count == 2)
-        #expect(a5.simulatedOnly.allSatisfy { $0.reason?.hasPrefix("multi-domain") == true })
+        #expect(a5.simulatedOnly.isEmpty)
+        #expect(a5.realmCount == 2)
         #expect(batch.unmetExpectations == 0)
-        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 3 steps compared, 0 mismatches, 0 expectations not met, 2 steps simulated only (multi-domain"))
+        #expect(batch.summary.hasPrefix("REAL: 2 scenarios, 5 steps compared, 0 mismatches, 0 expectations not met, 0 steps simulated only; set-up "))
     }
 
     @Test("a deliberately wrong expectation fails `--real` (rc 1) with a clear line, though SIM and REAL agree")
@@ -214,6 +215,41 @@ struct RealRunTests {
         #expect(!batch.passed)
         #expect(batch.summary == "REAL: 1 scenarios, 1 steps compared, 1 mismatches, 0 expectations not met, 0 steps simulated only")
     }
+
+    @Test("A5 across two realms with a two-way trust: the real KDC refuses cross-realm S4U2Proxy (0x8009030E), CredSSP across the trust works")
+    func crossRealmDelegation() async throws {
+        let report = try await Self.run("a5-constrained-delegation-stays-in-its-domain.yaml")
+        #expect(report.realmCount == 2)
+        #expect(report.simulatedOnly.isEmpty, "\(report.simulatedOnly.map { $0.reason ?? "" })")
+        let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
+        let kerberos = try #require(steps[2])
+        #expect(kerberos.mode == .compared)
+        #expect(kerberos.real?.status == "0x8009030E")
+        #expect(kerberos.real?.text == Self.seedText.replacingOccurrences(of: "TestServer02", with: "FabServer02"))
+        // The KDC's own answer, not the model's: MIT 1.20's client asks its own realm's KDC, which has no such principal.
+        #expect(kerberos.real?.detail?.contains("fabserver02.fabrikam.com@CONTOSO.COM not found in Kerberos database") == true,
+                "\(kerberos.real?.detail ?? "")")
+        #expect(kerberos.mismatches.isEmpty && kerberos.unmetExpectations.isEmpty)
+        let credSSP = try #require(steps[5])
+        #expect(credSSP.mode == .compared && credSSP.real?.result == "success", "\(credSSP.real?.description ?? "")")
+        #expect(credSSP.mismatches.isEmpty)
+    }
+
+    @Test("P5 with three realms: no trust, no path (the KDC has no krbtgt/TAILSPIN.COM@CONTOSO.COM: 0x80090311); through the trust the move works")
+    func unrelatedRealms() async throws {
+        let report = try await Self.run("p5-same-or-trusting-domains.yaml")
+        #expect(report.realmCount == 3)
+        #expect(report.simulatedOnly.isEmpty)
+        let steps = Dictionary(uniqueKeysWithValues: report.steps.map { ($0.index, $0) })
+        let unrelated = try #require(steps[2])
+        #expect(unrelated.mode == .compared)
+        #expect(unrelated.real?.status == "0x80090311")
+        #expect(unrelated.real?.detail?.contains("krbtgt/TAILSPIN.COM@CONTOSO.COM not found") == true, "\(unrelated.real?.detail ?? "")")
+        #expect(unrelated.mismatches.isEmpty)
+        #expect(steps[3]?.real?.result == "success")
+        #expect(steps[3]?.mismatches == [])
+        #expect((report.setUpSeconds ?? 0) > 0)
+    }
 }
 
 extension Result where Failure == any Error {
@@ -221,4 +257,5 @@ extension Result where Failure == any Error {
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
+
 }

@@ -7,7 +7,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = EnvironmentStore(path: dir.appendingPathComponent("env.json").path)
-        var env = Environment.seedWorld()
+        var env = SimulatedEnvironment.seedWorld()
         #expect(env.apply(.enableMigration(host: "TestServer01")).result == .success)
         try store.save(env)
         #expect(try store.load() == env)
@@ -20,7 +20,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("env.json").path
         let store = EnvironmentStore(path: path)
-        let old = Environment.seedWorld()
+        let old = SimulatedEnvironment.seedWorld()
         try store.save(old)
         try Data("{\"format\":\"migauth-env/1\",\"environ".utf8)
             .write(to: dir.appendingPathComponent(".env.json.tmp-1-2"))
@@ -37,7 +37,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("env.json").path
         let store = EnvironmentStore(path: path)
-        try store.save(Environment.seedWorld())
+        try store.save(SimulatedEnvironment.seedWorld())
         let good = try String(contentsOfFile: path, encoding: .utf8)
         // A syntax error on line 2.
         try "{\n  \"format\": \"migauth-env/1\",, \n}".write(toFile: path, atomically: true, encoding: .utf8)

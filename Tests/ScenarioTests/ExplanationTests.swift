@@ -10,7 +10,7 @@ import Testing
 struct ExplanationTests {
     static func world(users: String = "[{name: Administrator, groups: [Domain Admins]}, {name: alice}, {name: dave}]",
                       groups: String = "[]", ts01: String = "", ts02: String = "", computers: String = "[]",
-                      auth: String = "CredSSP", os2: String = "2012r2") throws -> Environment {
+                      auth: String = "CredSSP", os2: String = "2012r2") throws -> SimulatedEnvironment {
         let yaml = """
             name: t
             directory:
@@ -31,7 +31,7 @@ struct ExplanationTests {
 
     static let users = "[{name: Administrator, groups: [Domain Admins]}, {name: alice}, {name: dave, groups: [Hyper-V Tier2]}]"
 
-    func signOn(_ env: inout Environment, _ user: String, _ host: String, _ kind: SignOnKind = .console) {
+    func signOn(_ env: inout SimulatedEnvironment, _ user: String, _ host: String, _ kind: SignOnKind = .console) {
         _ = env.apply(.signOn(user: user, host: host, method: kind, from: nil))
     }
 

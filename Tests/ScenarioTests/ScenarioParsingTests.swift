@@ -138,7 +138,7 @@ import Testing
 
     @Test func theContosoExportBuildsTheHostsWorld() throws {
         let ldif = TestPaths.root.appendingPathComponent("Fixtures/ldif/contoso.ldif").path
-        let env = try Environment.fromLDIF(file: ldif)
+        let env = try SimulatedEnvironment.fromLDIF(file: ldif)
         #expect(env.world.host("TestServer01")?.hypervisorInstalled == true)
         #expect(env.world.host("TestServer03")?.os == .ws2016)
         #expect(env.world.host("ADMIN-WS01")?.hypervisorInstalled == false)

@@ -6,7 +6,7 @@ import WindowsStatus
 /// directly or through a domain group (nested to any depth). Otherwise E_ACCESSDENIED.
 enum P1PermissionToMigrate {
     /// Whether `user` may migrate on `host`, reading groups from the host's logon DC.
-    static func isAllowed(_ user: PrincipalRef, on host: Host, directory: Directory, replica: DirectoryReplica?) -> Bool {
+    static func isAllowed(_ user: PrincipalRef, on host: SimulatedHost, directory: Directory, replica: DirectoryReplica?) -> Bool {
         let admins = host.localGroups[.administrators]
         let hyperV = host.localGroups[.hyperVAdministrators]
         if admins?.contains(user) == true || hyperV?.contains(user) == true { return true }
@@ -19,7 +19,7 @@ enum P1PermissionToMigrate {
         return false
     }
 
-    static func check(_ ctx: MoveContext, on host: Host, stage: Stage) -> MigrationFailure? {
+    static func check(_ ctx: MoveContext, on host: SimulatedHost, stage: Stage) -> MigrationFailure? {
         let replica = host.key == ctx.source.key ? ctx.sourceReplica : ctx.destinationReplica
         if isAllowed(ctx.user, on: host, directory: ctx.directory, replica: replica) { return nil }
         let status = WindowsStatus.accessDenied
@@ -36,7 +36,7 @@ extension World {
     /// Rule P1 on one host: whether `user` is in its Administrators or Hyper-V Administrators,
     /// directly or through domain groups, as the host's logon DC sees them. The real service's
     /// allowed users are derived from this, so the two cannot drift.
-    public func mayMigrate(_ user: PrincipalRef, on host: Host) -> Bool {
+    public func mayMigrate(_ user: PrincipalRef, on host: SimulatedHost) -> Bool {
         P1PermissionToMigrate.isAllowed(user, on: host, directory: directory,
                                         replica: directory.replica(of: host.domain, on: host.logonDC))
     }

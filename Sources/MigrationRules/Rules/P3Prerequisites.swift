@@ -43,7 +43,7 @@ enum P3Prerequisites {
         return nil
     }
 
-    private static func roleMissing(_ ctx: MoveContext, _ host: Host, stage: Stage) -> MigrationFailure {
+    private static func roleMissing(_ ctx: MoveContext, _ host: SimulatedHost, stage: Stage) -> MigrationFailure {
         let status = WindowsStatus.serviceDoesNotExist
         return ctx.failure(.p3, status, stage: stage,
                            message: ctx.headline(stage) + "\nThe Hyper-V Virtual Machine Management service is not installed on host \(host.name): \(status.windowsMessage)",
@@ -52,7 +52,7 @@ enum P3Prerequisites {
                            fixes: ["Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart -ComputerName \(host.name)"])
     }
 
-    private static func migrationDisabled(_ ctx: MoveContext, _ host: Host, stage: Stage) -> MigrationFailure {
+    private static func migrationDisabled(_ ctx: MoveContext, _ host: SimulatedHost, stage: Stage) -> MigrationFailure {
         let status = WindowsStatus.notSupported
         return ctx.failure(.p3, status, stage: stage,
                            message: ctx.headline(stage) + "\nLive migration is not enabled on host \(host.name): \(status.windowsMessage)",

@@ -16,7 +16,7 @@ public enum LocalGroup: String, Sendable, Hashable, Codable, CaseIterable, Codin
 }
 
 /// A domain-joined machine: a Hyper-V server, or (without the role) a management workstation.
-public struct Host: Sendable, Hashable, Codable {
+public struct SimulatedHost: Sendable, Hashable, Codable {
     /// Copy-on-write storage: copying a host (as every lookup does) costs one reference count.
     final class Storage: @unchecked Sendable {
         var name: String
@@ -154,7 +154,7 @@ public struct Host: Sendable, Hashable, Codable {
         storage = Storage(name: try c.decode(String.self, forKey: .name), domain: try c.decode(String.self, forKey: .domain), os: try c.decode(OSGeneration.self, forKey: .os), hypervisorInstalled: try c.decode(Bool.self, forKey: .hypervisorInstalled), logonDC: try c.decode(String.self, forKey: .logonDC), localGroups: try c.decode([LocalGroup: Set<PrincipalRef>].self, forKey: .localGroups), virtualMachines: try c.decode([String: VirtualMachine].self, forKey: .virtualMachines), credentialGuard: try c.decode(Bool.self, forKey: .credentialGuard), addresses: try c.decode([IPv4Address].self, forKey: .addresses), migration: try c.decode(MigrationSettings.self, forKey: .migration), tickets: try c.decode(TicketCache.self, forKey: .tickets), signOns: try c.decode([SignOn].self, forKey: .signOns))
     }
 
-    public static func == (a: Host, b: Host) -> Bool {
+    public static func == (a: SimulatedHost, b: SimulatedHost) -> Bool {
         if a.storage === b.storage { return true }
         return a.name == b.name && a.domain == b.domain && a.os == b.os && a.hypervisorInstalled == b.hypervisorInstalled && a.logonDC == b.logonDC && a.localGroups == b.localGroups && a.virtualMachines == b.virtualMachines && a.credentialGuard == b.credentialGuard && a.addresses == b.addresses && a.migration == b.migration && a.tickets == b.tickets && a.signOns == b.signOns
     }

@@ -8,7 +8,7 @@ import WindowsStatus
 /// and what `migauth`'s cmdlet-like commands keep in their environment file.
 ///
 /// ``apply(_:)`` is all-or-nothing: a refused action leaves the environment exactly as it was.
-public struct Environment: Sendable, Hashable, Codable {
+public struct SimulatedEnvironment: Sendable, Hashable, Codable {
     /// The directory, hosts and clock.
     public var world: World
     /// Where it came from (a scenario's name, an LDIF file).
@@ -281,7 +281,7 @@ public struct Environment: Sendable, Hashable, Codable {
             return MoveDiagnosis(request: spec, wouldSucceed: false, outcome: o, blockers: [o], warnings: [], assumptions: assumed)
         }
         spec.session = signedOn
-        var d = Environment(world: world, origin: origin).diagnose(spec)
+        var d = SimulatedEnvironment(world: world, origin: origin).diagnose(spec)
         d.assumptions = assumed
         return d
     }
@@ -292,7 +292,7 @@ public struct Environment: Sendable, Hashable, Codable {
     /// TestServer02 (2012 R2, 192.168.10.1 and .2) and the workstation AdminPC; users
     /// `Administrator` (Domain Admins) and `alice` (Hyper-V Administrators on both hosts); VM1 on
     /// TestServer01. Live migration is off, as after installing Hyper-V.
-    public static func seedWorld() -> Environment {
+    public static func seedWorld() -> SimulatedEnvironment {
         let yaml = """
             name: the seed article's hosts
             directory:
@@ -309,25 +309,25 @@ public struct Environment: Sendable, Hashable, Codable {
         do {
             return try Scenario(yaml: yaml, file: "<seed world>").initialEnvironment()
         } catch {
-            return Environment(world: World(), origin: "empty (\(error))")
+            return SimulatedEnvironment(world: World(), origin: "empty (\(error))")
         }
     }
 
     /// The directory from an LDIF file, with a host for every computer account that is not a DC:
     /// a Hyper-V host (default settings) when its `operatingSystem` is a Windows Server
     /// generation, else a workstation. Logon DC: the domain's first DC.
-    public static func fromLDIF(file: String) throws(ScenarioError) -> Environment {
+    public static func fromLDIF(file: String) throws(ScenarioError) -> SimulatedEnvironment {
         try fromLDIFWithNotes(file: file).environment
     }
 
     /// ``fromLDIF(file:)`` and what the import skipped (search references, objects the model does not read).
-    public static func fromLDIFWithNotes(file: String) throws(ScenarioError) -> (environment: Environment, notes: [LDIFNote]) {
+    public static func fromLDIFWithNotes(file: String) throws(ScenarioError) -> (environment: SimulatedEnvironment, notes: [LDIFNote]) {
         let imported = try LDIFSource.loadWithNotes(path: file, at: SourceLocation(file: file, field: ""))
         var world = World(directory: imported.directory)
         do { try world.addHostsForComputers() } catch {
             throw ScenarioError(file: file, message: "cannot create hosts: \(error.message)")
         }
-        return (Environment(world: world, origin: file), imported.notes)
+        return (SimulatedEnvironment(world: world, origin: file), imported.notes)
     }
 
     // MARK: Showing
