@@ -406,8 +406,6 @@ struct ChunkReceiver {
 
     func run() async throws(MigrationServiceError) {
         let offer = migration.offer
-        var expected: UInt32 = 0
-        var bytes: UInt64 = 0
         let decompressor = try ChunkDecompressor(zstd: ChunkCodec.usesZstd(conn.negotiation), allocator: conn.allocator)
         // Protocol 2: chunk `s` of channel `c` is chunk index `c + s·channels` of the file, whole — with the
         // totals checked at the commit, the chunks tile the file exactly once.
@@ -415,6 +413,20 @@ struct ChunkReceiver {
         var writes: [FileWork.Pending<Void>] = []
         writes.reserveCapacity(Self.writeDepth)
         let file = migration.file
+        do throws(MigrationServiceError) {
+            try await receive(offer: offer, tiled: tiled, decompressor: decompressor, file: file, writes: &writes)
+        } catch {
+            // A failed channel lets its outstanding writes finish first: none of them may still hold the
+            // staging file (or write into it) once the migration is cleaned up.
+            for write in writes { _ = try? await FileWork.finish(write, stage: .destination) }
+            throw error
+        }
+    }
+
+    private func receive(offer: MigrationOffer, tiled: Bool, decompressor: ChunkDecompressor, file: VMFile,
+                         writes: inout [FileWork.Pending<Void>]) async throws(MigrationServiceError) {
+        var expected: UInt32 = 0
+        var bytes: UInt64 = 0
         while true {
             switch try await conn.receive() {
             case .chunk(let header, let data):
@@ -450,8 +462,7 @@ struct ChunkReceiver {
                 try migration.add(UInt64(header.length))
             case .channelDone(let chunks, let total):
                 // Everything of this channel is on the file before its channelDone is echoed.
-                for write in writes { try await FileWork.finish(write, stage: .destination) }
-                writes.removeAll()
+                while !writes.isEmpty { try await FileWork.finish(writes.removeFirst(), stage: .destination) }
                 guard chunks == expected, total == bytes else {
                     throw MigrationServiceError.protocolViolation("channel \(channel) ended after \(chunks) chunks/\(total) bytes, received \(expected)/\(bytes)",
                                                                   stage: .destination)

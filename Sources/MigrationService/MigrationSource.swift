@@ -429,6 +429,24 @@ struct ChunkSender {
         var bytes: UInt64 = 0
         var offset = UInt64(channel) * chunkSize
         var next = start(sequence, offset)
+        do throws(MigrationServiceError) {
+            try await send(start: start, next: &next, sequence: &sequence, bytes: &bytes, offset: &offset,
+                           compressor: compressor, chunkSize: chunkSize, stride: stride)
+        } catch {
+            // A failed channel waits for its read ahead: nothing may still hold the file once the move returns.
+            if let next { _ = try? await FileWork.finish(next, stage: .source) }
+            throw error
+        }
+        try await conn.send(.channelDone(chunks: sequence, bytes: bytes))
+        guard case .channelDone(let c, let b) = try await conn.receive(), c == sequence, b == bytes else {
+            throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(channel)", stage: .source)
+        }
+    }
+
+    private func send(start: (UInt32, UInt64) -> FileWork.Pending<ByteBuffer>?, next: inout FileWork.Pending<ByteBuffer>?,
+                      sequence: inout UInt32, bytes: inout UInt64, offset: inout UInt64, compressor: ChunkCompressor?,
+                      chunkSize: UInt64, stride: UInt64) async throws(MigrationServiceError) {
+        let size = offer.size
         while let pending = next {
             let data = try await FileWork.finish(pending, stage: .source)
             // The pool reads the next chunk while this one is compressed, sealed and sent.
@@ -451,10 +469,6 @@ struct ChunkSender {
             bytes += UInt64(length)
             await sent.add(UInt64(length))
             offset += stride
-        }
-        try await conn.send(.channelDone(chunks: sequence, bytes: bytes))
-        guard case .channelDone(let c, let b) = try await conn.receive(), c == sequence, b == bytes else {
-            throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(channel)", stage: .source)
         }
     }
 }
