@@ -32,6 +32,7 @@ enum QEMUBench {
             default: throw BenchError("unknown option \(argument)")
             }
         }
+        let loadBefore = ServiceBench.loadAverage()
         let work = NSTemporaryDirectory() + "qemu-bench-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -57,6 +58,7 @@ enum QEMUBench {
         if let plain = results.first, let ours = results.last {
             print("migauth / plain TCP: \(String(format: "%.0f", 100 * ours.megabytesPerSecond / plain.megabytesPerSecond)) %")
         }
+        print("load average before: \(loadBefore), after: \(ServiceBench.loadAverage())")
     }
 
     static func shell(_ command: String) throws {

@@ -13,14 +13,17 @@ enum ServiceBench {
     static func run(_ arguments: [String]) async throws {
         var handshakes = 300
         var megabytes = 64
+        var rounds = 3
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
             case "--handshakes": handshakes = Int(iterator.next() ?? "") ?? handshakes
             case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
+            case "--rounds": rounds = max(1, Int(iterator.next() ?? "") ?? rounds)
             default: throw BenchError("unknown option \(argument)")
             }
         }
+        let loadBefore = loadAverage()
         try await TestRealm.withRealm { realm in
             for (key, value) in realm.environment { setenv(key, value, 1) }
             let fqdn = "hostb.test"
@@ -70,7 +73,7 @@ enum ServiceBench {
                 let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
                 let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
                 var best = 0.0
-                for round in 0..<3 {
+                for round in 0..<rounds {
                     let vm = "bench-\(round)-\(option)-\(suite.rawValue)-\(channels)"
                     try VMStore(directory: directory + "/src").create(vm, contents: bytes)
                     let start = clock.now
@@ -100,6 +103,8 @@ enum ServiceBench {
                 memory2["smb2"] = try await moves(.smb, in: shm, channels: 2)
                 memory2["smb4"] = try await moves(.smb, in: shm, channels: 4)
             }
+            let smbDisk2 = try await moves(.smb, in: work, channels: 2)
+            let smbDisk4 = try await moves(.smb, in: work, channels: 4)
             let gcm = try gcmSealOpen(bytes: size)
             func mb(_ v: Double?) -> String { v.map { String(format: "%.0f", $0) } ?? "n/a" }
             await destination.stop()
@@ -111,22 +116,38 @@ enum ServiceBench {
             |---|---|
             | handshake (connect + Kerberos mutual + authorization), p50 | \(String(format: "%.2f", percentile(0.5) * 1000)) ms |
             | handshake, p99 | \(String(format: "%.2f", percentile(0.99) * 1000)) ms |
-            | suite 1 (RFC 4121 wrap): protected move, TCP/IP option, 1 MiB chunks (incl. SHA-256 both ends, fsync to disk) | \(String(format: "%.0f", protectedDisk)) MB/s |
+            | suite 1 (RFC 4121 wrap): protected move, TCP/IP option, 1 MiB chunks (protocol 2: no file digest; fsync to disk) | \(String(format: "%.0f", protectedDisk)) MB/s |
             | suite 1: protected move, TCP/IP option, VM files on tmpfs (no disk write-back) | \(protectedMemory.map { String(format: "%.0f", $0) } ?? "n/a") MB/s |
             | suite 1, protocol 1: protected move, Compression option (zlib level 1; the data is half random, half zeros), disk / tmpfs | \(String(format: "%.0f", compressed)) / \(mb(memory2["zlib"])) MB/s |
             | suite 2 (AES-256-GCM): protected move, TCP/IP, disk | \(mb(protectedDisk2)) MB/s |
             | suite 2: protected move, TCP/IP, tmpfs | \(mb(memory2["tcp"])) MB/s |
             | suite 2: protected move, Compression (zstd level 1, raw when < 3 % saved), disk / tmpfs | \(mb(compressed2)) / \(mb(memory2["compression"])) MB/s |
+            | suite 2: protected move, SMB 2 / 4 channels, disk | \(mb(smbDisk2)) / \(mb(smbDisk4)) MB/s |
             | suite 2: protected move, SMB 2 / 4 channels, tmpfs | \(mb(memory2["smb2"])) / \(mb(memory2["smb4"])) MB/s |
             | in-process AES-256-GCM seal + open in place, 1 MiB | \(mb(gcm)) MB/s |
             | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
             | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
             """)
-            print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of 3 moves)")
+            func ratio(_ a: Double?, _ b: Double?) -> String {
+                guard let a, let b, b > 0 else { return "n/a" }
+                return String(format: "%.2f", a / b)
+            }
+            print("""
+            ratios: suite 2 TCP/IP tmpfs / in-process GCM = \(ratio(memory2["tcp"], gcm)); disk / GCM = \(ratio(protectedDisk2, gcm)); \
+            SMB 4 tmpfs / GCM = \(ratio(memory2["smb4"], gcm)); Compression / TCP/IP (suite 2) disk = \(ratio(compressed2, protectedDisk2)), \
+            tmpfs = \(ratio(memory2["compression"], memory2["tcp"])); suite 2 / suite 1 TCP/IP tmpfs = \(ratio(memory2["tcp"], protectedMemory))
+            """)
+            print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of \(rounds) moves; load average before: \(loadBefore), after: \(loadAverage()))")
         }
     }
 
     /// AES-256-GCM seal + open in place of 1 MiB messages (KerberosCrypto's OpenSSL EVP), counter nonces.
+    /// `/proc/loadavg`'s first three fields (the machine is shared: figures depend on it).
+    static func loadAverage() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "n/a" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
     static func gcmSealOpen(bytes: Int) throws -> Double {
         var key = [UInt8](repeating: 0, count: 32)
         var g = SystemRandomNumberGenerator()

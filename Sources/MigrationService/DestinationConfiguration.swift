@@ -29,12 +29,17 @@ public struct DestinationConfiguration: Sendable, Hashable {
     public var osGeneration: OSGeneration?
     /// Free-space reserve, connection caps, timeouts (``ServiceLimits``).
     public var limits: ServiceLimits
+    /// The protocol versions and protection suites accepted (default: all; ``ProtectionPolicy/aeadOnly``
+    /// refuses protocol 1 and suite 1).
+    public var protection: ProtectionPolicy
 
     public init(hostName: String, fqdn: String, realm: String? = nil, keytab: String, vmDirectory: String,
                 allowedUsers: [String], incomingNetworks: [IPv4Subnet] = [], useAnyNetwork: Bool = false,
                 maximumMigrations: Int = 2, migrationEnabled: Bool = true, netbiosDomain: String? = nil,
-                osGeneration: OSGeneration? = nil, limits: ServiceLimits = .default) {
+                osGeneration: OSGeneration? = nil, limits: ServiceLimits = .default,
+                protection: ProtectionPolicy = .default) {
         self.limits = limits
+        self.protection = protection
         self.netbiosDomain = netbiosDomain
         self.osGeneration = osGeneration
         self.hostName = hostName

@@ -58,6 +58,7 @@ final class FrameConnection {
         channel.eventLoop.makeCompletedFuture {
             let limit = FrameLimit(unauthenticatedLimit)
             let activity = ConnectionActivity()
+            try setBulkOptions(channel)
             try channel.pipeline.syncOperations.addHandler(ActivityStampHandler(activity))
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
             return ServerChild(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
@@ -68,9 +69,25 @@ final class FrameConnection {
     /// The pipeline of every migration connection: the frame decoder, then an async channel.
     static func initialize(_ channel: Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
         channel.eventLoop.makeCompletedFuture {
+            try setBulkOptions(channel)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
             return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
         }
+    }
+
+    /// Outgoing bytes an async writer may queue before it waits for the socket: a few sealed chunks, so the
+    /// next chunk is sealed while the kernel sends the last (NIO's default, 64 KiB, is less than one chunk and
+    /// would make every chunk wait for the previous one to leave).
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 4 << 20, high: 8 << 20)
+
+    /// Reads of up to 1 MiB at a time (NIO's default adapts up to 64 KiB): a 1 MiB chunk arrives in a few reads.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 256 << 10, maximum: 1 << 20)
+
+    /// The options of a connection that carries chunks (migration connections, and the live path's QEMU sockets).
+    static func setBulkOptions(_ channel: Channel) throws {
+        guard let sync = channel.syncOptions else { return }
+        try sync.setOption(ChannelOptions.writeBufferWaterMark, value: writeBufferWaterMark)
+        try sync.setOption(ChannelOptions.recvAllocator, value: receiveAllocator)
     }
 
     // MARK: Receiving

@@ -69,6 +69,9 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
     public var osGeneration: OSGeneration?
     /// Limits that make the daemon safe to expose (JSON `limits`, every key optional; ``ServiceLimits``).
     public var limits: ServiceLimits = .default
+    /// The protocol versions and protection suites accepted on migration connections, incoming and
+    /// outgoing (JSON `protection`: `minimumProtocolVersion`, `suites`; default: all). ``ProtectionPolicy``.
+    public var protection: ProtectionPolicy = .default
 
     public init(name: String, fqdn: String, address: String, realm: String, keytab: String,
                 clientKeytab: String? = nil, ccacheDirectory: String, migrationEnabled: Bool = true,
@@ -115,7 +118,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
         case smbChannels, vmDirectory, hosts, netbiosDomain, authenticationType, protectedUsers, credentialGuard
         case tlsCertificate, tlsPrivateKey, osGeneration
         case qemu, virtualMachines
-        case limits
+        case limits, protection
     }
 
     /// Optional keys take their defaults (migration enabled, port 6600, management port 0, N2 = 2,
@@ -152,6 +155,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                   virtualMachines: try c.decodeIfPresent([VirtualMachineDeclaration].self, forKey: .virtualMachines) ?? [],
                   osGeneration: try c.decodeIfPresent(OSGeneration.self, forKey: .osGeneration))
         limits = try c.decodeIfPresent(ServiceLimits.self, forKey: .limits) ?? .default
+        protection = try c.decodeIfPresent(ProtectionPolicy.self, forKey: .protection) ?? .default
     }
 
     /// The keytab of a configuration that names none: the system's (what MIT's tools use by default).
@@ -218,6 +222,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
             }
         }
         try limits.validate()
+        if let problem = protection.problem { throw .configuration(problem, stage: .source) }
     }
 
     /// Resolves a host name through `hosts` (its own names resolve to `address`).
@@ -232,7 +237,7 @@ public struct HostConfiguration: Sendable, Hashable, Codable {
                                  allowedUsers: allowedUsers, incomingNetworks: incomingNetworks,
                                  useAnyNetwork: useAnyNetwork, maximumMigrations: maximumMigrations,
                                  migrationEnabled: migrationEnabled, netbiosDomain: netbiosDomain,
-                                 osGeneration: osGeneration, limits: limits)
+                                 osGeneration: osGeneration, limits: limits, protection: protection)
     }
 
     /// P1 for this host.

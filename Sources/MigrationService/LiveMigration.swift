@@ -228,7 +228,7 @@ extension MigrationSource {
         }
         let memory = UInt64(guest.machine.memoryMiB) << 20
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
-        let offer = MigrationOffer(id: .random(), vm: vm, size: memory, sha256: [UInt8](repeating: 0, count: 32),
+        let offer = MigrationOffer(id: .random(), vm: vm, size: memory, sha256: WireProtocol.noDigest,
                                    performance: options.performance, channels: 1, chunkSize: UInt32(chunkSize),
                                    vmKind: .qemuLive, sourceGeneration: osGeneration?.rawValue)
         let sent = SentBytes(total: memory, progress: options.progress)
@@ -355,7 +355,9 @@ extension MigrationDestination {
                 feed = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .connect(unixDomainSocketPath: streamPath) { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                            // Unsealing runs ahead of QEMU's loading by a few chunks instead of waiting for each.
+                            try FrameConnection.setBulkOptions(channel)
+                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                         }
                     }
             } catch {

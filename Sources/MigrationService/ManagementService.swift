@@ -350,9 +350,9 @@ public final class ManagementService: Sendable {
         let target = MigrationTarget(fqdn: request.destination, endpoint: endpoint,
                                      realm: Self.destinationRealm(request.destination, configuration: configuration))
         let (stream, continuation) = AsyncStream.makeStream(of: MigrationProgress.self, bufferingPolicy: .bufferingNewest(4))
-        let options = MoveOptions(performance: request.performance ?? configuration.performanceOption,
+        let options = try MoveOptions(performance: request.performance ?? configuration.performanceOption,
                                   channels: request.channels == 0 ? configuration.smbChannels : Int(request.channels),
-                                  progress: { continuation.yield($0) })
+                                  progress: { continuation.yield($0) }).restricted(to: configuration.protection)
         let vm = request.vm
         let crossRealmDelegation = target.realm == nil && configuration.authenticationType == .kerberos
         async let outcome: Result<MigrationReport, MigrationServiceError> = {

@@ -129,7 +129,13 @@ public final class MigrationDestination: Sendable {
         do throws(MigrationServiceError) {
             let principal = configuration.servicePrincipal
             let keytab = configuration.keytab
-            let (identity, settings) = state.withLock { ($0.identity, $0.settings) }
+            let (identity, offered) = state.withLock { ($0.identity, $0.settings) }
+            // The configuration's protection policy narrows what this end offers (protocol 1, suite 1 refused).
+            guard let settings = configuration.protection.restrict(offered) else {
+                throw MigrationServiceError.failure(.authentication, .algorithmMismatch, stage: .destination,
+                                                    reason: "No protection suite is both offered and allowed on \(configuration.hostName)",
+                                                    detail: "offered \(offered.suites.map(\.rawValue)), allowed \(configuration.protection.suites.map(\.rawValue))")
+            }
             conn.settings = settings
             let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
                 try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
@@ -245,8 +251,15 @@ public final class MigrationDestination: Sendable {
             }
             watchdog.cancel()
             try migration.verifyComplete()
-            try file.sync(stage: .destination)
-            guard try file.sha256(stage: .destination) == offer.sha256 else {
+            // Protocol 1 (and a protocol 2 source that sends one anyway) offers the file's SHA-256: one pass
+            // over the staged file. Protocol 2 offers none: every chunk was authenticated and the chunks
+            // tiled the file exactly once (ChunkReceiver), so nothing is read back.
+            let verifyDigest = conn.version < 2 || offer.sha256 != WireProtocol.noDigest
+            let digest = try await FileWork.run(.destination) { () throws(MigrationServiceError) -> [UInt8]? in
+                try file.sync(stage: .destination)
+                return verifyDigest ? try file.sha256(stage: .destination) : nil
+            }
+            guard digest == nil || digest == offer.sha256 else {
                 throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
                                                     reason: "The virtual machine '\(offer.vm)' did not arrive intact",
                                                     detail: "SHA-256 of the received file differs from the offer")
@@ -379,17 +392,41 @@ final class IncomingMigration: Sendable {
     func finish() { progress.withLock { $0.finished = true } }
 }
 
-/// Receives one channel's chunks into the staging file, checking order, bounds and sizes.
+/// Receives one channel's chunks into the staging file, checking order, bounds and sizes. Unsealing and
+/// writing overlap: each chunk's `pwrite` runs on the blocking pool (``FileWork``) while the next frame
+/// is unsealed, with at most ``writeDepth`` writes outstanding (a slow disk slows the channel, nothing
+/// more is buffered).
 struct ChunkReceiver {
     let conn: FrameConnection
     let migration: IncomingMigration
     let channel: UInt8
 
+    /// Chunks unsealed but not yet written, per channel (the bounded queue between unsealing and writing).
+    static let writeDepth = 4
+
     func run() async throws(MigrationServiceError) {
         let offer = migration.offer
+        let decompressor = try ChunkDecompressor(zstd: ChunkCodec.usesZstd(conn.negotiation), allocator: conn.allocator)
+        // Protocol 2: chunk `s` of channel `c` is chunk index `c + s·channels` of the file, whole — with the
+        // totals checked at the commit, the chunks tile the file exactly once.
+        let tiled = conn.version >= 2
+        var writes: [FileWork.Pending<Void>] = []
+        writes.reserveCapacity(Self.writeDepth)
+        let file = migration.file
+        do throws(MigrationServiceError) {
+            try await receive(offer: offer, tiled: tiled, decompressor: decompressor, file: file, writes: &writes)
+        } catch {
+            // A failed channel lets its outstanding writes finish first: none of them may still hold the
+            // staging file (or write into it) once the migration is cleaned up.
+            for write in writes { _ = try? await FileWork.finish(write, stage: .destination) }
+            throw error
+        }
+    }
+
+    private func receive(offer: MigrationOffer, tiled: Bool, decompressor: ChunkDecompressor, file: VMFile,
+                         writes: inout [FileWork.Pending<Void>]) async throws(MigrationServiceError) {
         var expected: UInt32 = 0
         var bytes: UInt64 = 0
-        let decompressor = try ChunkDecompressor(zstd: ChunkCodec.usesZstd(conn.negotiation), allocator: conn.allocator)
         while true {
             switch try await conn.receive() {
             case .chunk(let header, let data):
@@ -402,11 +439,30 @@ struct ChunkReceiver {
                       header.offset <= offer.size, UInt64(header.length) <= offer.size - header.offset else {
                     throw MigrationServiceError.protocolViolation("chunk \(header.sequence) outside the file", stage: .destination)
                 }
-                try migration.file.write(try decompressor.decode(header, data), offset: header.offset, stage: .destination)
+                if tiled {
+                    let index = UInt64(channel) + UInt64(expected) * UInt64(offer.channels)
+                    let (start, overflow) = index.multipliedReportingOverflow(by: UInt64(offer.chunkSize))
+                    guard !overflow, header.offset == start,
+                          UInt64(header.length) == min(UInt64(offer.chunkSize), offer.size - start) else {
+                        throw MigrationServiceError.protocolViolation(
+                            "chunk \(header.sequence) of channel \(channel) is not chunk \(index) of the file (offset \(header.offset), length \(header.length))",
+                            stage: .destination)
+                    }
+                }
+                let plain = try decompressor.decode(header, data)
+                let offset = header.offset
+                writes.append(FileWork.start(.destination) { () throws(MigrationServiceError) in
+                    try file.write(plain, offset: offset, stage: .destination)
+                })
+                if writes.count >= Self.writeDepth {
+                    try await FileWork.finish(writes.removeFirst(), stage: .destination)
+                }
                 expected &+= 1
                 bytes += UInt64(header.length)
                 try migration.add(UInt64(header.length))
             case .channelDone(let chunks, let total):
+                // Everything of this channel is on the file before its channelDone is echoed.
+                while !writes.isEmpty { try await FileWork.finish(writes.removeFirst(), stage: .destination) }
                 guard chunks == expected, total == bytes else {
                     throw MigrationServiceError.protocolViolation("channel \(channel) ended after \(chunks) chunks/\(total) bytes, received \(expected)/\(bytes)",
                                                                   stage: .destination)

@@ -128,7 +128,10 @@ public struct MoveOptions: Sendable {
 public struct MigrationReport: Sendable, Hashable {
     public var vm: String
     public var bytes: UInt64
-    /// SHA-256 of the VM's state file, hex.
+    /// SHA-256 of the VM's state file, hex, on protocol 1 (its offer carries the digest); empty on
+    /// protocol 2 and for a live guest, where every chunk is authenticated by the connection's
+    /// protection and the destination checks that the chunks tile the file exactly once
+    /// (docs/wire-protocol.md, "Integrity of a state file").
     public var sha256: String
     /// The principal the destination authenticated (the user, also through S4U2Proxy).
     public var destinationPrincipal: String
@@ -200,12 +203,12 @@ public struct MigrationSource: Sendable {
         }
         let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
         let size = file.size
-        let hash = try file.sha256(stage: .source)
         let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
-        let offer = MigrationOffer(id: .random(), vm: vm, size: size, sha256: hash, performance: options.performance,
-                                   channels: UInt8(channels), chunkSize: UInt32(chunkSize),
-                                   sourceGeneration: osGeneration?.rawValue)
+        let id = MigrationID.random()
+        // The offer is laid out once the opening chose the version: protocol 1 carries the file's SHA-256
+        // (one pass over the file before the offer), protocol 2 none (docs/wire-protocol.md, "Integrity").
+        var hash: [UInt8] = []
         let target_ = target
         let sent = SentBytes(total: size, progress: options.progress)
         await sent.report(.connecting)
@@ -218,10 +221,16 @@ public struct MigrationSource: Sendable {
         do {
         principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
             conn.settings = settings
-            conn.binding = ConnectionBinding(migrationID: offer.id, channel: 0)
+            conn.binding = ConnectionBinding(migrationID: id, channel: 0)
             let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
                                                                   destinationName: target_.fqdn)
             do {
+                if conn.version < 2 {
+                    hash = try await FileWork.run(.source) { () throws(MigrationServiceError) in try file.sha256(stage: .source) }
+                }
+                let offer = MigrationOffer(id: id, vm: vm, size: size, sha256: conn.version < 2 ? hash : WireProtocol.noDigest,
+                                           performance: options.performance, channels: UInt8(channels),
+                                           chunkSize: UInt32(chunkSize), sourceGeneration: osGeneration?.rawValue)
                 queuedAt = try await Self.offer(offer, on: conn, sent: sent)
                 await sent.report(.transferring)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -246,7 +255,7 @@ public struct MigrationSource: Sendable {
                 await sent.report(.committing)
                 // Let go first: the VM leaves this host's VMs before the destination may register it, so a
                 // crash of either side can never leave it registered on both (kill -9 in the commit window).
-                outgoing = try store.letGo(vm, id: offer.id)
+                outgoing = try store.letGo(vm, id: id)
                 try await conn.send(.commit)
                 guard case .committed = try await conn.receive() else {
                     throw MigrationServiceError.protocolViolation("expected committed", stage: .source)
@@ -379,7 +388,8 @@ final class SentBytes: Sendable {
 }
 
 /// Sends one channel's share of the file: chunks `channel`, `channel + n`, `channel + 2n`, …
-/// read straight into the outgoing buffer, compressed if asked (and smaller), sealed in place.
+/// read straight into the outgoing buffer on the blocking pool (``FileWork``) one chunk ahead of the
+/// sealing, compressed if asked (and smaller), sealed in place.
 struct ChunkSender {
     let conn: FrameConnection
     let file: VMFile
@@ -387,39 +397,78 @@ struct ChunkSender {
     let channel: Int
     let sent: SentBytes
 
+    /// Room after a chunk's data: a zstd frame of incompressible data is a little longer than it.
+    private static let slack = 64
+
+    /// Reads the chunk at `offset` on the pool: for a raw chunk the whole plaintext message (kind, header,
+    /// data); for Compression only the data (the task compresses it into the message).
+    private static func read(_ file: VMFile, sequence: UInt32, offset: UInt64, length: Int,
+                             message: Bool) -> FileWork.Pending<ByteBuffer> {
+        FileWork.start(.source) { () throws(MigrationServiceError) -> ByteBuffer in
+            var buffer = ByteBufferAllocator().buffer(capacity: (message ? 1 + ChunkHeader.encodedSize : 0) + length + slack)
+            if message {
+                buffer.writeInteger(WireMessage.Kind.chunk.rawValue)
+                ChunkHeader(sequence: sequence, offset: offset, length: UInt32(length), flags: 0).encode(into: &buffer)
+            }
+            try file.read(into: &buffer, offset: offset, count: length, stage: .source)
+            return buffer
+        }
+    }
+
     func run() async throws(MigrationServiceError) {
         let chunkSize = UInt64(offer.chunkSize)
         let stride = UInt64(offer.channels) * chunkSize
         let compress = offer.performance == .compression
         let compressor = compress ? try ChunkCompressor(zstd: ChunkCodec.usesZstd(conn.negotiation)) : nil
-        var raw = conn.allocator.buffer(capacity: compress ? Int(chunkSize) : 0)
+        let size = offer.size, file = self.file
+        func start(_ sequence: UInt32, _ offset: UInt64) -> FileWork.Pending<ByteBuffer>? {
+            offset < size ? Self.read(file, sequence: sequence, offset: offset, length: Int(min(chunkSize, size - offset)),
+                                      message: !compress) : nil
+        }
         var sequence: UInt32 = 0
         var bytes: UInt64 = 0
         var offset = UInt64(channel) * chunkSize
-        while offset < offer.size {
-            let length = Int(min(chunkSize, offer.size - offset))
-            var plain = conn.allocator.buffer(capacity: 1 + ChunkHeader.encodedSize + length + 64)
-            plain.writeInteger(WireMessage.Kind.chunk.rawValue)
-            var header = ChunkHeader(sequence: sequence, offset: offset, length: UInt32(length), flags: 0)
-            let headerIndex = plain.writerIndex
-            header.encode(into: &plain)
+        var next = start(sequence, offset)
+        do throws(MigrationServiceError) {
+            try await send(start: start, next: &next, sequence: &sequence, bytes: &bytes, offset: &offset,
+                           compressor: compressor, chunkSize: chunkSize, stride: stride)
+        } catch {
+            // A failed channel waits for its read ahead: nothing may still hold the file once the move returns.
+            if let next { _ = try? await FileWork.finish(next, stage: .source) }
+            throw error
+        }
+        try await conn.send(.channelDone(chunks: sequence, bytes: bytes))
+        guard case .channelDone(let c, let b) = try await conn.receive(), c == sequence, b == bytes else {
+            throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(channel)", stage: .source)
+        }
+    }
+
+    private func send(start: (UInt32, UInt64) -> FileWork.Pending<ByteBuffer>?, next: inout FileWork.Pending<ByteBuffer>?,
+                      sequence: inout UInt32, bytes: inout UInt64, offset: inout UInt64, compressor: ChunkCompressor?,
+                      chunkSize: UInt64, stride: UInt64) async throws(MigrationServiceError) {
+        let size = offer.size
+        while let pending = next {
+            let data = try await FileWork.finish(pending, stage: .source)
+            // The pool reads the next chunk while this one is compressed, sealed and sent.
+            next = start(sequence &+ 1, offset + stride)
+            let length = Int(min(chunkSize, size - offset))
+            var plain: ByteBuffer
             if let compressor {
-                raw.clear()
-                try file.read(into: &raw, offset: offset, count: length, stage: .source)
-                header.flags = try compressor.encode(raw, into: &plain)
+                plain = conn.allocator.buffer(capacity: 1 + ChunkHeader.encodedSize + length + Self.slack)
+                plain.writeInteger(WireMessage.Kind.chunk.rawValue)
+                var header = ChunkHeader(sequence: sequence, offset: offset, length: UInt32(length), flags: 0)
+                let headerIndex = plain.writerIndex
+                header.encode(into: &plain)
+                header.flags = try compressor.encode(data, into: &plain)
                 plain.setInteger(header.flags, at: headerIndex + ChunkHeader.encodedSize - 1)
             } else {
-                try file.read(into: &plain, offset: offset, count: length, stage: .source)
+                plain = data
             }
             try await conn.sendSealed(plaintext: &plain)
             sequence &+= 1
             bytes += UInt64(length)
             await sent.add(UInt64(length))
             offset += stride
-        }
-        try await conn.send(.channelDone(chunks: sequence, bytes: bytes))
-        guard case .channelDone(let c, let b) = try await conn.receive(), c == sequence, b == bytes else {
-            throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(channel)", stage: .source)
         }
     }
 }

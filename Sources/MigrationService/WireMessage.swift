@@ -15,6 +15,8 @@ public enum WireProtocol {
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
     /// Largest plaintext chunk a source may send (fits a frame with GSS overhead).
     public static let maximumChunkSize = 4 * 1024 * 1024
+    /// The `sha256` of an offer that carries no digest (protocol 2 state files, live guests): 32 zero bytes.
+    static let noDigest = [UInt8](repeating: 0, count: 32)
     /// Default plaintext chunk size.
     public static let defaultChunkSize = 1024 * 1024
     /// Most parallel connections of one SMB-like migration.

@@ -69,7 +69,9 @@ struct MoveCommand: ParsableCommand {
             if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             fail(error)
         }
-        emit("Moved \(report.vm) to \(to): \(report.bytes) bytes, SHA-256 \(report.sha256), "
+        // Protocol 2 sends no file digest (each chunk is authenticated): the report has one on protocol 1 only.
+        let digest = report.sha256.isEmpty ? "" : "SHA-256 \(report.sha256), "
+        emit("Moved \(report.vm) to \(to): \(report.bytes) bytes, \(digest)"
              + "\(report.performance) over \(report.channels) connection(s), authenticated as \(report.destinationPrincipal)"
              + (report.queuedAt.map { ", waited in queue at position \($0)" } ?? ""))
     }
@@ -110,7 +112,8 @@ struct MoveCommand: ParsableCommand {
                 vm: vm, to: MigrationTarget(fqdn: to, endpoint: destination, realm: realm ?? configuration.realm),
                 authentication: consoleAuthentication(configuration, credential: credential),
                 options: MoveOptions(performance: option ?? configuration.performanceOption,
-                                     channels: channels ?? configuration.smbChannels, progress: progress))
+                                     channels: channels ?? configuration.smbChannels, progress: progress)
+                    .restricted(to: configuration.protection))
             if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
             return report
         }

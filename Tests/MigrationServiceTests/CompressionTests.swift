@@ -65,6 +65,13 @@ struct CompressionTests {
         }
         // 256 KiB of zeros declared as a 64 KiB chunk: refused before anything is written.
         #expect(status(ChunkHeader(sequence: 0, offset: 0, length: UInt32(Self.chunk), flags: ChunkHeader.zstd), frame) == .illegalMessage)
+        // The frame carries zstd's content checksum (frame header descriptor bit 2): a frame whose content
+        // checksum is wrong does not decompress.
+        #expect(frame.getInteger(at: frame.readerIndex + 4, as: UInt8.self).map { $0 & 0x04 } == 0x04)
+        var badChecksum = frame
+        let last = badChecksum.writerIndex - 1
+        badChecksum.setInteger((badChecksum.getInteger(at: last, as: UInt8.self) ?? 0) ^ 0x01, at: last)
+        #expect(status(ChunkHeader(sequence: 0, offset: 0, length: UInt32(4 * Self.chunk), flags: ChunkHeader.zstd), badChecksum) == .illegalMessage)
         // Garbage after a valid frame header.
         var corrupt = frame
         corrupt.setInteger(UInt32(0xDEAD_BEEF), at: corrupt.writerIndex - 4)

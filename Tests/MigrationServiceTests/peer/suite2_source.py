@@ -1,8 +1,10 @@
 """An independent migration source on protocol version 2, suite 2, written from docs/wire-protocol.md
 with python-gssapi and `cryptography` only (no code shared with the Swift implementation).
 
-Usage: suite2_source.py HOST PORT TARGET_PRINCIPAL VM FILE   (KRB5_CONFIG and KRB5CCNAME from the environment)
+Usage: suite2_source.py HOST PORT TARGET_PRINCIPAL VM FILE [DIGEST]   (KRB5_CONFIG and KRB5CCNAME from the environment)
 Moves FILE as VM over TCP/IP (one channel, 64 KiB chunks) and prints "COMMITTED <bytes>", or exits non-zero.
+DIGEST is the offer's sha256 field: "none" (default: 32 zero bytes, as protocol 2 sends), "sha256" (the
+file's SHA-256, which the destination then verifies) or "wrong" (a SHA-256 of something else).
 """
 import hashlib
 import os
@@ -85,6 +87,7 @@ def string16(data, offset):
 
 def main():
     host, port, target, vm, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    digest_mode = sys.argv[6] if len(sys.argv) > 6 else "none"
     content = open(path, "rb").read()
     conn = Connection(host, port)
     conn.migration_id = os.urandom(16)
@@ -135,10 +138,12 @@ def main():
     principal, _ = string16(result, 1)
 
     # offer (TCP/IP, one channel; version 2: vmKind 0, a state file; no sourceGeneration), ready, chunks,
-    # channelDone, commit.
+    # channelDone, commit. Chunk k sits at k * chunkSize with length min(chunkSize, size - offset).
     name = vm.encode()
+    digest = {"none": bytes(32), "sha256": hashlib.sha256(content).digest(),
+              "wrong": hashlib.sha256(content + b"!").digest()}[digest_mode]
     offer = (bytes([0x10]) + conn.migration_id + struct.pack(">H", len(name)) + name + struct.pack(">Q", len(content))
-             + hashlib.sha256(content).digest() + struct.pack(">BBIB", 0, 1, CHUNK, 0))
+             + digest + struct.pack(">BBIB", 0, 1, CHUNK, 0))
     conn.send_sealed(offer)
     while True:
         reply = conn.receive_sealed()
