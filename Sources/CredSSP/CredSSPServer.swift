@@ -23,8 +23,9 @@ public actor CredSSPServer {
     private let tlsConfiguration: TLSConfiguration
     private let key: CertificatePublicKey
     private var tls: TLSEngine?
-    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
-    private let thread = CredSSPSessionThread()
+    /// This actor's thread, one of a small shared set: TLS and the inner authentication (which may block on a KDC)
+    /// run there.
+    private let thread: CredSSPSessionThread
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .handshake
     /// The protocol version both sides use (the smaller of the two announced).
@@ -59,9 +60,15 @@ public actor CredSSPServer {
         self.tlsConfiguration = configuration
         self.inner = inner
         self.policy = policy
+        self.thread = try CredSSPSessionThread.assign()
     }
 
-    deinit { thread.stop() }
+    /// Runs on the session thread (the TLS engine is bound to it): closing the engine frees its channel, also when
+    /// the exchange was abandoned half-way (a peer that went away, a timeout).
+    isolated deinit {
+        tls?.close()
+        thread.release()
+    }
 
     /// Advances the exchange with the client's next token.
     public func step(_ input: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
@@ -233,6 +240,9 @@ public actor CredSSPServer {
         try engine.write(try TSRequestCodec.encode(request))
         return try engine.drainRecords()
     }
+
+    /// A weak reference to this machine's TLS channel, once TLS started (tests).
+    func tlsProbe() -> TLSEngine.Probe? { tls.map(TLSEngine.Probe.init) }
 
     private func requireTLS() throws -> TLSEngine {
         guard let tls else { throw CredSSPError(.invalidState, .invalidHandle, "TLS is not started") }

@@ -9,7 +9,8 @@ import NIOTLS
 /// opaque tokens, as SSPI's Schannel does. `EmbeddedChannel` must be used from the thread that created it; the
 /// CredSSP actors run on a thread of their own (``CredSSPSessionThread``), so every call is a plain synchronous one.
 final class TLSEngine {
-    private let channel: EmbeddedChannel
+    /// Internal for the tests (a closed engine's channel must be freed).
+    let channel: EmbeddedChannel
     private let recorder: HandshakeRecorder
     private var closed = false
 
@@ -107,9 +108,25 @@ final class TLSEngine {
         return try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
     }
 
-    /// Ends the session: later records are refused.
+    /// Ends the session: later records are refused, and the channel is closed, which frees it with the TLS session
+    /// (a channel that is never closed keeps its pipeline, handlers and BoringSSL's `SSL` alive: a reference cycle).
+    /// Must run on the thread that made the engine, like every other call.
     func close() {
+        guard !closed else { return }
         closed = true
+        channel.close(promise: nil)
+        // swift-nio-ssl waits for the peer's close_notify up to a timeout: let it pass at once (nothing is sent).
+        channel.embeddedEventLoop.advanceTime(by: .hours(1))
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A weak reference to an engine's channel, readable from any thread (tests: a finished or abandoned session's
+    /// channel must be freed).
+    final class Probe: @unchecked Sendable {
+        private weak var channel: EmbeddedChannel?
+        init(_ engine: TLSEngine) { channel = engine.channel }
+        /// True while the channel is still in memory.
+        var isAlive: Bool { channel != nil }
     }
 
     static func map(_ error: any Error) -> CredSSPError {
