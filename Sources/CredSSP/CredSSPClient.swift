@@ -82,7 +82,13 @@ public actor CredSSPClient {
         switch state {
         case .initial:
             guard input == nil else { throw CredSSPError.unexpected("The first client step takes no input") }
-            let engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            let engine: TLSEngine
+            if case .certificateAuthorities = verification {
+                engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            } else {
+                engine = try TLSEngine.client(context: try TLSContexts.unverifiedClient(
+                    minimum: policy.minimumTLSVersion, maximum: policy.maximumTLSVersion), serverHostname: hostname)
+            }
             tls = engine
             state = .handshake
             return .send(try engine.drainRecords())

@@ -20,7 +20,8 @@ public actor CredSSPServer {
 
     private let inner: any CredSSPInnerAuthenticator
     private let policy: CredSSPPolicy
-    private let tlsConfiguration: TLSConfiguration
+    /// Shared with the other servers of the same certificate, key and versions (``TLSContexts``).
+    private let tlsContext: NIOSSLContext
     private let key: CertificatePublicKey
     private var tls: TLSEngine?
     /// This actor's thread, one of a small shared set: TLS and the inner authentication (which may block on a KDC)
@@ -45,19 +46,10 @@ public actor CredSSPServer {
     public init(certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey,
                 inner: sending any CredSSPInnerAuthenticator, policy: CredSSPPolicy = CredSSPPolicy()) throws {
         try policy.validate()
-        guard let leaf = certificateChain.first else {
-            throw CredSSPError(.tls, .invalidParameter, "The server needs a certificate")
-        }
-        do {
-            self.key = try CertificatePublicKey(certificateDER: try leaf.toDERBytes())
-        } catch {
-            throw CredSSPError(.tls, .invalidParameter, "The server certificate cannot be read: \(error)")
-        }
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
-        configuration.minimumTLSVersion = policy.minimumTLSVersion
-        configuration.maximumTLSVersion = policy.maximumTLSVersion
-        self.tlsConfiguration = configuration
+        let shared = try TLSContexts.server(chain: certificateChain, privateKey: privateKey,
+                                            minimum: policy.minimumTLSVersion, maximum: policy.maximumTLSVersion)
+        self.tlsContext = shared.context
+        self.key = shared.key
         self.inner = inner
         self.policy = policy
         self.thread = try CredSSPSessionThread.assign()
@@ -94,7 +86,7 @@ public actor CredSSPServer {
         case .handshake:
             let engine: TLSEngine
             if let tls { engine = tls } else {
-                engine = try TLSEngine.server(configuration: tlsConfiguration)
+                engine = try TLSEngine.server(context: tlsContext)
                 tls = engine
             }
             try checkTokenSize(input)

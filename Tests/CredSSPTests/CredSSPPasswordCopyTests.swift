@@ -66,6 +66,7 @@ import Testing
             let outcome = await Exchange.run(client: client, server: server)
             let credentials = try #require(outcome.credentials)
             #expect(credentials.withPasswordUTF16LE { $0.map { ~$0 } == pattern })
+            #expect(credentials.password == service.password)  // the String getter's UTF-16 scratch buffer is wiped
             #expect(try Self.occurrences(ofComplement: pattern) >= 1)  // the delivered credentials: the search does find it
             credentials.wipe()
         }
