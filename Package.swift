@@ -104,7 +104,10 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "CompressNIO", package: "compress-nio"),
-                           .product(name: "Crypto", package: "swift-crypto")],
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           // ServiceTLSIdentity: the self-signed RSA certificate made in memory (no key file).
+                           .product(name: "_CryptoExtras", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates")],
             swiftSettings: swiftSettings),
         .target(
             name: "CredSSP",
@@ -146,9 +149,13 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOExtras", package: "swift-nio-extras"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           "TLSHandshakeAnchor"],  // the CredSSP bench's TLS anchor
             path: "Sources/MigAuthBench",
             swiftSettings: swiftSettings),
+        // Bench only: a bare BoringSSL TLS 1.3 handshake (the CredSSP bench's anchor), apart from OpenSSL's headers.
+        .target(name: "TLSHandshakeAnchor", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+                swiftSettings: swiftSettings),
 
         // RFC 4121 per-message tokens (wrap/MIC) on OpenSSL 3; see docs/fast-protection.md.
         .target(name: "KerberosCrypto", dependencies: ["CLibCrypto", "WindowsStatus"],

@@ -25,8 +25,9 @@ public actor CredSSPClient {
     private let policy: CredSSPPolicy
     private let verification: CredSSPServerVerification
     private var tls: TLSEngine?
-    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
-    private let thread = CredSSPSessionThread()
+    /// This actor's thread, one of a small shared set: TLS and the inner authentication (which may block on a KDC)
+    /// run there.
+    private let thread: CredSSPSessionThread
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .initial
     private var serverKey: CertificatePublicKey?
@@ -52,9 +53,15 @@ public actor CredSSPClient {
         self.inner = inner
         self.policy = policy
         self.verification = verification
+        self.thread = try CredSSPSessionThread.assign()
     }
 
-    deinit { thread.stop() }
+    /// Runs on the session thread (the TLS engine is bound to it): closing the engine frees its channel, also when
+    /// the exchange was abandoned half-way (a peer that went away, a timeout).
+    isolated deinit {
+        tls?.close()
+        thread.release()
+    }
 
     /// Advances the exchange. Call first with `nil`, then with each token the server sends.
     public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {
@@ -75,7 +82,13 @@ public actor CredSSPClient {
         switch state {
         case .initial:
             guard input == nil else { throw CredSSPError.unexpected("The first client step takes no input") }
-            let engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            let engine: TLSEngine
+            if case .certificateAuthorities = verification {
+                engine = try TLSEngine.client(configuration: try tlsConfiguration(), serverHostname: hostname)
+            } else {
+                engine = try TLSEngine.client(context: try TLSContexts.unverifiedClient(
+                    minimum: policy.minimumTLSVersion, maximum: policy.maximumTLSVersion), serverHostname: hostname)
+            }
             tls = engine
             state = .handshake
             return .send(try engine.drainRecords())
@@ -246,6 +259,9 @@ public actor CredSSPClient {
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         return request
     }
+
+    /// A weak reference to this machine's TLS channel, once TLS started (tests).
+    func tlsProbe() -> TLSEngine.Probe? { tls.map(TLSEngine.Probe.init) }
 
     private func requireTLS() throws -> TLSEngine {
         guard let tls else { throw CredSSPError(.invalidState, .invalidHandle, "TLS is not started") }

@@ -54,13 +54,23 @@ public final class CredSSPCredentials: Sendable, CustomStringConvertible, Custom
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 
+    /// One buffer of the exact size (no growth leaving partial copies behind in freed memory).
     static func utf16LE(_ string: String) -> [UInt8] {
-        string.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(string.utf16.count * 2)
+        for unit in string.utf16 {
+            bytes.append(UInt8(truncatingIfNeeded: unit))
+            bytes.append(UInt8(truncatingIfNeeded: unit >> 8))
+        }
+        return bytes
     }
 
+    /// The intermediate UTF-16 buffer (the password's UTF-16LE bytes on a little-endian machine) is zeroed before it
+    /// is freed; the returned `String` is the caller's.
     static func string(_ bytes: [UInt8]) -> String {
         var units: [UInt16] = []
         units.reserveCapacity(bytes.count / 2)
+        defer { units.withUnsafeMutableBufferPointer { for index in $0.indices { $0[index] = 0 } } }
         var index = 0
         while index + 1 < bytes.count {
             units.append(UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8)

@@ -20,11 +20,13 @@ public actor CredSSPServer {
 
     private let inner: any CredSSPInnerAuthenticator
     private let policy: CredSSPPolicy
-    private let tlsConfiguration: TLSConfiguration
+    /// Shared with the other servers of the same certificate, key and versions (``TLSContexts``).
+    private let tlsContext: NIOSSLContext
     private let key: CertificatePublicKey
     private var tls: TLSEngine?
-    /// This actor's thread: TLS and the inner authentication (which may block on a KDC) run there.
-    private let thread = CredSSPSessionThread()
+    /// This actor's thread, one of a small shared set: TLS and the inner authentication (which may block on a KDC)
+    /// run there.
+    private let thread: CredSSPSessionThread
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private var state: State = .handshake
     /// The protocol version both sides use (the smaller of the two announced).
@@ -44,24 +46,21 @@ public actor CredSSPServer {
     public init(certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey,
                 inner: sending any CredSSPInnerAuthenticator, policy: CredSSPPolicy = CredSSPPolicy()) throws {
         try policy.validate()
-        guard let leaf = certificateChain.first else {
-            throw CredSSPError(.tls, .invalidParameter, "The server needs a certificate")
-        }
-        do {
-            self.key = try CertificatePublicKey(certificateDER: try leaf.toDERBytes())
-        } catch {
-            throw CredSSPError(.tls, .invalidParameter, "The server certificate cannot be read: \(error)")
-        }
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
-        configuration.minimumTLSVersion = policy.minimumTLSVersion
-        configuration.maximumTLSVersion = policy.maximumTLSVersion
-        self.tlsConfiguration = configuration
+        let shared = try TLSContexts.server(chain: certificateChain, privateKey: privateKey,
+                                            minimum: policy.minimumTLSVersion, maximum: policy.maximumTLSVersion)
+        self.tlsContext = shared.context
+        self.key = shared.key
         self.inner = inner
         self.policy = policy
+        self.thread = try CredSSPSessionThread.assign()
     }
 
-    deinit { thread.stop() }
+    /// Runs on the session thread (the TLS engine is bound to it): closing the engine frees its channel, also when
+    /// the exchange was abandoned half-way (a peer that went away, a timeout).
+    isolated deinit {
+        tls?.close()
+        thread.release()
+    }
 
     /// Advances the exchange with the client's next token.
     public func step(_ input: [UInt8]) async throws(CredSSPError) -> CredSSPServerStep {
@@ -87,7 +86,7 @@ public actor CredSSPServer {
         case .handshake:
             let engine: TLSEngine
             if let tls { engine = tls } else {
-                engine = try TLSEngine.server(configuration: tlsConfiguration)
+                engine = try TLSEngine.server(context: tlsContext)
                 tls = engine
             }
             try checkTokenSize(input)
@@ -233,6 +232,9 @@ public actor CredSSPServer {
         try engine.write(try TSRequestCodec.encode(request))
         return try engine.drainRecords()
     }
+
+    /// A weak reference to this machine's TLS channel, once TLS started (tests).
+    func tlsProbe() -> TLSEngine.Probe? { tls.map(TLSEngine.Probe.init) }
 
     private func requireTLS() throws -> TLSEngine {
         guard let tls else { throw CredSSPError(.invalidState, .invalidHandle, "TLS is not started") }

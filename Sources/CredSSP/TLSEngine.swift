@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOSSL
@@ -9,7 +10,8 @@ import NIOTLS
 /// opaque tokens, as SSPI's Schannel does. `EmbeddedChannel` must be used from the thread that created it; the
 /// CredSSP actors run on a thread of their own (``CredSSPSessionThread``), so every call is a plain synchronous one.
 final class TLSEngine {
-    private let channel: EmbeddedChannel
+    /// Internal for the tests (a closed engine's channel must be freed).
+    let channel: EmbeddedChannel
     private let recorder: HandshakeRecorder
     private var closed = false
 
@@ -23,9 +25,19 @@ final class TLSEngine {
         try make(try NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: serverHostname))
     }
 
+    /// A client endpoint on a prepared context (``TLSContexts``).
+    static func client(context: NIOSSLContext, serverHostname: String?) throws -> TLSEngine {
+        try make(try NIOSSLClientHandler(context: context, serverHostname: serverHostname))
+    }
+
     /// A server endpoint.
     static func server(configuration: TLSConfiguration) throws -> TLSEngine {
         try make(NIOSSLServerHandler(context: try NIOSSLContext(configuration: configuration)))
+    }
+
+    /// A server endpoint on a prepared context (``TLSContexts``).
+    static func server(context: NIOSSLContext) throws -> TLSEngine {
+        try make(NIOSSLServerHandler(context: context))
     }
 
     private static func make(_ handler: @autoclosure () throws -> NIOSSLHandler) throws -> TLSEngine {
@@ -107,9 +119,25 @@ final class TLSEngine {
         return try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
     }
 
-    /// Ends the session: later records are refused.
+    /// Ends the session: later records are refused, and the channel is closed, which frees it with the TLS session
+    /// (a channel that is never closed keeps its pipeline, handlers and BoringSSL's `SSL` alive: a reference cycle).
+    /// Must run on the thread that made the engine, like every other call.
     func close() {
+        guard !closed else { return }
         closed = true
+        channel.close(promise: nil)
+        // swift-nio-ssl waits for the peer's close_notify up to a timeout: let it pass at once (nothing is sent).
+        channel.embeddedEventLoop.advanceTime(by: .hours(1))
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A weak reference to an engine's channel, readable from any thread (tests: a finished or abandoned session's
+    /// channel must be freed).
+    final class Probe: @unchecked Sendable {
+        private weak var channel: EmbeddedChannel?
+        init(_ engine: TLSEngine) { channel = engine.channel }
+        /// True while the channel is still in memory.
+        var isAlive: Bool { channel != nil }
     }
 
     static func map(_ error: any Error) -> CredSSPError {
@@ -133,5 +161,96 @@ private final class HandshakeRecorder: ChannelInboundHandler, RemovableChannelHa
             complete = true
         }
         context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// TLS contexts (BoringSSL's `SSL_CTX`: certificate, key, versions, groups) made once and shared by the sessions
+/// that use the same ones, as a TLS server keeps one context for all its connections: making one per exchange cost
+/// a context, the key's installation and the certificate's parsing every time. `NIOSSLContext` is thread-safe.
+///
+/// Entries match by the identity of the certificate and key objects (held strongly, so an identity cannot be
+/// reused while its entry exists) and by the TLS versions; at most ``capacity`` entries, the oldest dropped first.
+/// Client contexts are shared only without certificate verification (a CA file is read again for every session,
+/// so a changed file takes effect).
+enum TLSContexts {
+    struct Server: Sendable {
+        let context: NIOSSLContext
+        /// The leaf certificate's public key (CredSSP's `pubKeyAuth` binding).
+        let key: CertificatePublicKey
+    }
+
+    private struct ServerEntry {
+        let chain: [NIOSSLCertificate]
+        let privateKey: NIOSSLPrivateKey
+        let minimum: TLSVersion
+        let maximum: TLSVersion
+        let server: Server
+    }
+
+    private struct ClientEntry {
+        let minimum: TLSVersion
+        let maximum: TLSVersion
+        let context: NIOSSLContext
+    }
+
+    static let capacity = 8
+    private static let servers = NIOLockedValueBox<[ServerEntry]>([])
+    private static let clients = NIOLockedValueBox<[ClientEntry]>([])
+
+    static func server(chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, minimum: TLSVersion,
+                       maximum: TLSVersion) throws -> Server {
+        let found = servers.withLockedValue { entries in
+            entries.first {
+                $0.privateKey === privateKey && $0.minimum == minimum && $0.maximum == maximum
+                    && $0.chain.count == chain.count && zip($0.chain, chain).allSatisfy { $0 === $1 }
+            }?.server
+        }
+        if let found { return found }
+        guard let leaf = chain.first else {
+            throw CredSSPError(.tls, .invalidParameter, "The server needs a certificate")
+        }
+        let key: CertificatePublicKey
+        do {
+            key = try CertificatePublicKey(certificateDER: try leaf.toDERBytes())
+        } catch {
+            throw CredSSPError(.tls, .invalidParameter, "The server certificate cannot be read: \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        configuration.minimumTLSVersion = minimum
+        configuration.maximumTLSVersion = maximum
+        let server: Server
+        do {
+            server = Server(context: try NIOSSLContext(configuration: configuration), key: key)
+        } catch {
+            throw CredSSPError(.tls, .invalidParameter, "The server certificate and key cannot be used for TLS: \(error)")
+        }
+        servers.withLockedValue { entries in
+            if entries.count >= capacity { entries.removeFirst() }
+            entries.append(ServerEntry(chain: chain, privateKey: privateKey, minimum: minimum, maximum: maximum, server: server))
+        }
+        return server
+    }
+
+    /// A client context without certificate verification (the CredSSP binding or a pin checks the key).
+    static func unverifiedClient(minimum: TLSVersion, maximum: TLSVersion) throws -> NIOSSLContext {
+        if let found = clients.withLockedValue({ $0.first { $0.minimum == minimum && $0.maximum == maximum }?.context }) {
+            return found
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = minimum
+        configuration.maximumTLSVersion = maximum
+        configuration.certificateVerification = .none
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSEngine.map(error)
+        }
+        clients.withLockedValue { entries in
+            if entries.count >= capacity { entries.removeFirst() }
+            entries.append(ClientEntry(minimum: minimum, maximum: maximum, context: context))
+        }
+        return context
     }
 }

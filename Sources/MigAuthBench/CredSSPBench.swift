@@ -6,13 +6,18 @@ import NIOExtras
 import NIOPosix
 import NIOSSL
 import TestRealm
+import TLSHandshakeAnchor
 
 /// CredSSP benchmark: full exchanges per second, one after the other, over loopback TCP (a new connection, client
 /// and server each time) and in memory (client and server stepping each other, no sockets); TLS 1.3, Kerberos inside
 /// SPNEGO with the user's tickets from a ccache, RSA-2048 server certificate. Swift client + Swift server against
 /// pyspnego's client + server (`Tests/CredSSPTests/peer/credssp_bench.py`) in the same run and realm.
 ///
-/// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR] [--swift-only]`
+/// The anchor, measured in the same run (``CredSSPAnchor``): a bare TLS 1.3 handshake with the same RSA key in BoringSSL
+/// plus the two Kerberos contexts alone; the Swift exchange's CPU time per exchange is reported as a multiple of it.
+/// `--rss N` adds the resident-set growth over N more exchanges of each kind (memory kept per handshake).
+///
+/// Usage: `migauth-bench credssp [--exchanges N] [--rounds R] [--peer-directory DIR] [--swift-only] [--rss N]`
 enum CredSSPBench {
     /// One side's result: exchanges per second and CPU milliseconds per exchange (all of the process's threads).
     struct Figure {
@@ -33,6 +38,7 @@ enum CredSSPBench {
         var rounds = 3
         var peerDirectory = "Tests/CredSSPTests/peer"
         var swiftOnly = false
+        var rssExchanges = 0
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
@@ -40,6 +46,7 @@ enum CredSSPBench {
             case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
             case "--peer-directory": peerDirectory = iterator.next() ?? peerDirectory
             case "--swift-only": swiftOnly = true  // for profiling
+            case "--rss": rssExchanges = Int(iterator.next() ?? "") ?? rssExchanges
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -52,6 +59,9 @@ enum CredSSPBench {
         let keytab = try await realm.exportKeytab([service])
         try await realm.addPrincipal("bench", password: "bench-password")
         let (chain, key) = try certificate(in: realm.directory)
+        let anchorTLS = try TLSPair(
+            certificatePEM: Array(try Data(contentsOf: URL(fileURLWithPath: "\(realm.directory)/credssp.pem"))),
+            keyPEM: Array(try Data(contentsOf: URL(fileURLWithPath: "\(realm.directory)/credssp.key"))))
         let swiftCCache = try await realm.kinit("bench", password: "bench-password")
         let pythonCCache = try await realm.kinit("bench", password: "bench-password")
 
@@ -70,6 +80,18 @@ enum CredSSPBench {
         }
         func text(_ figure: Figure) -> String { String(format: "%.1f/s %.2f ms CPU", figure.rate, figure.cpuMilliseconds) }
         for round in 1...rounds {
+            let tlsAnchor = try await measure(exchanges) {
+                let start = ContinuousClock.now
+                for _ in 0..<exchanges { try anchorTLS.handshake() }
+                return rate(exchanges, since: start)
+            }
+            let kerberosAnchor = try await measure(exchanges) {
+                let start = ContinuousClock.now
+                for _ in 0..<exchanges { try CredSSPAnchor.kerberosContexts(user: user, acceptor: acceptor, target: target) }
+                return rate(exchanges, since: start)
+            }
+            keep("anchor tls", tlsAnchor)
+            keep("anchor kerberos", kerberosAnchor)
             let tcp = try await measure(exchanges) {
                 try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
             }
@@ -78,6 +100,10 @@ enum CredSSPBench {
             }
             keep("swift tcp", tcp)
             keep("swift memory", memory)
+            let anchor = tlsAnchor.cpuMilliseconds + kerberosAnchor.cpuMilliseconds
+            print(String(format: "round %d: anchor TLS 1.3 handshake %.3f ms + Kerberos contexts %.3f ms = %.3f ms CPU; "
+                         + "Swift/anchor (CPU) in memory %.2f, over TCP %.2f", round, tlsAnchor.cpuMilliseconds,
+                         kerberosAnchor.cpuMilliseconds, anchor, memory.cpuMilliseconds / anchor, tcp.cpuMilliseconds / anchor))
             if swiftOnly {
                 print("round \(round): Swift over TCP \(text(tcp)), in memory \(text(memory))")
                 continue
@@ -94,7 +120,31 @@ enum CredSSPBench {
             print("round \(round) (\(tls)): over TCP Swift \(text(tcp)), pyspnego \(text(pythonTCP)); "
                   + "in memory Swift \(text(memory)), pyspnego \(text(pythonMemory))")
         }
+        if rssExchanges > 0 {
+            // Memory kept per exchange: resident set after a warm-up, then after `rssExchanges` more (both modes).
+            _ = try await swiftInMemory(100, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let before = residentBytes()
+            _ = try await swiftInMemory(rssExchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let middle = residentBytes()
+            _ = try await swiftExchanges(rssExchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+            let after = residentBytes()
+            print(String(format: "resident set: %.1f MB; +%.1f MB after %d exchanges in memory (%.2f KB each), "
+                         + "+%.1f MB after %d over TCP (%.2f KB each)", Double(before) / 1e6,
+                         Double(middle - before) / 1e6, rssExchanges, Double(middle - before) / 1e3 / Double(rssExchanges),
+                         Double(after - middle) / 1e6, rssExchanges, Double(after - middle) / 1e3 / Double(rssExchanges)))
+        }
         print("best of \(rounds) (TLS \(pythonTLS)):")
+        if let tlsAnchor = best["anchor tls"], let kerberosAnchor = best["anchor kerberos"] {
+            let anchor = tlsAnchor.cpuMilliseconds + kerberosAnchor.cpuMilliseconds
+            print(String(format: "  anchor: TLS 1.3 handshake (BoringSSL, RSA-2048) %.3f ms + Kerberos contexts %.3f ms = %.3f ms CPU",
+                         tlsAnchor.cpuMilliseconds, kerberosAnchor.cpuMilliseconds, anchor))
+            for mode in ["memory", "tcp"] {
+                guard let swift = best["swift \(mode)"] else { continue }
+                print(String(format: "  Swift %@ %.3f ms CPU = %.2f× the anchor (goal ≤ %.2f×)",
+                             mode == "tcp" ? "over loopback TCP" : "in memory", swift.cpuMilliseconds,
+                             swift.cpuMilliseconds / anchor, mode == "tcp" ? 1.5 : 1.25))
+            }
+        }
         for mode in ["tcp", "memory"] {
             guard let swift = best["swift \(mode)"] else { continue }
             let python = best["python \(mode)"] ?? Figure(rate: .nan, cpuMilliseconds: .nan)
@@ -103,6 +153,14 @@ enum CredSSPBench {
                          swift.rate / python.rate, python.cpuMilliseconds / swift.cpuMilliseconds))
         }
         await realm.shutdown()
+    }
+
+    /// The process's resident set (`/proc/self/statm`), in bytes.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// Runs `body` (which returns exchanges per second) and adds the CPU time per exchange.

@@ -1,5 +1,7 @@
+import _CryptoExtras
 import Foundation
 import NIOSSL
+import X509
 
 /// The RSA certificate and key a daemon's CredSSP listeners (management and migration) present in TLS.
 ///
@@ -24,44 +26,49 @@ public struct ServiceTLSIdentity: Sendable {
         }
     }
 
-    /// A fresh self-signed RSA-2048 certificate for `commonName`, made with `openssl` in `directory` (the key file is
-    /// removed once loaded: the key then lives in memory only).
-    public static func generate(commonName: String, in directory: String) throws(MigrationServiceError) -> ServiceTLSIdentity {
-        let base = directory + "/tls-\(UUID().uuidString)"
-        defer {
-            unlink(base + ".key")
-            unlink(base + ".pem")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=\(commonName)",
-                             "-keyout", base + ".key", "-out", base + ".pem"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+    /// A fresh self-signed RSA-2048 certificate for `commonName`, made in this process (swift-crypto's RSA,
+    /// swift-certificates' X.509): nothing is written to disk, so a daemon killed at any point leaves no key file.
+    /// The key lives in BoringSSL (which zeroes it when freed) and in swift-nio-ssl's key object only.
+    public static func generate(commonName: String, validity: Duration = .seconds(30 * 86_400))
+        throws(MigrationServiceError) -> ServiceTLSIdentity
+    {
         do {
-            try process.run()
-            process.waitUntilExit()
+            let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            let key = Certificate.PrivateKey(rsa)
+            let name = try DistinguishedName { CommonName(commonName) }
+            let now = Date()
+            let certificate = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: key.publicKey,
+                notValidBefore: now - 3600, notValidAfter: now + Double(validity.components.seconds),
+                issuer: name, subject: name, signatureAlgorithm: .sha256WithRSAEncryption,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.notCertificateAuthority)
+                    KeyUsage(digitalSignature: true, keyEncipherment: true)
+                    try ExtendedKeyUsage([.serverAuth])
+                    SubjectAlternativeNames([.dnsName(commonName)])
+                },
+                issuerPrivateKey: key)
+            var keyDER = Array(rsa.derRepresentation)
+            defer { keyDER.withUnsafeMutableBytes { for index in $0.indices { $0[index] = 0 } } }
+            return ServiceTLSIdentity(
+                certificateChain: [try NIOSSLCertificate(bytes: try certificate.serializeAsPEM().derBytes, format: .der)],
+                privateKey: try NIOSSLPrivateKey(bytes: keyDER, format: .der))
         } catch {
-            throw .configuration("Cannot run openssl to make a TLS certificate: \(error)", stage: .source)
+            throw .configuration("Cannot make a TLS certificate for \(commonName): \(error)", stage: .source)
         }
-        guard process.terminationStatus == 0 else {
-            throw .configuration("openssl could not make a TLS certificate in \(directory) (exit \(process.terminationStatus))",
-                                 stage: .source)
-        }
-        return try load(certificate: base + ".pem", privateKey: base + ".key")
     }
 
-    /// The configured identity, or a generated one; `openssl` runs on a thread of its own, off the event loops and
-    /// Swift's cooperative pool.
+    /// The configured identity, or a generated one; the RSA key generation (tens of milliseconds) runs on a thread
+    /// of its own, off the event loops and Swift's cooperative pool.
     static func forHost(_ configuration: HostConfiguration) async throws(MigrationServiceError) -> ServiceTLSIdentity {
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsPrivateKey {
             return try load(certificate: certificate, privateKey: key)
         }
-        let (name, directory) = (configuration.fqdn, configuration.ccacheDirectory)
+        let name = configuration.fqdn
         let result: Result<ServiceTLSIdentity, MigrationServiceError> = await withCheckedContinuation { done in
             Thread {
                 done.resume(returning: Result { () throws(MigrationServiceError) in
-                    try generate(commonName: name, in: directory)
+                    try generate(commonName: name)
                 })
             }.start()
         }

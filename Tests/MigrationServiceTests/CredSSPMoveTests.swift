@@ -262,7 +262,7 @@ struct CredSSPMoveTests {
         let refused = await Self.failure { () throws(MigrationServiceError) in
             try await source.checkConnection(to: target, authentication: .credSSP(user))
         }
-        destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: lab.destinationFQDN, in: lab.directory))
+        destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: lab.destinationFQDN))
         let bytes = try lab.createVM("vm-smb", size: 700_000)
         let report = try await source.move(vm: "vm-smb", to: target, authentication: .credSSP(user),
                                            options: MoveOptions(performance: .smb, channels: 3, chunkSize: 65536))

@@ -85,7 +85,7 @@ struct LiveLab {
                                                guests: destinationGuests)
         try await destination.start(on: ServiceEndpoint(address: ServiceLab.destinationAddress, port: 0))
         if credSSP {
-            destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: lab.destinationFQDN, in: lab.directory))
+            destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: lab.destinationFQDN))
         }
         return LiveLab(lab: lab, sourceGuests: sourceGuests, destinationGuests: destinationGuests,
                        destination: destination, blob: blob, vm: vm)
