@@ -221,3 +221,29 @@ let package = Package(
             swiftSettings: swiftSettings),
     ]
 )
+
+// libFuzzer targets (docs/fuzzing.md), one per decoder of outside bytes. They have no `main` of their own
+// (libFuzzer's comes with `-sanitize=fuzzer`), so they exist only when MIGAUTH_FUZZ=1:
+//   MIGAUTH_FUZZ=1 swift build -sanitize=fuzzer --scratch-path .build-fuzz --product FuzzFrames
+// (.ci/fuzz-smoke builds and runs all of them). The plain `swift build --build-tests` never sees them.
+if Context.environment["MIGAUTH_FUZZ"] == "1" {
+    package.targets += [
+        .executableTarget(name: "FuzzFrames",
+                          dependencies: ["MigrationService", .product(name: "NIOCore", package: "swift-nio"),
+                                         .product(name: "NIOEmbedded", package: "swift-nio")],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzWireMessage",
+                          dependencies: ["MigrationService", .product(name: "NIOCore", package: "swift-nio")],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzTSRequest",
+                          dependencies: ["CredSSP", .product(name: "SwiftASN1", package: "swift-asn1")],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzRFC4121", dependencies: ["KerberosCrypto"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzLDIF", dependencies: ["Directory"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzScenarioYAML", dependencies: ["Scenario"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzHostJSON", dependencies: ["MigrationService", "MigrationVocabulary"],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzEnvironmentJSON", dependencies: ["Scenario", "MigrationVocabulary"],
+                          swiftSettings: swiftSettings),
+    ]
+}

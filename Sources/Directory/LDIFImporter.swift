@@ -27,6 +27,8 @@ struct LDIFImporter {
     private var groupIndex: [String: (domain: String, position: Int)] = [:]
     /// Entries skipped with a note (contacts): members naming them are dropped quietly.
     private var skipped: Set<String> = []
+    /// The line of each account's `sAMAccountName`, by domain and name (ASCII case folded): names are unique in a domain.
+    private var accountLines: [String: Int] = [:]
     /// Objects of classes the model does not read, by their most specific class.
     private var otherClasses: [String: Int] = [:]
 
@@ -108,6 +110,15 @@ struct LDIFImporter {
             }
             throw error("\(kind) without sAMAccountName", r.line, "sAMAccountName")
         }
+        // AD keeps sAMAccountName unique among a domain's users, computers and groups; a second object of the same
+        // name would silently replace the first (and a DC replaced by a member server leaves a domain without one).
+        let line = r.first("sAMAccountName")?.line ?? r.line
+        let samKey = d + "\\" + LDIF.asciiLower(sam)
+        if let first = accountLines[samKey] {
+            throw error("sAMAccountName '\(sam)' is used twice in \(d) (lines \(first) and \(line)): account names are unique in a domain",
+                        line, "sAMAccountName", status: .alreadyExists)
+        }
+        accountLines[samKey] = line
         noteDomain(d)
         try body(&self, d, sam)
     }

@@ -1,0 +1,194 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP relay on 127.0.0.1 in front of a destination that stops a migration at one phase of a file move so
+/// that a test can kill a party there (``FaultMatrixTests``). It reads the source → destination direction
+/// frame by frame (4-byte length, then the frame; the contents are sealed and stay opaque) and, at the phase:
+/// - `beforeOffer`: holds everything after the source's first frame (`hello`): the handshake never finishes;
+/// - `midStream`: holds the first frame that starts after half of the VM's size has gone through;
+/// - `commitHeld`: holds the second small frame after the whole VM has gone through (`channelDone`, then
+///   `commit`): the source has let go of its VM and sent `commit`, which never arrives;
+/// - `commitDelivered`: forwards that `commit` and from then on swallows what the destination answers
+///   (`committed` never reaches the source);
+/// - `afterCommit`: forwards everything; reports once the destination's answer to `commit` has gone back.
+/// Only the first relayed connection is watched (the matrix moves over one channel); held frames can be
+/// released in order (``release()``) when the party killed was not on the link (the KDC).
+final class FaultLink: Sendable {
+    enum Phase: String, Sendable, CaseIterable, CustomStringConvertible {
+        case beforeOffer, midStream, commitHeld, commitDelivered, afterCommit
+        var description: String { rawValue }
+    }
+
+    let port: Int
+    /// Yields once, when the phase is reached.
+    let reached: AsyncStream<Void>
+    private let reachedContinuation: AsyncStream<Void>.Continuation
+    private let server: Channel
+    private let state: Mutex<State>
+
+    private struct State {
+        let phase: Phase
+        let vmSize: Int
+        var connections = 0
+        var frames = 0
+        var bytes = 0
+        var smallAfterData = 0
+        var holding = false
+        var held: [ByteBuffer] = []
+        var swallowing = false
+        var commitForwarded = false
+        var signalled = false
+        var writer: AsyncStream<ByteBuffer>.Continuation? = nil
+        var children: [Channel] = []
+    }
+
+    private init(port: Int, server: Channel, phase: Phase, vmSize: Int) {
+        self.port = port
+        self.server = server
+        state = Mutex(State(phase: phase, vmSize: vmSize))
+        (reached, reachedContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    static func start(to host: String, port target: Int, phase: Phase, vmSize: Int) async throws -> FaultLink {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let link = FaultLink(port: server.channel.localAddress?.port ?? 0, server: server.channel, phase: phase, vmSize: vmSize)
+        Task {
+            try? await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await client in inbound {
+                        link.state.withLock { $0.children.append(client.channel) }
+                        group.addTask { try? await link.pipe(client, to: host, port: target) }
+                    }
+                }
+            }
+        }
+        return link
+    }
+
+    /// Forwards the held frames (in order) and everything after them.
+    func release() {
+        state.withLock { s in
+            s.holding = false
+            for frame in s.held { s.writer?.yield(frame) }
+            s.held = []
+        }
+    }
+
+    /// Closes every relayed connection and the listener.
+    func close() async {
+        for c in state.withLock({ $0.children }) { try? await c.close() }
+        try? await server.close()
+        reachedContinuation.finish()
+    }
+
+    private func signal(_ s: inout State) {
+        guard !s.signalled else { return }
+        s.signalled = true
+        reachedContinuation.yield()
+    }
+
+    /// Whether a whole upstream frame of `length` bytes (prefix included) goes on now; decides the phase.
+    private func decide(_ s: inout State, length: Int) -> Bool {
+        if s.holding { return false }
+        let before = s.bytes
+        s.frames += 1
+        s.bytes += length
+        switch s.phase {
+        case .beforeOffer:
+            guard s.frames >= 2 else { return true }
+            s.holding = true
+            signal(&s)
+            return false
+        case .midStream:
+            guard before >= s.vmSize / 2, !s.signalled else { return true }
+            s.holding = true
+            signal(&s)
+            return false
+        case .commitHeld, .commitDelivered, .afterCommit:
+            guard before >= s.vmSize, length < 1024, !s.commitForwarded else { return true }
+            s.smallAfterData += 1
+            guard s.smallAfterData == 2 else { return true }  // 1: channelDone, 2: commit
+            switch s.phase {
+            case .commitHeld:
+                s.holding = true
+                signal(&s)
+                return false
+            case .commitDelivered:
+                s.swallowing = true
+                s.commitForwarded = true
+                signal(&s)
+                return true
+            default:
+                s.commitForwarded = true
+                return true
+            }
+        }
+    }
+
+    /// Whether downstream bytes go back to the source now.
+    private func downstream() -> Bool {
+        state.withLock { s in
+            if s.swallowing { return false }
+            if s.phase == .afterCommit, s.commitForwarded { signal(&s) }
+            return true
+        }
+    }
+
+    private func pipe(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to host: String, port: Int) async throws {
+        let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let (frames, writer) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let watched = state.withLock { s in
+            s.children.append(upstream.channel)
+            s.connections += 1
+            if s.connections == 1 { s.writer = writer }
+            return s.connections == 1
+        }
+        try await client.executeThenClose { clientIn, clientOut in
+            try await upstream.executeThenClose { upIn, upOut in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // One writer, fed in order under the lock by the reader below and by release().
+                        for await frame in frames { try await upOut.write(frame) }
+                    }
+                    group.addTask {
+                        defer { writer.finish() }
+                        var pending = ByteBuffer()
+                        for try await var b in clientIn {
+                            guard watched else {
+                                writer.yield(b)
+                                continue
+                            }
+                            pending.writeBuffer(&b)
+                            while let length = pending.getInteger(at: pending.readerIndex, as: UInt32.self),
+                                  pending.readableBytes >= 4 + Int(length),
+                                  let frame = pending.readSlice(length: 4 + Int(length)) {
+                                self.state.withLock { s in
+                                    if self.decide(&s, length: frame.readableBytes) { writer.yield(frame) } else { s.held.append(frame) }
+                                }
+                            }
+                            pending.discardReadBytes()
+                        }
+                    }
+                    group.addTask {
+                        for try await b in upIn where self.downstream() {
+                            try await clientOut.write(b)
+                        }
+                    }
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
