@@ -97,9 +97,10 @@ import Testing
         #expect(shared >= 1)
         #expect(shared <= CredSSPSessionThread.poolSize)
         #expect(CredSSPSessionThread.startedThreads <= CredSSPSessionThread.poolSize)
-        // Other suites may start a few threads meanwhile; one per connection would be 200 more.
+        // Other suites running in parallel start threads meanwhile (GSS's pool of 16, QEMU, NIO; up to ~64 seen in a
+        // full run); one thread per connection would be `connections` more.
         let added = Self.threads() - threadsBefore
-        #expect(added <= CredSSPSessionThread.poolSize + 32, "\(added) threads added for \(connections) idle connections")
+        #expect(added < connections / 2, "\(added) threads added for \(connections) idle connections")
 
         for channel in channels { try await channel.close() }
         let results = try await served
