@@ -326,7 +326,9 @@ struct FastProtectionTests {
             let message = Array("late".utf8)
             #expect(try pair.acceptor.unwrap(pair.initiator.wrap(message)).message == message)
             #expect(pair.initiator.protectionPath == .kerberosCrypto(enctype: 18))
-            #expect(pair.initiator.lifetime == .seconds(2))
+            // The time left, read after the set-up (which may take over a second in a full parallel run).
+            let left = pair.initiator.lifetime
+            #expect(left.map { $0 <= .seconds(2) } == true, "\(String(describing: left))")
             usleep(3_500_000)
             var fromFast: [UInt8] = [], fromMIT: [UInt8] = [], fastMIC: [UInt8] = [], mitMIC: [UInt8] = []
             let mitErrors = [gssError { () throws(GSSError) in fromMIT = try pair.acceptor.wrap(message) },

@@ -142,7 +142,7 @@ struct RealRunTests {
         #expect(r.exitStatus == 0, "\(r)")
         let batch = try JSONDecoder().decode(RealBatchReport.self, from: Data(r.standardOutput.utf8))
         #expect(batch.scenarios.count == 2)
-        #expect(batch.compared == 5)
+        #expect(batch.compared == 5, "not set up: \(batch.scenarios.compactMap(\.error))")
         #expect(batch.mismatches == 0)
         // A5 runs for real across two realms (one per domain, the two-way trust as cross-realm krbtgt).
         let a5 = try #require(batch.scenarios.last)
