@@ -1,4 +1,5 @@
 import CLibCrypto
+import Synchronization
 
 /// Key derivation: RFC 3961 DK with n-fold (RFC 3962 enctypes), RFC 8009 KDF-HMAC-SHA2, and
 /// string-to-key (PBKDF2) for both families.
@@ -25,13 +26,27 @@ package enum KeyDerivation {
         return try dk(base, constant: constant)
     }
 
+    /// n-fold(constant, 128) of DK's public constants (usage number and purpose, or "kerberos"), computed once
+    /// each: every new context derives six keys, and the bit-by-bit n-fold was ~2.5 % of a CredSSP exchange's CPU.
+    private static let foldedConstants = Mutex<[[UInt8]: [UInt8]]>([:])
+
+    static func foldedConstant(_ constant: [UInt8]) -> [UInt8] {
+        if let known = foldedConstants.withLock({ $0[constant] }) { return known }
+        let folded = nFold(constant, outputLength: 16)
+        foldedConstants.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }   // usage numbers are few; bound it anyway
+            cache[constant] = folded
+        }
+        return folded
+    }
+
     /// RFC 3961 §5.1 DK(key, constant) = random-to-key(DR(key, constant)) for AES (random-to-key is
     /// the identity): AES-encrypt n-fold(constant, 128) and keep encrypting until enough octets.
     package static func dk(_ key: KerberosKey, constant: [UInt8]) throws -> KerberosKey {
         let length = key.enctype.keyLength
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: length + 16, alignment: 16)
         do {
-            var block = nFold(constant, outputLength: 16)
+            var block = foldedConstant(constant)
             var produced = 0
             while produced < length {
                 var next = [UInt8](repeating: 0, count: 16)

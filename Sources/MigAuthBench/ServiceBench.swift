@@ -211,8 +211,9 @@ enum ServiceBench {
         try await client.executeThenClose { _, output in
             for _ in 0..<(bytes >> 20) { try await output.write(chunk) }
         }
-        _ = try await received.value
-        let rate = Double(bytes) / seconds(clock.now - start) / 1e6
+        let got = try await received.value
+        let rate = Double(got) / seconds(clock.now - start) / 1e6
+        guard got >= bytes else { throw BenchError("clear TCP: the receiver got \(got) of \(bytes) bytes") }
         try? await server.channel.close()
         return rate
     }
