@@ -368,33 +368,7 @@ extension WireMessage {
         let message: WireMessage
         switch kind {
         case .hello, .helloAck:
-            guard try b.readFixed("magic", 4) == WireProtocol.magic else {
-                throw WireDecodingError(description: "bad magic (not a migration protocol peer)")
-            }
-            if kind == .hello {
-                let minV: UInt16 = try b.readInt("minVersion")
-                let maxV: UInt16 = try b.readInt("maxVersion")
-                guard let purpose = ConnectionPurpose(rawValue: try b.readInt("purpose")) else {
-                    throw WireDecodingError(description: "unknown purpose")
-                }
-                let rawAuth: UInt8 = try b.readInt("authentication")
-                guard let auth = MigrationAuthenticationType(wireCode: rawAuth) else {
-                    throw WireDecodingError(description: "unknown authentication kind 0x\(String(rawAuth, radix: 16))", unknownPackage: true)
-                }
-                message = .hello(minVersion: minV, maxVersion: maxV, purpose: purpose, authentication: auth)
-            } else {
-                let v: UInt16 = try b.readInt("version")
-                guard let auth = MigrationAuthenticationType(wireCode: try b.readInt("authentication")) else {
-                    throw WireDecodingError(description: "unknown authentication kind")
-                }
-                if v >= 2 {
-                    let n: UInt8 = try b.readInt("suite count")
-                    let suites = try b.readFixed("suites", Int(n))
-                    message = .helloAckV2(version: v, authentication: auth, suites: suites, nonce: try b.readFixed("nonce", 16))
-                } else {
-                    message = .helloAck(version: v, authentication: auth)
-                }
-            }
+            message = try decodeHello(kind, &b)
         case .suites:
             let chosen: UInt8 = try b.readInt("chosen")
             let n: UInt8 = try b.readInt("suite count")
@@ -420,24 +394,7 @@ extension WireMessage {
                                        kind: try b.readInt("kind"), windowsText: try b.readString16("text"),
                                        message: try b.readString16("message"), detail: try b.readString16("detail")))
         case .offer:
-            let id = MigrationID(bytes: try b.readFixed("id", 16))
-            let vm = try b.readString16("vm")
-            let size: UInt64 = try b.readInt("size")
-            let hash = try b.readFixed("sha256", 32)
-            guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
-                throw WireDecodingError(description: "unknown performance option")
-            }
-            var offer = MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
-                                       channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize"))
-            if version >= 2 {
-                let raw: UInt8 = try b.readInt("vmKind")
-                guard let kind = VMKind(rawValue: raw) else {
-                    throw WireDecodingError(description: "unknown VM kind \(raw)")
-                }
-                offer.vmKind = kind
-            }
-            if b.readableBytes > 0 { offer.sourceGeneration = try b.readString16("sourceGeneration") }
-            message = .offer(offer)
+            message = .offer(try decodeOffer(&b, version: version))
         case .join:
             message = .join(id: MigrationID(bytes: try b.readFixed("id", 16)), channel: try b.readInt("channel"))
         case .queued:
@@ -452,33 +409,94 @@ extension WireMessage {
         case .channelDone:
             message = .channelDone(chunks: try b.readInt("chunks"), bytes: try b.readInt("bytes"))
         case .moveRequest:
-            let vm = try b.readString16("vm")
-            let dest = try b.readString16("destination")
-            let host = try b.readString16("endpointHost")
-            let port: UInt16 = try b.readInt("endpointPort")
-            let perfRaw: UInt8 = try b.readInt("performance")
-            let channels: UInt8 = try b.readInt("channels")
-            message = .moveRequest(MoveRequestMessage(vm: vm, destination: dest, endpointHost: host, endpointPort: port,
-                                                      performance: PerformanceOption(wireCode: perfRaw), channels: channels))
+            message = .moveRequest(try decodeMoveRequest(&b))
         case .progress:
             message = .progress(bytes: try b.readInt("bytes"), total: try b.readInt("total"))
         case .moveResult:
-            let vm = try b.readString16("vm")
-            let bytes: UInt64 = try b.readInt("bytes")
-            let hash = try b.readString16("sha256")
-            let principal = try b.readString16("principal")
-            guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
-                throw WireDecodingError(description: "unknown performance option")
-            }
-            let channels: UInt8 = try b.readInt("channels")
-            let queued: UInt32 = try b.readInt("queuedAt")
-            message = .moveResult(MigrationReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
-                                             performance: perf, channels: Int(channels), queuedAt: queued == 0 ? nil : Int(queued)))
+            message = .moveResult(try decodeMoveResult(&b))
         }
         guard b.readableBytes == 0 || kind == .chunk || kind == .sealed || kind == .token else {
             throw WireDecodingError(description: "\(b.readableBytes) trailing bytes after \(kind)")
         }
         return message
+    }
+
+    /// `hello` or `helloAck` after the kind byte: magic, then the versions (and on v2 the suites and nonce).
+    private static func decodeHello(_ kind: Kind, _ b: inout ByteBuffer) throws(WireDecodingError) -> WireMessage {
+        guard try b.readFixed("magic", 4) == WireProtocol.magic else {
+            throw WireDecodingError(description: "bad magic (not a migration protocol peer)")
+        }
+        if kind == .hello {
+            let minV: UInt16 = try b.readInt("minVersion")
+            let maxV: UInt16 = try b.readInt("maxVersion")
+            guard let purpose = ConnectionPurpose(rawValue: try b.readInt("purpose")) else {
+                throw WireDecodingError(description: "unknown purpose")
+            }
+            let rawAuth: UInt8 = try b.readInt("authentication")
+            guard let auth = MigrationAuthenticationType(wireCode: rawAuth) else {
+                throw WireDecodingError(description: "unknown authentication kind 0x\(String(rawAuth, radix: 16))", unknownPackage: true)
+            }
+            return .hello(minVersion: minV, maxVersion: maxV, purpose: purpose, authentication: auth)
+        } else {
+            let v: UInt16 = try b.readInt("version")
+            guard let auth = MigrationAuthenticationType(wireCode: try b.readInt("authentication")) else {
+                throw WireDecodingError(description: "unknown authentication kind")
+            }
+            if v >= 2 {
+                let n: UInt8 = try b.readInt("suite count")
+                let suites = try b.readFixed("suites", Int(n))
+                return .helloAckV2(version: v, authentication: auth, suites: suites, nonce: try b.readFixed("nonce", 16))
+            } else {
+                return .helloAck(version: v, authentication: auth)
+            }
+        }
+    }
+
+    /// An `offer` after the kind byte (v2 adds the VM kind; the source generation is optional, last).
+    private static func decodeOffer(_ b: inout ByteBuffer, version: UInt16) throws(WireDecodingError) -> MigrationOffer {
+        let id = MigrationID(bytes: try b.readFixed("id", 16))
+        let vm = try b.readString16("vm")
+        let size: UInt64 = try b.readInt("size")
+        let hash = try b.readFixed("sha256", 32)
+        guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
+            throw WireDecodingError(description: "unknown performance option")
+        }
+        var offer = MigrationOffer(id: id, vm: vm, size: size, sha256: hash, performance: perf,
+                                   channels: try b.readInt("channels"), chunkSize: try b.readInt("chunkSize"))
+        if version >= 2 {
+            let raw: UInt8 = try b.readInt("vmKind")
+            guard let kind = VMKind(rawValue: raw) else {
+                throw WireDecodingError(description: "unknown VM kind \(raw)")
+            }
+            offer.vmKind = kind
+        }
+        if b.readableBytes > 0 { offer.sourceGeneration = try b.readString16("sourceGeneration") }
+        return offer
+    }
+
+    private static func decodeMoveRequest(_ b: inout ByteBuffer) throws(WireDecodingError) -> MoveRequestMessage {
+        let vm = try b.readString16("vm")
+        let dest = try b.readString16("destination")
+        let host = try b.readString16("endpointHost")
+        let port: UInt16 = try b.readInt("endpointPort")
+        let perfRaw: UInt8 = try b.readInt("performance")
+        let channels: UInt8 = try b.readInt("channels")
+        return MoveRequestMessage(vm: vm, destination: dest, endpointHost: host, endpointPort: port,
+                                  performance: PerformanceOption(wireCode: perfRaw), channels: channels)
+    }
+
+    private static func decodeMoveResult(_ b: inout ByteBuffer) throws(WireDecodingError) -> MigrationReport {
+        let vm = try b.readString16("vm")
+        let bytes: UInt64 = try b.readInt("bytes")
+        let hash = try b.readString16("sha256")
+        let principal = try b.readString16("principal")
+        guard let perf = PerformanceOption(wireCode: try b.readInt("performance")) else {
+            throw WireDecodingError(description: "unknown performance option")
+        }
+        let channels: UInt8 = try b.readInt("channels")
+        let queued: UInt32 = try b.readInt("queuedAt")
+        return MigrationReport(vm: vm, bytes: bytes, sha256: hash, destinationPrincipal: principal,
+                               performance: perf, channels: Int(channels), queuedAt: queued == 0 ? nil : Int(queued))
     }
 }
 

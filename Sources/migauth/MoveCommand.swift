@@ -8,7 +8,7 @@ import WindowsStatus
 /// `migauth migrate`: a real live migration, either from the source itself (`--from-config`: a console sign-on) or
 /// through the source's management service (`--via`: a remote shell signed on with Kerberos or CredSSP).
 /// (`migauth move` is the simulator's Move-VM.)
-struct MoveCommand: ParsableCommand {
+struct MoveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Move a VM for real: authenticate with Kerberos or CredSSP and stream it to the destination's daemon.",
@@ -61,10 +61,10 @@ struct MoveCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let report: MigrationReport
         do throws(MigrationServiceError) {
-            report = try runBlocking { () async throws(MigrationServiceError) in try await self.perform() }
+            report = try await perform()
         } catch {
             if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             fail(error)

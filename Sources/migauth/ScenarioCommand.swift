@@ -14,7 +14,7 @@ struct ScenarioCommand: ParsableCommand {
         abstract: "Run or validate scenario files (YAML, see docs/scenario-format.md).",
         subcommands: [Run.self, Validate.self, Probe.self])
 
-    struct Run: ParsableCommand {
+    struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run scenario files and compare every step with its expected outcome.",
             discussion: "Exits 0 when every step matched, 1 on any mismatch, 2 when a file cannot be read.")
@@ -31,10 +31,10 @@ struct ScenarioCommand: ParsableCommand {
         @Flag(help: "Also run each scenario against a real MIT KDC and real processes, and compare (docs/real-scenarios.md).")
         var real = false
 
-        func run() throws {
+        func run() async throws {
             let files: [String]
             do { files = try ScenarioFiles.expand(paths) } catch { throw CLIError(error.description) }
-            if real { return try runReal(files) }
+            if real { return try await runReal(files) }
             var results: [ScenarioResult] = []
             var loadErrors: [ScenarioError] = []
             for file in files {
@@ -56,7 +56,7 @@ struct ScenarioCommand: ParsableCommand {
         }
 
         /// Runs each scenario with ``RealScenarioRunner`` and prints SIM vs REAL per step.
-        func runReal(_ files: [String]) throws {
+        func runReal(_ files: [String]) async throws {
             var loadErrors: [ScenarioError] = []
             var scenarios: [Scenario] = []
             for file in files {
@@ -66,12 +66,9 @@ struct ScenarioCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("removed \(stale): left by an earlier real run that was killed\n".utf8))
             }
             let runner = RealScenarioRunner(executable: Self.currentExecutable())
-            let loaded = scenarios
-            let batch = try runBlocking { () async throws(MigrationServiceError) -> RealBatchReport in
-                var reports: [RealScenarioReport] = []
-                for s in loaded { reports.append(await runner.run(s)) }
-                return RealBatchReport(scenarios: reports)
-            }
+            var reports: [RealScenarioReport] = []
+            for s in scenarios { reports.append(await runner.run(s)) }
+            let batch = RealBatchReport(scenarios: reports)
             if json { print(try batch.jsonString()) } else { print(batch.text(verbose: verbose), terminator: "") }
             for e in loadErrors { FileHandle.standardError.write(Data("✗ \(e)\n".utf8)) }
             if !loadErrors.isEmpty { throw ExitCode(2) }

@@ -102,31 +102,3 @@ func fail(_ error: MigrationServiceError) -> Never {
     FileHandle.standardError.write(Data(text.utf8))
     exit(1)
 }
-
-/// Runs async work from the synchronous command and waits for it (the command's thread blocks;
-/// the work runs on the concurrency pool).
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws(MigrationServiceError) -> T) throws(MigrationServiceError) -> T {
-    let result = Mutex<Result<T, MigrationServiceError>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let r: Result<T, MigrationServiceError>
-        do throws(MigrationServiceError) { r = .success(try await body()) } catch { r = .failure(error) }
-        result.withLock { $0 = r }
-        done.signal()
-    }
-    done.wait()
-    guard let r = result.withLock({ $0 }) else {
-        throw MigrationServiceError(kind: .configuration, status: .unspecifiedFailure, stage: .source, message: "internal error")
-    }
-    return try r.get()
-}
-
-/// `runBlocking` for work that cannot fail.
-func runBlocking(_ body: @escaping @Sendable () async -> Void) {
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        await body()
-        done.signal()
-    }
-    done.wait()
-}

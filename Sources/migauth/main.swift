@@ -5,7 +5,7 @@ import Foundation
 do {
     var command = try MigAuth.parseAsRoot()
     if var daemon = command as? AsyncParsableCommand {
-        try await runAsync(&daemon)  // `serve`: swift-service-lifecycle's ServiceGroup
+        try await runAsync(&daemon)  // `serve` (swift-service-lifecycle's ServiceGroup), `migrate`, `scenario run`
     } else {
         try command.run()
     }

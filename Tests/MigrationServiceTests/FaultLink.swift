@@ -10,7 +10,7 @@ import Synchronization
 /// - `commitHeld`: holds the second small frame after the whole VM has gone through (`channelDone`, then
 ///   `commit`): the source has let go of its VM and sent `commit`, which never arrives;
 /// - `commitDelivered`: forwards that `commit` and from then on swallows what the destination answers
-///   (`committed` never reaches the source);
+///   (`committed` never reaches the source, nor the destination's close);
 /// - `afterCommit`: forwards everything; reports once the destination's answer to `commit` has gone back.
 /// Only the first relayed connection is watched (the matrix moves over one channel); held frames can be
 /// released in order (``release()``) when the party killed was not on the link (the KDC).
@@ -183,6 +183,12 @@ final class FaultLink: Sendable {
                     group.addTask {
                         for try await b in upIn where self.downstream() {
                             try await clientOut.write(b)
+                        }
+                        // Swallowing (`commitDelivered`): the destination's close does not reach the source either
+                        // (it would end the source's wait in the commit window before the test's kill); the
+                        // source's side stays open until it goes away or ``close()``.
+                        while self.state.withLock({ $0.swallowing }), !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(50))
                         }
                     }
                     _ = try await group.next()

@@ -14,8 +14,9 @@ import TestRealm
 /// - nothing half-registered: no staging file at the destination once its daemon (re)started;
 /// - the killed daemon starts again (READY), and no secret is on disk: no file under the lab holds the
 ///   user's password (UTF-8 or UTF-16) or a PEM private key (keytabs and ccaches are expected).
-@Suite("Fault matrix: kill -9 of each party at each phase of a file move", .serialized, .timeLimit(.minutes(5)),
-       .disabled("2 of 18 cells fail (source CLI / commit delivered; KDC / before offer: the expectations are under review) and the matrix takes ~310 s: issue 15"))
+///
+/// The 18 cells run one after the other (~3 min alone on two cores); `MIGAUTH_FAULT_CELLS` picks some.
+@Suite("Fault matrix: kill -9 of each party at each phase of a file move", .serialized, .timeLimit(.minutes(5)))
 struct FaultMatrixTests {
     enum Party: String, Sendable, CaseIterable, CustomStringConvertible {
         case sourceCLI, sourceDaemon, destinationDaemon, kdc
@@ -26,9 +27,15 @@ struct FaultMatrixTests {
 
     /// Every party at every phase; the KDC only where it could matter to a running move (it is not consulted
     /// after the handshake, so killing it then must change nothing).
-    static let cells: [(Party, FaultLink.Phase)] =
-        [Party.sourceCLI, .sourceDaemon, .destinationDaemon].flatMap { party in FaultLink.Phase.allCases.map { (party, $0) } }
-        + [(.kdc, .beforeOffer), (.kdc, .midStream), (.kdc, .commitHeld)]
+    /// `MIGAUTH_FAULT_CELLS=all` runs them all, `party:phase,…` (say `kdc:beforeOffer`) only those.
+    static let cells: [(Party, FaultLink.Phase)] = {
+        let all: [(Party, FaultLink.Phase)] =
+            [Party.sourceCLI, .sourceDaemon, .destinationDaemon].flatMap { party in FaultLink.Phase.allCases.map { (party, $0) } }
+            + [(.kdc, .beforeOffer), (.kdc, .midStream), (.kdc, .commitHeld)]
+        guard let only = ProcessInfo.processInfo.environment["MIGAUTH_FAULT_CELLS"], !only.isEmpty, only != "all" else { return all }
+        let wanted = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return all.filter { wanted.contains("\($0.0):\($0.1)") }
+    }()
 
     /// A `migauth serve` child; `output` holds stdout and stderr.
     struct Daemon {
@@ -92,12 +99,12 @@ struct FaultMatrixTests {
         try HostConfiguration(name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress,
                               realm: lab.realmName, keytab: lab.destinationKeytab, ccacheDirectory: lab.directory,
                               migrationPort: 0, allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
-                              vmDirectory: lab.destinationVMs.directory).save(destinationFile)
+                              vmDirectory: lab.destinationVMs.directory, authenticationType: .kerberos).save(destinationFile)
         let sourceFile = lab.directory + "/source.json"
         try HostConfiguration(name: "TestServer01", fqdn: lab.sourceFQDN, address: ServiceLab.sourceAddress, realm: lab.realmName,
                               keytab: lab.sourceKeytab, ccacheDirectory: lab.directory, migrationPort: 0,
                               allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.11/32")!],
-                              vmDirectory: lab.sourceVMs.directory).save(sourceFile)
+                              vmDirectory: lab.sourceVMs.directory, authenticationType: .kerberos).save(sourceFile)
         var destination: Daemon? = try await Self.serve(destinationFile, lab, env, tag: "destination")
         let destinationPort = try #require(destination?.migration.split(separator: ":").last.flatMap { Int($0) })
         let link = try await FaultLink.start(to: ServiceLab.destinationAddress, port: destinationPort, phase: phase, vmSize: Self.vmSize)
@@ -147,7 +154,8 @@ struct FaultMatrixTests {
         }
         if let killed {
             let state = await killed.wait()
-            #expect(state.signaled && state.status == SIGKILL, "\(state)")
+            #expect(state.signaled && state.status == SIGKILL,
+                    "\(state); migrate: \((try? String(contentsOfFile: cliOutput, encoding: .utf8)) ?? "")")
         }
         // The survivors notice (a reset, or the link closed behind a held frame).
         if party != .kdc { await link.close() }
@@ -190,6 +198,17 @@ struct FaultMatrixTests {
         }
         #expect(staging.isEmpty, "half-registered: \(staging) — \(context)")
         switch (party, phase) {
+        case (.kdc, .beforeOffer):
+            // `hello` went through and the source's next frame (`suites`) is held: the source asks the KDC for the
+            // service ticket right after sending it (its channel bindings need the opening's transcript), so the
+            // kill races that request. Either the ticket came first and the move completes once the frames are
+            // released, or the KDC was gone: Windows' "no authority" (0x80090311) and the VM stays at the source.
+            if cliState.status == 0 {
+                #expect(atDestination == bytes && atSource == nil && kept.isEmpty, "\(context)")
+            } else {
+                #expect(cliState.status == 1 && cliText.contains("(0x80090311)"), "\(context)")
+                #expect(atSource == bytes && atDestination == nil && kept.isEmpty, "\(context)")
+            }
         case (.kdc, _), (_, .afterCommit):
             // The KDC is not needed once the context is made; after `committed` the move is done.
             #expect(atDestination == bytes && atSource == nil, "\(context)")

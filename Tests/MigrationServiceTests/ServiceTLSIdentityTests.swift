@@ -16,19 +16,25 @@ import Testing
     }
 
     @Test func generatedIdentityServesTLSWithoutWritingFiles() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-identity-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let previous = FileManager.default.currentDirectoryPath
-        #expect(FileManager.default.changeCurrentDirectoryPath(directory))
-        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        // No chdir into a scratch directory (the working directory is the process's: children that other suites
+        // start meanwhile would inherit it and lose it when it is removed). Instead: nothing new in the working
+        // directory, and no new file in the temporary directory holding a private key.
+        let fm = FileManager.default
+        let cwd = fm.currentDirectoryPath, tmp = NSTemporaryDirectory()
+        let cwdBefore = Set((try? fm.contentsOfDirectory(atPath: cwd)) ?? [])
+        let tmpBefore = Set((try? fm.contentsOfDirectory(atPath: tmp)) ?? [])
 
         let identity = try ServiceTLSIdentity.generate(commonName: "hostb.test")
         let other = try ServiceTLSIdentity.generate(commonName: "hostb.test")
         #expect(identity.certificateChain.count == 1)
         #expect(try identity.certificateChain[0].toDERBytes() != other.certificateChain[0].toDERBytes())
         #expect(identity.certificateChain[0].description.contains("hostb.test"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+        #expect(Set((try? fm.contentsOfDirectory(atPath: cwd)) ?? []).subtracting(cwdBefore).isEmpty)
+        let newInTmp = Set((try? fm.contentsOfDirectory(atPath: tmp)) ?? []).subtracting(tmpBefore)
+        let keyFiles = newInTmp.filter { name in
+            fm.contents(atPath: (tmp as NSString).appendingPathComponent(name)).map { String(decoding: $0, as: UTF8.self).contains("PRIVATE KEY") } ?? false
+        }
+        #expect(keyFiles.isEmpty, "\(keyFiles)")
 
         let server = try CredSSPServer(certificateChain: identity.certificateChain, privateKey: identity.privateKey,
                                        inner: FirstTokenOnly(), policy: CredSSPPolicy(minimumTLSVersion: .tlsv13))
