@@ -214,8 +214,9 @@ enum ServiceBench {
             for _ in 0..<(bytes >> 20) { try await output.write(chunk) }
             return try await received.value
         }
-        let rate = Double(got) / seconds(clock.now - start) / 1e6
+        let elapsed = clock.now - start
         guard got >= bytes else { throw BenchError("clear TCP: the receiver got \(got) of \(bytes) bytes") }
+        let rate = Double(got) / seconds(elapsed) / 1e6
         try? await server.channel.close()
         return rate
     }

@@ -28,7 +28,8 @@ struct InterruptedRunTests {
     struct Lab {
         let tmp: String
         let file: String
-        func realmDirectories() -> [String] {
+        func realmDirectories() -> [String] { Self.realmDirectories(in: tmp) }
+        static func realmDirectories(in tmp: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("testrealm-") }
         }
         func start(_ name: String) throws -> ChildProcess {
@@ -43,7 +44,7 @@ struct InterruptedRunTests {
         func waitForRealm(_ run: ChildProcess, name: String, thenSend signal: Int32? = nil) async throws -> String {
             let tmp = self.tmp
             let found = await Self.watch(run, thenSend: signal) {
-                guard let dir = Lab(tmp: tmp, file: "").realmDirectories().first,
+                guard let dir = Lab.realmDirectories(in: tmp).first,
                       FileManager.default.fileExists(atPath: tmp + "/" + dir + "/hosts/testserver01/host.json"),
                       FileManager.default.fileExists(atPath: tmp + "/" + dir + "/.testrealm-owner") else { return nil }
                 return dir
@@ -134,7 +135,7 @@ struct InterruptedRunTests {
         // Stopped (SIGSTOP) as soon as its realm is up, so that it is still alive, and its directory there, for the
         // checks that follow however long they take.
         let found = await Lab.watch(run, thenSend: SIGSTOP) {
-            guard let dir = Lab(tmp: tmp, file: "").realmDirectories().first(where: { $0 != old }),
+            guard let dir = Lab.realmDirectories(in: tmp).first(where: { $0 != old }),
                   FileManager.default.fileExists(atPath: tmp + "/" + dir + "/.testrealm-owner") else { return nil }
             return dir
         }
