@@ -100,3 +100,15 @@ extension GSSCredential {
         }
     }
 }
+
+extension GSSCredential {
+    /// `acquire(name:usage:mechanisms:lifetime:store:)` with `store` on GSS's blocking thread pool (it reads
+    /// ccache and keytab files, and with a client keytab may get a ticket from the KDC).
+    public static func acquire(name: GSSName? = nil, usage: GSSCredentialUsage = .initiate,
+                               mechanisms: [GSSMechanism] = [.kerberos], lifetime: Duration? = nil,
+                               from store: GSSCredentialStore) async throws(GSSError) -> GSSCredential {
+        try await GSSBlocking.run(.acquireCredential) { () throws(GSSError) in
+            try acquire(name: name, usage: usage, mechanisms: mechanisms, lifetime: lifetime, store: store)
+        }
+    }
+}

@@ -73,7 +73,7 @@ struct KerberosSignOn: ManagementSignOn {
         do throws(GSSError) {
             let name = try GSSName(principal: principal)
             var initiator = GSSInitiatorContext(target: name, credential: own, flags: [.mutual])
-            var acceptor = GSSAcceptorContext(credential: try GSSCredential.acquire(name: name, usage: .both, store: store))
+            var acceptor = GSSAcceptorContext(credential: try await GSSCredential.acquire(name: name, usage: .both, from: store))
             var token = try await initiator.step(nil).token
             while let t = token {
                 let reply = try await acceptor.step(t)
@@ -123,6 +123,8 @@ public final class ManagementService: Sendable {
     private let state: Mutex<State>
     private let listenerSlot = ListenerSlot()
     private let logger: Logger
+    /// The KDC's delegation answers kept with the host's current ticket (rule A3).
+    private let hostTicket = HostTicketDelegation()
 
     private struct State {
         var configuration: HostConfiguration
@@ -317,7 +319,7 @@ public final class ManagementService: Sendable {
     private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
                       conn: FrameConnection) async throws(MigrationServiceError) -> MigrationReport {
         if let disabled = configuration.migrationDisabledError { throw disabled }
-        let authentication: MigrationAuthentication
+        var authentication: MigrationAuthentication
         switch configuration.authenticationType {
         case .credSSP:
             authentication = .credSSP(try credSSPCredentials(user, destination: request.destination, configuration: configuration))
@@ -337,6 +339,25 @@ public final class ManagementService: Sendable {
             }
             authentication = .kerberos(credential)
         }
+        // Rule A3: with the host's ticket unchanged, the KDC's earlier answer for this destination stands.
+        var ticketEnd: Double? = nil
+        if configuration.authenticationType == .kerberos {
+            ticketEnd = await HostTicketDelegation.hostTicketEnd(configuration)
+            switch hostTicket.answer(user: user.principal, destination: request.destination, ticketEnd: ticketEnd) {
+            case .refused(let refusal)?:
+                throw MigrationServiceError(kind: refusal.kind, status: refusal.status, stage: refusal.stage,
+                                            message: refusal.message,
+                                            detail: refusal.detail + " (the answer this host's current ticket got: a change "
+                                                + "counts once the host has a new ticket — purge its ccache, restart, or "
+                                                + "wait for the ticket's end; rule A3)",
+                                            gssError: refusal.gssError)
+            case .granted(let kept)?:
+                // Still valid (the user's evidence ticket has not ended): the ticket it holds is used again.
+                if let left = try? kept.inquire().lifetime, left > .zero { authentication = .kerberos(kept) }
+            case nil:
+                break
+            }
+        }
         let host = request.endpointHost.isEmpty ? configuration.resolve(request.destination) : request.endpointHost
         guard let host else {
             throw MigrationServiceError.connection(.connection, .targetUnknown, destination: request.destination,
@@ -355,12 +376,27 @@ public final class ManagementService: Sendable {
                                   progress: { continuation.yield($0) }).restricted(to: configuration.protection)
         let vm = request.vm
         let crossRealmDelegation = target.realm == nil && configuration.authenticationType == .kerberos
+        let hostTicket = self.hostTicket
+        let user = user.principal
+        let chosen = authentication
+        let keep = configuration.authenticationType == .kerberos
         async let outcome: Result<MigrationReport, MigrationServiceError> = {
             defer { continuation.finish() }
             do throws(MigrationServiceError) {
-                return .success(try await source.move(vm: vm, to: target, authentication: authentication, options: options))
+                let report = try await source.move(vm: vm, to: target, authentication: chosen, options: options)
+                if keep, case .kerberos(let credential?) = chosen {
+                    // The ticket the move got is the one the KDC's answer goes with (a purged ccache gets a new one).
+                    hostTicket.record(.granted(credential), user: user, destination: request.destination,
+                                      ticketEnd: await HostTicketDelegation.hostTicketEnd(configuration))
+                }
+                return .success(report)
             } catch {
-                return .failure(crossRealmDelegation ? Self.crossRealmDelegationFailure(error, destination: request.destination) : error)
+                let failure = crossRealmDelegation ? Self.crossRealmDelegationFailure(error, destination: request.destination) : error
+                if keep, HostTicketDelegation.isDelegationRefusal(failure) {
+                    hostTicket.record(.refused(failure), user: user, destination: request.destination,
+                                      ticketEnd: await HostTicketDelegation.hostTicketEnd(configuration))
+                }
+                return .failure(failure)
             }
         }()
         var clientGone = false

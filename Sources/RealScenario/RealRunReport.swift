@@ -136,6 +136,8 @@ package struct RealScenarioReport: Sendable, Codable, Hashable {
     package var setUpSeconds: Double?
     /// MIT realms started (one per domain of the world).
     package var realmCount: Int?
+    /// Domain controllers started: each realm's own slapd + KDC and every replica (one per DC of the model).
+    package var domainControllerCount: Int?
 
     package init(name: String, file: String, steps: [RealStepReport], error: String? = nil) {
         self.name = name
@@ -181,6 +183,8 @@ package struct RealBatchReport: Sendable, Codable {
             let multi = scenarios.filter { ($0.realmCount ?? 1) > 1 }.compactMap(\.setUpSeconds)
             line += String(format: "; set-up %.1f s in all", setUps.reduce(0, +))
             if !multi.isEmpty { line += String(format: ", %.1f s on average with several realms", multi.reduce(0, +) / Double(multi.count)) }
+            let dcs = scenarios.filter { ($0.domainControllerCount ?? 1) > ($0.realmCount ?? 1) }.compactMap(\.setUpSeconds)
+            if !dcs.isEmpty { line += String(format: ", %.1f s with several DCs", dcs.reduce(0, +) / Double(dcs.count)) }
         }
         return line
     }
@@ -191,7 +195,8 @@ package struct RealBatchReport: Sendable, Codable {
         for s in scenarios {
             out += "\(s.passed ? "✓" : "✗") \(s.name) (\(s.file))\n"
             if verbose, let t = s.setUpSeconds {
-                out += "    set up: \(s.realmCount ?? 1) realm(s), hosts and daemons in \(String(format: "%.1f", t)) s\n"
+                out += "    set up: \(s.realmCount ?? 1) realm(s), \(s.domainControllerCount ?? s.realmCount ?? 1) DC(s) (slapd + KDC each), "
+                    + "hosts and daemons in \(String(format: "%.1f", t)) s\n"
             }
             if let e = s.error { out += "    not set up: \(e)\n" }
             for step in s.steps {

@@ -6,6 +6,7 @@ import MigrationService
 import RealmProvisioning
 import Scenario
 import TestRealm
+import Synchronization
 import WindowsStatus
 
 /// Replays a scenario against a real MIT KDC (LDAP back end) provisioned from the scenario's world,
@@ -21,6 +22,10 @@ package struct RealScenarioRunner: Sendable {
     package var executable: String
 
     package init(executable: String) { self.executable = executable }
+
+    /// Real lifetime of a host's own TGT in the real run: the model's ticket lifetime (10 hours)
+    /// maps to it, and `advance-clock` past a ticket's end waits for the real end.
+    package static let hostTicketLifetime: Duration = .seconds(60)
 
     /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
     /// a SIGINT, SIGTERM or SIGHUP then stops the realms' daemons and removes their directories
@@ -51,6 +56,9 @@ package struct RealScenarioRunner: Sendable {
             let lab = try await RealLab.start(realms: realms, world: scenario.world, executable: executable, vmFileSizes: sizes)
             report.setUpSeconds = (ContinuousClock.now - setUpStarted) / .milliseconds(1) / 1000
             report.realmCount = realms.byDomain.count
+            var replicaCount = 0
+            for c in realms.controllers.all { replicaCount += await c.allReplicas.count }
+            report.domainControllerCount = realms.byDomain.count + replicaCount
             var env = scenario.initialEnvironment()
             for (i, step) in scenario.steps.enumerated() {
                 let before = env.world
@@ -72,7 +80,7 @@ package struct RealScenarioRunner: Sendable {
                     if let real = decision.real { r.mismatches = decision.mismatches ?? r.simulated.differences(from: real) }
                     if decision.mode == .compared { r.unmetExpectations = decision.parts.unmet(step.expectations) }
                 default:
-                    if sim.result != .error { try await lab.follow(step.action, world: env.world) }
+                    if sim.result != .error { try await lab.follow(step.action, world: env.world, before: before) }
                 }
                 r.expected = step.expectations.map(\.description)
                 if r.mode != .compared {
@@ -80,7 +88,7 @@ package struct RealScenarioRunner: Sendable {
                 } else if case .move = step.action, let real = r.real, let e = step.expectations.first {
                     r.unmetExpectations = real.unmet(e, simulatedRules: r.simulated.rules)
                 }
-                try await lab.sync(env.world)
+                try await lab.sync(env.world, after: step.action)
                 report.steps.append(r)
             }
             await lab.daemons.stop()
@@ -103,14 +111,19 @@ struct Realms: Sendable {
     let firstDomain: String
     /// (from realm, to realm): `krbtgt/TO@FROM` exists, so FROM's users get tickets in TO.
     let paths: [(String, String)]
+    /// Domains with several DCs: their replicas (filled in by ``RealLab/start``, after provisioning).
+    let controllers = ControllerRegistry()
 
     static func start(for world: World) async throws -> Realms {
         let domains = world.directory.domainOrder
         let firstDomain = domains.first ?? ""
-        let first = try await RealmProvisioner.startRealm(for: world)
+        let severalDCs = { (d: String) in (world.directory.domain(d)?.controllerOrder.count ?? 0) > 1 }
+        let first = try await RealmProvisioner.startRealm(for: world, replicated: severalDCs(firstDomain))
         var byDomain = [firstDomain: first]
         do {
-            for d in domains.dropFirst() { byDomain[d] = try await RealmProvisioner.startRealm(for: world, domain: d) }
+            for d in domains.dropFirst() {
+                byDomain[d] = try await RealmProvisioner.startRealm(for: world, domain: d, replicated: severalDCs(d))
+            }
             // Directed paths (FROM's users reach TO: `krbtgt/TO@FROM`), each once: both domains of a
             // trust may hold its object (an LDIF export has one on each side).
             var paths: [(String, String)] = []
@@ -140,18 +153,21 @@ struct Realms: Sendable {
     }
 
     func shutdown() async {
+        for c in controllers.all { await c.shutdown() }
         for r in byDomain.values { await r.shutdown() }
     }
 
     /// A host's krb5.conf when there are several realms: its own realm first (the default), the
     /// realms it has a path to or from, `[domain_realm]` for those, `[capaths]` for the direct paths.
-    /// A realm without a trust is not listed: its KDC cannot be found (rule P5).
-    func hostKrb5Config(domain: String) -> String? {
-        guard byDomain.count > 1, let own = byDomain[domain] else { return nil }
+    /// A realm without a trust is not listed: its KDC cannot be found (rule P5). `kdc`: the host's
+    /// own realm's KDC when its logon DC is a replica (`address:port`).
+    func hostKrb5Config(domain: String, kdc: String? = nil) -> String? {
+        guard let own = byDomain[domain] else { return nil }
         let partners = Set(paths.filter { $0.0 == own.name || $0.1 == own.name }.flatMap { [$0.0, $0.1] })
         let others = byDomain.values.filter { $0.name != own.name && partners.contains($0.name) }.sorted { $0.name < $1.name }
         return TestRealm.trustConfiguration(realms: [own] + others,
-                                            capaths: paths.filter { partners.contains($0.0) && partners.contains($0.1) })
+                                            capaths: paths.filter { partners.contains($0.0) && partners.contains($0.1) },
+                                            kdcs: kdc.map { [own.name: $0] } ?? [:])
     }
 }
 
@@ -164,6 +180,8 @@ struct RealLab {
     let executable: String
     let domain: String
     let daemons: HostDaemons
+    /// When each host's real TGT ends (``newHostTicket(_:)``).
+    let hostTickets: HostTicketEnds
 
     /// The realm of `domain` (nil: none was started for it).
     func realm(ofDomain domain: String?) -> TestRealm? { domain.flatMap { realms.byDomain[$0] } }
@@ -198,35 +216,100 @@ struct RealLab {
         let domain = realms.firstDomain
         guard let provisioner = realms.provisioners[domain] else { throw TestRealmError.invalidArgument("no realm for \(domain)") }
         for p in realms.provisioners.values { try await p.provision(world) }
+        // More DCs: replicas of the provisioned directory, each with its own KDC; then each DC's
+        // delegation lists as the model's replicas hold them at the start.
+        var addressIndex = 10
+        for d in world.directory.domainOrder {
+            guard let r = realms.byDomain[d],
+                  let dcs = try await DomainControllers.start(domain: d, world: world, realm: r, addressIndex: &addressIndex) else { continue }
+            realms.controllers.add(dcs, domain: d)
+            await realms.provisioners[d]?.adopt(replicas: await dcs.allReplicas)
+            try await dcs.sync(world, initial: true)
+        }
         let layout = HostLayout(world: world, root: realm.directory + "/hosts", vmFileSizes: vmFileSizes)
         if realms.byDomain.count > 1 {
             for (d, r) in realms.byDomain { try await layout.prepare(realm: r, domain: d) }
-            for e in layout.entries {
-                guard let path = e.krb5Config, let text = realms.hostKrb5Config(domain: e.domain) else { continue }
-                do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                    throw TestRealmError.fileSystem(path: path, reason: "\(error)")
-                }
-            }
         } else {
             try await layout.prepare(realm: realm)
         }
+        for e in layout.entries {
+            // Its realm's KDC is its logon DC's.
+            let logonDC = world.host(e.name)?.logonDC ?? ""
+            let kdc = await realms.controllers.get(e.domain)?.kdc(of: logonDC)
+            guard let path = e.krb5Config, let text = realms.hostKrb5Config(domain: e.domain, kdc: kdc) else { continue }
+            do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw TestRealmError.fileSystem(path: path, reason: "\(error)")
+            }
+        }
         try layout.write(world: world)
         let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && realms.byDomain[$0.domain] != nil }.map(\.key)
+        let hostTickets = HostTicketEnds()
+        for key in hypervisors { try await Self.newHostTicket(key, layout: layout, realms: realms, ends: hostTickets) }
         let daemons = try await HostDaemons.start(realms: realms.byDomain, fallback: realm, layout: layout,
                                                   keys: hypervisors, executable: executable)
         return RealLab(realm: realm, realms: realms, provisioner: provisioner, layout: layout, executable: executable,
-                       domain: domain, daemons: daemons)
+                       domain: domain, daemons: daemons, hostTickets: hostTickets)
+    }
+
+    /// Real ticket lifetime of a host's own TGT: the model's ticket lifetime (10 hours) maps to
+    /// this, so that `advance-clock` past a ticket's end can wait for the real end (see
+    /// docs/real-scenarios.md, "Clock").
+    static let hostTicketLifetime: Duration = RealScenarioRunner.hostTicketLifetime
+
+    /// A new TGT for a host's computer account in its ccache (`kinit -k` with its client keytab,
+    /// from its logon DC's KDC, lifetime ``hostTicketLifetime``): at the start, after a purge and on
+    /// restart — what Windows does at boot and after `klist purge`.
+    func newHostTicket(_ key: String) async throws {
+        try await Self.newHostTicket(key, layout: layout, realms: realms, ends: hostTickets)
+    }
+
+    static func newHostTicket(_ key: String, layout: HostLayout, realms: Realms, ends: HostTicketEnds) async throws {
+        guard let e = layout.entry(key), let r = realms.byDomain[e.domain] else { return }
+        // The daemon tells its tickets apart by their end (whole seconds): a new one ends 3 s later at least.
+        if let previous = ends.end(of: e.key) {
+            let earliest = previous - hostTicketLifetime + .seconds(3)
+            if earliest > .now { try await Task.sleep(until: earliest, clock: .continuous) }
+        }
+        try? FileManager.default.removeItem(atPath: e.hostCCache)
+        let arguments = ["-c", "FILE:" + e.hostCCache, "-f", "-l", "\(Int(Self.hostTicketLifetime.components.seconds))s",
+                         "-k", "-t", e.clientKeytab, r.qualified("host/\(e.fqdn)")]
+        let started = ContinuousClock.now
+        if let conf = e.krb5Config {
+            _ = try await r.run("/usr/bin/kinit", arguments, krb5Config: conf, check: true)
+        } else {
+            _ = try await r.run("/usr/bin/kinit", arguments, check: true)
+        }
+        ends.set(key: e.key, end: started + Self.hostTicketLifetime)
+    }
+
+    /// `advance-clock`: every host whose ticket the model let expire waits for its real ticket's end.
+    func waitForExpiredTickets(before: World, after: World) async throws {
+        var latest: ContinuousClock.Instant? = nil
+        for h in after.allHosts where h.hypervisorInstalled {
+            guard before.host(h.name)?.tickets.validTGT(at: before.now) != nil, h.tickets.validTGT(at: after.now) == nil,
+                  let end = hostTickets.end(of: h.key) else { continue }
+            latest = max(latest ?? end, end)
+        }
+        guard let latest else { return }
+        try await Task.sleep(until: latest + .seconds(1.5), clock: .continuous)
     }
 
     /// Re-provisions the realm, rewrites configurations and VM files (all diffs) and reloads the
     /// daemons whose configuration changed.
-    func sync(_ world: World) async throws {
+    func sync(_ world: World, after action: ScenarioAction? = nil) async throws {
         for p in realms.provisioners.values { try await p.provision(world) }
+        var written: (domain: String, dc: String)? = nil
+        if case .delegation(let change)? = action, let d = world.directory.domainOfController(change.dc) {
+            written = (d, change.dc)
+        }
+        for (d, dcs) in realms.controllers.byDomain {
+            try await dcs.sync(world, written: written?.domain == d ? written?.dc : nil)
+        }
         try await daemons.reload(layout.write(world: world))
     }
 
     /// Reproduces an accepted set-up step on the real hosts.
-    func follow(_ action: ScenarioAction, world: World) async throws {
+    func follow(_ action: ScenarioAction, world: World, before: World? = nil) async throws {
         switch action {
         case let .signOn(user, host, method, from):
             guard let name = userName(user, near: host, world: world), let d = userDomain(user, near: host, world: world),
@@ -247,14 +330,17 @@ struct RealLab {
                 if let file = layout.passwordFile(host: host, user: name) { remove(file) }
             }
         case let .purgeTickets(host):
-            if let e = layout.entry(host) { remove(e.hostCCache) }
+            if layout.entry(host) != nil { try await newHostTicket(host) }
         case let .restart(host):
             if let e = layout.entry(host) {
                 remove(e.hostCCache)
                 try? FileManager.default.removeItem(atPath: e.ccacheDirectory)
                 try FileManager.default.createDirectory(atPath: e.ccacheDirectory, withIntermediateDirectories: true)
+                if world.host(host)?.hypervisorInstalled == true { try await newHostTicket(host) }
                 try await daemons.restart(e.key)
             }
+        case .advanceClock:
+            if let before { try await waitForExpiredTickets(before: before, after: world) }
         default:
             break   // settings and directory changes: `sync` re-provisions and rewrites configurations
         }
@@ -313,9 +399,22 @@ struct RealLab {
             if real.result != "error", let missing = vmNotMoved(spec, from: world) { real = OutcomeSummary(result: "error", text: missing) }
             return MoveDecision(mode: .compared, real: real)
         case let .probe(probe, destination, source, reason):
+            // The daemon keeps a refused delegation for its ticket's life (HostTicketDelegation); a
+            // probe stands for a path the daemon does not have, so the same rule is applied around it:
+            // while the host's ticket is the one of the refusal, the refusal stands.
+            let key = "\(source.lowercased()) \(probe.protocolTransitionFor ?? probe.userCCache) \(probe.targets.joined(separator: ","))"
+            let ticket = hostTickets.end(of: ServiceTarget.shortKey(source))
+            if let kept = hostTickets.refusal(key, ticketEnd: ticket) {
+                var real = kept
+                real.detail = (kept.detail ?? "") + " (the answer this host's current ticket got: a change counts once the host "
+                    + "has a new ticket — purge its ccache, restart, or wait for the ticket's end; rule A3)"
+                return MoveDecision(mode: .compared, reason: reason, real: real)
+            }
             do {
                 let result = try await runProbe(probe, source: source)
-                return MoveDecision(mode: .compared, reason: reason, real: Self.outcome(result, destination: destination))
+                let real = Self.outcome(result, destination: destination)
+                if real.status == WindowsStatus.noCredentials.hex, let ticket { hostTickets.keep(real, key, ticketEnd: ticket) }
+                return MoveDecision(mode: .compared, reason: reason, real: real)
             } catch {
                 return MoveDecision(mode: .compared, reason: reason,
                                     real: OutcomeSummary(result: "error", text: "probe failed to run: \(error)"))
@@ -523,5 +622,39 @@ struct RealLab {
         if let kind { return origin.signOns(of: user).first { $0.kind == kind } }
         let rank: [SignOnKind: Int] = [.console: 0, .remoteDesktop: 1, .remoteShellCredSSP: 2, .remoteShellKerberos: 3]
         return origin.signOns(of: user).min { rank[$0.kind, default: 9] < rank[$1.kind, default: 9] }
+    }
+}
+
+/// The replicas of each domain with several DCs (``DomainControllers``).
+final class ControllerRegistry: Sendable {
+    private let state = Mutex<[String: DomainControllers]>([:])
+
+    func add(_ controllers: DomainControllers, domain: String) { state.withLock { $0[domain] = controllers } }
+    func get(_ domain: String) -> DomainControllers? { state.withLock { $0[domain] } }
+    var byDomain: [String: DomainControllers] { state.withLock { $0 } }
+    var all: [DomainControllers] { state.withLock { Array($0.values) } }
+}
+
+/// When each host's real TGT ends, by host key, and the probes' refusals kept with it.
+final class HostTicketEnds: Sendable {
+    private struct State {
+        var ends: [String: ContinuousClock.Instant] = [:]
+        var refusals: [String: (ticketEnd: ContinuousClock.Instant, outcome: OutcomeSummary)] = [:]
+    }
+    private let state = Mutex(State())
+
+    func set(key: String, end: ContinuousClock.Instant) { state.withLock { $0.ends[key] = end } }
+    func end(of key: String) -> ContinuousClock.Instant? { state.withLock { $0.ends[key] } }
+
+    /// A refusal kept with the ticket that ends at `ticketEnd` (not after it ended).
+    func refusal(_ key: String, ticketEnd: ContinuousClock.Instant?) -> OutcomeSummary? {
+        state.withLock { s in
+            guard let kept = s.refusals[key], kept.ticketEnd == ticketEnd, kept.ticketEnd > .now else { return nil }
+            return kept.outcome
+        }
+    }
+
+    func keep(_ outcome: OutcomeSummary, _ key: String, ticketEnd: ContinuousClock.Instant) {
+        state.withLock { $0.refusals[key] = (ticketEnd, outcome) }
     }
 }

@@ -36,7 +36,8 @@ package struct HostLayout: Sendable {
         /// The host's domain (lower-cased DNS name): its principals live in that domain's realm.
         package var domain: String = ""
         /// Its own krb5.conf when the world has several realms (its realm, the realms its domain
-        /// trusts or is trusted by, `[capaths]`); nil: the realm's krb5.conf.
+        /// trusts or is trusted by, `[capaths]`) or a domain has several DCs (its realm's KDC is its
+        /// logon DC's); nil: the realm's krb5.conf.
         package var krb5Config: String? = nil
         /// A loopback address of this host where its daemon never listens (127.0.1.x for 127.0.0.x):
         /// what a move naming one of its simulated addresses outside its migration networks reaches.
@@ -66,9 +67,16 @@ package struct HostLayout: Sendable {
                          ccacheDirectory: dir + "/ccaches", hostCCache: dir + "/host-\(fqdn).ccache",
                          vmDirectory: dir + "/vms", configuration: dir + "/host.json",
                          inRealm: h.domain == realmDomain, domain: h.domain,
-                         krb5Config: world.directory.domainOrder.count > 1 ? dir + "/krb5.conf" : nil,
+                         krb5Config: Self.needsOwnKrb5Config(world) ? dir + "/krb5.conf" : nil,
                          unlistedAddress: Self.unlistedAddress(index: i))
         }
+    }
+
+    /// Whether hosts need their own krb5.conf: several realms (trusts), or a domain with several
+    /// DCs (each host's KDC is its logon DC's).
+    package static func needsOwnKrb5Config(_ world: World) -> Bool {
+        let domains = world.directory.domainOrder
+        return domains.count > 1 || domains.contains { (world.directory.domain($0)?.controllerOrder.count ?? 0) > 1 }
     }
 
     /// 127.0.0.11 for the first host, 127.0.0.12 for the second, …

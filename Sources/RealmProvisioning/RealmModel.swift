@@ -6,13 +6,14 @@ import MigrationRules
 /// delegating service's `krbAllowedToDelegateTo`. Computed from the world; applied by
 /// ``RealmProvisioner`` as a diff.
 ///
-/// What the KDC holds is what each *source host* would see (rule A3):
-/// - a host's delegation is ``World/effectiveDelegation(of:)``: the snapshot in its valid ticket,
-///   or what its logon DC's replica says when it has none. A directory change therefore reaches
-///   the KDC only once it has replicated to that host's logon DC **and** the host has no ticket
-///   carrying the old setting (purged, restarted, expired) — the two halves of rule A3;
-/// - users are read from the replica of the logon DC of the first Hyper-V host of their domain
-///   (the DC a source host asks), else from the domain's first DC.
+/// What the KDC holds is what the domain controller it stands for holds: delegation lists and
+/// "any protocol" as the model's replica on that DC has them (``desired(for:domain:dc:)``; by
+/// default the domain's first DC). Rule A3's two halves are then real: a change written on another
+/// DC reaches this one only by real replication (``RealScenario``'s domain controllers, OpenLDAP
+/// syncrepl), and the source's daemon keeps the KDC's answer for as long as its own ticket lasts
+/// (`HostTicketDelegation` in MigrationService). Users are read from the replica of the logon DC
+/// of the first Hyper-V host of their domain (the DC a source host asks), else from the domain's
+/// first DC.
 package struct RealmModel: Sendable, Hashable {
     /// One principal and the flags provisioning manages.
     package struct Principal: Sendable, Hashable {
@@ -53,7 +54,8 @@ package struct RealmModel: Sendable, Hashable {
     /// The state the KDC of `domain` (default: the world's first domain) must hold for `world`:
     /// that domain's accounts; its hosts' delegation lists may name services of other realms
     /// (qualified with theirs), which MIT applies within one realm only (rule A5).
-    package static func desired(for world: World, domain: String? = nil) -> RealmModel {
+    /// `dc`: the domain controller whose directory the KDC serves (nil: the domain's first).
+    package static func desired(for world: World, domain: String? = nil, dc: String? = nil) -> RealmModel {
         let dir = world.directory
         let domain = domain ?? dir.domainOrder.first ?? ""
         var model = RealmModel(realm: domain.isEmpty ? realmName(of: world) : realmName(ofDomain: domain),
@@ -75,7 +77,7 @@ package struct RealmModel: Sendable, Hashable {
         // Hosts: host/, the migration service and cifs, and the delegation in effect for each.
         for host in hosts {
             let fqdn = PrincipalNames.fqdn(host)
-            let effective = world.effectiveDelegation(of: host.name)?.snapshot ?? .none
+            let effective = dir.replica(of: domain, on: dc)?.computers[host.key]?.delegationSnapshot ?? .none
             let hostName = PrincipalNames.host(fqdn: fqdn)
             model.principals[hostName] = Principal(name: hostName, kind: .host, forwardable: true,
                                                    okToAuthAsDelegate: effective.kind == .constrainedAnyProtocol)

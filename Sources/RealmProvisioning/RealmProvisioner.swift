@@ -16,6 +16,12 @@ package actor RealmProvisioner {
 
     /// The domain whose accounts this realm holds (nil: the world's first).
     package nonisolated let domain: String?
+    /// The domain's other controllers (their own slapd and KDC): flag changes are made on each too;
+    /// delegation lists are not — they reach a replica by replication (``writesDelegation``).
+    private var replicas: [RealmReplica] = []
+    /// False once the domain has replicas: delegation changes are then written on the DC the
+    /// scenario names and replicate from there (the runner does both), not by this provisioner.
+    package private(set) var writesDelegation = true
 
     package init(realm: TestRealm, domain: String? = nil) {
         self.realm = realm
@@ -23,11 +29,21 @@ package actor RealmProvisioner {
         self.applied = RealmModel(realm: realm.name, domains: realm.configuration.domains)
     }
 
-    /// Starts an LDAP-backed realm named after `domain` (default: the world's first domain).
-    package static func startRealm(for world: World, domain: String? = nil, parentDirectory: String? = nil) async throws -> TestRealm {
+    /// Starts an LDAP-backed realm named after `domain` (default: the world's first domain);
+    /// `replicated`: ready for ``RealmReplica``s (more domain controllers).
+    package static func startRealm(for world: World, domain: String? = nil, parentDirectory: String? = nil,
+                                   replicated: Bool = false) async throws -> TestRealm {
         let desired = RealmModel.desired(for: world, domain: domain)
-        return try await TestRealm.start(.init(name: desired.realm, backend: .ldap, domains: desired.domains,
-                                               parentDirectory: parentDirectory))
+        var configuration = TestRealm.Configuration(name: desired.realm, backend: .ldap, domains: desired.domains,
+                                                    parentDirectory: parentDirectory)
+        configuration.replicated = replicated
+        return try await TestRealm.start(configuration)
+    }
+
+    /// The domain's other DCs, started from this realm's directory after the first ``provision(_:)``.
+    package func adopt(replicas: [RealmReplica]) {
+        self.replicas = replicas
+        writesDelegation = replicas.isEmpty
     }
 
     /// The password generated for a user principal (nil before it was provisioned).
@@ -47,6 +63,7 @@ package actor RealmProvisioner {
             if let have = applied.principals[name] {
                 guard have != want else { continue }
                 try await realm.modifyPrincipal(name, attributes: Self.attributes(want))
+                for r in replicas { try await r.modifyPrincipal(name, attributes: Self.attributes(want)) }
                 applied.principals[name] = want
                 changes.append(.modified(name, Self.flags(want)))
             } else {
@@ -68,7 +85,7 @@ package actor RealmProvisioner {
             passwords[name] = nil
             changes.append(.deleted(name))
         }
-        for name in Set(desired.delegation.keys).union(applied.delegation.keys).sorted() {
+        for name in Set(desired.delegation.keys).union(applied.delegation.keys).sorted() where writesDelegation {
             let want = desired.delegation[name] ?? []
             guard want != applied.delegation[name] ?? [], applied.principals[name] != nil else { continue }
             try await realm.setAllowedToDelegate(name, targets: want)

@@ -152,6 +152,15 @@ public actor RealmReplica {
         try await ldapServer.allowedToDelegate(principal: qualified(service), realm: realmName)
     }
 
+    /// Changes flags of an existing principal on this replica's directory only (`kadmin.local modprinc`
+    /// against its slapd).
+    public func modifyPrincipal(_ principal: String, attributes: PrincipalAttributes) async throws {
+        guard !isShutDown else { throw TestRealmError.realmShutDown(name: realmName) }
+        let options = attributes.kadminOptions
+        guard !options.isEmpty else { return }
+        try await TestRealm.kadmin(runner: runner, realm: realmName, ["modprinc"] + options + [qualified(principal)])
+    }
+
     /// Runs a program with this domain controller's environment (its KDC, its krb5.conf).
     @discardableResult
     public nonisolated func run(_ executable: String, _ arguments: [String], input: String? = nil,

@@ -18,8 +18,10 @@ extension TestRealm {
 
     /// A client krb5.conf for several realms: each realm's KDC, its domains in `[domain_realm]`,
     /// and `[capaths]` with a direct path (`.`) for each pair in `capaths` (`(from, to)`). The first
-    /// realm is the default. Write it to a file and give it as `KRB5_CONFIG`.
-    public static func trustConfiguration(realms: [TestRealm], capaths: [(String, String)]) -> String {
+    /// realm is the default. `kdcs` names another KDC (`address:port`, say a ``RealmReplica``'s) for a
+    /// realm: a host whose logon DC is that replica. Write it to a file and give it as `KRB5_CONFIG`.
+    public static func trustConfiguration(realms: [TestRealm], capaths: [(String, String)],
+                                          kdcs: [String: String] = [:]) -> String {
         var text = """
             # Written by TestRealm: several realms and the paths between them.
             [libdefaults]
@@ -36,7 +38,9 @@ extension TestRealm {
             [realms]
 
             """
-        for realm in realms { text += " \(realm.name) = {\n  kdc = 127.0.0.1:\(realm.kdcPort)\n }\n" }
+        for realm in realms {
+            text += " \(realm.name) = {\n  kdc = \(kdcs[realm.name] ?? "127.0.0.1:\(realm.kdcPort)")\n }\n"
+        }
         text += "\n[domain_realm]\n"
         for realm in realms {
             for domain in realm.configuration.domains { text += " .\(domain) = \(realm.name)\n \(domain) = \(realm.name)\n" }

@@ -430,8 +430,14 @@ public actor TestRealm {
     @discardableResult
     private func kadmin(_ words: [String], input: String? = nil) async throws -> CommandResult {
         guard !isShutDown else { throw TestRealmError.realmShutDown(name: name) }
+        return try await Self.kadmin(runner: runner, realm: name, words, input: input)
+    }
+
+    /// One `kadmin.local -q` query with `runner`'s environment (a realm's or a replica's database).
+    @discardableResult
+    static func kadmin(runner: CommandRunner, realm: String, _ words: [String], input: String? = nil) async throws -> CommandResult {
         let query = words.map(Self.kadminQuoted).joined(separator: " ")
-        let result = try await runner.run("/usr/sbin/kadmin.local", ["-r", name, "-q", query], input: input)
+        let result = try await runner.run("/usr/sbin/kadmin.local", ["-r", realm, "-q", query], input: input)
         let problems = result.standardError.split(separator: "\n").filter { line in
             let text = line.trimmingCharacters(in: .whitespaces)
             return !text.isEmpty && !text.hasPrefix("No policy specified for")

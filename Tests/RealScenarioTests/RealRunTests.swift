@@ -250,6 +250,48 @@ struct RealRunTests {
         #expect(steps[3]?.mismatches == [])
         #expect((report.setUpSeconds ?? 0) > 0)
     }
+
+    /// The refusal the source's daemon kept with its ticket (rule A3's second half), not a new KDC answer.
+    static let kept = "the answer this host's current ticket got"
+
+    @Test("A3 across two real DCs: added on DC02 — DC01's KDC refuses until replicated, the source's ticket keeps the refusal until purged")
+    func delegationAddedOnAnotherDC() async throws {
+        let report = try await Self.run("a3-added-on-dc02-source-logs-on-dc01.yaml")
+        #expect(report.domainControllerCount == 2)
+        let moves = report.steps.filter { $0.mode == .compared }
+        try #require(moves.map(\.index) == [2, 4, 6, 8])
+        #expect(moves.map { $0.real?.result } == ["error", "error", "error", "success"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty && $0.unmetExpectations.isEmpty }, "\(moves.map(\.mismatches))")
+        // Not replicated yet: DC01's own KDC refuses (the entry is only in DC02's slapd), asked anew.
+        #expect(moves[1].real?.detail?.contains("KDC can't fulfill requested option") == true, "\(moves[1].real?.detail ?? "")")
+        #expect(moves[0].real?.detail?.contains(Self.kept) == false)
+        // Replicated: DC01 holds it now, but the daemon gives the refusal its ticket got.
+        #expect(moves[2].real?.detail?.contains(Self.kept) == true, "\(moves[2].real?.detail ?? "")")
+    }
+
+    @Test("A3 across two real DCs: removed on DC02 keeps working through replication until the source's ticket is purged")
+    func delegationRemovedOnAnotherDC() async throws {
+        let report = try await Self.run("a3-removed-on-dc02-keeps-working-until-purge.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map { $0.real?.result } == ["success", "success", "success", "error"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty && $0.unmetExpectations.isEmpty }, "\(moves.map(\.mismatches))")
+        // After the purge the KDC itself refuses: the removal had replicated to DC01.
+        #expect(moves.last?.real?.detail?.contains("KDC can't fulfill requested option") == true)
+        #expect(moves.last?.real?.detail?.contains(Self.kept) == false)
+    }
+
+    @Test("A3 expiry for real: a replicated delegation counts once the source's real ticket ends (advance-clock waits for it)")
+    func delegationAfterTicketExpiry() async throws {
+        let started = ContinuousClock.now
+        let report = try await Self.run("a3-expiry-without-purge.yaml")
+        let moves = report.steps.filter { $0.mode == .compared }
+        #expect(moves.map { $0.real?.result } == ["error", "error", "success"])
+        #expect(moves.allSatisfy { $0.mismatches.isEmpty && $0.unmetExpectations.isEmpty }, "\(moves.map(\.mismatches))")
+        #expect(moves[1].real?.detail?.contains(Self.kept) == true, "\(moves[1].real?.detail ?? "")")
+        // The wait was for the real ticket (no purge, no restart in the file).
+        #expect(ContinuousClock.now - started >= RealScenarioRunner.hostTicketLifetime)
+    }
+
 }
 
 extension Result where Failure == any Error {
