@@ -61,7 +61,7 @@ final class FrameConnection {
             try setBulkOptions(channel)
             try channel.pipeline.syncOperations.addHandler(ActivityStampHandler(activity))
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
-            return ServerChild(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+            return ServerChild(channel: ChildChannel(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)),
                                limit: limit, activity: activity, peer: peer)
         }
     }

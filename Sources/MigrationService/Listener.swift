@@ -80,7 +80,7 @@ final class Listener: Sendable {
 
     private func serve(_ server: ServerChild, peer: String, stage: MigrationStage,
                        handshakeTimeout: Duration, handler: @Sendable (FrameConnection) async -> Void) async {
-        let child = server.channel
+        let child = server.channel.claim()
         let key = ObjectIdentifier(child.channel)
         children.withLock { $0[key] = child.channel }
         defer { _ = children.withLock { $0.removeValue(forKey: key) } }

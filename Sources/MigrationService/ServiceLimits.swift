@@ -126,7 +126,8 @@ final class ActivityStampHandler: ChannelInboundHandler, Sendable {
 
 /// A server connection's channel with its frame limit and activity stamp.
 struct ServerChild: Sendable {
-    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    /// Claimed by the listener's serve (``ChildChannel``: dropped unclaimed, it is closed, not a crash).
+    let channel: ChildChannel<ByteBuffer, ByteBuffer>
     let limit: FrameLimit
     let activity: ConnectionActivity
     /// The peer's address (its place in ``Admission``).

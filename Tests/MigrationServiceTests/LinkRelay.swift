@@ -1,3 +1,4 @@
+import MigrationService
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -26,14 +27,15 @@ final class LinkRelay: Sendable {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    ChildChannel(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
                 }
             }
         let relay = LinkRelay(port: server.channel.localAddress?.port ?? 0, server: server.channel)
         Task {
             try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
-                    for try await client in inbound {
+                    for try await child in inbound {
+                        let client = child.claim()
                         relay.state.withLock { $0.children.append(client.channel) }
                         group.addTask { try? await relay.pipe(client, to: host, port: target) }
                     }
