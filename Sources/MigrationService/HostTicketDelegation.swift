@@ -16,17 +16,31 @@ import WindowsStatus
 ///
 /// A new host ticket ends both: `kdestroy` of the host ccache (`klist purge`), a restart of the
 /// daemon, or the TGT's end (MIT then gets a new one from the client keytab). The host ticket is
-/// told apart by its end time, read from the ccache (without the client keytab, so reading it never
-/// gets a ticket). With no ticket in the ccache nothing is remembered.
+/// told apart by its end time and the ccache file's version (inode, modification time), read
+/// without a client keytab, so reading it never gets a ticket. With no ticket nothing is remembered.
 final class HostTicketDelegation: Sendable {
     enum Answer {
         case granted(GSSCredential)
         case refused(MigrationServiceError)
     }
 
+    /// One host TGT as the ccache holds it: its end (whole seconds since 1970) and the ccache file's
+    /// inode and modification time (nanoseconds), which a new ticket written there changes.
+    struct Ticket: Sendable, Hashable {
+        var end: Double
+        var inode: UInt64
+        var modified: Int64
+
+        /// The same ticket read twice: the same file version, the end a second apart at most (MIT
+        /// counts the remaining lifetime in whole seconds).
+        func isSame(as other: Ticket) -> Bool {
+            inode == other.inode && modified == other.modified && abs(end - other.end) <= 1
+        }
+    }
+
     private struct State {
-        /// End of the host TGT the answers were given with (seconds since 1970).
-        var ticketEnd: Double?
+        /// The host TGT the answers were given with.
+        var ticketEnd: Ticket?
         var granted: [Key: GSSCredential] = [:]
         var refused: [Key: MigrationServiceError] = [:]
     }
@@ -41,26 +55,32 @@ final class HostTicketDelegation: Sendable {
 
     private let state = Mutex(State())
 
-    /// End time of the TGT in the host's ccache (nil: none, or unreadable).
-    static func hostTicketEnd(_ configuration: HostConfiguration) async -> Double? {
+    /// The TGT in the host's ccache (nil: none, expired, or unreadable). Read from the ccache alone
+    /// (the client keytab named as none, so no default client keytab gets a ticket here).
+    static func hostTicketEnd(_ configuration: HostConfiguration) async -> Ticket? {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
-        let store = GSSCredentialStore(ccache: "FILE:\(configuration.ccacheDirectory)/host-\(configuration.fqdn).ccache")
+        let path = "\(configuration.ccacheDirectory)/host-\(configuration.fqdn).ccache"
+        let store = GSSCredentialStore(ccache: "FILE:" + path, clientKeytab: "FILE:/dev/null")
         do throws(GSSError) {
             let name = try GSSName(principal: principal)
             let credential = try await GSSCredential.acquire(name: name, usage: .initiate, from: store)
             guard let lifetime = try credential.inquire().lifetime, lifetime > .zero else { return nil }
-            // MIT counts the remaining lifetime in whole seconds from time(2): now + remaining is
-            // the ticket's end, give or take the second ticking between the two reads.
-            return Date().timeIntervalSince1970.rounded(.down) + Double(lifetime.components.seconds)
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            // MIT counts the remaining lifetime in whole seconds from time(2): now + remaining is the
+            // ticket's end, give or take the second ticking between the two reads.
+            let end = Date().timeIntervalSince1970.rounded(.down) + Double(lifetime.components.seconds)
+            return Ticket(end: end, inode: UInt64(info.st_ino),
+                          modified: Int64(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_mtim.tv_nsec))
         } catch {
             return nil
         }
     }
 
     /// What was answered with the host's current ticket for `user` moving to `destination`, or nil.
-    func answer(user: String, destination: String, ticketEnd: Double?) -> Answer? {
+    func answer(user: String, destination: String, ticketEnd: Ticket?) -> Answer? {
         state.withLock { s in
-            guard let ticketEnd, let kept = s.ticketEnd, Self.same(kept, ticketEnd) else {
+            guard let ticketEnd, let kept = s.ticketEnd, kept.isSame(as: ticketEnd) else {
                 s = State(ticketEnd: ticketEnd)
                 return nil
             }
@@ -71,10 +91,10 @@ final class HostTicketDelegation: Sendable {
     }
 
     /// Keeps the KDC's answer, given with the ticket that ends at `ticketEnd`.
-    func record(_ answer: Answer, user: String, destination: String, ticketEnd: Double?) {
+    func record(_ answer: Answer, user: String, destination: String, ticketEnd: Ticket?) {
         guard let ticketEnd else { return }
         state.withLock { s in
-            if let kept = s.ticketEnd, !Self.same(kept, ticketEnd) { s = State(ticketEnd: ticketEnd) }
+            if let kept = s.ticketEnd, !kept.isSame(as: ticketEnd) { s = State(ticketEnd: ticketEnd) }
             s.ticketEnd = ticketEnd
             if s.granted.count + s.refused.count >= Self.limit { s = State(ticketEnd: ticketEnd) }
             switch answer {
@@ -92,7 +112,4 @@ final class HostTicketDelegation: Sendable {
         error.kind == .authentication && error.stage == .source && error.status == .noCredentials && error.gssError != nil
     }
 
-    /// One ticket's end read twice differs by a second at most (two tickets whose ends are that
-    /// close are taken for one).
-    private static func same(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1 }
 }

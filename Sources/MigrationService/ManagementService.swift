@@ -340,7 +340,7 @@ public final class ManagementService: Sendable {
             authentication = .kerberos(credential)
         }
         // Rule A3: with the host's ticket unchanged, the KDC's earlier answer for this destination stands.
-        var ticketEnd: Double? = nil
+        var ticketEnd: HostTicketDelegation.Ticket? = nil
         if configuration.authenticationType == .kerberos {
             ticketEnd = await HostTicketDelegation.hostTicketEnd(configuration)
             switch hostTicket.answer(user: user.principal, destination: request.destination, ticketEnd: ticketEnd) {

@@ -265,11 +265,6 @@ struct RealLab {
 
     static func newHostTicket(_ key: String, layout: HostLayout, realms: Realms, ends: HostTicketEnds) async throws {
         guard let e = layout.entry(key), let r = realms.byDomain[e.domain] else { return }
-        // The daemon tells its tickets apart by their end (whole seconds): a new one ends 3 s later at least.
-        if let previous = ends.end(of: e.key) {
-            let earliest = previous - hostTicketLifetime + .seconds(3)
-            if earliest > .now { try await Task.sleep(until: earliest, clock: .continuous) }
-        }
         try? FileManager.default.removeItem(atPath: e.hostCCache)
         let arguments = ["-c", "FILE:" + e.hostCCache, "-f", "-l", "\(Int(Self.hostTicketLifetime.components.seconds))s",
                          "-k", "-t", e.clientKeytab, r.qualified("host/\(e.fqdn)")]

@@ -361,10 +361,21 @@ struct CredSSPMoveTests {
         #expect(refused?.message == Self.seedError(s.name02))
         #expect(refused?.detail.contains("KDC can't fulfill requested option") == true, "KDC_ERR_BADOPTION from the real KDC: \(refused?.detail ?? "")")
         #expect(s.lab.sourceVMs.contains("vm-a2"))
-        // With "Kerberos only" delegation to the destination's migration service it works, as the user.
+        // With "Kerberos only" delegation to the destination's migration service it works, as the user —
+        // once the source has a new ticket (rule A3: until then its ticket's refusal stands).
         try await s.lab.realm.setAllowedToDelegate(
             "host/\(s.lab.sourceFQDN)",
             targets: [MigrationServiceNames.migrationPrincipal(fqdn: s.lab.destinationFQDN, realm: s.lab.realmName)])
+        let kept = await Self.failure { () throws(MigrationServiceError) in
+            try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
+                try await session.requestMove(vm: "vm-a2", destination: s.name02, endpoint: endpoint02)
+            }
+        }
+        #expect(kept?.message == Self.seedError(s.name02))
+        #expect(kept?.detail.contains("the answer this host's current ticket got") == true, "\(kept?.detail ?? "")")
+        // `klist purge` of the host's own ccache: a new TGT, and the KDC is asked again.
+        let source = s.server01.configuration
+        try FileManager.default.removeItem(atPath: "\(source.ccacheDirectory)/host-\(source.fqdn).ccache")
         let report = try await s.workstation.withSession(via: try s.via(s.server01), signOn: s.credSSP()) { session throws(MigrationServiceError) in
             try await session.requestMove(vm: "vm-a2", destination: s.name02, endpoint: endpoint02)
         }

@@ -9,6 +9,10 @@ struct HostTicketDelegationTests {
                                                           detail: "KDC can't fulfill requested option",
                                                           gss: Self.gss("KDC can't fulfill requested option"))
 
+    static func ticket(_ end: Double, modified: Int64 = 7) -> HostTicketDelegation.Ticket {
+        HostTicketDelegation.Ticket(end: end, inode: 42, modified: modified)
+    }
+
     static func gss(_ text: String) -> GSSError {
         GSSError(operation: .initSecContext, major: .failure, minor: 0, majorMessages: ["Unspecified GSS failure"], minorMessages: [text])
     }
@@ -17,19 +21,23 @@ struct HostTicketDelegationTests {
     func refusalsFollowTheTicket() throws {
         let answers = HostTicketDelegation()
         #expect(HostTicketDelegation.isDelegationRefusal(Self.refusal))
-        answers.record(.refused(Self.refusal), user: "alice@TEST", destination: "HostB.test", ticketEnd: 1_000)
-        guard case .refused(let kept)? = answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: 1_000) else {
+        answers.record(.refused(Self.refusal), user: "alice@TEST", destination: "HostB.test", ticketEnd: Self.ticket(1_000))
+        guard case .refused(let kept)? = answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(1_000)) else {
             Issue.record("the refusal was not kept")
             return
         }
         #expect(kept.status == .noCredentials)
         // The same ticket read a second later (MIT's whole seconds): still the same ticket.
-        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: 1_001) != nil)
-        #expect(answers.answer(user: "bob@TEST", destination: "hostb.test", ticketEnd: 1_000) == nil)
-        #expect(answers.answer(user: "alice@TEST", destination: "hostc.test", ticketEnd: 1_000) == nil)
+        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(1_001)) != nil)
+        #expect(answers.answer(user: "bob@TEST", destination: "hostb.test", ticketEnd: Self.ticket(1_000)) == nil)
+        #expect(answers.answer(user: "alice@TEST", destination: "hostc.test", ticketEnd: Self.ticket(1_000)) == nil)
         // A new ticket (purge, restart, expiry) forgets everything, also when the old one comes back.
-        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: 1_010) == nil)
-        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: 1_000) == nil)
+        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(1_010)) == nil)
+        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(1_000)) == nil)
+        // The same end but another version of the ccache file (a new ticket written in the same second).
+        answers.record(.refused(Self.refusal), user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(2_000))
+        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(2_000)) != nil)
+        #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: Self.ticket(2_000, modified: 8)) == nil)
         // No ticket in the ccache: nothing is remembered, nothing kept.
         answers.record(.refused(Self.refusal), user: "alice@TEST", destination: "hostb.test", ticketEnd: nil)
         #expect(answers.answer(user: "alice@TEST", destination: "hostb.test", ticketEnd: nil) == nil)
