@@ -99,14 +99,18 @@ public final class QEMUGuests: Sendable {
             var line = "adopted QEMU guest \(name) (pid \(process.pid)), \(status)"
             // An incoming guest's stream socket is of no use once it loaded (its daemon may have died before removing it).
             if incoming { unlink("\(directory)/\(socketName).sock") }
+            var committedHere = false
             if incoming, status != "running", !known, case let (id, vm)? = commits?.find(prefix: String(socketName.dropFirst(3))),
                vm == name, (try? await process.qmp.execute("query-migrate"))?["status"]?.string == "completed" {
                 // Committed here (recorded) but killed before `cont`: the source was, or will be, told "committed".
+                committedHere = true
                 _ = try? await process.qmp.execute("cont")
                 status = (try? await process.status()) ?? "unreachable"
-                line += "; its move (migration \(id)) was committed here before the daemon died, so it was resumed (\(status))"
+                line += status == "running"
+                    ? "; its move (migration \(id)) was committed here before the daemon died, so it was resumed (running)"
+                    : "; its move (migration \(id)) was committed here but it could not be resumed (\(status)): it may be the only copy, so it is left for the operator (QMP cont)"
             }
-            if incoming && (status != "running" || known || (try? VMStore.checkName(name, stage: .destination)) == nil) {
+            if incoming && !committedHere && (status != "running" || known || (try? VMStore.checkName(name, stage: .destination)) == nil) {
                 await process.stop(grace: .seconds(2))
                 unlink("\(directory)/\(socketName).sock")
                 unlink(process.logPath)

@@ -13,7 +13,9 @@ import TestRealm
 /// the daemons stops it at the phase:
 /// - `commitHeld`: the source's guest is paused (`postmigrate`), its `commit` sent but held: the destination,
 ///   loaded and paused, never gets it;
-/// - `commitDelivered`: the destination got `commit` and resumed the guest; its `committed` is swallowed.
+/// - `commitDelivered`: the destination got `commit` and resumed the guest; its `committed` is swallowed (and,
+///   for ``Party/destinationDaemonBeforeCont``, its orphaned QEMU is paused again: the state of a destination
+///   killed between its commit record and `cont`).
 /// The killed daemon's QEMUs outlive it (no PR_SET_PDEATHSIG: adopted at the next start). After the killed
 /// daemon started again and the source learned the outcome from the destination (protocol version 3, the
 /// outcome query), with both daemons then killed so the test can ask each QEMU itself over QMP:
@@ -28,11 +30,15 @@ import TestRealm
 struct CommitWindowKillTests {
     enum Party: String, Sendable, CaseIterable, CustomStringConvertible {
         case sourceDaemon, destinationDaemon
+        /// The destination daemon killed after it recorded the commit and before its `cont`, reproduced: killed
+        /// after `cont`, its orphaned QEMU then paused by the test (the same QMP state: loaded, paused, recorded).
+        case destinationDaemonBeforeCont
         var description: String { rawValue }
     }
 
     static let cells: [(Party, FaultLink.Phase)] = [(.sourceDaemon, .commitHeld), (.sourceDaemon, .commitDelivered),
-                                                    (.destinationDaemon, .commitHeld), (.destinationDaemon, .commitDelivered)]
+                                                    (.destinationDaemon, .commitHeld), (.destinationDaemon, .commitDelivered),
+                                                    (.destinationDaemonBeforeCont, .commitDelivered)]
     /// A small guest: 128 MiB of RAM (TCG), a 16 MiB random blob in it.
     static let memoryMiB = 128
     static let blobMiB = 16
@@ -271,10 +277,20 @@ struct CommitWindowKillTests {
                 // The source must see the link die (with `committed` swallowed it would wait on).
                 await link.cutWatched()
             }
+            if party == .destinationDaemonBeforeCont {
+                let monitor = try #require(((try? FileManager.default.contentsOfDirectory(atPath: lab.directory + "/d")) ?? [])
+                    .first { $0.hasPrefix("in-") && $0.hasSuffix(".qmp") })
+                let qmp = try await QMPClient.connect(path: "\(lab.directory)/d/\(monitor)")
+                try await qmp.execute("stop")
+                #expect((try await qmp.execute("query-status"))["status"]?.string == "paused")
+                #expect((try await qmp.execute("query-migrate"))["status"]?.string == "completed")
+                qmp.close()
+                await qmp.closed()
+            }
             let cliState = await ServedSourceLab.exit(of: cli, within: 120)
             let cliText = CommitWindowKillTests.text(cliOutput)
             #expect(cliState?.status == 1, "the CLI reports the failed move: \(String(describing: cliState)) \(cliText)")
-            if party == .destinationDaemon {
+            if party != .sourceDaemon {
                 #expect(cliText.contains("uncertain"), "the surviving source reports the move uncertain: \(cliText)")
             }
 
@@ -292,6 +308,10 @@ struct CommitWindowKillTests {
                 if phase == .commitHeld {
                     #expect(log.contains("stopped the incoming QEMU of '\(vm)'"), "the never-resumed QEMU is stopped: \(log)")
                     #expect(destinationQEMUs.isEmpty)
+                } else if party == .destinationDaemonBeforeCont {
+                    #expect(log.contains("adopted QEMU guest \(vm) (pid \(incomingPid ?? -1)), paused; its move (migration ")
+                            && log.contains("was committed here before the daemon died, so it was resumed (running)"),
+                            "the recorded, paused guest is resumed and adopted: \(log)")
                 } else {
                     #expect(log.contains("adopted QEMU guest \(vm) (pid \(incomingPid ?? -1)), running"), "the resumed guest is adopted: \(log)")
                 }
