@@ -17,6 +17,8 @@ public final class HostDaemon: Sendable {
     public let guests: QEMUGuests?
     private let state: Mutex<HostConfiguration>
     private let logger: Logger
+    /// The resolver of uncertain live moves (asks their destinations; CommitOutcome.swift), while the daemon runs.
+    private let resolver = Mutex<Task<Void, Never>?>(nil)
 
     public init(configuration: HostConfiguration, logger: Logger = Logger(label: "HostDaemon")) {
         state = Mutex(configuration)
@@ -42,8 +44,10 @@ public final class HostDaemon: Sendable {
             logger.warning("uncertain move of '\(move.vm)' (migration \(move.migrationID)): it is not registered here; its state file is kept at \(move.path). Check whether '\(move.vm)' is registered on the destination: if it is, delete the kept file; if it is not, move it back into \(c.vmDirectory)")
         }
         if let guests {
-            // QEMUs left running by an earlier run that was killed: adopted (or stopped), never started twice.
-            await guests.reconcile(c.virtualMachines)
+            // QEMUs left running by an earlier run that was killed: adopted (or stopped), never started twice;
+            // the commit records (destination) and the journal of commits sent (source) say which ones ran on.
+            await guests.reconcile(c.virtualMachines, commits: LiveCommitRecords(vmDirectory: c.vmDirectory),
+                                   journal: LiveMoveJournal(vmDirectory: c.vmDirectory))
             do throws(MigrationServiceError) {
                 try await guests.start(c.virtualMachines)
             } catch {
@@ -70,6 +74,22 @@ public final class HostDaemon: Sendable {
             await guests?.stopAll()
             throw error
         }
+        if let guests {
+            // Guests paused in the commit window (adopted so at start, or by a move that ends uncertain later):
+            // their destinations are asked until they tell.
+            let resolver = OutcomeResolver(configuration: { [weak self] in self?.configuration ?? c }, guests: guests, logger: logger)
+            self.resolver.withLock { $0 = Task { await resolver.run() } }
+        }
+    }
+
+    /// Stops the resolver of uncertain moves (before the guests are stopped) and waits for it.
+    private func stopResolver() async {
+        let task = resolver.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        task?.cancel()
+        await task?.value
     }
 
     /// `READY migration=127.0.0.12:41234 management=127.0.0.12:41235`.
@@ -96,6 +116,7 @@ public final class HostDaemon: Sendable {
     /// let go runs here again, an incoming one is discarded), wipes the credentials of open CredSSP sign-ons,
     /// then stops the host's QEMU guests (QMP `quit`, then SIGKILL of their own pids).
     public func stop() async {
+        await stopResolver()
         await management.stop()
         await destination.stop()
         await guests?.stopAll()
@@ -118,6 +139,8 @@ public final class HostDaemon: Sendable {
             logger.warning("\(management.movesUnderWay) move(s) still under way after \(grace): aborting them")
         }
         await management.stop(abortingMoves: true)
+        // An uncertain guest not resolved by now stays paused (below); the next start asks again.
+        await stopResolver()
         if let guests {
             for vm in await guests.list() where vm.kind == .qemu {
                 logger.notice("stopping VM \(vm.name): QEMU guest, \(vm.status)\(vm.pid.map { " (pid \($0))" } ?? "")")

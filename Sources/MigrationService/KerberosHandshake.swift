@@ -34,7 +34,7 @@ enum KerberosHandshake {
         case .helloAck(let version, let auth) where version == 1 && versions.contains(1) && auth == authentication:
             conn.negotiation = .version1
         case .helloAckV2(let version, let auth, let serverSuites, let serverNonce)
-            where version == 2 && versions.contains(2) && auth == authentication:
+            where version >= 2 && versions.contains(version) && auth == authentication:
             let mine = conn.settings.suites.map(\.rawValue)
             guard let chosen = ProtocolSettings.choose(client: mine, server: serverSuites),
                   let suite = ProtectionSuite(rawValue: chosen) else {
@@ -46,7 +46,7 @@ enum KerberosHandshake {
                                    channel: conn.binding.channel)
             try await conn.sendClear(.suites(offer))
             _ = serverNonce
-            conn.negotiation = SuiteNegotiation(version: 2, suite: suite, binding: conn.binding,
+            conn.negotiation = SuiteNegotiation(version: version, suite: suite, binding: conn.binding,
                                                 transcript: SuiteNegotiation.transcript(of: [hello, ack, .suites(offer)]))
         default:
             throw MigrationServiceError.protocolViolation("the server did not acknowledge hello with a version in \(versions) / \(authentication)",
@@ -128,20 +128,31 @@ enum KerberosHandshake {
     /// in `offered`; returns the kind the client chose. Failures are sent to the client.
     static func serverHello(_ conn: FrameConnection, purpose: ConnectionPurpose,
                             offered: Set<MigrationAuthenticationType> = [.kerberos]) async throws(MigrationServiceError) -> MigrationAuthenticationType {
+        try await serverHello(conn, purposes: [purpose: offered]).0
+    }
+
+    /// Server side, for a port that serves several purposes (a destination's migration port: migrations, and
+    /// outcome queries of protocol version 3), each with the sign-on kinds it offers; returns the kind and the
+    /// purpose the client chose. A purpose-3 hello must include version 3 (``WireProtocol/outcomeVersion``),
+    /// and gets exactly that version; the others are negotiated within `conn.settings.versions`.
+    static func serverHello(_ conn: FrameConnection, purposes: [ConnectionPurpose: Set<MigrationAuthenticationType>])
+        async throws(MigrationServiceError) -> (MigrationAuthenticationType, ConnectionPurpose) {
         do throws(MigrationServiceError) {
             let stage = conn.stage
             guard case .hello(let minV, let maxV, let p, let auth) = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("the first message must be hello", stage: stage)
             }
-            let mine = conn.settings.versions
+            let mine = p == .outcome ? WireProtocol.outcomeVersion...WireProtocol.outcomeVersion : conn.settings.versions
             let version = min(maxV, mine.upperBound)
             guard minV <= maxV, version >= max(minV, mine.lowerBound) else {
                 throw MigrationServiceError.failure(.protocolViolation, .revisionMismatch, stage: stage,
                                                     reason: "The migration protocol versions are incompatible",
                                                     detail: "client speaks \(minV)…\(maxV), server speaks \(mine.lowerBound)…\(mine.upperBound)")
             }
-            guard p == purpose else {
-                throw MigrationServiceError.protocolViolation("this port serves \(purpose), not \(p)", stage: stage)
+            guard let offered = purposes[p] else {
+                // Named by its main purpose (a migration port answers outcome queries too).
+                let served = purposes.keys.min { $0.rawValue < $1.rawValue }.map { "\($0)" } ?? "nothing"
+                throw MigrationServiceError.protocolViolation("this port serves \(served), not \(p)", stage: stage)
             }
             guard offered.contains(auth) else {
                 throw MigrationServiceError.failure(.authentication, .packageNotFound, stage: stage,
@@ -150,7 +161,7 @@ enum KerberosHandshake {
             if version == 1 {
                 try await conn.sendClear(.helloAck(version: 1, authentication: auth))
                 conn.negotiation = .version1
-                return auth
+                return (auth, p)
             }
             let serverSuites = conn.settings.suites.map(\.rawValue)
             let ack = WireMessage.helloAckV2(version: version, authentication: auth, suites: serverSuites, nonce: randomNonce())
@@ -173,7 +184,7 @@ enum KerberosHandshake {
             conn.negotiation = SuiteNegotiation(version: version, suite: suite,
                                                 binding: ConnectionBinding(migrationID: offer.migrationID, channel: offer.channel),
                                                 transcript: SuiteNegotiation.transcript(of: [.hello(minVersion: minV, maxVersion: maxV, purpose: p, authentication: auth), ack, .suites(offer)]))
-            return auth
+            return (auth, p)
         } catch {
             await conn.sendError(error)
             throw error

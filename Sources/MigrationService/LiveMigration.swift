@@ -239,6 +239,8 @@ extension MigrationSource {
         var queuedAt: Int? = nil
         var commitSent = false
         let refused = Flag()
+        let journal = LiveMoveJournal(vmDirectory: vmDirectory)
+        var journalPath: String? = nil
         let principal: String
         do {
             principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
@@ -263,6 +265,10 @@ extension MigrationSource {
                         throw MigrationServiceError.protocolViolation("the destination did not confirm the stream", stage: .source)
                     }
                     await sent.report(.committing)
+                    // Where `commit` goes, on disk before its first byte leaves: a restart of this daemon (kill -9 in the
+                    // commit window) asks that destination instead of guessing (CommitOutcome.swift). Without this
+                    // record a paused guest never had its `commit` sent, and is resumed at the next start.
+                    journalPath = try journal.write(vm: vm, id: offer.id, to: target)
                     // Point of no return: from the first byte of `commit` on, the destination may resume the guest.
                     commitSent = true
                     try await conn.send(.commit)
@@ -278,20 +284,24 @@ extension MigrationSource {
             }
         } catch {
             if commitSent && !refused.isSet {
-                // Never resume here: the destination may be running the guest. Paused, and said so.
+                // Never resume here: the destination may be running the guest. Paused, and said so; a daemon's
+                // resolver asks the destination (its record stays in the journal) and resumes or quits it by the answer.
                 guests.markUncertain(vm)
                 let qmp = (try? await guest.status()) ?? "unknown"
                 throw Self.uncertain(vm: vm, destination: target.fqdn, cause: error,
-                                     check: "'\(vm)' is paused on \(host) (QEMU pid \(guest.pid), QMP status \(qmp)). Check whether it "
+                                     check: "'\(vm)' is paused on \(host) (QEMU pid \(guest.pid), QMP status \(qmp)). A migauth daemon asks "
+                                         + "\(target.fqdn) for the outcome until it tells, then quits or resumes it here; otherwise check whether it "
                                          + "runs on \(target.fqdn): if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)")
             }
             // Before the switch-over (or the destination refused the commit): the guest runs here again. In a
             // task of its own, so that a move aborted by cancellation (a daemon shutting down) still waits for
             // QEMU to settle before `cont`.
             _ = await Task { await LiveStream.resume(guest) }.value
+            if let journalPath { journal.remove(journalPath) }
             throw error
         }
         // The destination runs the guest now: only then does it leave this host.
+        if let journalPath { journal.remove(journalPath) }
         guests.departed(vm)
         await sent.report(.committed)
         await guest.stop()
@@ -326,9 +336,20 @@ extension MigrationDestination {
         }
         await log.append(.offered(vm: offer.vm, user: user))
         let store = VMStore(directory: configuration.vmDirectory)
-        let reserved = state.withLock { s in s.active[offer.id] == nil && s.inFlight.insert(offer.vm).inserted }
+        let reserved = state.withLock { s -> Bool in
+            guard s.active[offer.id] == nil, s.liveGates[offer.id] == nil, !s.fenced.contains(offer.id),
+                  s.inFlight.insert(offer.vm).inserted else { return false }
+            // From here until the move ends, an outcome query for it ends it (before `commit`) or waits (after).
+            s.liveGates[offer.id] = LiveCommitGate(close: conn.close)
+            return true
+        }
         guard reserved, !store.contains(offer.vm), !guests.knows(offer.vm) else {
-            if reserved { _ = state.withLock { $0.inFlight.remove(offer.vm) } }
+            if reserved {
+                state.withLock { s in
+                    s.inFlight.remove(offer.vm)
+                    s.liveGates[offer.id] = nil
+                }
+            }
             throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
                                                 reason: "A virtual machine named '\(offer.vm)' already exists on \(configuration.hostName)")
         }
@@ -337,6 +358,8 @@ extension MigrationDestination {
         var process: QEMUProcess? = nil
         var holdsSlot = false
         var resumed = false
+        let records = LiveCommitRecords(vmDirectory: configuration.vmDirectory)
+        var recorded = false
         let watch = ProgressWatch()
         let timeout = configuration.limits.progressTimeout
         do throws(MigrationServiceError) {
@@ -401,6 +424,21 @@ extension MigrationDestination {
                 throw MigrationServiceError.protocolViolation("expected commit", stage: .destination)
             }
             watchdog.cancel()
+            // An outcome query that came first ended this move: its source was told "not committed".
+            let admitted = state.withLock { s -> Bool in
+                guard !s.fenced.contains(offer.id) else { return false }
+                s.liveGates[offer.id]?.deciding = true
+                return true
+            }
+            guard admitted else {
+                throw MigrationServiceError.failure(.configuration, .cancelled, stage: .destination,
+                                                    reason: "The move of '\(offer.vm)' was ended by its source's outcome query",
+                                                    detail: "a commit after the source was told \"not committed\" is refused")
+            }
+            // Durable before the guest runs here: an outcome query (also after a restart of this daemon) answers
+            // "committed" exactly when the guest was resumed here.
+            try records.record(offer.id, vm: offer.vm, stage: .destination)
+            recorded = true
             // The source has let go (its guest is paused and will be stopped): the guest runs here now.
             do throws(QEMUError) {
                 try await incoming.qmp.execute("cont")
@@ -412,9 +450,12 @@ extension MigrationDestination {
             }
             resumed = true
             guests.adopt(offer.vm, incoming)
+            logger.notice("live move of '\(offer.vm)' (migration \(offer.id)) committed: the guest runs here (QEMU pid \(incoming.pid))")
             await log.append(.committed(vm: offer.vm, bytes: bytes))
             try? await conn.send(.committed)
         } catch {
+            // Not resumed: not committed (before the gate goes, so a waiting outcome query reads the final record).
+            if recorded && !resumed { records.remove(offer.id) }
             if watch.timedOut {
                 logger.info("live migration of '\(offer.vm)' made no progress for \(timeout) s: closed")
             }

@@ -29,6 +29,10 @@ public final class MigrationDestination: Sendable {
         var identity: ServiceTLSIdentity?
         /// Versions and protection suites offered to sources.
         var settings = ProtocolSettings()
+        /// Live moves being received, until they end (CommitOutcome.swift).
+        var liveGates: [MigrationID: LiveCommitGate] = [:]
+        /// Live moves an outcome query ended before their `commit`: a `commit` of one is refused.
+        var fenced: Set<MigrationID> = []
     }
 
     /// A connection must authenticate within `handshakeTimeout` of being accepted, or it is closed.
@@ -73,6 +77,7 @@ public final class MigrationDestination: Sendable {
         let store = VMStore(directory: configuration.vmDirectory)
         try store.makeDirectories()
         store.clearStaging()
+        LiveCommitRecords(vmDirectory: configuration.vmDirectory).prune()
         await slots.open()
         let listener = try await Listener.start(on: endpoint, stage: .destination, handshakeTimeout: handshakeTimeout,
                                                limits: { [weak self] in self?.configuration.limits ?? .default }) { conn in
@@ -126,6 +131,7 @@ public final class MigrationDestination: Sendable {
             return
         }
         let peer: KerberosHandshake.Peer
+        var purpose = ConnectionPurpose.migration
         do throws(MigrationServiceError) {
             let principal = configuration.servicePrincipal
             let keytab = configuration.keytab
@@ -141,8 +147,10 @@ public final class MigrationDestination: Sendable {
                 try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
                                           store: GSSCredentialStore(keytab: keytab))
             }
-            let kind = try await KerberosHandshake.serverHello(conn, purpose: .migration,
-                                                               offered: identity == nil ? [.kerberos] : [.kerberos, .credSSP])
+            // Purpose 3 (protocol version 3): a source asking what became of a live move (Kerberos only).
+            let (kind, asked) = try await KerberosHandshake.serverHello(
+                conn, purposes: [.migration: identity == nil ? [.kerberos] : [.kerberos, .credSSP], .outcome: [.kerberos]])
+            purpose = asked
             if kind == .credSSP, let identity {
                 // The delivered credentials are checked with the KDC and not kept: the user is authorized as today (P1).
                 let user = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm ?? "",
@@ -155,6 +163,10 @@ public final class MigrationDestination: Sendable {
         } catch {
             if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
             logger.info("handshake failed: \(PeerText.forLog(error.detail))")
+            return
+        }
+        if purpose == .outcome {
+            await answerOutcome(conn, principal: peer.principal, configuration: configuration)
             return
         }
         // P1.
@@ -291,6 +303,7 @@ public final class MigrationDestination: Sendable {
     func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {
         state.withLock { s in
             s.active[offer.id] = nil
+            s.liveGates[offer.id] = nil
             s.inFlight.remove(offer.vm)
         }
         if holdsSlot { await slots.release() } else { await slots.leave(offer.id) }

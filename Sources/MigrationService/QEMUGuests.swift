@@ -69,12 +69,17 @@ public final class QEMUGuests: Sendable {
     /// sockets (docs/migration-service.md, "Restart after kill -9"):
     /// - a guest's own QEMU (`<name>.qmp`) is adopted; a migration it still had under way is cancelled and the
     ///   guest resumed (the destination never got `commit`); one QEMU finished migrating (`postmigrate`) stays
-    ///   paused and is marked uncertain (the destination may have resumed it);
+    ///   paused and is marked uncertain when `journal` has the record of a `commit` sent for it (the destination
+    ///   may have resumed it; the daemon's resolver asks it), and is resumed when it has none (`commit` was never
+    ///   sent, so the destination never resumed it). Without a journal (nil) it stays paused and uncertain;
     /// - an incoming QEMU (`in-<id>.qmp`) that runs was resumed on `commit`: adopted under its QEMU name; one
-    ///   that is still loading or paused never got `commit` (its source keeps or resumes the guest): stopped.
+    ///   that is paused but whose commit is in `commits` (the daemon died between the record and `cont`) is
+    ///   resumed and adopted; one still loading or paused without a record never got `commit` (its source keeps
+    ///   or resumes the guest): stopped.
     /// Stale sockets (no QEMU answers) are removed. Returns one line per QEMU found, for the log.
     @discardableResult
-    public func reconcile(_ declarations: [VirtualMachineDeclaration]) async -> [String] {
+    public func reconcile(_ declarations: [VirtualMachineDeclaration], commits: LiveCommitRecords? = nil,
+                          journal: LiveMoveJournal? = nil) async -> [String] {
         let directory = settings.runDirectory
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var declared: [String: QEMUMachine] = [:]
@@ -88,17 +93,30 @@ public final class QEMUGuests: Sendable {
                 if incoming { unlink("\(directory)/\(socketName).sock") }
                 continue
             }
-            let status = (try? await process.status()) ?? "unreachable"
+            var status = (try? await process.status()) ?? "unreachable"
             let name = incoming ? process.name : socketName
             let known = state.withLock { $0.running[name] != nil }
-            if incoming && (status != "running" || known || (try? VMStore.checkName(name, stage: .destination)) == nil) {
+            var line = "adopted QEMU guest \(name) (pid \(process.pid)), \(status)"
+            // An incoming guest's stream socket is of no use once it loaded (its daemon may have died before removing it).
+            if incoming { unlink("\(directory)/\(socketName).sock") }
+            var committedHere = false
+            if incoming, status != "running", !known, case let (id, vm)? = commits?.find(prefix: String(socketName.dropFirst(3))),
+               vm == name, (try? await process.qmp.execute("query-migrate"))?["status"]?.string == "completed" {
+                // Committed here (recorded) but killed before `cont`: the source was, or will be, told "committed".
+                committedHere = true
+                _ = try? await process.qmp.execute("cont")
+                status = (try? await process.status()) ?? "unreachable"
+                line += status == "running"
+                    ? "; its move (migration \(id)) was committed here before the daemon died, so it was resumed (running)"
+                    : "; its move (migration \(id)) was committed here but it could not be resumed (\(status)): it may be the only copy, so it is left for the operator (QMP cont)"
+            }
+            if incoming && !committedHere && (status != "running" || known || (try? VMStore.checkName(name, stage: .destination)) == nil) {
                 await process.stop(grace: .seconds(2))
                 unlink("\(directory)/\(socketName).sock")
                 unlink(process.logPath)
                 report.append("stopped the incoming QEMU of '\(name)' (pid \(process.pid), \(status)) left by an earlier run: its move was never committed here, so its source keeps the guest")
                 continue
             }
-            var line = "adopted QEMU guest \(name) (pid \(process.pid)), \(status)"
             if !incoming {
                 let migration = (try? await process.qmp.execute("query-migrate"))?["status"]?.string ?? "none"
                 if ["setup", "active", "device", "pre-switchover", "wait-unplug", "cancelling"].contains(migration) {
@@ -106,8 +124,22 @@ public final class QEMUGuests: Sendable {
                     let after = await LiveStream.resume(process) ?? "unknown"
                     line += "; its interrupted migration was cancelled and the guest resumed (\(after))"
                 } else if status == "postmigrate" || status == "finish-migrate" {
-                    state.withLock { _ = $0.uncertain.insert(name) }
-                    line += "; its last move is uncertain: it stays paused. Check whether '\(name)' runs on the destination: if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)"
+                    if let journal, journal.record(of: name) == nil {
+                        // The journal is written before `commit` leaves: none, so the destination never resumed it.
+                        let after = await LiveStream.resume(process) ?? "unknown"
+                        line += "; its migration had completed but its commit was never sent (no record in the journal), so the guest was resumed (\(after))"
+                    } else {
+                        state.withLock { _ = $0.uncertain.insert(name) }
+                        if let record = journal?.record(of: name) {
+                            line += "; its last move (migration \(record.migrationID) to \(record.destination)) is uncertain: it stays paused until \(record.destination) tells whether it committed"
+                        } else {
+                            line += "; its last move is uncertain: it stays paused. Check whether '\(name)' runs on the destination: if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)"
+                        }
+                    }
+                } else if status == "running", let journal, let record = journal.record(of: name), let path = record.path {
+                    // Resumed by hand while its daemon was down: that uncertain move is settled here.
+                    journal.remove(path)
+                    line += "; it runs, so the record of its uncertain move (migration \(record.migrationID)) was dropped"
                 }
             }
             state.withLock { s in
@@ -178,6 +210,9 @@ public final class QEMUGuests: Sendable {
     }
 
     func markUncertain(_ name: String) { _ = state.withLock { $0.uncertain.insert(name) } }
+
+    /// A guest whose uncertain move was resolved (it runs here again).
+    func clearUncertain(_ name: String) { _ = state.withLock { $0.uncertain.remove(name) } }
 
     /// Stops every guest (QMP `quit`, then SIGKILL of its own pid). `keepingUncertain`: a guest whose move ended
     /// uncertain is not stopped (it may be the only copy of the VM: paused here, maybe not running at the

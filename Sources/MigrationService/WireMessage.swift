@@ -11,6 +11,10 @@ public enum WireProtocol {
     public static let version: UInt16 = 2
     /// The lowest it still speaks (1: RFC 4121 wrap only, no suite negotiation, state files only).
     public static let minimumVersion: UInt16 = 1
+    /// The version of an outcome query (`purpose` 3, docs/wire-protocol.md, "Version 3: the outcome of a commit"):
+    /// version 2's opening plus `outcomeQuery` / `outcome`. Migration and management connections still speak
+    /// 1…``version``; a purpose-3 connection speaks exactly this one.
+    public static let outcomeVersion: UInt16 = 3
     /// Largest frame payload (after the 4-byte length): 4 MiB + 64 KiB.
     public static let maximumFrameLength = 4 * 1024 * 1024 + 64 * 1024
     /// Largest plaintext chunk a source may send (fits a frame with GSS overhead).
@@ -60,6 +64,18 @@ public enum ConnectionPurpose: UInt8, Sendable, Hashable {
     case migration = 1
     /// A management request (move a VM) to a source.
     case management = 2
+    /// A source asks a destination what became of a live move whose commit it never saw confirmed
+    /// (protocol version 3 only; on the destination's migration port).
+    case outcome = 3
+}
+
+/// A destination's answer to `outcomeQuery` (protocol version 3).
+enum CommitOutcome: UInt8, Sendable, Hashable {
+    /// The destination received `commit` and resumed the guest (it runs there, or ran there).
+    case committed = 1
+    /// The destination never resumed the guest and never will under that migration id: a move still waiting
+    /// for `commit` is ended by the query (its QEMU stopped), a later `commit` refused.
+    case notCommitted = 2
 }
 
 /// How the client signs on (field of `hello`): Kerberos alone, or CredSSP (TLS + SPNEGO/Kerberos, delivering the
@@ -205,6 +221,10 @@ enum WireMessage: Sendable, Hashable {
     case moveResult(MigrationReport)
     /// Client → source: end the sign-on session (the source wipes the delivered credentials).
     case signOff
+    /// Source → destination (purpose 3): what became of the live move `id` of `vm`?
+    case outcomeQuery(id: MigrationID, vm: String)
+    /// Destination → source (purpose 3): the answer.
+    case outcome(CommitOutcome)
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAck = 0x02, token = 0x03, authResult = 0x04, sealed = 0x05, credSSP = 0x06, error = 0x0F
@@ -213,6 +233,8 @@ enum WireMessage: Sendable, Hashable {
         case offer = 0x10, join = 0x11, queued = 0x12, ready = 0x13, chunk = 0x14, channelDone = 0x15
         case commit = 0x16, committed = 0x17
         case moveRequest = 0x20, progress = 0x21, moveResult = 0x22, signOff = 0x23
+        /// Version 3, purpose 3.
+        case outcomeQuery = 0x18, outcome = 0x19
     }
 
     var kind: Kind {
@@ -237,6 +259,8 @@ enum WireMessage: Sendable, Hashable {
         case .progress: .progress
         case .moveResult: .moveResult
         case .signOff: .signOff
+        case .outcomeQuery: .outcomeQuery
+        case .outcome: .outcome
         }
     }
 
@@ -355,6 +379,10 @@ extension WireMessage {
             b.writeString16(r.vm); b.writeInteger(r.bytes); b.writeString16(r.sha256); b.writeString16(r.destinationPrincipal)
             b.writeInteger(r.performance.wireCode); b.writeInteger(UInt8(clamping: r.channels))
             b.writeInteger(UInt32(clamping: r.queuedAt ?? 0))
+        case .outcomeQuery(let id, let vm):
+            b.writeBytes(id.bytes); b.writeString16(vm)
+        case .outcome(let o):
+            b.writeInteger(o.rawValue)
         }
     }
 
@@ -414,6 +442,12 @@ extension WireMessage {
             message = .progress(bytes: try b.readInt("bytes"), total: try b.readInt("total"))
         case .moveResult:
             message = .moveResult(try decodeMoveResult(&b))
+        case .outcomeQuery:
+            message = .outcomeQuery(id: MigrationID(bytes: try b.readFixed("id", 16)), vm: try b.readString16("vm"))
+        case .outcome:
+            let raw: UInt8 = try b.readInt("outcome")
+            guard let outcome = CommitOutcome(rawValue: raw) else { throw WireDecodingError(description: "unknown outcome \(raw)") }
+            message = .outcome(outcome)
         }
         guard b.readableBytes == 0 || kind == .chunk || kind == .sealed || kind == .token else {
             throw WireDecodingError(description: "\(b.readableBytes) trailing bytes after \(kind)")

@@ -199,6 +199,9 @@ struct ConfigurationTests {
             .progress(bytes: 1, total: 2),
             .moveResult(MigrationReport(vm: "v", bytes: 3, sha256: "ab", destinationPrincipal: "p", performance: .tcpIP,
                                    channels: 1, queuedAt: nil)),
+            // Protocol version 3, purpose 3: the outcome of a live move's commit.
+            .hello(minVersion: 3, maxVersion: 3, purpose: .outcome, authentication: .kerberos),
+            .outcomeQuery(id: id, vm: "vm é"), .outcome(.committed), .outcome(.notCommitted),
         ]
         for m in messages {
             var b = ByteBuffer()
@@ -218,6 +221,12 @@ struct ConfigurationTests {
                 let prefix = b.getSlice(at: 0, length: cut) ?? ByteBuffer()
                 #expect(throws: WireDecodingError.self) { try WireMessage.decode(prefix) }
             }
+        }
+        // An outcome other than 1 and 2, and a purpose other than 1–3, are refused.
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(ByteBuffer(bytes: [0x19, 0])) }
+        #expect(throws: WireDecodingError.self) { try WireMessage.decode(ByteBuffer(bytes: [0x19, 3])) }
+        #expect(throws: WireDecodingError.self) {
+            try WireMessage.decode(ByteBuffer(bytes: [0x01] + WireProtocol.magic + [0, 3, 0, 3, 4, 1]))
         }
     }
 

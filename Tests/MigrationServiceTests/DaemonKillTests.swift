@@ -124,41 +124,80 @@ struct DaemonKillTests {
         }
     }
 
-    @Test("a guest whose daemon died after QEMU completed an outgoing migration (postmigrate) is adopted paused and uncertain, never resumed or restarted; a move of it is refused (P3)")
+    /// Kills the lab's source daemon and puts its orphaned guest where a daemon killed after QEMU completed an
+    /// outgoing migration leaves it: paused in `postmigrate`. Returns the QEMU's pid.
+    static func leavePostmigrate(_ s: ServedSourceLab) async throws -> Int32 {
+        s.daemon.send(SIGKILL)
+        _ = await ServedSourceLab.exit(of: s.daemon, within: 10)
+        let pid = try #require(s.sourceQEMUs.first)
+        let qmp = try await QMPClient.connect(path: s.lab.directory + "/s/\(s.vm).qmp")
+        try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(8 << 30))])
+        try await qmp.execute("migrate", ["uri": .string("exec:cat > /dev/null")])
+        var status = ""
+        for _ in 0..<600 where status != "postmigrate" {
+            try await Task.sleep(for: .milliseconds(50))
+            status = (try await qmp.execute("query-status"))["status"]?.string ?? ""
+        }
+        #expect(status == "postmigrate")
+        qmp.close()
+        await qmp.closed()
+        return pid
+    }
+
+    @Test("a guest whose daemon died after QEMU completed an outgoing migration but before it sent `commit` (no record in the journal) is adopted and resumed: its destination never resumed it")
+    func postmigrateWithoutCommitResumed() async throws {
+        try await ServedSourceLab.with { s in
+            let pid = try await Self.leavePostmigrate(s)
+            let (daemon, _, err, _) = try await s.serveAgain("source-again")
+            let log = await s.text(err, once: "VM \(s.vm): QEMU guest")
+            #expect(log.contains("adopted QEMU guest \(s.vm) (pid \(pid)), postmigrate; its migration had completed but its commit was never sent"), "\(log)")
+            #expect(log.contains("VM \(s.vm): QEMU guest, running (pid \(pid))"), "\(log)")
+            #expect(s.sourceQEMUs == [pid], "no second QEMU of the guest")
+            daemon.send(SIGTERM)
+            #expect(await ServedSourceLab.exit(of: daemon, within: 60)?.status == 0)
+        }
+    }
+
+    @Test("a guest left in postmigrate with the record of a `commit` sent, whose destination cannot answer, is adopted paused and uncertain, never resumed or restarted; a move of it is refused (P3); SIGTERM leaves it paused")
     func postmigrateAdoptedUncertain() async throws {
         try await ServedSourceLab.with { s in
-            s.daemon.send(SIGKILL)
-            _ = await ServedSourceLab.exit(of: s.daemon, within: 10)
-            let pid = try #require(s.sourceQEMUs.first)
-            // What the killed daemon would have left after QEMU completed: the guest paused in postmigrate.
-            let qmp = try await QMPClient.connect(path: s.lab.directory + "/s/\(s.vm).qmp")
-            try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(8 << 30))])
-            try await qmp.execute("migrate", ["uri": .string("exec:cat > /dev/null")])
-            var status = ""
-            for _ in 0..<600 where status != "postmigrate" {
-                try await Task.sleep(for: .milliseconds(50))
-                status = (try await qmp.execute("query-status"))["status"]?.string ?? ""
+            let pid = try await Self.leavePostmigrate(s)
+            // The record the killed daemon wrote before its `commit`, naming a destination that refuses connections.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, ServiceLab.destinationAddress, &address.sin_addr)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
             }
-            #expect(status == "postmigrate")
-            qmp.close()
-            await qmp.closed()
+            let closedPort = Int(UInt16(bigEndian: address.sin_port))
+            close(fd)
+            let target = MigrationTarget(fqdn: s.lab.destinationFQDN,
+                                         endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: closedPort),
+                                         realm: s.lab.realmName)
+            let id = MigrationID.random()
+            _ = try LiveMoveJournal(vmDirectory: s.lab.sourceVMs.directory).write(vm: s.vm, id: id, to: target)
 
             let (daemon, _, err, management) = try await s.serveAgain("source-again")
             let log = await s.text(err, once: "VM \(s.vm): QEMU guest")
-            #expect(log.contains("adopted QEMU guest \(s.vm) (pid \(pid)), postmigrate; its last move is uncertain: it stays paused"), "\(log)")
+            #expect(log.contains("adopted QEMU guest \(s.vm) (pid \(pid)), postmigrate; its last move (migration \(id) to \(s.lab.destinationFQDN)) is uncertain: it stays paused"), "\(log)")
             #expect(log.contains("VM \(s.vm): QEMU guest, postmigrate (pid \(pid))"), "\(log)")
             #expect(s.sourceQEMUs == [pid], "no second QEMU of the guest")
+            let asked = await s.text(err, once: "could not tell its outcome yet")
+            #expect(asked.contains("uncertain move of '\(s.vm)' (migration \(id)): \(s.lab.destinationFQDN) could not tell its outcome yet"), "\(asked)")
             let (again, _, againErr) = try await s.migrate(via: management)
             let refused = await ServedSourceLab.exit(of: again, within: 60)
             await again.stop()
             #expect(refused?.status == 1)
             #expect(s.text(againErr).contains("is not running on host TestServer01"), "\(s.text(againErr))")
             #expect(await s.destination.events().isEmpty, "nothing reached the destination")
-            // Shutdown leaves the uncertain guest paused for the operator.
+            // Shutdown leaves the uncertain guest paused for the operator (and the next start asks again).
             daemon.send(SIGTERM)
             #expect(await ServedSourceLab.exit(of: daemon, within: 60)?.status == 0)
             #expect(s.text(err).contains("its last move is uncertain, so its QEMU (pid \(pid)"), "\(s.text(err))")
             #expect(s.sourceQEMUs == [pid], "still there, paused")
+            #expect(LiveMoveJournal(vmDirectory: s.lab.sourceVMs.directory).record(of: s.vm) != nil, "the record stays for the next start")
         }
     }
 

@@ -14,7 +14,13 @@ import Synchronization
 ///   (`committed` never reaches the source, nor the destination's close);
 /// - `afterCommit`: forwards everything; reports once the destination's answer to `commit` has gone back.
 /// Only the first relayed connection is watched (the matrix moves over one channel); held frames can be
-/// released in order (``release()``) when the party killed was not on the link (the KDC).
+/// released in order (``release()``) when the party killed was not on the link (the KDC). Later connections
+/// are relayed untouched (to the port of ``retarget(port:)`` once a killed destination runs again).
+///
+/// `live`: a live QEMU move (``CommitWindowKillTests``), whose stream length is not known in advance: `vmSize`
+/// is then only a threshold of bytes after which the stream is under way, and the commit phases start at the
+/// first source frame after the destination's first answer past it (its `channelDone` echo: a destination
+/// sends nothing while a live stream flows), which is `commit`.
 final class FaultLink: Sendable {
     enum Phase: String, Sendable, CaseIterable, CustomStringConvertible {
         case beforeOffer, midStream, commitHeld, commitDelivered, afterCommit
@@ -31,6 +37,13 @@ final class FaultLink: Sendable {
     private struct State {
         let phase: Phase
         let vmSize: Int
+        let live: Bool
+        /// The destination's port for the next connection.
+        var target: Int
+        /// Live: the destination answered after the stream got under way (its `channelDone` echo).
+        var echoSeen = false
+        /// Both channels of the watched connection.
+        var watchedChannels: [Channel] = []
         var connections = 0
         var frames = 0
         var bytes = 0
@@ -44,28 +57,29 @@ final class FaultLink: Sendable {
         var children: [Channel] = []
     }
 
-    private init(port: Int, server: Channel, phase: Phase, vmSize: Int) {
+    private init(port: Int, server: Channel, phase: Phase, vmSize: Int, live: Bool, target: Int) {
         self.port = port
         self.server = server
-        state = Mutex(State(phase: phase, vmSize: vmSize))
+        state = Mutex(State(phase: phase, vmSize: vmSize, live: live, target: target))
         (reached, reachedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
 
-    static func start(to host: String, port target: Int, phase: Phase, vmSize: Int) async throws -> FaultLink {
+    static func start(to host: String, port target: Int, phase: Phase, vmSize: Int, live: Bool = false) async throws -> FaultLink {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     ChildChannel(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
                 }
             }
-        let link = FaultLink(port: server.channel.localAddress?.port ?? 0, server: server.channel, phase: phase, vmSize: vmSize)
+        let link = FaultLink(port: server.channel.localAddress?.port ?? 0, server: server.channel, phase: phase, vmSize: vmSize,
+                             live: live, target: target)
         Task {
             try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await child in inbound {
                         let client = child.claim()
                         link.state.withLock { $0.children.append(client.channel) }
-                        group.addTask { try? await link.pipe(client, to: host, port: target) }
+                        group.addTask { try? await link.pipe(client, to: host) }
                     }
                 }
             }
@@ -80,6 +94,19 @@ final class FaultLink: Sendable {
             for frame in s.held { s.writer?.yield(frame) }
             s.held = []
         }
+    }
+
+    /// New connections go to `port` (a destination started again).
+    func retarget(port: Int) { state.withLock { $0.target = port } }
+
+    /// Closes the watched connection (both sides; what it swallowed stays swallowed): its peers see the link die.
+    /// The listener stays, for later connections.
+    func cutWatched() async {
+        let channels = state.withLock { s in
+            s.swallowing = false
+            return s.watchedChannels
+        }
+        for c in channels { try? await c.close() }
     }
 
     /// Closes every relayed connection and the listener.
@@ -113,9 +140,13 @@ final class FaultLink: Sendable {
             signal(&s)
             return false
         case .commitHeld, .commitDelivered, .afterCommit:
-            guard before >= s.vmSize, length < 1024, !s.commitForwarded else { return true }
-            s.smallAfterData += 1
-            guard s.smallAfterData == 2 else { return true }  // 1: channelDone, 2: commit
+            if s.live {
+                guard s.echoSeen, !s.commitForwarded else { return true }  // the frame after the echo: commit
+            } else {
+                guard before >= s.vmSize, length < 1024, !s.commitForwarded else { return true }
+                s.smallAfterData += 1
+                guard s.smallAfterData == 2 else { return true }  // 1: channelDone, 2: commit
+            }
             switch s.phase {
             case .commitHeld:
                 s.holding = true
@@ -133,27 +164,39 @@ final class FaultLink: Sendable {
         }
     }
 
-    /// Whether downstream bytes go back to the source now.
+    /// Whether downstream bytes of the watched connection go back to the source now.
     private func downstream() -> Bool {
         state.withLock { s in
+            if s.live, s.bytes >= s.vmSize { s.echoSeen = true }
             if s.swallowing { return false }
             if s.phase == .afterCommit, s.commitForwarded { signal(&s) }
             return true
         }
     }
 
-    private func pipe(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to host: String, port: Int) async throws {
-        let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+    private func pipe(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to host: String) async throws {
+        let port = state.withLock { $0.target }
+        let upstream: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
                 }
-            }
+        } catch {
+            // The destination is down (killed, not started again yet): the client's connection just closes.
+            try? await client.executeThenClose { _, _ in }
+            throw error
+        }
         let (frames, writer) = AsyncStream.makeStream(of: ByteBuffer.self)
         let watched = state.withLock { s in
             s.children.append(upstream.channel)
             s.connections += 1
-            if s.connections == 1 { s.writer = writer }
+            if s.connections == 1 {
+                s.writer = writer
+                s.watchedChannels = [client.channel, upstream.channel]
+            }
             return s.connections == 1
         }
         try await client.executeThenClose { clientIn, clientOut in
@@ -183,13 +226,13 @@ final class FaultLink: Sendable {
                         }
                     }
                     group.addTask {
-                        for try await b in upIn where self.downstream() {
+                        for try await b in upIn where !watched || self.downstream() {
                             try await clientOut.write(b)
                         }
                         // Swallowing (`commitDelivered`): the destination's close does not reach the source either
                         // (it would end the source's wait in the commit window before the test's kill); the
-                        // source's side stays open until it goes away or ``close()``.
-                        while self.state.withLock({ $0.swallowing }), !Task.isCancelled {
+                        // source's side stays open until it goes away, ``cutWatched()`` or ``close()``.
+                        while watched, self.state.withLock({ $0.swallowing }), !Task.isCancelled {
                             try? await Task.sleep(for: .milliseconds(50))
                         }
                     }
