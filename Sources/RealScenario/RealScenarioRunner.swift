@@ -23,9 +23,31 @@ package struct RealScenarioRunner: Sendable {
 
     package init(executable: String) { self.executable = executable }
 
-    /// Real lifetime of a host's own TGT in the real run: the model's ticket lifetime (10 hours)
-    /// maps to it, and `advance-clock` past a ticket's end waits for the real end.
+    /// Real lifetime of a host's own TGT in a scenario that ends one by `advance-clock`: the
+    /// model's ticket lifetime (10 hours) maps to it, and `advance-clock` past a ticket's end waits
+    /// for the real end. Other scenarios get ``longHostTicketLifetime``.
     package static let hostTicketLifetime: Duration = .seconds(60)
+
+    /// Real lifetime of a host's own TGT in a scenario whose model never lets one end: the
+    /// model's own 10 hours, so that no real ticket ends early however slow the machine is.
+    package static let longHostTicketLifetime: Duration = .seconds(10 * 3600)
+
+    /// The real host TGT lifetime for `scenario`: ``hostTicketLifetime`` when replaying its model
+    /// shows an `advance-clock` step ending a host's valid TGT, else ``longHostTicketLifetime``.
+    package static func hostTicketLifetime(for scenario: Scenario) -> Duration {
+        var env = scenario.initialEnvironment()
+        for step in scenario.steps {
+            let before = env.world
+            _ = env.apply(step.action)
+            guard case .advanceClock = step.action else { continue }
+            for h in env.world.allHosts where h.hypervisorInstalled {
+                if before.host(h.name)?.tickets.validTGT(at: before.now) != nil, h.tickets.validTGT(at: env.world.now) == nil {
+                    return hostTicketLifetime
+                }
+            }
+        }
+        return longHostTicketLifetime
+    }
 
     /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
     /// a SIGINT, SIGTERM or SIGHUP then stops the realms' daemons and removes their directories
@@ -53,7 +75,8 @@ package struct RealScenarioRunner: Sendable {
             for case .moves(let specs) in scenario.steps.map(\.action) {
                 for spec in specs { sizes[spec.vm.lowercased()] = 64 << 20 }
             }
-            let lab = try await RealLab.start(realms: realms, world: scenario.world, executable: executable, vmFileSizes: sizes)
+            let lab = try await RealLab.start(realms: realms, world: scenario.world, executable: executable, vmFileSizes: sizes,
+                                              hostTicketLifetime: Self.hostTicketLifetime(for: scenario))
             report.setUpSeconds = (ContinuousClock.now - setUpStarted) / .milliseconds(1) / 1000
             report.realmCount = realms.byDomain.count
             var replicaCount = 0
@@ -211,7 +234,8 @@ struct RealLab {
         static let storage = "storage moves: the daemon moves VMs only; the Kerberos exchange (S4U2Proxy to cifs too) runs alone"
     }
 
-    static func start(realms: Realms, world: World, executable: String, vmFileSizes: [String: Int]) async throws -> RealLab {
+    static func start(realms: Realms, world: World, executable: String, vmFileSizes: [String: Int],
+                      hostTicketLifetime: Duration) async throws -> RealLab {
         let realm = realms.first
         let domain = realms.firstDomain
         guard let provisioner = realms.provisioners[domain] else { throw TestRealmError.invalidArgument("no realm for \(domain)") }
@@ -243,7 +267,7 @@ struct RealLab {
         }
         try layout.write(world: world)
         let hypervisors = world.allHosts.filter { $0.hypervisorInstalled && realms.byDomain[$0.domain] != nil }.map(\.key)
-        let hostTickets = HostTicketEnds()
+        let hostTickets = HostTicketEnds(lifetime: hostTicketLifetime)
         for key in hypervisors { try await Self.newHostTicket(key, layout: layout, realms: realms, ends: hostTickets) }
         let daemons = try await HostDaemons.start(realms: realms.byDomain, fallback: realm, layout: layout,
                                                   keys: hypervisors, executable: executable)
@@ -251,13 +275,8 @@ struct RealLab {
                        domain: domain, daemons: daemons, hostTickets: hostTickets)
     }
 
-    /// Real ticket lifetime of a host's own TGT: the model's ticket lifetime (10 hours) maps to
-    /// this, so that `advance-clock` past a ticket's end can wait for the real end (see
-    /// docs/real-scenarios.md, "Clock").
-    static let hostTicketLifetime: Duration = RealScenarioRunner.hostTicketLifetime
-
     /// A new TGT for a host's computer account in its ccache (`kinit -k` with its client keytab,
-    /// from its logon DC's KDC, lifetime ``hostTicketLifetime``): at the start, after a purge and on
+    /// from its logon DC's KDC, lifetime ``HostTicketEnds/lifetime``): at the start, after a purge and on
     /// restart — what Windows does at boot and after `klist purge`.
     func newHostTicket(_ key: String) async throws {
         try await Self.newHostTicket(key, layout: layout, realms: realms, ends: hostTickets)
@@ -266,7 +285,7 @@ struct RealLab {
     static func newHostTicket(_ key: String, layout: HostLayout, realms: Realms, ends: HostTicketEnds) async throws {
         guard let e = layout.entry(key), let r = realms.byDomain[e.domain] else { return }
         try? FileManager.default.removeItem(atPath: e.hostCCache)
-        let arguments = ["-c", "FILE:" + e.hostCCache, "-f", "-l", "\(Int(Self.hostTicketLifetime.components.seconds))s",
+        let arguments = ["-c", "FILE:" + e.hostCCache, "-f", "-l", "\(Int(ends.lifetime.components.seconds))s",
                          "-k", "-t", e.clientKeytab, r.qualified("host/\(e.fqdn)")]
         let started = ContinuousClock.now
         if let conf = e.krb5Config {
@@ -274,7 +293,7 @@ struct RealLab {
         } else {
             _ = try await r.run("/usr/bin/kinit", arguments, check: true)
         }
-        ends.set(key: e.key, end: started + Self.hostTicketLifetime)
+        ends.set(key: e.key, end: started + ends.lifetime)
     }
 
     /// `advance-clock`: every host whose ticket the model let expire waits for its real ticket's end.
@@ -637,6 +656,10 @@ final class HostTicketEnds: Sendable {
         var refusals: [String: (ticketEnd: ContinuousClock.Instant, outcome: OutcomeSummary)] = [:]
     }
     private let state = Mutex(State())
+    /// How long every host TGT of this lab lasts (``RealScenarioRunner/hostTicketLifetime(for:)``).
+    let lifetime: Duration
+
+    init(lifetime: Duration) { self.lifetime = lifetime }
 
     func set(key: String, end: ContinuousClock.Instant) { state.withLock { $0.ends[key] = end } }
     func end(of key: String) -> ContinuousClock.Instant? { state.withLock { $0.ends[key] } }

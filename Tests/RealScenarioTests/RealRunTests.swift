@@ -19,6 +19,16 @@ struct RealRunTests {
         return report
     }
 
+    @Test("host TGTs last 60 s only where the model lets one end (advance-clock), else the model's 10 hours")
+    func hostTicketLifetimePerScenario() throws {
+        let expiring = try Scenario.load(file: RealTestPaths.fixture("a3-expiry-without-purge.yaml"))
+        #expect(RealScenarioRunner.hostTicketLifetime(for: expiring) == RealScenarioRunner.hostTicketLifetime)
+        // Several moves at once, no clock: a loaded machine must not see the host's ticket end mid-scenario.
+        let concurrent = try Scenario.load(file: RealTestPaths.fixture("real-p1-n1-n2-kerberos.yaml"))
+        #expect(RealScenarioRunner.hostTicketLifetime(for: concurrent) == RealScenarioRunner.longHostTicketLifetime)
+        #expect(RealScenarioRunner.longHostTicketLifetime == .seconds(10 * 3600))
+    }
+
     @Test("Kerberos moves started remotely: the real KDC agrees with the simulation step by step (A2, A3, A4)")
     func kerberosRemoteMoves() async throws {
         let report = try await Self.run("real-a2-a3-a4-kerberos-remote-move.yaml")
