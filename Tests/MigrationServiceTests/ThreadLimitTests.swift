@@ -1,0 +1,155 @@
+import Foundation
+@testable import MigrationService
+import Testing
+import TestRealm
+import WindowsStatus
+
+/// A pids cgroup the test creates (a unique directory under the pids controller, cgroup v1 or v2): the kernel
+/// refuses a new thread to its processes once `pids.max` tasks exist. Removed by ``remove()`` once empty.
+struct PidsCgroup {
+    let path: String
+
+    /// Where a child group with a `pids.max` can be made, tried in order (v1's controller, then v2's root).
+    static let bases = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+
+    /// Why a pids cgroup cannot be made here (nil: it can): a probe group is made and removed.
+    static let unavailable: String? = {
+        guard geteuid() == 0 else { return "pids cgroups need root" }
+        guard let probe = make(name: "migauth-probe-\(getpid())") else {
+            return "no writable pids cgroup controller (tried \(bases.joined(separator: ", ")))"
+        }
+        probe.remove()
+        return nil
+    }()
+
+    static func make(name: String) -> PidsCgroup? {
+        for base in bases {
+            let path = base + "/" + name
+            guard mkdir(path, 0o755) == 0 || errno == EEXIST else { continue }
+            if FileManager.default.fileExists(atPath: path + "/pids.max") { return PidsCgroup(path: path) }
+            rmdir(path)
+        }
+        return nil
+    }
+
+    /// Writes `value` to the group's file `name`.
+    func write(_ name: String, _ value: String) throws {
+        try value.write(toFile: path + "/" + name, atomically: false, encoding: .utf8)
+    }
+
+    /// The tasks (threads) in the group now.
+    var current: Int {
+        Int((try? String(contentsOfFile: path + "/pids.current", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+    }
+
+    /// Moves every thread of process `pid` into the group.
+    func add(process pid: Int32) throws { try write("cgroup.procs", "\(pid)") }
+
+    func remove() { rmdir(path) }
+}
+
+/// Issue #15's shutdown hang: when the process is at its thread limit, a CredSSP connection whose session thread
+/// cannot be made must fail at once (not wait for ever), and SIGTERM must still stop the daemon. A real
+/// `migauth serve` is put in a pids cgroup capped at the threads it has, so the kernel refuses every new one.
+@Suite("Thread limit: a daemon that cannot make a thread answers and stops", .serialized, .timeLimit(.minutes(3)),
+       .enabled(if: PidsCgroup.unavailable == nil, "\(PidsCgroup.unavailable ?? "")"))
+struct ThreadLimitTests {
+    /// Threads of process `pid` named `name` (`/proc/<pid>/task/*/comm`).
+    static func threads(of pid: Int32, named name: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.filter {
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }.count
+    }
+
+    /// Waits at most `limit` for `process` to end; nil if it did not.
+    static func exit(of process: ChildProcess, within limit: Duration) async -> (status: Int32, signaled: Bool)? {
+        await withTaskGroup(of: (status: Int32, signaled: Bool)?.self) { group in
+            group.addTask { await process.wait() }
+            group.addTask { try? await Task.sleep(for: limit); return nil }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
+        }
+    }
+
+    @Test("at the thread limit a CredSSP connection is refused at once with SEC_E_INSUFFICIENT_MEMORY and SIGTERM stops the daemon; with the limit lifted the same sign-on works")
+    func credSSPAtTheThreadLimit() async throws {
+        let lab = try await ServiceLab.make()
+        defer { lab.remove() }
+        let group = try #require(PidsCgroup.make(name: "migauth-\(lab.suffix)"))
+        defer { group.remove() }
+        let env = CLITests.environment(lab.realm)
+        let file = lab.directory + "/destination.json"
+        try HostConfiguration(name: "TestServer02", fqdn: lab.destinationFQDN, address: ServiceLab.destinationAddress,
+                              realm: lab.realmName, keytab: lab.destinationKeytab, ccacheDirectory: lab.directory,
+                              migrationPort: 0, allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
+                              vmDirectory: lab.destinationVMs.directory, authenticationType: .credSSP).save(file)
+        let daemon = try await FaultMatrixTests.serve(file, lab, env, tag: "destination")
+        var stopped = false
+        defer { if !stopped { daemon.process.send(SIGKILL) } }
+        let port = try #require(daemon.migration.split(separator: ":").last.flatMap { Int($0) })
+        let target = MigrationTarget(fqdn: lab.destinationFQDN, endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: port),
+                                     realm: lab.realmName)
+        let name = try target.targetName()
+        let pid = daemon.process.pid
+        #expect(Self.threads(of: pid, named: "credssp-shared") == 0, "a CredSSP thread exists before any CredSSP connection")
+
+        // Cap the daemon at the threads it has now: the kernel refuses every new one (EAGAIN).
+        try group.add(process: pid)
+        try group.write("pids.max", "\(group.current)")
+        let cap = group.current
+
+        func signOn() async -> Result<String, MigrationServiceError> {
+            do throws(MigrationServiceError) {
+                let credentials = try await SignOnCredentials.signOn(user: lab.userPrincipal, realm: lab.realmName,
+                                                                     password: lab.userPassword, destination: lab.destinationFQDN)
+                defer { credentials.wipe() }
+                return .success(try await MigrationSource.connect(from: ServiceLab.sourceAddress, to: target) { conn throws(MigrationServiceError) in
+                    try await CredSSPHandshake.client(conn, purpose: .migration, target: name, signOn: credentials,
+                                                      destinationName: lab.destinationFQDN)
+                })
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        // Several connections at once, each answered (none waits for a thread that will never come).
+        let refused = await withTaskGroup(of: Result<String, MigrationServiceError>.self) { tasks in
+            for _ in 0..<8 { tasks.addTask { await signOn() } }
+            var results: [Result<String, MigrationServiceError>] = []
+            for await result in tasks { results.append(result) }
+            return results
+        }
+        #expect(refused.count == 8)
+        for result in refused {
+            guard case .failure(let error) = result else {
+                Issue.record("a CredSSP sign-on succeeded although the daemon could not make a session thread")
+                continue
+            }
+            #expect(error.status == .insufficientMemory, "\(error)")
+            #expect(error.detail.contains("thread limit"), "\(error.detail)")
+        }
+        #expect(Self.threads(of: pid, named: "credssp-shared") == 0)
+        #expect(group.current <= cap)
+
+        // The control: the same sign-on works once threads can be made again.
+        try group.write("pids.max", "max")
+        let lifted = await signOn()
+        if case .failure(let error) = lifted { Issue.record("with the limit lifted the sign-on failed: \(error)") }
+        #expect((try? lifted.get()) == lab.userPrincipal)
+        #expect(Self.threads(of: pid, named: "credssp-shared") >= 1)
+
+        // Capped again (now with a CredSSP thread to share) and stopped: SIGTERM ends the daemon cleanly.
+        try group.write("pids.max", "\(group.current)")
+        let shared = await signOn()
+        #expect((try? shared.get()) == lab.userPrincipal, "at the limit, a running CredSSP thread is shared: \(shared)")
+        daemon.process.send(SIGTERM)
+        let exit = await Self.exit(of: daemon.process, within: .seconds(60))
+        stopped = exit != nil
+        #expect(exit?.status == 0 && exit?.signaled == false, "SIGTERM did not stop the daemon at its thread limit: \(String(describing: exit))")
+        let output = (try? String(contentsOfFile: daemon.output, encoding: .utf8)) ?? ""
+        #expect(output.contains("STOPPED"), "\(output)")
+    }
+}
