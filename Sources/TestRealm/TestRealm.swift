@@ -197,6 +197,15 @@ public actor TestRealm {
         CleanupRegistry.shared.unregister(realm: id, pid: kdc.pid)
     }
 
+    /// Kills the realm's slapd (LDAP back end) with SIGKILL and waits until it is gone: the KDC keeps running
+    /// and answers from a directory it can no longer read. No-op for DB2 or once the realm is shut down.
+    public func killDirectory() async {
+        guard !isShutDown, let process = ldapServer?.process else { return }
+        process.send(SIGKILL)
+        _ = await process.wait()
+        CleanupRegistry.shared.unregister(realm: id, pid: process.pid)
+    }
+
     /// Starts the KDC again on the same port (after ``stopKDC()``); no-op if it is running.
     public func startKDC() async throws {
         guard !isShutDown else { throw TestRealmError.realmShutDown(name: name) }

@@ -6,8 +6,9 @@ import TestRealm
 
 /// Kill -9 of each party of a file move at each phase (issue 15's fault matrix), with separate
 /// `migauth serve` / `migauth migrate` processes: the source CLI (a local move, `--from-config`), the
-/// source daemon (a remote move, `--via`), the destination daemon, and the KDC (the source reaches it
-/// through a relay that the test closes: every connection reset, nothing answers). A ``FaultLink`` between
+/// source daemon (a remote move, `--via`), the destination daemon, the KDC (the source reaches it
+/// through a relay that the test closes: every connection reset, nothing answers), and the directory (the
+/// KDC's slapd, in a realm of the cell's own: the KDC runs on and reads a directory that is gone). A ``FaultLink`` between
 /// source and destination stops the move at the phase. Afterwards:
 /// - the VM is whole and registered on exactly one host — or, when the `commit` never arrived, registered
 ///   nowhere with the source's whole copy in `.outgoing/`, which `migauth serve` names at its next start;
@@ -15,23 +16,23 @@ import TestRealm
 /// - the killed daemon starts again (READY), and no secret is on disk: no file under the lab holds the
 ///   user's password (UTF-8 or UTF-16) or a PEM private key (keytabs and ccaches are expected).
 ///
-/// The 18 cells run one after the other (~3 min alone on two cores); `MIGAUTH_FAULT_CELLS` picks some.
+/// The 21 cells run one after the other (~3 min alone on two cores); `MIGAUTH_FAULT_CELLS` picks some.
 @Suite("Fault matrix: kill -9 of each party at each phase of a file move", .serialized, .timeLimit(.minutes(5)))
 struct FaultMatrixTests {
     enum Party: String, Sendable, CaseIterable, CustomStringConvertible {
-        case sourceCLI, sourceDaemon, destinationDaemon, kdc
+        case sourceCLI, sourceDaemon, destinationDaemon, kdc, ldap
         var description: String { rawValue }
     }
 
     static let vmSize = 4 * 1024 * 1024
 
-    /// Every party at every phase; the KDC only where it could matter to a running move (it is not consulted
-    /// after the handshake, so killing it then must change nothing).
+    /// Every party at every phase; the KDC and its directory only where they could matter to a running move
+    /// (neither is consulted after the handshake, so killing one then must change nothing).
     /// `MIGAUTH_FAULT_CELLS=all` runs them all, `party:phase,…` (say `kdc:beforeOffer`) only those.
     static let cells: [(Party, FaultLink.Phase)] = {
         let all: [(Party, FaultLink.Phase)] =
             [Party.sourceCLI, .sourceDaemon, .destinationDaemon].flatMap { party in FaultLink.Phase.allCases.map { (party, $0) } }
-            + [(.kdc, .beforeOffer), (.kdc, .midStream), (.kdc, .commitHeld)]
+            + [Party.kdc, .ldap].flatMap { party in [(party, FaultLink.Phase.beforeOffer), (party, .midStream), (party, .commitHeld)] }
         guard let only = ProcessInfo.processInfo.environment["MIGAUTH_FAULT_CELLS"], !only.isEmpty, only != "all" else { return all }
         let wanted = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         return all.filter { wanted.contains("\($0.0):\($0.1)") }
@@ -78,7 +79,14 @@ struct FaultMatrixTests {
     @Test("kill -9 of one party at one phase: the VM is whole on exactly one host, nothing half-registered, the next start cleans up, no secret on disk",
           arguments: cells)
     func cell(party: Party, phase: FaultLink.Phase) async throws {
-        let lab = try await ServiceLab.make()
+        // Killing slapd would break the shared realm's other users: the directory's cells get a realm of their own.
+        let ownRealm = party == .ldap
+            ? try await TestRealm.start(.init(name: "FAULTLDAP.TEST", backend: .ldap, domains: ["delegation.test"])) : nil
+        let lab: ServiceLab
+        do { lab = try await ServiceLab.make(realm: ownRealm) } catch {
+            await ownRealm?.shutdown()
+            throw error
+        }
         defer { lab.remove() }
         let vm = "vm-\(party)-\(phase)"
         // The KDC as the processes see it: a relay the test can take away (the shared KDC serves other suites).
@@ -145,12 +153,15 @@ struct FaultMatrixTests {
         case .kdc:
             await kdc.stop()
             link.release()
+        case .ldap:
+            await lab.realm.killDirectory()
+            link.release()
         }
         let killed: ChildProcess? = switch party {
         case .sourceCLI: cli
         case .sourceDaemon: source?.process
         case .destinationDaemon: destination?.process
-        case .kdc: nil
+        case .kdc, .ldap: nil
         }
         if let killed {
             let state = await killed.wait()
@@ -158,7 +169,7 @@ struct FaultMatrixTests {
                     "\(state); migrate: \((try? String(contentsOfFile: cliOutput, encoding: .utf8)) ?? "")")
         }
         // The survivors notice (a reset, or the link closed behind a held frame).
-        if party != .kdc { await link.close() }
+        if party != .kdc, party != .ldap { await link.close() }
         let cliState = await cli.wait()
         let cliText = (try? String(contentsOfFile: cliOutput, encoding: .utf8)) ?? ""
 
@@ -177,7 +188,9 @@ struct FaultMatrixTests {
         }
         await source?.process.stop()
         await destination?.process.stop()
-        if party != .kdc { await kdc.stop() } else { await link.close() }
+        if party == .kdc || party == .ldap { await link.close() }
+        if party != .kdc { await kdc.stop() }
+        await ownRealm?.shutdown()
 
         // The invariant.
         let atSource = lab.contents(lab.sourceVMs, vm)
@@ -209,10 +222,20 @@ struct FaultMatrixTests {
                 #expect(cliState.status == 1 && cliText.contains("(0x80090311)"), "\(context)")
                 #expect(atSource == bytes && atDestination == nil && kept.isEmpty, "\(context)")
             }
-        case (.kdc, _), (_, .afterCommit):
-            // The KDC is not needed once the context is made; after `committed` the move is done.
+        case (.ldap, .beforeOffer):
+            // As for the KDC, the kill races the source's service-ticket request. The KDC still answers, but from no
+            // directory: MIT's generic error (KRB_ERR_GENERIC, e-text "PROCESS_TGS"), which reads as
+            // SEC_E_INTERNAL_ERROR (0x80090304), and the VM stays at the source.
+            if cliState.status == 0 {
+                #expect(atDestination == bytes && atSource == nil && kept.isEmpty, "\(context)")
+            } else {
+                #expect(cliState.status == 1 && cliText.contains("(0x80090304)") && cliText.contains("PROCESS_TGS"), "\(context)")
+                #expect(atSource == bytes && atDestination == nil && kept.isEmpty, "\(context)")
+            }
+        case (.kdc, _), (.ldap, _), (_, .afterCommit):
+            // Neither the KDC nor its directory is needed once the context is made; after `committed` the move is done.
             #expect(atDestination == bytes && atSource == nil, "\(context)")
-            if party == .kdc { #expect(cliState.status == 0 && kept.isEmpty, "\(context)") }
+            if party == .kdc || party == .ldap { #expect(cliState.status == 0 && kept.isEmpty, "\(context)") }
         case (_, .beforeOffer), (_, .midStream):
             #expect(atSource == bytes && atDestination == nil, "\(context)")
             #expect(kept.isEmpty, "\(context)")
@@ -221,7 +244,7 @@ struct FaultMatrixTests {
         case (_, .commitHeld):
             #expect(atDestination == nil, "\(context)")
         }
-        if party != .sourceCLI, party != .kdc, phase != .afterCommit {
+        if party != .sourceCLI, party != .kdc, party != .ldap, phase != .afterCommit {
             #expect(cliState.status == 1, "the CLI must report the failed move — \(context)")
         }
 

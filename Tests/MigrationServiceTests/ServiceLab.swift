@@ -25,8 +25,9 @@ struct ServiceLab {
     var sourceVMs: VMStore { VMStore(directory: directory + "/source-vms") }
     var destinationVMs: VMStore { VMStore(directory: directory + "/destination-vms") }
 
-    static func make(userAttributes: PrincipalAttributes = .none) async throws -> ServiceLab {
-        let realm = try await TestRealm.sharedLDAP()
+    /// A lab on the shared LDAP realm, or on `realm` (say a private one a test may break).
+    static func make(userAttributes: PrincipalAttributes = .none, realm: TestRealm? = nil) async throws -> ServiceLab {
+        let realm = if let realm { realm } else { try await TestRealm.sharedLDAP() }
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let source = "src-\(suffix).delegation.test"
         let destination = "dst-\(suffix).delegation.test"
