@@ -1,5 +1,5 @@
 // migauth-bench: the package's benchmarks. Figures go in BENCHMARKS.md.
-// Usage: migauth-bench <suite> [options]   suites: gss, sim, service, credssp, qemu
+// Usage: migauth-bench <suite> [options]   suites: gss, sim, service, credssp, qemu, moves
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -12,8 +12,9 @@ do {
     case "service": try await ServiceBench.run(rest)
     case "credssp": try await CredSSPBench.run(rest)
     case "qemu": try await QEMUBench.run(rest)
+    case "moves": try await MovesBench.run(rest)
     default:
-        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream), credssp (CredSSP exchanges vs pyspnego), qemu (live QEMU migration: plain TCP, TLS, through migauth)")
+        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream), credssp (CredSSP exchanges vs pyspnego), qemu (live QEMU migration: plain TCP, TLS, through migauth), moves (resident set over many sequential moves)")
         exit(suite == "help" || suite == "--help" ? 0 : 2)
     }
 } catch {
