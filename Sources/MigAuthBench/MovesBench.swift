@@ -37,17 +37,12 @@ enum MovesBench {
         }
         let loadBefore = ServiceBench.loadAverage()
         try await TestRealm.withRealm { realm in
-            for (key, value) in realm.environment { setenv(key, value, 1) }
-            let fqdn = "hostb.test"
-            let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
-            try await realm.addPrincipal(spn)
-            let keytab = try await realm.exportKeytab([spn])
-            try await realm.addPrincipal("bench", password: "bench-password")
-            let ccache = try await realm.kinit("bench", password: "bench-password")
+            let lab = try await BenchRealm.prepare(realm)
+            let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
             let work = realm.directory + "/moves-bench"
             let destination = MigrationDestination(configuration: DestinationConfiguration(
                 hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
-                allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
+                allowedUsers: [BenchRealm.user], useAnyNetwork: true, maximumMigrations: 4))
             destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: fqdn))
             let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
             let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
@@ -63,7 +58,7 @@ enum MovesBench {
                 try sourceStore.create(vm, contents: contents)
                 let options = MoveOptions(performance: .tcpIP, channels: 1)
                 if kind == "credssp" {
-                    let user = try await SignOnCredentials.signOn(user: "bench", realm: realm.name, password: "bench-password",
+                    let user = try await SignOnCredentials.signOn(user: BenchRealm.user, realm: realm.name, password: BenchRealm.password,
                                                                   destination: fqdn)
                     defer { user.wipe() }
                     _ = try await source.move(vm: vm, to: target, authentication: .credSSP(user), options: options)

@@ -137,13 +137,8 @@ enum QEMUBench {
     /// The same guest through a migauth source and destination (Kerberos, sealed 1 MiB chunks).
     static func throughMigAuth(machine: QEMUMachine, work: String) async throws -> Figures {
         try await TestRealm.withRealm { realm in
-            for (key, value) in realm.environment { setenv(key, value, 1) }
-            let fqdn = "hostb.test"
-            let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
-            try await realm.addPrincipal(spn)
-            let keytab = try await realm.exportKeytab([spn])
-            try await realm.addPrincipal("bench", password: "bench-password")
-            let ccache = try await realm.kinit("bench", password: "bench-password")
+            let lab = try await BenchRealm.prepare(realm)
+            let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
             let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
             let sourceGuests = QEMUGuests(settings: QEMUHostSettings(runDirectory: work + "/s"))
             try await sourceGuests.start([VirtualMachineDeclaration(name: "bench", qemu: machine)])

@@ -25,13 +25,8 @@ enum ServiceBench {
         }
         let loadBefore = loadAverage()
         try await TestRealm.withRealm { realm in
-            for (key, value) in realm.environment { setenv(key, value, 1) }
-            let fqdn = "hostb.test"
-            let spn = MigrationServiceNames.migrationPrincipal(fqdn: fqdn, realm: nil)
-            try await realm.addPrincipal(spn)
-            let keytab = try await realm.exportKeytab([spn])
-            try await realm.addPrincipal("bench", password: "bench-password")
-            let ccache = try await realm.kinit("bench", password: "bench-password")
+            let lab = try await BenchRealm.prepare(realm)
+            let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
             let work = realm.directory + "/service-bench"
             let destination = MigrationDestination(configuration: DestinationConfiguration(
                 hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
