@@ -74,7 +74,36 @@ struct ThreadLimitTests {
         }
     }
 
-    @Test("at the thread limit a CredSSP connection is refused at once with SEC_E_INSUFFICIENT_MEMORY and SIGTERM stops the daemon; with the limit lifted the same sign-on works")
+    /// A CredSSP sign-on as a source makes it (hello, TLS + SPNEGO + TSCredentials, the sealing context) to the
+    /// daemon whose migration listener is `migration` (`ADDR:PORT` from its READY line).
+    static func signOn(_ lab: ServiceLab, to migration: String) async throws -> Result<String, MigrationServiceError> {
+        let port = try #require(migration.split(separator: ":").last.flatMap { Int($0) })
+        let target = MigrationTarget(fqdn: lab.destinationFQDN, endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: port),
+                                     realm: lab.realmName)
+        let name = try target.targetName()
+        do throws(MigrationServiceError) {
+            let credentials = try await SignOnCredentials.signOn(user: lab.userPrincipal, realm: lab.realmName,
+                                                                 password: lab.userPassword, destination: lab.destinationFQDN)
+            defer { credentials.wipe() }
+            return .success(try await MigrationSource.connect(from: ServiceLab.sourceAddress, to: target) { conn throws(MigrationServiceError) in
+                try await CredSSPHandshake.client(conn, purpose: .migration, target: name, signOn: credentials,
+                                                  destinationName: lab.destinationFQDN)
+            })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// SIGTERM, then the exit (at most 60 s) and whether `STOPPED` was printed.
+    static func terminate(_ daemon: FaultMatrixTests.Daemon) async -> (exit: (status: Int32, signaled: Bool)?, stopped: Bool) {
+        daemon.process.send(SIGTERM)
+        let exit = await Self.exit(of: daemon.process, within: .seconds(60))
+        if exit == nil { daemon.process.send(SIGKILL) }
+        let output = (try? String(contentsOfFile: daemon.output, encoding: .utf8)) ?? ""
+        return (exit, output.contains("STOPPED"))
+    }
+
+    @Test("at the thread limit a CredSSP connection is refused at once with SEC_E_INSUFFICIENT_MEMORY and SIGTERM stops the daemon; without the limit the same sign-on works")
     func credSSPAtTheThreadLimit() async throws {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
@@ -86,13 +115,7 @@ struct ThreadLimitTests {
                               realm: lab.realmName, keytab: lab.destinationKeytab, ccacheDirectory: lab.directory,
                               migrationPort: 0, allowedUsers: [lab.user], incomingNetworks: [IPv4Subnet("127.0.0.12/32")!],
                               vmDirectory: lab.destinationVMs.directory, authenticationType: .credSSP).save(file)
-        let daemon = try await FaultMatrixTests.serve(file, lab, env, tag: "destination")
-        var stopped = false
-        defer { if !stopped { daemon.process.send(SIGKILL) } }
-        let port = try #require(daemon.migration.split(separator: ":").last.flatMap { Int($0) })
-        let target = MigrationTarget(fqdn: lab.destinationFQDN, endpoint: try ServiceEndpoint(address: ServiceLab.destinationAddress, port: port),
-                                     realm: lab.realmName)
-        let name = try target.targetName()
+        let daemon = try await FaultMatrixTests.serve(file, lab, env, tag: "capped")
         let pid = daemon.process.pid
         #expect(Self.threads(of: pid, named: "credssp-shared") == 0, "a CredSSP thread exists before any CredSSP connection")
 
@@ -101,25 +124,11 @@ struct ThreadLimitTests {
         try group.write("pids.max", "\(group.current)")
         let cap = group.current
 
-        func signOn() async -> Result<String, MigrationServiceError> {
-            do throws(MigrationServiceError) {
-                let credentials = try await SignOnCredentials.signOn(user: lab.userPrincipal, realm: lab.realmName,
-                                                                     password: lab.userPassword, destination: lab.destinationFQDN)
-                defer { credentials.wipe() }
-                return .success(try await MigrationSource.connect(from: ServiceLab.sourceAddress, to: target) { conn throws(MigrationServiceError) in
-                    try await CredSSPHandshake.client(conn, purpose: .migration, target: name, signOn: credentials,
-                                                      destinationName: lab.destinationFQDN)
-                })
-            } catch {
-                return .failure(error)
-            }
-        }
-
         // Several connections at once, each answered (none waits for a thread that will never come).
-        let refused = await withTaskGroup(of: Result<String, MigrationServiceError>.self) { tasks in
-            for _ in 0..<8 { tasks.addTask { await signOn() } }
+        let refused = try await withThrowingTaskGroup(of: Result<String, MigrationServiceError>.self) { tasks in
+            for _ in 0..<8 { tasks.addTask { try await Self.signOn(lab, to: daemon.migration) } }
             var results: [Result<String, MigrationServiceError>] = []
-            for await result in tasks { results.append(result) }
+            for try await result in tasks { results.append(result) }
             return results
         }
         #expect(refused.count == 8)
@@ -134,22 +143,19 @@ struct ThreadLimitTests {
         #expect(Self.threads(of: pid, named: "credssp-shared") == 0)
         #expect(group.current <= cap)
 
-        // The control: the same sign-on works once threads can be made again.
-        try group.write("pids.max", "max")
-        let lifted = await signOn()
-        if case .failure(let error) = lifted { Issue.record("with the limit lifted the sign-on failed: \(error)") }
-        #expect((try? lifted.get()) == lab.userPrincipal)
-        #expect(Self.threads(of: pid, named: "credssp-shared") >= 1)
+        // Still capped: SIGTERM ends the daemon cleanly (it once waited for ever on such a connection's task).
+        let capped = await Self.terminate(daemon)
+        #expect(capped.exit?.status == 0 && capped.exit?.signaled == false,
+                "SIGTERM did not stop the daemon at its thread limit: \(String(describing: capped.exit))")
+        #expect(capped.stopped)
 
-        // Capped again (now with a CredSSP thread to share) and stopped: SIGTERM ends the daemon cleanly.
-        try group.write("pids.max", "\(group.current)")
-        let shared = await signOn()
-        #expect((try? shared.get()) == lab.userPrincipal, "at the limit, a running CredSSP thread is shared: \(shared)")
-        daemon.process.send(SIGTERM)
-        let exit = await Self.exit(of: daemon.process, within: .seconds(60))
-        stopped = exit != nil
-        #expect(exit?.status == 0 && exit?.signaled == false, "SIGTERM did not stop the daemon at its thread limit: \(String(describing: exit))")
-        let output = (try? String(contentsOfFile: daemon.output, encoding: .utf8)) ?? ""
-        #expect(output.contains("STOPPED"), "\(output)")
+        // The control: the same daemon configuration without a cap signs the same user on.
+        let control = try await FaultMatrixTests.serve(file, lab, env, tag: "control")
+        let signedOn = try await Self.signOn(lab, to: control.migration)
+        if case .failure(let error) = signedOn { Issue.record("without the cap the sign-on failed: \(error)") }
+        #expect((try? signedOn.get()) == lab.userPrincipal)
+        #expect(Self.threads(of: control.process.pid, named: "credssp-shared") >= 1)
+        let uncapped = await Self.terminate(control)
+        #expect(uncapped.exit?.status == 0 && uncapped.stopped)
     }
 }
