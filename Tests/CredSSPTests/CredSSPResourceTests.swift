@@ -42,7 +42,9 @@ import Testing
     /// 200 connections that send a ClientHello and then go idle mid-handshake: every server answers, the sessions
     /// share at most `poolSize` CredSSP threads (with one thread per session this was +200 threads), and closing
     /// the connections ends every server task (shutdown completes).
-    @Test(.timeLimit(.minutes(2))) func idleConnectionsShareABoundedSetOfThreads() async throws {
+    /// The time limit only guards against a hang (a server task that never ends): alone the test takes seconds, in a
+    /// full run on two loaded cores 138–148 s were seen, so 2 minutes failed a healthy run once.
+    @Test(.timeLimit(.minutes(6))) func idleConnectionsShareABoundedSetOfThreads() async throws {
         let connections = 200
         let certs = try TestCertificates.get()
         let (listener, port) = try await LoopbackTransport.listen()
