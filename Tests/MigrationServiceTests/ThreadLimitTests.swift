@@ -141,8 +141,13 @@ struct ThreadLimitTests {
                 Issue.record("a CredSSP sign-on succeeded although the daemon could not make a session thread")
                 continue
             }
-            #expect(error.status == .insufficientMemory, "\(error)")
-            #expect(error.detail.contains("thread limit"), "\(error.detail)")
+            // The daemon's answer, or — when the client was still writing its TLS ClientHello as the daemon sent
+            // that answer and closed — the reset of that write (seen in a loaded full CI run: 8 of 8).
+            switch error.status {
+            case .insufficientMemory: #expect(error.detail.contains("thread limit"), "\(error.detail)")
+            case .connectionReset: #expect(error.detail.contains("CredSSP transport"), "\(error.detail)")
+            default: Issue.record("neither the daemon's refusal nor the reset after it: \(error)")
+            }
         }
         #expect(Self.threads(of: pid, named: "credssp-shared") == 0)
         #expect(group.current <= cap)
