@@ -25,28 +25,30 @@ package struct RealScenarioRunner: Sendable {
 
     /// Real lifetime of a host's own TGT in a scenario that ends one by `advance-clock`: the
     /// model's ticket lifetime (10 hours) maps to it, and `advance-clock` past a ticket's end waits
-    /// for the real end. Other scenarios get ``longHostTicketLifetime``.
+    /// for the real end. Other scenarios get the model's own lifetime.
     package static let hostTicketLifetime: Duration = .seconds(60)
 
-    /// Real lifetime of a host's own TGT in a scenario whose model never lets one end: the
-    /// model's own 10 hours, so that no real ticket ends early however slow the machine is.
-    package static let longHostTicketLifetime: Duration = .seconds(10 * 3600)
-
     /// The real host TGT lifetime for `scenario`: ``hostTicketLifetime`` when replaying its model
-    /// shows an `advance-clock` step ending a host's valid TGT, else ``longHostTicketLifetime``.
+    /// shows an `advance-clock` step ending a host's valid TGT, else the model's own ticket lifetime
+    /// (`World.ticketLifetime`), so that no real ticket ends early however slow the machine is.
     package static func hostTicketLifetime(for scenario: Scenario) -> Duration {
         var env = scenario.initialEnvironment()
         for step in scenario.steps {
             let before = env.world
             _ = env.apply(step.action)
-            guard case .advanceClock = step.action else { continue }
-            for h in env.world.allHosts where h.hypervisorInstalled {
-                if before.host(h.name)?.tickets.validTGT(at: before.now) != nil, h.tickets.validTGT(at: env.world.now) == nil {
-                    return hostTicketLifetime
-                }
+            if case .advanceClock = step.action, !hostsWhoseTicketEnded(before: before, after: env.world).isEmpty {
+                return hostTicketLifetime
             }
         }
-        return longHostTicketLifetime
+        return .seconds(scenario.world.ticketLifetime.seconds)
+    }
+
+    /// The Hyper-V hosts that held a valid TGT in `before` and hold none in `after`.
+    static func hostsWhoseTicketEnded(before: World, after: World) -> [Hosts.SimulatedHost] {
+        after.allHosts.filter { h in
+            h.hypervisorInstalled && before.host(h.name)?.tickets.validTGT(at: before.now) != nil
+                && h.tickets.validTGT(at: after.now) == nil
+        }
     }
 
     /// Call once before the first ``run(_:)`` in a program (`migauth scenario run --real` does):
@@ -298,13 +300,8 @@ struct RealLab {
 
     /// `advance-clock`: every host whose ticket the model let expire waits for its real ticket's end.
     func waitForExpiredTickets(before: World, after: World) async throws {
-        var latest: ContinuousClock.Instant? = nil
-        for h in after.allHosts where h.hypervisorInstalled {
-            guard before.host(h.name)?.tickets.validTGT(at: before.now) != nil, h.tickets.validTGT(at: after.now) == nil,
-                  let end = hostTickets.end(of: h.key) else { continue }
-            latest = max(latest ?? end, end)
-        }
-        guard let latest else { return }
+        let ends = RealScenarioRunner.hostsWhoseTicketEnded(before: before, after: after).compactMap { hostTickets.end(of: $0.key) }
+        guard let latest = ends.max() else { return }
         try await Task.sleep(until: latest + .seconds(1.5), clock: .continuous)
     }
 
