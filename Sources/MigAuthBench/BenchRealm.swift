@@ -26,4 +26,11 @@ struct BenchRealm {
         let ccache = try await realm.kinit(user, password: password)
         return BenchRealm(realm: realm, keytab: keytab, ccache: ccache)
     }
+
+    /// The destination's configuration (TestServer02, any network, the user allowed) with VMs in `vmDirectory`.
+    func destinationConfiguration(vmDirectory: String, maximumMigrations: Int = 4) -> DestinationConfiguration {
+        DestinationConfiguration(hostName: "TestServer02", fqdn: Self.fqdn, realm: realm.name, keytab: keytab,
+                                 vmDirectory: vmDirectory, allowedUsers: [Self.user], useAnyNetwork: true,
+                                 maximumMigrations: maximumMigrations)
+    }
 }

@@ -38,11 +38,9 @@ enum MovesBench {
         let loadBefore = ServiceBench.loadAverage()
         try await TestRealm.withRealm { realm in
             let lab = try await BenchRealm.prepare(realm)
-            let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
+            let fqdn = BenchRealm.fqdn, ccache = lab.ccache
             let work = realm.directory + "/moves-bench"
-            let destination = MigrationDestination(configuration: DestinationConfiguration(
-                hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
-                allowedUsers: [BenchRealm.user], useAnyNetwork: true, maximumMigrations: 4))
+            let destination = MigrationDestination(configuration: lab.destinationConfiguration(vmDirectory: work + "/dst"))
             destination.offerCredSSP(try ServiceTLSIdentity.generate(commonName: fqdn))
             let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
             let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)

@@ -28,9 +28,7 @@ enum ServiceBench {
             let lab = try await BenchRealm.prepare(realm)
             let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
             let work = realm.directory + "/service-bench"
-            let destination = MigrationDestination(configuration: DestinationConfiguration(
-                hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: work + "/dst",
-                allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
+            let destination = MigrationDestination(configuration: lab.destinationConfiguration(vmDirectory: work + "/dst"))
             let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
             let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
             let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: work + "/src")
@@ -61,9 +59,7 @@ enum ServiceBench {
             func moves(_ option: PerformanceOption, in directory: String,
                        suite: ProtectionSuite = .aes256GCM, channels: Int = 1,
                        versions: ClosedRange<UInt16>? = nil) async throws -> Double {
-                let destination = MigrationDestination(configuration: DestinationConfiguration(
-                    hostName: "TestServer02", fqdn: fqdn, realm: realm.name, keytab: keytab, vmDirectory: directory + "/dst",
-                    allowedUsers: ["bench"], useAnyNetwork: true, maximumMigrations: 4))
+                let destination = MigrationDestination(configuration: lab.destinationConfiguration(vmDirectory: directory + "/dst"))
                 let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
                 let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
                 let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
