@@ -15,6 +15,11 @@ enum GSSBlocking {
         return pool
     }()
 
+    /// Starts the pool now if it has not started. NIO traps when it cannot create a pool thread, so a
+    /// server makes its threads before it serves, not at its first KDC call, when the process may be at
+    /// its thread limit (a pids cgroup, `ulimit -u`).
+    static func start() { _ = pool }
+
     /// Runs `body` on the pool. A task cancelled before its call started gets a GSS_S_FAILURE
     /// error instead (the call is not made); once started, a call runs to its end.
     static func run<T: Sendable>(_ operation: GSSOperation,
@@ -29,6 +34,14 @@ enum GSSBlocking {
         }
         return try outcome.get()
     }
+}
+
+/// The threads GSS's `async` calls (those that may wait for a KDC) run on.
+public enum GSSThreadPool {
+    /// Starts them now (once; later calls do nothing). A server calls this before it accepts connections:
+    /// the pool otherwise starts at the first `async` call, and NIO stops the process (a precondition)
+    /// when a thread cannot be created then — a daemon at its thread limit would crash instead of refusing.
+    public static func start() { GSSBlocking.start() }
 }
 
 /// Moves a non-copyable value to the blocking queue and back. Filled until taken, exactly once.

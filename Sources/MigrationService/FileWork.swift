@@ -1,3 +1,4 @@
+import GSS
 import NIOCore
 import NIOPosix
 
@@ -7,6 +8,13 @@ import NIOPosix
 /// or unseal the next while the pool writes the last.
 enum FileWork {
     typealias Pending<T: Sendable> = EventLoopFuture<Result<T, MigrationServiceError>>
+
+    /// Starts the pool and its event loops now if they have not started (NIO traps when it cannot create
+    /// a thread; see ``ServingThreads``).
+    static func startPool() {
+        _ = NIOThreadPool.singleton
+        _ = NIOSingletons.posixEventLoopGroup
+    }
 
     /// Starts `body` on the pool; await it with ``finish(_:stage:)``.
     static func start<T: Sendable>(_ stage: MigrationStage,
@@ -32,5 +40,17 @@ enum FileWork {
     static func run<T: Sendable>(_ stage: MigrationStage,
                                  _ body: @escaping @Sendable () throws(MigrationServiceError) -> T) async throws(MigrationServiceError) -> T {
         try await finish(start(stage, body), stage: stage)
+    }
+}
+
+/// Every thread pool a listener's connections use, started before the listener binds. NIO stops the process (a
+/// precondition) when it cannot create a pool thread, so a pool started lazily — at the first sign-on or the first
+/// file write — would crash a daemon that has reached its thread limit (a pids cgroup, `ulimit -u`) instead of
+/// letting it refuse or serve with the threads it has. After this only CredSSP's session threads are made on
+/// demand, and their creation fails softly (SEC_E_INSUFFICIENT_MEMORY, or a running one is shared).
+enum ServingThreads {
+    static func start() {
+        GSSThreadPool.start()  // KDC calls: sign-on, S4U2Proxy, host tickets
+        FileWork.startPool()   // state files: reads, writes, SHA-256
     }
 }

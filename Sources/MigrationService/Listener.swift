@@ -34,6 +34,7 @@ final class Listener: Sendable {
                       limits: @escaping @Sendable () -> ServiceLimits = { .default },
                       handler: @escaping @Sendable (FrameConnection) async -> Void) async throws(MigrationServiceError) -> Listener {
         let address = try endpoint.socketAddress()
+        ServingThreads.start()
         let admission = Admission()
         let server: NIOAsyncChannel<ServerChild, Never>
         do {

@@ -1,4 +1,5 @@
 import Foundation
+@testable import GSS
 @testable import MigrationService
 import Testing
 import TestRealm
@@ -54,7 +55,7 @@ struct PidsCgroup {
 
 /// Issue #15's shutdown hang: when the process is at its thread limit, a CredSSP connection whose session thread
 /// cannot be made must fail at once (not wait for ever), and SIGTERM must still stop the daemon. A real
-/// `migauth serve` is put in a pids cgroup capped at the threads it has, so the kernel refuses every new one.
+/// `migauth serve` is put in a pids cgroup capped below the threads it has, so the kernel refuses every new one.
 @Suite("Thread limit: a daemon that cannot make a thread answers and stops", .serialized, .timeLimit(.minutes(3)),
        .enabled(if: PidsCgroup.unavailable == nil, "\(PidsCgroup.unavailable ?? "")"))
 struct ThreadLimitTests {
@@ -64,6 +65,14 @@ struct ThreadLimitTests {
         return tasks.filter {
             (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }.count
+    }
+
+    /// Threads of process `pid` whose name starts with `prefix`.
+    static func threads(of pid: Int32, prefix: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.filter {
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?.hasPrefix(prefix) == true
         }.count
     }
 
@@ -97,6 +106,12 @@ struct ThreadLimitTests {
         }
     }
 
+    /// The last lines the daemon printed (stdout and stderr), for a failure's message.
+    static func output(of daemon: FaultMatrixTests.Daemon) -> String {
+        let text = (try? String(contentsOfFile: daemon.output, encoding: .utf8)) ?? "(no output file)"
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
+    }
+
     /// SIGTERM, then the exit (at most 60 s) and whether `STOPPED` was printed.
     static func terminate(_ daemon: FaultMatrixTests.Daemon) async -> (exit: (status: Int32, signaled: Bool)?, stopped: Bool) {
         daemon.process.send(SIGTERM)
@@ -104,6 +119,16 @@ struct ThreadLimitTests {
         if exit == nil { daemon.process.send(SIGKILL) }
         let output = (try? String(contentsOfFile: daemon.output, encoding: .utf8)) ?? ""
         return (exit, output.contains("STOPPED"))
+    }
+
+    /// Eight CredSSP sign-ons at once.
+    static func signOns(_ lab: ServiceLab, to migration: String) async throws -> [Result<String, MigrationServiceError>] {
+        try await withThrowingTaskGroup(of: Result<String, MigrationServiceError>.self) { tasks in
+            for _ in 0..<8 { tasks.addTask { try await Self.signOn(lab, to: migration) } }
+            var results: [Result<String, MigrationServiceError>] = []
+            for try await result in tasks { results.append(result) }
+            return results
+        }
     }
 
     @Test("at the thread limit a CredSSP connection is refused at once with SEC_E_INSUFFICIENT_MEMORY; with the limit lifted the same sign-on works and SIGTERM stops the daemon")
@@ -122,19 +147,17 @@ struct ThreadLimitTests {
         defer { daemon.process.send(SIGKILL) }  // a no-op once it has ended
         let pid = daemon.process.pid
         #expect(Self.threads(of: pid, named: "credssp-shared") == 0, "a CredSSP thread exists before any CredSSP connection")
+        // The pools serving uses run from READY on (NIO stops the process when it cannot make a pool thread, so
+        // none may start later): GSS's KDC pool ("TP-#n") and NIO's blocking pool ("SGLTN-TP-#n").
+        #expect(Self.threads(of: pid, prefix: "TP-#") == GSSBlocking.threadCount, "GSS's thread pool did not start before READY")
+        #expect(Self.threads(of: pid, prefix: "SGLTN-TP-#") >= 1, "NIO's blocking pool did not start before READY")
 
-        // Cap the daemon at the threads it has now: the kernel refuses every new one (EAGAIN).
+        // Phase 1. A cap below the threads it has: the kernel refuses every new one (EAGAIN), whatever threads
+        // come and go. Each connection is answered at once (none waits for a thread that will never come).
         try group.add(process: pid)
-        try group.write("pids.max", "\(group.current)")
-        let cap = group.current
-
-        // Several connections at once, each answered (none waits for a thread that will never come).
-        let refused = try await withThrowingTaskGroup(of: Result<String, MigrationServiceError>.self) { tasks in
-            for _ in 0..<8 { tasks.addTask { try await Self.signOn(lab, to: daemon.migration) } }
-            var results: [Result<String, MigrationServiceError>] = []
-            for try await result in tasks { results.append(result) }
-            return results
-        }
+        let before = group.current
+        try group.write("pids.max", "1")
+        let refused = try await Self.signOns(lab, to: daemon.migration)
         #expect(refused.count == 8)
         for result in refused {
             guard case .failure(let error) = result else {
@@ -146,16 +169,19 @@ struct ThreadLimitTests {
             switch error.status {
             case .insufficientMemory: #expect(error.detail.contains("thread limit"), "\(error.detail)")
             case .connectionReset: #expect(error.detail.contains("CredSSP transport"), "\(error.detail)")
-            default: Issue.record("neither the daemon's refusal nor the reset after it: \(error)")
+            default: Issue.record("neither the daemon's refusal nor the reset after it: \(error)\ndaemon's output:\n\(Self.output(of: daemon))")
             }
         }
+        #expect(daemon.process.exitState == nil, "the daemon ended at its thread limit:\n\(Self.output(of: daemon))")
         #expect(Self.threads(of: pid, named: "credssp-shared") == 0)
-        #expect(group.current <= cap)
+        #expect(group.current <= before)
 
-        // The control: the same sign-on works once threads can be made again.
+        // Phase 2, the control: the same sign-on works once threads can be made again.
         try group.write("pids.max", "max")
         let signedOn = try await Self.signOn(lab, to: daemon.migration)
-        if case .failure(let error) = signedOn { Issue.record("with the cap lifted the sign-on failed: \(error)") }
+        if case .failure(let error) = signedOn {
+            Issue.record("with the cap lifted the sign-on failed: \(error)\ndaemon's output:\n\(Self.output(of: daemon))")
+        }
         #expect((try? signedOn.get()) == lab.userPrincipal)
         #expect(Self.threads(of: pid, named: "credssp-shared") >= 1)
 
@@ -163,7 +189,7 @@ struct ThreadLimitTests {
         // its thread, and SIGTERM with it).
         let stop = await Self.terminate(daemon)
         #expect(stop.exit?.status == 0 && stop.exit?.signaled == false,
-                "SIGTERM did not stop the daemon after its refusals: \(String(describing: stop.exit))")
+                "SIGTERM did not stop the daemon after its refusals: \(String(describing: stop.exit))\ndaemon's output:\n\(Self.output(of: daemon))")
         #expect(stop.stopped)
     }
 }
