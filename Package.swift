@@ -113,7 +113,6 @@ let package = Package(
             name: "CredSSP",
             dependencies: ["GSS", "WindowsStatus",
                            .product(name: "SwiftASN1", package: "swift-asn1"),
-                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOTLS", package: "swift-nio"),

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// The credentials CredSSP delegates: domain, user name and password.
 ///
@@ -7,7 +7,7 @@ import NIOConcurrencyHelpers
 public final class CredSSPCredentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
-    private let storage: NIOLockedValueBox<TSPasswordCreds>
+    private let storage: Mutex<TSPasswordCreds>
 
     /// Credentials from strings (encoded to UTF-16LE).
     public convenience init(domain: String, user: String, password: String) {
@@ -17,36 +17,36 @@ public final class CredSSPCredentials: Sendable, CustomStringConvertible, Custom
 
     /// Takes ownership of decoded wire credentials.
     init(wire: TSPasswordCreds) {
-        self.storage = NIOLockedValueBox(wire)
+        self.storage = Mutex(wire)
     }
 
     deinit { wipe() }
 
     /// The domain (empty when the user name is a UPN or the domain is implied).
-    public var domain: String { storage.withLockedValue { Self.string($0.domainName) } }
+    public var domain: String { storage.withLock { Self.string($0.domainName) } }
     /// The user name.
-    public var user: String { storage.withLockedValue { Self.string($0.userName) } }
+    public var user: String { storage.withLock { Self.string($0.userName) } }
     /// The password as a `String`. The copy this returns cannot be wiped: prefer ``withPasswordUTF16LE(_:)``.
-    public var password: String { storage.withLockedValue { Self.string($0.password) } }
+    public var password: String { storage.withLock { Self.string($0.password) } }
 
     /// Calls `body` with the password's UTF-16LE bytes without copying them into a `String`.
-    public func withPasswordUTF16LE<T>(_ body: ([UInt8]) throws -> T) rethrows -> T {
-        try storage.withLockedValue { try body($0.password) }
+    public func withPasswordUTF16LE<T, E: Error>(_ body: ([UInt8]) throws(E) -> T) throws(E) -> T {
+        try storage.withLock { credentials throws(E) in try body(credentials.password) }
     }
 
     /// True once ``wipe()`` has run.
     public var isWiped: Bool {
-        storage.withLockedValue { $0.domainName.isEmpty && $0.userName.isEmpty && $0.password.isEmpty }
+        storage.withLock { $0.domainName.isEmpty && $0.userName.isEmpty && $0.password.isEmpty }
     }
 
     /// Overwrites the domain, user and password bytes with zeros.
-    public func wipe() { storage.withLockedValue { $0.wipe() } }
+    public func wipe() { storage.withLock { $0.wipe() } }
 
     /// The wire form (a copy).
-    var wire: TSPasswordCreds { storage.withLockedValue { $0 } }
+    var wire: TSPasswordCreds { storage.withLock { $0 } }
 
     public var description: String {
-        storage.withLockedValue {
+        storage.withLock {
             "CredSSPCredentials(domain: \"\(Self.string($0.domainName))\", user: \"\(Self.string($0.userName))\", password: <redacted>)"
         }
     }

@@ -147,80 +147,95 @@ public actor CredSSPServer {
         }
         if let code = request.errorCode, code != 0 { throw CredSSPError.peer(code) }
         switch state {
-        case .negotiating:
-            guard request.authInfo == nil else {
-                throw CredSSPError.unexpected("The client sent authInfo before the public-key exchange")
-            }
-            guard request.negoTokens?.tokens.first != nil || request.pubKeyAuth != nil else {
+        case .negotiating: return try negotiate(request, engine, prefix: prefix)
+        case .awaitingCredentials: return try receiveCredentials(request, engine)
+        default: throw CredSSPError.unexpected("Unexpected TSRequest")
+        }
+    }
+
+    /// SPNEGO tokens, then the client's `pubKeyAuth` (once the inner authentication is complete) answered with this
+    /// server's.
+    private func negotiate(_ request: TSRequest, _ engine: TLSEngine, prefix: [UInt8]) throws -> CredSSPServerStep {
+        guard request.authInfo == nil else {
+            throw CredSSPError.unexpected("The client sent authInfo before the public-key exchange")
+        }
+        guard request.negoTokens?.tokens.first != nil || request.pubKeyAuth != nil else {
+            throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
+        }
+        var out: [UInt8]?
+        if let token = request.negoTokens?.tokens.first {
+            out = try inner.step(token)
+        }
+        guard let sealed = request.pubKeyAuth else {
+            guard !inner.isComplete || out != nil else {
                 throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
             }
-            var out: [UInt8]?
-            if let token = request.negoTokens?.tokens.first {
-                out = try inner.step(token)
-            }
-            guard let sealed = request.pubKeyAuth else {
-                guard !inner.isComplete || out != nil else {
-                    throw CredSSPError.unexpected("The client sent neither a token nor pubKeyAuth")
-                }
-                return .send(prefix + (try send(engine, TSRequest(version: policy.version,
-                                                                           negoTokens: NegoData(tokens: [out ?? []])))))
-            }
-            guard inner.isComplete else {
-                throw CredSSPError.unexpected("The client sent pubKeyAuth before the inner authentication completed")
-            }
-            let version = negotiatedVersion ?? policy.version
-            var nonce: [UInt8]?
-            if version >= 5 {
-                guard let clientNonce = request.clientNonce, clientNonce.count == 32 else {
-                    throw CredSSPError(.publicKeyMismatch, .invalidToken,
-                                       "CredSSP version \(version) needs a 32-byte clientNonce")
-                }
-                nonce = clientNonce
-            }
-            let expected = PublicKeyBinding.client(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
-            let actual: [UInt8]
-            do {
-                actual = try inner.unwrap(sealed)
-            } catch {
-                throw CredSSPError(.publicKeyMismatch, .messageAltered, "The client's pubKeyAuth cannot be decrypted: \(error)")
-            }
-            guard actual == expected else {
-                throw CredSSPError(.publicKeyMismatch, .messageAltered,
-                                   "The client's pubKeyAuth does not match this server's TLS public key: possible man in the middle")
-            }
-            let answer = PublicKeyBinding.server(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
-            let reply = TSRequest(version: policy.version, negoTokens: out.map { NegoData(tokens: [$0]) },
-                                  pubKeyAuth: try inner.wrap(answer))
-            state = .awaitingCredentials
-            return .send(prefix + (try send(engine, reply)))
-        case .awaitingCredentials:
-            guard let sealed = request.authInfo else {
-                throw CredSSPError(.invalidCredentials, .invalidToken, "The client's last TSRequest has no authInfo")
-            }
-            var plain = try inner.unwrap(sealed)
-            defer { plain.wipe() }
-            var credentials = try TSRequestCodec.decode(TSCredentials.self, plain, what: "TSCredentials")
-            defer { credentials.wipe() }
-            guard credentials.credType == TSCredentials.passwordCredType else {
-                throw CredSSPError(.invalidCredentials, .unknownCredentials,
-                                   "Credential type \(credentials.credType) is not supported (only passwords, type 1)")
-            }
-            var password = try TSRequestCodec.decode(TSPasswordCreds.self, credentials.credentials, what: "TSPasswordCreds")
-            do {
-                try TSRequestCodec.checkString(password.domainName, field: "domain name", policy: policy)
-                try TSRequestCodec.checkString(password.userName, field: "user name", policy: policy)
-                try TSRequestCodec.checkString(password.password, field: "password", policy: policy)
-            } catch {
-                password.wipe()
-                throw error
-            }
-            state = .finished
-            inner.dispose()
-            engine.close()
-            return .finished(CredSSPCredentials(wire: password))
-        default:
-            throw CredSSPError.unexpected("Unexpected TSRequest")
+            return .send(prefix + (try send(engine, TSRequest(version: policy.version,
+                                                                       negoTokens: NegoData(tokens: [out ?? []])))))
         }
+        guard inner.isComplete else {
+            throw CredSSPError.unexpected("The client sent pubKeyAuth before the inner authentication completed")
+        }
+        let version = negotiatedVersion ?? policy.version
+        let nonce = try checkPublicKeyBinding(request, sealed, version: version)
+        let answer = PublicKeyBinding.server(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
+        let reply = TSRequest(version: policy.version, negoTokens: out.map { NegoData(tokens: [$0]) },
+                              pubKeyAuth: try inner.wrap(answer))
+        state = .awaitingCredentials
+        return .send(prefix + (try send(engine, reply)))
+    }
+
+    /// The client's `pubKeyAuth` must be this server's TLS public key (with the client's nonce from version 5 on),
+    /// sealed by the inner context; returns that nonce.
+    private func checkPublicKeyBinding(_ request: TSRequest, _ sealed: [UInt8], version: Int) throws -> [UInt8]? {
+        var nonce: [UInt8]?
+        if version >= 5 {
+            guard let clientNonce = request.clientNonce, clientNonce.count == 32 else {
+                throw CredSSPError(.publicKeyMismatch, .invalidToken,
+                                   "CredSSP version \(version) needs a 32-byte clientNonce")
+            }
+            nonce = clientNonce
+        }
+        let expected = PublicKeyBinding.client(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
+        let actual: [UInt8]
+        do {
+            actual = try inner.unwrap(sealed)
+        } catch {
+            throw CredSSPError(.publicKeyMismatch, .messageAltered, "The client's pubKeyAuth cannot be decrypted: \(error)")
+        }
+        guard actual == expected else {
+            throw CredSSPError(.publicKeyMismatch, .messageAltered,
+                               "The client's pubKeyAuth does not match this server's TLS public key: possible man in the middle")
+        }
+        return nonce
+    }
+
+    /// The last TSRequest: the sealed TSCredentials with the user's password.
+    private func receiveCredentials(_ request: TSRequest, _ engine: TLSEngine) throws -> CredSSPServerStep {
+        guard let sealed = request.authInfo else {
+            throw CredSSPError(.invalidCredentials, .invalidToken, "The client's last TSRequest has no authInfo")
+        }
+        var plain = try inner.unwrap(sealed)
+        defer { plain.wipe() }
+        var credentials = try TSRequestCodec.decode(TSCredentials.self, plain, what: "TSCredentials")
+        defer { credentials.wipe() }
+        guard credentials.credType == TSCredentials.passwordCredType else {
+            throw CredSSPError(.invalidCredentials, .unknownCredentials,
+                               "Credential type \(credentials.credType) is not supported (only passwords, type 1)")
+        }
+        var password = try TSRequestCodec.decode(TSPasswordCreds.self, credentials.credentials, what: "TSPasswordCreds")
+        do {
+            try TSRequestCodec.checkString(password.domainName, field: "domain name", policy: policy)
+            try TSRequestCodec.checkString(password.userName, field: "user name", policy: policy)
+            try TSRequestCodec.checkString(password.password, field: "password", policy: policy)
+        } catch {
+            password.wipe()
+            throw error
+        }
+        state = .finished
+        inner.dispose()
+        engine.close()
+        return .finished(CredSSPCredentials(wire: password))
     }
 
     private func checkTokenSize(_ input: [UInt8]) throws {

@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// A thread CredSSP clients and servers run on: each state machine is an actor whose serial executor is one of a
 /// small shared set of these threads (``assign()``), so the number of threads does not grow with the connections.
@@ -15,7 +15,7 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     private var started = false
     private var stopping = false
     private var threadID: pthread_t?
-    /// Sessions (actors) currently assigned to this thread; guarded by ``Pool/lock``.
+    /// Sessions (actors) currently assigned to this thread; guarded by the shared set's mutex (``pool``).
     fileprivate var sessions = 0
 
     /// The thread's name (`/proc/self/task/*/comm`): ``sharedName`` for the shared set.
@@ -30,29 +30,22 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     /// How many shared threads at most: enough for the cores, and for a few sign-ons waiting on a KDC at once.
     static let poolSize = max(4, ProcessInfo.processInfo.activeProcessorCount)
 
-    private final class Pool: @unchecked Sendable {
-        let lock = NIOLock()
-        var threads: [CredSSPSessionThread] = []
-    }
-
-    private static let pool = Pool()
+    /// The shared threads started so far.
+    private static let pool = Mutex<[CredSSPSessionThread]>([])
 
     /// The shared thread with the fewest sessions, starting a new one while there are fewer than ``poolSize``;
     /// call ``release()`` when the session ends. Throws when no thread exists and none can be started (the
     /// process is at its thread limit), so a connection fails at once instead of waiting for ever.
     static func assign() throws(CredSSPError) -> CredSSPSessionThread {
-        let pool = Self.pool
-        pool.lock.lock()
-        defer { pool.lock.unlock() }
-        do {
-            let idle = pool.threads.min { $0.sessions < $1.sessions }
+        try pool.withLock { threads throws(CredSSPError) -> CredSSPSessionThread in
+            let idle = threads.min { $0.sessions < $1.sessions }
             let chosen: CredSSPSessionThread
-            if let idle, idle.sessions == 0 || pool.threads.count >= poolSize {
+            if let idle, idle.sessions == 0 || threads.count >= poolSize {
                 chosen = idle
             } else {
                 let thread = CredSSPSessionThread(name: sharedName)
                 if thread.start() {
-                    pool.threads.append(thread)
+                    threads.append(thread)
                     chosen = thread
                 } else if let idle {
                     chosen = idle  // at the thread limit: share a running thread
@@ -68,11 +61,11 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
 
     /// Ends one session's use of a shared thread (the thread itself stays for later sessions).
     func release() {
-        Self.pool.lock.withLock { sessions = max(0, sessions - 1) }
+        Self.pool.withLock { _ in sessions = max(0, sessions - 1) }
     }
 
     /// The shared threads started so far (tests).
-    static var startedThreads: Int { pool.lock.withLock { pool.threads.count } }
+    static var startedThreads: Int { pool.withLock { $0.count } }
 
     // MARK: Executor
 

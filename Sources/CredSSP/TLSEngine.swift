@@ -1,8 +1,8 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// An in-memory TLS endpoint: swift-nio-ssl's handler inside NIO's `EmbeddedChannel`.
 ///
@@ -194,12 +194,12 @@ enum TLSContexts {
     }
 
     static let capacity = 8
-    private static let servers = NIOLockedValueBox<[ServerEntry]>([])
-    private static let clients = NIOLockedValueBox<[ClientEntry]>([])
+    private static let servers = Mutex<[ServerEntry]>([])
+    private static let clients = Mutex<[ClientEntry]>([])
 
     static func server(chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, minimum: TLSVersion,
                        maximum: TLSVersion) throws -> Server {
-        let found = servers.withLockedValue { entries in
+        let found = servers.withLock { entries in
             entries.first {
                 $0.privateKey === privateKey && $0.minimum == minimum && $0.maximum == maximum
                     && $0.chain.count == chain.count && zip($0.chain, chain).allSatisfy { $0 === $1 }
@@ -225,7 +225,7 @@ enum TLSContexts {
         } catch {
             throw CredSSPError(.tls, .invalidParameter, "The server certificate and key cannot be used for TLS: \(error)")
         }
-        servers.withLockedValue { entries in
+        servers.withLock { entries in
             if entries.count >= capacity { entries.removeFirst() }
             entries.append(ServerEntry(chain: chain, privateKey: privateKey, minimum: minimum, maximum: maximum, server: server))
         }
@@ -234,7 +234,7 @@ enum TLSContexts {
 
     /// A client context without certificate verification (the CredSSP binding or a pin checks the key).
     static func unverifiedClient(minimum: TLSVersion, maximum: TLSVersion) throws -> NIOSSLContext {
-        if let found = clients.withLockedValue({ $0.first { $0.minimum == minimum && $0.maximum == maximum }?.context }) {
+        if let found = clients.withLock({ $0.first { $0.minimum == minimum && $0.maximum == maximum }?.context }) {
             return found
         }
         var configuration = TLSConfiguration.makeClientConfiguration()
@@ -247,7 +247,7 @@ enum TLSContexts {
         } catch {
             throw TLSEngine.map(error)
         }
-        clients.withLockedValue { entries in
+        clients.withLock { entries in
             if entries.count >= capacity { entries.removeFirst() }
             entries.append(ClientEntry(minimum: minimum, maximum: maximum, context: context))
         }

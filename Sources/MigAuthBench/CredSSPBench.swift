@@ -34,22 +34,9 @@ enum CredSSPBench {
     }
 
     static func run(_ arguments: [String]) async throws {
-        var exchanges = 300
-        var rounds = 3
-        var peerDirectory = "Tests/CredSSPTests/peer"
-        var swiftOnly = false
-        var rssExchanges = 0
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--exchanges": exchanges = Int(iterator.next() ?? "") ?? exchanges
-            case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
-            case "--peer-directory": peerDirectory = iterator.next() ?? peerDirectory
-            case "--swift-only": swiftOnly = true  // for profiling
-            case "--rss": rssExchanges = Int(iterator.next() ?? "") ?? rssExchanges
-            default: throw BenchError("unknown option \(argument)")
-            }
-        }
+        let options = try Options(arguments)
+        let exchanges = options.exchanges, rounds = options.rounds, peerDirectory = options.peerDirectory
+        let swiftOnly = options.swiftOnly, rssExchanges = options.rssExchanges
 
         let realm = try await TestRealm.start()
         for (key, value) in realm.environment { setenv(key, value, 1) }
@@ -121,19 +108,54 @@ enum CredSSPBench {
                   + "in memory Swift \(text(memory)), pyspnego \(text(pythonMemory))")
         }
         if rssExchanges > 0 {
-            // Memory kept per exchange: resident set after a warm-up, then after `rssExchanges` more (both modes).
-            _ = try await swiftInMemory(100, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
-            let before = residentBytes()
-            _ = try await swiftInMemory(rssExchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
-            let middle = residentBytes()
-            _ = try await swiftExchanges(rssExchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
-            let after = residentBytes()
-            print(String(format: "resident set: %.1f MB; +%.1f MB after %d exchanges in memory (%.2f KB each), "
-                         + "+%.1f MB after %d over TCP (%.2f KB each)", Double(before) / 1e6,
-                         Double(middle - before) / 1e6, rssExchanges, Double(middle - before) / 1e3 / Double(rssExchanges),
-                         Double(after - middle) / 1e6, rssExchanges, Double(after - middle) / 1e3 / Double(rssExchanges)))
+            try await printResidentSet(rssExchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
         }
-        print("best of \(rounds) (TLS \(pythonTLS)):")
+        printBest(best, rounds: rounds, tls: pythonTLS)
+        await realm.shutdown()
+    }
+
+    /// The bench's options: `--exchanges N --rounds N --peer-directory DIR --swift-only --rss N`.
+    struct Options {
+        var exchanges = 300
+        var rounds = 3
+        var peerDirectory = "Tests/CredSSPTests/peer"
+        var swiftOnly = false
+        var rssExchanges = 0
+
+        init(_ arguments: [String]) throws {
+            var iterator = arguments.makeIterator()
+            while let argument = iterator.next() {
+                switch argument {
+                case "--exchanges": exchanges = Int(iterator.next() ?? "") ?? exchanges
+                case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
+                case "--peer-directory": peerDirectory = iterator.next() ?? peerDirectory
+                case "--swift-only": swiftOnly = true  // for profiling
+                case "--rss": rssExchanges = Int(iterator.next() ?? "") ?? rssExchanges
+                default: throw BenchError("unknown option \(argument)")
+                }
+            }
+        }
+    }
+
+    /// Memory kept per exchange: the resident set after a warm-up, then after `exchanges` more (both modes).
+    static func printResidentSet(_ exchanges: Int, chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, acceptor: GSSCredential,
+                                 user: GSSCredential, target: GSSName) async throws {
+        _ = try await swiftInMemory(100, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+        let before = residentBytes()
+        _ = try await swiftInMemory(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+        let middle = residentBytes()
+        _ = try await swiftExchanges(exchanges, chain: chain, key: key, acceptor: acceptor, user: user, target: target)
+        let after = residentBytes()
+        print(String(format: "resident set: %.1f MB; +%.1f MB after %d exchanges in memory (%.2f KB each), "
+                     + "+%.1f MB after %d over TCP (%.2f KB each)", Double(before) / 1e6,
+                     Double(middle - before) / 1e6, exchanges, Double(middle - before) / 1e3 / Double(exchanges),
+                     Double(after - middle) / 1e6, exchanges, Double(after - middle) / 1e3 / Double(exchanges)))
+    }
+
+    /// The best figures of all rounds, against the anchor and pyspnego.
+    static func printBest(_ best: [String: Figure], rounds: Int, tls: String) {
+        func text(_ figure: Figure) -> String { String(format: "%.1f/s %.2f ms CPU", figure.rate, figure.cpuMilliseconds) }
+        print("best of \(rounds) (TLS \(tls)):")
         if let tlsAnchor = best["anchor tls"], let kerberosAnchor = best["anchor kerberos"] {
             let anchor = tlsAnchor.cpuMilliseconds + kerberosAnchor.cpuMilliseconds
             print(String(format: "  anchor: TLS 1.3 handshake (BoringSSL, RSA-2048) %.3f ms + Kerberos contexts %.3f ms = %.3f ms CPU",
@@ -152,7 +174,6 @@ enum CredSSPBench {
                          mode == "tcp" ? "loopback TCP" : "in memory", text(swift), text(python),
                          swift.rate / python.rate, python.cpuMilliseconds / swift.cpuMilliseconds))
         }
-        await realm.shutdown()
     }
 
     /// The process's resident set (`/proc/self/statm`), in bytes.

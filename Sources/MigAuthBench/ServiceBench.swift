@@ -11,18 +11,7 @@ import TestRealm
 /// in-process wrap+unwrap of the same sizes.
 enum ServiceBench {
     static func run(_ arguments: [String]) async throws {
-        var handshakes = 300
-        var megabytes = 64
-        var rounds = 3
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--handshakes": handshakes = Int(iterator.next() ?? "") ?? handshakes
-            case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
-            case "--rounds": rounds = max(1, Int(iterator.next() ?? "") ?? rounds)
-            default: throw BenchError("unknown option \(argument)")
-            }
-        }
+        let (handshakes, megabytes, rounds) = try parse(arguments)
         let loadBefore = loadAverage()
         try await TestRealm.withRealm { realm in
             let lab = try await BenchRealm.prepare(realm)
@@ -35,48 +24,18 @@ enum ServiceBench {
             let credential = try GSSCredential.acquire(store: GSSCredentialStore(ccache: ccache))
 
             // Handshake: connect, hello, Kerberos (mutual), authorization, sealed result.
-            _ = try await source.checkConnection(to: target, credential: credential)
-            var latencies: [Double] = []
-            let clock = ContinuousClock()
-            for _ in 0..<handshakes {
-                let start = clock.now
-                _ = try await source.checkConnection(to: target, credential: credential)
-                latencies.append(seconds(clock.now - start))
-            }
-            latencies.sort()
+            let latencies = try await handshakeLatencies(handshakes, from: source, to: target, credential: credential)
             func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
 
             // Protected stream: a VM of `megabytes` MiB, TCP/IP option (no compression), 1 MiB chunks.
             let size = megabytes << 20
-            var bytes = [UInt8](repeating: 0, count: size)
-            var g = SystemRandomNumberGenerator()
-            // Half random, half zero (64 KiB blocks): compression has something to gain and something not.
-            for i in stride(from: 0, to: size, by: 8) where (i >> 16) % 2 == 0 {
-                bytes.withUnsafeMutableBytes { $0.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) }
-            }
+            let bytes = halfRandom(size)
             // Each move: VM files on the realm's disk directory, then (if /dev/shm exists) on tmpfs, where
             // fsync and write-back cost nothing: the second figure is the protected stream itself.
-            func moves(_ option: PerformanceOption, in directory: String,
-                       suite: ProtectionSuite = .aes256GCM, channels: Int = 1,
+            func moves(_ option: PerformanceOption, in directory: String, suite: ProtectionSuite = .aes256GCM, channels: Int = 1,
                        versions: ClosedRange<UInt16>? = nil) async throws -> Double {
-                let destination = MigrationDestination(configuration: lab.destinationConfiguration(vmDirectory: directory + "/dst"))
-                let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
-                let target = MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name)
-                let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
-                var best = 0.0
-                for round in 0..<rounds {
-                    let vm = "bench-\(round)-\(option)-\(suite.rawValue)-\(channels)"
-                    try VMStore(directory: directory + "/src").create(vm, contents: bytes)
-                    let start = clock.now
-                    var options = MoveOptions(performance: option, channels: channels, chunkSize: 1 << 20)
-                    options.suites = [suite]
-                    if let versions { options.protocolVersions = versions }  // 1...1: protocol 1, zlib Compression
-                    _ = try await source.move(vm: vm, to: target, credential: credential, options: options)
-                    best = max(best, Double(size) / seconds(clock.now - start) / 1e6)
-                    try? FileManager.default.removeItem(atPath: VMStore(directory: directory + "/dst").path(of: vm))
-                }
-                await destination.stop()
-                return best
+                try await bestMoveRate(option, in: directory, suite: suite, channels: channels, versions: versions, lab: lab,
+                                       realm: realm.name, credential: credential, bytes: bytes, rounds: rounds)
             }
             let protectedDisk = try await moves(.tcpIP, in: work, suite: .gssWrap)
             let protectedDisk2 = try await moves(.tcpIP, in: work)
@@ -119,17 +78,91 @@ enum ServiceBench {
             | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
             | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
             """)
-            func ratio(_ a: Double?, _ b: Double?) -> String {
-                guard let a, let b, b > 0 else { return "n/a" }
-                return String(format: "%.2f", a / b)
-            }
-            print("""
-            ratios: suite 2 TCP/IP tmpfs / in-process GCM = \(ratio(memory2["tcp"], gcm)); disk / GCM = \(ratio(protectedDisk2, gcm)); \
-            SMB 4 tmpfs / GCM = \(ratio(memory2["smb4"], gcm)); Compression / TCP/IP (suite 2) disk = \(ratio(compressed2, protectedDisk2)), \
-            tmpfs = \(ratio(memory2["compression"], memory2["tcp"])); suite 2 / suite 1 TCP/IP tmpfs = \(ratio(memory2["tcp"], protectedMemory))
-            """)
+            printRatios(gcm: gcm, memory1: protectedMemory, disk2: protectedDisk2, compressed2: compressed2, memory2: memory2)
             print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of \(rounds) moves; load average before: \(loadBefore), after: \(loadAverage()))")
         }
+    }
+
+    /// The best rate (MB/s) of `rounds` protected moves of `bytes` from 127.0.0.11 to a destination on 127.0.0.12,
+    /// VM files under `directory`.
+    static func bestMoveRate(_ option: PerformanceOption, in directory: String, suite: ProtectionSuite, channels: Int,
+                             versions: ClosedRange<UInt16>?, lab: BenchRealm, realm: String, credential: GSSCredential,
+                             bytes: [UInt8], rounds: Int) async throws -> Double {
+        let clock = ContinuousClock()
+        let destination = MigrationDestination(configuration: lab.destinationConfiguration(vmDirectory: directory + "/dst"))
+        let endpoint = try await destination.start(on: ServiceEndpoint(address: "127.0.0.12", port: 0))
+        let target = MigrationTarget(fqdn: BenchRealm.fqdn, endpoint: endpoint, realm: realm)
+        let source = try MigrationSource(localAddress: "127.0.0.11", vmDirectory: directory + "/src")
+        var best = 0.0
+        for round in 0..<rounds {
+            let vm = "bench-\(round)-\(option)-\(suite.rawValue)-\(channels)"
+            try VMStore(directory: directory + "/src").create(vm, contents: bytes)
+            let start = clock.now
+            var options = MoveOptions(performance: option, channels: channels, chunkSize: 1 << 20)
+            options.suites = [suite]
+            if let versions { options.protocolVersions = versions }  // 1...1: protocol 1, zlib Compression
+            _ = try await source.move(vm: vm, to: target, credential: credential, options: options)
+            best = max(best, Double(bytes.count) / seconds(clock.now - start) / 1e6)
+            try? FileManager.default.removeItem(atPath: VMStore(directory: directory + "/dst").path(of: vm))
+        }
+        await destination.stop()
+        return best
+    }
+
+    /// `size` bytes, half random and half zero in 64 KiB blocks: compression has something to gain and something not.
+    static func halfRandom(_ size: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
+        var g = SystemRandomNumberGenerator()
+        for i in stride(from: 0, to: size, by: 8) where (i >> 16) % 2 == 0 {
+            bytes.withUnsafeMutableBytes { $0.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) }
+        }
+        return bytes
+    }
+
+    /// `--handshakes N --megabytes N --rounds N`, with their defaults.
+    static func parse(_ arguments: [String]) throws -> (handshakes: Int, megabytes: Int, rounds: Int) {
+        var handshakes = 300
+        var megabytes = 64
+        var rounds = 3
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--handshakes": handshakes = Int(iterator.next() ?? "") ?? handshakes
+            case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
+            case "--rounds": rounds = max(1, Int(iterator.next() ?? "") ?? rounds)
+            default: throw BenchError("unknown option \(argument)")
+            }
+        }
+        return (handshakes, megabytes, rounds)
+    }
+
+    /// The latencies, sorted, of `count` handshakes (connect, hello, Kerberos mutual, authorization, sealed
+    /// result), after one not counted.
+    static func handshakeLatencies(_ count: Int, from source: MigrationSource, to target: MigrationTarget,
+                                   credential: GSSCredential) async throws -> [Double] {
+        _ = try await source.checkConnection(to: target, credential: credential)
+        var latencies: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<count {
+            let start = clock.now
+            _ = try await source.checkConnection(to: target, credential: credential)
+            latencies.append(seconds(clock.now - start))
+        }
+        return latencies.sorted()
+    }
+
+    /// The protected stream's rates against in-process GCM and against each other.
+    static func printRatios(gcm: Double, memory1: Double?, disk2: Double, compressed2: Double, memory2: [String: Double]) {
+        let protectedMemory = memory1, protectedDisk2 = disk2
+        func ratio(_ a: Double?, _ b: Double?) -> String {
+            guard let a, let b, b > 0 else { return "n/a" }
+            return String(format: "%.2f", a / b)
+        }
+        print("""
+        ratios: suite 2 TCP/IP tmpfs / in-process GCM = \(ratio(memory2["tcp"], gcm)); disk / GCM = \(ratio(protectedDisk2, gcm)); \
+        SMB 4 tmpfs / GCM = \(ratio(memory2["smb4"], gcm)); Compression / TCP/IP (suite 2) disk = \(ratio(compressed2, protectedDisk2)), \
+        tmpfs = \(ratio(memory2["compression"], memory2["tcp"])); suite 2 / suite 1 TCP/IP tmpfs = \(ratio(memory2["tcp"], protectedMemory))
+        """)
     }
 
     /// AES-256-GCM seal + open in place of 1 MiB messages (KerberosCrypto's OpenSSL EVP), counter nonces.

@@ -27,20 +27,7 @@ enum LiveStream {
                      chunkSize: Int, sent: SentBytes) async throws(MigrationServiceError) -> (UInt32, UInt64) {
         let socketPath = "\(runDirectory)/out-\(id.description.prefix(12)).sock"
         defer { unlink(socketPath) }
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, Never>, Never>
-        do {
-            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .childChannelOption(ChannelOptions.recvAllocator,
-                                    value: AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 1 << 20, maximum: 4 << 20))
-                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { child in
-                    child.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: child)
-                    }
-                }
-        } catch {
-            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Could not open the migration socket of '\(vm)'",
-                           detail: "\(socketPath): \(error)")
-        }
+        let server = try await bindStreamSocket(socketPath, vm: vm)
         do throws(QEMUError) {
             try await guest.qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(maximumBandwidth))])
             try await guest.qmp.execute("migrate", ["uri": .string("unix:\(socketPath)")])
@@ -49,17 +36,7 @@ enum LiveStream {
             throw failure(error, vm: vm, stage: .source, what: "Starting the migration")
         }
         // Until QEMU connects, watch for a migration that failed before it could (the accept would wait forever).
-        let serverChannel = server.channel
-        let watchdog = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(200))
-                let status = (try? await guest.qmp.execute("query-migrate"))?["status"]?.string
-                if status == "failed" || status == "cancelled" || !guest.isAlive {
-                    try? await serverChannel.close()
-                    return
-                }
-            }
-        }
+        let watchdog = watchUntilConnected(guest, closing: server.channel)
         defer { watchdog.cancel() }
         let result: Result<(UInt32, UInt64), MigrationServiceError>
         do {
@@ -72,26 +49,7 @@ enum LiveStream {
                 }
                 watchdog.cancel()
                 return try await stream.executeThenClose { bytes, _ in
-                    var chunker = Chunker(conn: conn, chunkSize: chunkSize, sent: sent)
-                    var pieces = bytes.makeAsyncIterator()
-                    do throws(MigrationServiceError) {
-                        while true {
-                            let next: ByteBuffer?
-                            do {
-                                next = try await pieces.next()
-                            } catch {
-                                throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .source,
-                                                                    reason: "Reading the migration stream of '\(vm)' failed",
-                                                                    detail: "\(error)")
-                            }
-                            guard let piece = next else { break }
-                            try await chunker.append(piece)
-                        }
-                        try await chunker.flush()
-                        return .success((chunker.sequence, chunker.total))
-                    } catch {
-                        return .failure(error)
-                    }
+                    await relay(bytes, vm: vm, to: Chunker(conn: conn, chunkSize: chunkSize, sent: sent))
                 }
             }
         } catch {
@@ -106,6 +64,64 @@ enum LiveStream {
                            detail: "query-migrate: \(status)")
         }
         return counts
+    }
+
+    /// The unix socket QEMU writes its migration stream into (one connection: QEMU's).
+    private static func bindStreamSocket(_ socketPath: String, vm: String) async throws(MigrationServiceError)
+        -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, Never>, Never> {
+        do {
+            return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelOption(ChannelOptions.recvAllocator,
+                                    value: AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 1 << 20, maximum: 4 << 20))
+                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: child)
+                    }
+                }
+        } catch {
+            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Could not open the migration socket of '\(vm)'",
+                           detail: "\(socketPath): \(error)")
+        }
+    }
+
+    /// Closes `server` when the guest's migration fails or its QEMU ends before QEMU connected; cancel it once
+    /// QEMU has connected.
+    private static func watchUntilConnected(_ guest: QEMUProcess, closing server: any Channel) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                let status = (try? await guest.qmp.execute("query-migrate"))?["status"]?.string
+                if status == "failed" || status == "cancelled" || !guest.isAlive {
+                    try? await server.close()
+                    return
+                }
+            }
+        }
+    }
+
+    /// Sends everything QEMU writes as sealed chunks; the chunk and byte counts once QEMU closed the stream.
+    private static func relay(_ bytes: NIOAsyncChannelInboundStream<ByteBuffer>, vm: String,
+                              to chunker: Chunker) async -> Result<(UInt32, UInt64), MigrationServiceError> {
+        var chunker = chunker
+        var pieces = bytes.makeAsyncIterator()
+        do throws(MigrationServiceError) {
+            while true {
+                let next: ByteBuffer?
+                do {
+                    next = try await pieces.next()
+                } catch {
+                    throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .source,
+                                                        reason: "Reading the migration stream of '\(vm)' failed",
+                                                        detail: "\(error)")
+                }
+                guard let piece = next else { break }
+                try await chunker.append(piece)
+            }
+            try await chunker.flush()
+            return .success((chunker.sequence, chunker.total))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Polls `query-migrate` until the migration is no longer under way; returns its status
@@ -210,11 +226,8 @@ extension MigrationSource {
                  detail: "\(check) (cause: \(cause.detail.isEmpty ? cause.message : cause.detail))")
     }
 
-    /// Live migration of a running QEMU guest (the caller holds the VM's move lock).
-    func moveLive(vm: String, guests: QEMUGuests, to target: MigrationTarget, authentication: MigrationAuthentication,
-                  options: MoveOptions) async throws(MigrationServiceError) -> MigrationReport {
-        let host = hostName ?? localAddress
-        // P3: the VM must be running here.
+    /// P3: the guest of `vm`, which must be running here.
+    private static func runningGuest(_ vm: String, in guests: QEMUGuests, host: String) async throws(MigrationServiceError) -> QEMUProcess {
         guard let guest = guests.process(vm), guest.isAlive else {
             throw .failure(.configuration, .invalidState, stage: .source,
                            reason: "The virtual machine '\(vm)' is not running on host \(host)",
@@ -226,6 +239,34 @@ extension MigrationSource {
                            reason: "The virtual machine '\(vm)' is not running on host \(host)",
                            detail: "QMP status \(status) (rule P3: only a running virtual machine can be live-migrated)")
         }
+        return guest
+    }
+
+    /// After a failed live move: the error to throw. `uncertain` (the commit was sent and not refused): the guest
+    /// stays paused — the destination may be running it — and is marked so (its journal record stays, so a daemon's
+    /// resolver asks the destination and resumes or quits it by the answer). Otherwise the guest runs here again.
+    private static func recover(_ vm: String, _ guest: QEMUProcess, in guests: QEMUGuests, after error: MigrationServiceError,
+                                uncertain: Bool, host: String, destination: String) async -> MigrationServiceError {
+        if uncertain {
+            guests.markUncertain(vm)
+            let qmp = (try? await guest.status()) ?? "unknown"
+            return Self.uncertain(vm: vm, destination: destination, cause: error,
+                                  check: "'\(vm)' is paused on \(host) (QEMU pid \(guest.pid), QMP status \(qmp)). A migauth daemon asks "
+                                      + "\(destination) for the outcome until it tells, then quits or resumes it here; otherwise check whether it "
+                                      + "runs on \(destination): if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)")
+        }
+        // Before the switch-over (or the destination refused the commit): the guest runs here again. In a task of
+        // its own, so that a move aborted by cancellation (a daemon shutting down) still waits for QEMU to settle
+        // before `cont`.
+        _ = await Task { await LiveStream.resume(guest) }.value
+        return error
+    }
+
+    /// Live migration of a running QEMU guest (the caller holds the VM's move lock).
+    func moveLive(vm: String, guests: QEMUGuests, to target: MigrationTarget, authentication: MigrationAuthentication,
+                  options: MoveOptions) async throws(MigrationServiceError) -> MigrationReport {
+        let host = hostName ?? localAddress
+        let guest = try await Self.runningGuest(vm, in: guests, host: host)
         let memory = UInt64(guest.machine.memoryMiB) << 20
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
         let offer = MigrationOffer(id: .random(), vm: vm, size: memory, sha256: WireProtocol.noDigest,
@@ -283,22 +324,10 @@ extension MigrationSource {
                 return principal
             }
         } catch {
-            if commitSent && !refused.isSet {
-                // Never resume here: the destination may be running the guest. Paused, and said so; a daemon's
-                // resolver asks the destination (its record stays in the journal) and resumes or quits it by the answer.
-                guests.markUncertain(vm)
-                let qmp = (try? await guest.status()) ?? "unknown"
-                throw Self.uncertain(vm: vm, destination: target.fqdn, cause: error,
-                                     check: "'\(vm)' is paused on \(host) (QEMU pid \(guest.pid), QMP status \(qmp)). A migauth daemon asks "
-                                         + "\(target.fqdn) for the outcome until it tells, then quits or resumes it here; otherwise check whether it "
-                                         + "runs on \(target.fqdn): if it does, stop it here (QMP quit); if it does not, resume it here (QMP cont)")
-            }
-            // Before the switch-over (or the destination refused the commit): the guest runs here again. In a
-            // task of its own, so that a move aborted by cancellation (a daemon shutting down) still waits for
-            // QEMU to settle before `cont`.
-            _ = await Task { await LiveStream.resume(guest) }.value
-            if let journalPath { journal.remove(journalPath) }
-            throw error
+            let uncertain = commitSent && !refused.isSet
+            let thrown = await Self.recover(vm, guest, in: guests, after: error, uncertain: uncertain, host: host, destination: target.fqdn)
+            if !uncertain, let journalPath { journal.remove(journalPath) }
+            throw thrown
         }
         // The destination runs the guest now: only then does it leave this host.
         if let journalPath { journal.remove(journalPath) }
@@ -316,43 +345,10 @@ extension MigrationDestination {
     /// leaves nothing behind.
     func receiveLive(_ offer: MigrationOffer, user: String, conn: FrameConnection,
                      configuration: DestinationConfiguration) async throws(MigrationServiceError) {
-        guard let guests else {
-            throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
-                                                reason: "Host \(configuration.hostName) does not run QEMU virtual machines",
-                                                detail: "no QEMU settings in its configuration")
-        }
-        try VMStore.checkName(offer.vm, stage: .destination)
-        let settings = guests.settings
-        let mib = offer.size >> 20
-        guard offer.channels == 1, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
-              offer.size > 0, offer.size & ((1 << 20) - 1) == 0 else {
-            throw MigrationServiceError.protocolViolation("bad live offer (memory \(offer.size), \(offer.channels) channels, chunk \(offer.chunkSize))",
-                                                          stage: .destination)
-        }
-        guard mib <= UInt64(settings.maximumIncomingMemoryMiB) else {
-            throw MigrationServiceError.failure(.storage, .notSupported, stage: .destination,
-                                                reason: "Host \(configuration.hostName) cannot take a virtual machine with \(mib) MiB of memory",
-                                                detail: "at most \(settings.maximumIncomingMemoryMiB) MiB")
-        }
+        let guests = try admitLive(offer, configuration: configuration)
         await log.append(.offered(vm: offer.vm, user: user))
-        let store = VMStore(directory: configuration.vmDirectory)
-        let reserved = state.withLock { s -> Bool in
-            guard s.active[offer.id] == nil, s.liveGates[offer.id] == nil, !s.fenced.contains(offer.id),
-                  s.inFlight.insert(offer.vm).inserted else { return false }
-            // From here until the move ends, an outcome query for it ends it (before `commit`) or waits (after).
-            s.liveGates[offer.id] = LiveCommitGate(close: conn.close)
-            return true
-        }
-        guard reserved, !store.contains(offer.vm), !guests.knows(offer.vm) else {
-            if reserved {
-                state.withLock { s in
-                    s.inFlight.remove(offer.vm)
-                    s.liveGates[offer.id] = nil
-                }
-            }
-            throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
-                                                reason: "A virtual machine named '\(offer.vm)' already exists on \(configuration.hostName)")
-        }
+        try reserveLive(offer, conn: conn, guests: guests, configuration: configuration)
+        let settings = guests.settings
         let socketName = "in-\(offer.id.description.prefix(12))"
         let streamPath = "\(settings.runDirectory)/\(socketName).sock"
         var process: QEMUProcess? = nil
@@ -365,7 +361,7 @@ extension MigrationDestination {
         do throws(MigrationServiceError) {
             try await waitForSlot(offer, conn: conn)
             holdsSlot = true
-            let machine = QEMUMachine(memoryMiB: Int(mib), machine: settings.machine, accel: settings.accel)
+            let machine = QEMUMachine(memoryMiB: Int(offer.size >> 20), machine: settings.machine, accel: settings.accel)
             let incoming = try await guests.launch(offer.vm, machine: machine, incoming: true, socketName: socketName)
             process = incoming
             do {
@@ -373,20 +369,7 @@ extension MigrationDestination {
             } catch {
                 throw LiveStream.failure(error, vm: offer.vm, stage: .destination, what: "Receiving")
             }
-            let feed: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-            do {
-                feed = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connect(unixDomainSocketPath: streamPath) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            // Unsealing runs ahead of QEMU's loading by a few chunks instead of waiting for each.
-                            try FrameConnection.setBulkOptions(channel)
-                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                        }
-                    }
-            } catch {
-                throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
-                                                    reason: "Could not reach the incoming QEMU of '\(offer.vm)'", detail: "\(error)")
-            }
+            let feed = try await Self.connectFeed(streamPath, vm: offer.vm)
             await log.append(.started(vm: offer.vm, user: user))
             try await conn.send(.ready)
             // Progress timeout (limits.progressTimeout), as for a state file: a stalled source cannot hold
@@ -394,60 +377,20 @@ extension MigrationDestination {
             watch.add(conn)
             let watchdog = Task { await watch.run(timeout: timeout) }
             defer { watchdog.cancel() }
-            let fed: Result<(UInt32, UInt64, String), MigrationServiceError>
-            do {
-                fed = try await feed.executeThenClose { _, outbound in
-                    // The socket stays open until QEMU has read and loaded everything (closing it earlier
-                    // would drop writes NIO has not flushed yet).
-                    let result = await Self.feed(conn: conn, offer: offer, into: outbound)
-                    guard case .success(let (chunks, bytes)) = result else { return result.map { ($0.0, $0.1, "") } }
-                    do throws(MigrationServiceError) {
-                        // QEMU must have loaded the whole state (and stays paused: -S).
-                        let status = try await LiveStream.waitForOutcome(incoming, vm: offer.vm, stage: .destination)
-                        return .success((chunks, bytes, status))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-            } catch {
-                throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
-                                                    reason: "Feeding the incoming QEMU of '\(offer.vm)' failed", detail: "\(error)")
-            }
-            let (chunks, bytes, status) = try fed.get()
-            guard status == "completed" else {
-                throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
-                                                    reason: "The virtual machine '\(offer.vm)' could not be loaded on \(configuration.hostName)",
-                                                    detail: "incoming migration \(status)")
-            }
+            let (chunks, bytes) = try await Self.load(offer, from: conn, through: feed, into: incoming,
+                                                      hostName: configuration.hostName)
             try await conn.send(.channelDone(chunks: chunks, bytes: bytes))
             guard case .commit = try await conn.receive() else {
                 throw MigrationServiceError.protocolViolation("expected commit", stage: .destination)
             }
             watchdog.cancel()
-            // An outcome query that came first ended this move: its source was told "not committed".
-            let admitted = state.withLock { s -> Bool in
-                guard !s.fenced.contains(offer.id) else { return false }
-                s.liveGates[offer.id]?.deciding = true
-                return true
-            }
-            guard admitted else {
-                throw MigrationServiceError.failure(.configuration, .cancelled, stage: .destination,
-                                                    reason: "The move of '\(offer.vm)' was ended by its source's outcome query",
-                                                    detail: "a commit after the source was told \"not committed\" is refused")
-            }
+            try admitCommit(offer)
             // Durable before the guest runs here: an outcome query (also after a restart of this daemon) answers
             // "committed" exactly when the guest was resumed here.
             try records.record(offer.id, vm: offer.vm, stage: .destination)
             recorded = true
             // The source has let go (its guest is paused and will be stopped): the guest runs here now.
-            do throws(QEMUError) {
-                try await incoming.qmp.execute("cont")
-                guard try await incoming.status() == "running" else {
-                    throw QEMUError(.migration, "the guest did not resume")
-                }
-            } catch {
-                throw LiveStream.failure(error, vm: offer.vm, stage: .destination, what: "Resuming")
-            }
+            try await Self.resume(incoming, vm: offer.vm)
             resumed = true
             guests.adopt(offer.vm, incoming)
             logger.notice("live move of '\(offer.vm)' (migration \(offer.id)) committed: the guest runs here (QEMU pid \(incoming.pid))")
@@ -472,6 +415,128 @@ extension MigrationDestination {
         }
         unlink(streamPath)
         await cleanUp(offer, holdsSlot: holdsSlot)
+    }
+
+    /// The host's guests when this host runs QEMU and the offer is one it can take: a valid name, one channel, a
+    /// chunk size the wire allows, whole MiB of memory within `maximumIncomingMemoryMiB`.
+    private func admitLive(_ offer: MigrationOffer, configuration: DestinationConfiguration) throws(MigrationServiceError) -> QEMUGuests {
+        guard let guests else {
+            throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
+                                                reason: "Host \(configuration.hostName) does not run QEMU virtual machines",
+                                                detail: "no QEMU settings in its configuration")
+        }
+        try VMStore.checkName(offer.vm, stage: .destination)
+        let settings = guests.settings
+        let mib = offer.size >> 20
+        guard offer.channels == 1, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
+              offer.size > 0, offer.size & ((1 << 20) - 1) == 0 else {
+            throw MigrationServiceError.protocolViolation("bad live offer (memory \(offer.size), \(offer.channels) channels, chunk \(offer.chunkSize))",
+                                                          stage: .destination)
+        }
+        guard mib <= UInt64(settings.maximumIncomingMemoryMiB) else {
+            throw MigrationServiceError.failure(.storage, .notSupported, stage: .destination,
+                                                reason: "Host \(configuration.hostName) cannot take a virtual machine with \(mib) MiB of memory",
+                                                detail: "at most \(settings.maximumIncomingMemoryMiB) MiB")
+        }
+        return guests
+    }
+
+    /// Reserves the VM's name and the move's commit gate (from here until the move ends, an outcome query for it
+    /// ends it before `commit`, or waits after); refuses a name that exists here or is arriving already.
+    private func reserveLive(_ offer: MigrationOffer, conn: FrameConnection, guests: QEMUGuests,
+                             configuration: DestinationConfiguration) throws(MigrationServiceError) {
+        let store = VMStore(directory: configuration.vmDirectory)
+        let reserved = state.withLock { s -> Bool in
+            guard s.active[offer.id] == nil, s.liveGates[offer.id] == nil, !s.fenced.contains(offer.id),
+                  s.inFlight.insert(offer.vm).inserted else { return false }
+            s.liveGates[offer.id] = LiveCommitGate(close: conn.close)
+            return true
+        }
+        guard reserved, !store.contains(offer.vm), !guests.knows(offer.vm) else {
+            if reserved {
+                state.withLock { s in
+                    s.inFlight.remove(offer.vm)
+                    s.liveGates[offer.id] = nil
+                }
+            }
+            throw MigrationServiceError.failure(.storage, .alreadyExists, stage: .destination,
+                                                reason: "A virtual machine named '\(offer.vm)' already exists on \(configuration.hostName)")
+        }
+    }
+
+    /// The connection to the incoming QEMU's migration socket.
+    private static func connectFeed(_ streamPath: String, vm: String) async throws(MigrationServiceError) -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        do {
+            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: streamPath) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // Unsealing runs ahead of QEMU's loading by a few chunks instead of waiting for each.
+                        try FrameConnection.setBulkOptions(channel)
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
+                                                reason: "Could not reach the incoming QEMU of '\(vm)'", detail: "\(error)")
+        }
+    }
+
+    /// Feeds the stream from `conn` into the incoming QEMU until `channelDone`, then waits until QEMU has loaded
+    /// the whole state (it stays paused: `-S`); the stream's chunk and byte counts.
+    private static func load(_ offer: MigrationOffer, from conn: FrameConnection, through feed: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+                             into incoming: QEMUProcess, hostName: String) async throws(MigrationServiceError) -> (UInt32, UInt64) {
+        let fed: Result<(UInt32, UInt64, String), MigrationServiceError>
+        do {
+            fed = try await feed.executeThenClose { _, outbound in
+                // The socket stays open until QEMU has read and loaded everything (closing it earlier
+                // would drop writes NIO has not flushed yet).
+                let result = await Self.feed(conn: conn, offer: offer, into: outbound)
+                guard case .success(let (chunks, bytes)) = result else { return result.map { ($0.0, $0.1, "") } }
+                do throws(MigrationServiceError) {
+                    let status = try await LiveStream.waitForOutcome(incoming, vm: offer.vm, stage: .destination)
+                    return .success((chunks, bytes, status))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        } catch {
+            throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
+                                                reason: "Feeding the incoming QEMU of '\(offer.vm)' failed", detail: "\(error)")
+        }
+        let (chunks, bytes, status) = try fed.get()
+        guard status == "completed" else {
+            throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
+                                                reason: "The virtual machine '\(offer.vm)' could not be loaded on \(hostName)",
+                                                detail: "incoming migration \(status)")
+        }
+        return (chunks, bytes)
+    }
+
+    /// Lets the commit decide, unless an outcome query came first and ended this move (its source was told
+    /// "not committed"): then the commit is refused.
+    private func admitCommit(_ offer: MigrationOffer) throws(MigrationServiceError) {
+        let admitted = state.withLock { s -> Bool in
+            guard !s.fenced.contains(offer.id) else { return false }
+            s.liveGates[offer.id]?.deciding = true
+            return true
+        }
+        guard admitted else {
+            throw MigrationServiceError.failure(.configuration, .cancelled, stage: .destination,
+                                                reason: "The move of '\(offer.vm)' was ended by its source's outcome query",
+                                                detail: "a commit after the source was told \"not committed\" is refused")
+        }
+    }
+
+    /// Resumes the loaded guest (`cont`) and checks it runs.
+    private static func resume(_ incoming: QEMUProcess, vm: String) async throws(MigrationServiceError) {
+        do throws(QEMUError) {
+            try await incoming.qmp.execute("cont")
+            guard try await incoming.status() == "running" else {
+                throw QEMUError(.migration, "the guest did not resume")
+            }
+        } catch {
+            throw LiveStream.failure(error, vm: vm, stage: .destination, what: "Resuming")
+        }
     }
 
     /// Receives the stream's chunks on `conn` and writes each one's plaintext into QEMU's socket, until

@@ -316,13 +316,15 @@ public final class ManagementService: Sendable {
         throw MigrationServiceError.connection(.authentication, .noCredentials, destination: destination, detail: reason)
     }
 
-    private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
-                      conn: FrameConnection) async throws(MigrationServiceError) -> MigrationReport {
-        if let disabled = configuration.migrationDisabledError { throw disabled }
+    /// How this host reaches `destination` for `user`: CredSSP with the password the sign-on delivered, or Kerberos
+    /// with a credential to act on the user's behalf (rule A2) — the one a granted move got again while the host's
+    /// ticket has not changed, or the refusal it got then (rule A3).
+    private func authentication(for user: SignedOnUser, to destination: String,
+                                configuration: HostConfiguration) async throws(MigrationServiceError) -> MigrationAuthentication {
         var authentication: MigrationAuthentication
         switch configuration.authenticationType {
         case .credSSP:
-            authentication = .credSSP(try credSSPCredentials(user, destination: request.destination, configuration: configuration))
+            authentication = .credSSP(try credSSPCredentials(user, destination: destination, configuration: configuration))
         case .kerberos:
             // Hyper-V's service reaches the destination for the user through constrained delegation
             // whenever this host authenticates with Kerberos (rule A2), also after a CredSSP sign-on
@@ -330,20 +332,19 @@ public final class ManagementService: Sendable {
             var onward = user.onwardCredential
             if user.signOn != nil, let own = onward {
                 onward = try await KerberosSignOn.proxyCredential(from: own, configuration: configuration,
-                                                                  destination: request.destination)
+                                                                  destination: destination)
             }
             guard let credential = onward else {
                 // Not forwardable (A4: sensitive account / Protected Users) or no delegation at all.
-                throw MigrationServiceError.connection(.authentication, .noCredentials, destination: request.destination,
+                throw MigrationServiceError.connection(.authentication, .noCredentials, destination: destination,
                                                        detail: "\(user.principal)'s ticket to \(configuration.fqdn) gave no credential to act on the user's behalf (not forwardable?)")
             }
             authentication = .kerberos(credential)
         }
         // Rule A3: with the host's ticket unchanged, the KDC's earlier answer for this destination stands.
-        var ticketEnd: HostTicketDelegation.Ticket? = nil
         if configuration.authenticationType == .kerberos {
-            ticketEnd = await HostTicketDelegation.hostTicketEnd(configuration)
-            switch hostTicket.answer(user: user.principal, destination: request.destination, ticketEnd: ticketEnd) {
+            let ticketEnd = await HostTicketDelegation.hostTicketEnd(configuration)
+            switch hostTicket.answer(user: user.principal, destination: destination, ticketEnd: ticketEnd) {
             case .refused(let refusal)?:
                 throw MigrationServiceError(kind: refusal.kind, status: refusal.status, stage: refusal.stage,
                                             message: refusal.message,
@@ -358,6 +359,13 @@ public final class ManagementService: Sendable {
                 break
             }
         }
+        return authentication
+    }
+
+    private func move(_ request: MoveRequestMessage, user: SignedOnUser, configuration: HostConfiguration,
+                      conn: FrameConnection) async throws(MigrationServiceError) -> MigrationReport {
+        if let disabled = configuration.migrationDisabledError { throw disabled }
+        let authentication = try await authentication(for: user, to: request.destination, configuration: configuration)
         let host = request.endpointHost.isEmpty ? configuration.resolve(request.destination) : request.endpointHost
         guard let host else {
             throw MigrationServiceError.connection(.connection, .targetUnknown, destination: request.destination,

@@ -130,41 +130,7 @@ public final class MigrationDestination: Sendable {
             await conn.sendError(error)
             return
         }
-        let peer: KerberosHandshake.Peer
-        var purpose = ConnectionPurpose.migration
-        do throws(MigrationServiceError) {
-            let principal = configuration.servicePrincipal
-            let keytab = configuration.keytab
-            let (identity, offered) = state.withLock { ($0.identity, $0.settings) }
-            // The configuration's protection policy narrows what this end offers (protocol 1, suite 1 refused).
-            guard let settings = configuration.protection.restrict(offered) else {
-                throw MigrationServiceError.failure(.authentication, .algorithmMismatch, stage: .destination,
-                                                    reason: "No protection suite is both offered and allowed on \(configuration.hostName)",
-                                                    detail: "offered \(offered.suites.map(\.rawValue)), allowed \(configuration.protection.suites.map(\.rawValue))")
-            }
-            conn.settings = settings
-            let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
-                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
-                                          store: GSSCredentialStore(keytab: keytab))
-            }
-            // Purpose 3 (protocol version 3): a source asking what became of a live move (Kerberos only).
-            let (kind, asked) = try await KerberosHandshake.serverHello(
-                conn, purposes: [.migration: identity == nil ? [.kerberos] : [.kerberos, .credSSP], .outcome: [.kerberos]])
-            purpose = asked
-            if kind == .credSSP, let identity {
-                // The delivered credentials are checked with the KDC and not kept: the user is authorized as today (P1).
-                let user = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm ?? "",
-                                                             credential: acceptor)
-                user.wipe()
-                peer = KerberosHandshake.Peer(principal: user.principal, delegatedCredential: nil)
-            } else {
-                peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in try acceptor([.kerberos]) }
-            }
-        } catch {
-            if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
-            logger.info("handshake failed: \(PeerText.forLog(error.detail))")
-            return
-        }
+        guard let (peer, purpose) = await authenticate(conn, configuration: configuration) else { return }
         if purpose == .outcome {
             await answerOutcome(conn, principal: peer.principal, configuration: configuration)
             return
@@ -206,20 +172,46 @@ public final class MigrationDestination: Sendable {
         }
     }
 
+    /// The handshake (Kerberos, or CredSSP when this host has a TLS identity): the authenticated peer and what the
+    /// connection is for; nil when it failed (logged, and counted when authentication failed).
+    private func authenticate(_ conn: FrameConnection,
+                              configuration: DestinationConfiguration) async -> (KerberosHandshake.Peer, ConnectionPurpose)? {
+        do throws(MigrationServiceError) {
+            let principal = configuration.servicePrincipal
+            let keytab = configuration.keytab
+            let (identity, offered) = state.withLock { ($0.identity, $0.settings) }
+            // The configuration's protection policy narrows what this end offers (protocol 1, suite 1 refused).
+            guard let settings = configuration.protection.restrict(offered) else {
+                throw MigrationServiceError.failure(.authentication, .algorithmMismatch, stage: .destination,
+                                                    reason: "No protection suite is both offered and allowed on \(configuration.hostName)",
+                                                    detail: "offered \(offered.suites.map(\.rawValue)), allowed \(configuration.protection.suites.map(\.rawValue))")
+            }
+            conn.settings = settings
+            let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
+                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
+                                          store: GSSCredentialStore(keytab: keytab))
+            }
+            // Purpose 3 (protocol version 3): a source asking what became of a live move (Kerberos only).
+            let (kind, asked) = try await KerberosHandshake.serverHello(
+                conn, purposes: [.migration: identity == nil ? [.kerberos] : [.kerberos, .credSSP], .outcome: [.kerberos]])
+            if kind == .credSSP, let identity {
+                // The delivered credentials are checked with the KDC and not kept: the user is authorized as today (P1).
+                let user = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm ?? "",
+                                                             credential: acceptor)
+                user.wipe()
+                return (KerberosHandshake.Peer(principal: user.principal, delegatedCredential: nil), asked)
+            }
+            return (try await KerberosHandshake.server(conn) { () throws(GSSError) in try acceptor([.kerberos]) }, asked)
+        } catch {
+            if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
+            logger.info("handshake failed: \(PeerText.forLog(error.detail))")
+            return nil
+        }
+    }
+
     private func receiveMigration(_ offer: MigrationOffer, user: String, conn: FrameConnection,
                                   configuration: DestinationConfiguration) async throws(MigrationServiceError) {
-        // Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination),
-        // for a running guest as for a state file.
-        if let mine = configuration.osGeneration, let sent = offer.sourceGeneration {
-            guard let theirs = OSGeneration(rawValue: sent) else {
-                throw MigrationServiceError.protocolViolation("unknown source generation \(sent)", stage: .destination)
-            }
-            if mine < theirs {
-                throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
-                                                    reason: MigrationMessages.downLevelMove(vm: offer.vm, host: configuration.hostName),
-                                                    detail: "the source runs \(theirs), \(configuration.hostName) runs \(mine) (rule P4)")
-            }
-        }
+        try Self.checkGeneration(offer, configuration: configuration)
         if offer.kind == .qemuLive {
             try await receiveLive(offer, user: user, conn: conn, configuration: configuration)
             return
@@ -263,27 +255,7 @@ public final class MigrationDestination: Sendable {
             }
             watchdog.cancel()
             try migration.verifyComplete()
-            // Protocol 1 (and a protocol 2 source that sends one anyway) offers the file's SHA-256: one pass
-            // over the staged file. Protocol 2 offers none: every chunk was authenticated and the chunks
-            // tiled the file exactly once (ChunkReceiver), so nothing is read back.
-            let verifyDigest = conn.version < 2 || offer.sha256 != WireProtocol.noDigest
-            let digest = try await FileWork.run(.destination) { () throws(MigrationServiceError) -> [UInt8]? in
-                try file.sync(stage: .destination)
-                return verifyDigest ? try file.sha256(stage: .destination) : nil
-            }
-            guard digest == nil || digest == offer.sha256 else {
-                throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
-                                                    reason: "The virtual machine '\(offer.vm)' did not arrive intact",
-                                                    detail: "SHA-256 of the received file differs from the offer")
-            }
-            // Register: link into place (never over an existing VM), then drop the staging name.
-            guard link(staging, store.path(of: offer.vm)) == 0 else {
-                throw MigrationServiceError.failure(.storage, errno == EEXIST ? .alreadyExists : .unspecifiedFailure,
-                                                    stage: .destination, reason: "Could not register '\(offer.vm)'",
-                                                    detail: String(cString: strerror(errno)))
-            }
-            unlink(staging)
-            syncDirectory(store.directory)
+            try await Self.register(file, as: offer, from: staging, in: store, version: conn.version)
             migration.finish()
             await log.append(.committed(vm: offer.vm, bytes: offer.size))
             try? await conn.send(.committed)
@@ -298,6 +270,48 @@ public final class MigrationDestination: Sendable {
             throw error
         }
         await cleanUp(offer, holdsSlot: holdsSlot)
+    }
+
+    /// Rule P4: no down-level moves (Hyper-V refuses a VM from a later generation at the destination), for a
+    /// running guest as for a state file.
+    private static func checkGeneration(_ offer: MigrationOffer, configuration: DestinationConfiguration) throws(MigrationServiceError) {
+        if let mine = configuration.osGeneration, let sent = offer.sourceGeneration {
+            guard let theirs = OSGeneration(rawValue: sent) else {
+                throw MigrationServiceError.protocolViolation("unknown source generation \(sent)", stage: .destination)
+            }
+            if mine < theirs {
+                throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
+                                                    reason: MigrationMessages.downLevelMove(vm: offer.vm, host: configuration.hostName),
+                                                    detail: "the source runs \(theirs), \(configuration.hostName) runs \(mine) (rule P4)")
+            }
+        }
+    }
+
+    /// Checks the staged file (synced; its SHA-256 when the offer carries one) and registers it under the VM's
+    /// name: linked into place, never over an existing VM, then the staging name dropped.
+    private static func register(_ file: VMFile, as offer: MigrationOffer, from staging: String, in store: VMStore,
+                                 version: UInt16) async throws(MigrationServiceError) {
+        // Protocol 1 (and a protocol 2 source that sends one anyway) offers the file's SHA-256: one pass
+        // over the staged file. Protocol 2 offers none: every chunk was authenticated and the chunks
+        // tiled the file exactly once (ChunkReceiver), so nothing is read back.
+        let verifyDigest = version < 2 || offer.sha256 != WireProtocol.noDigest
+        let digest = try await FileWork.run(.destination) { () throws(MigrationServiceError) -> [UInt8]? in
+            try file.sync(stage: .destination)
+            return verifyDigest ? try file.sha256(stage: .destination) : nil
+        }
+        guard digest == nil || digest == offer.sha256 else {
+            throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
+                                                reason: "The virtual machine '\(offer.vm)' did not arrive intact",
+                                                detail: "SHA-256 of the received file differs from the offer")
+        }
+        // Register: link into place (never over an existing VM), then drop the staging name.
+        guard link(staging, store.path(of: offer.vm)) == 0 else {
+            throw MigrationServiceError.failure(.storage, errno == EEXIST ? .alreadyExists : .unspecifiedFailure,
+                                                stage: .destination, reason: "Could not register '\(offer.vm)'",
+                                                detail: String(cString: strerror(errno)))
+        }
+        unlink(staging)
+        syncDirectory(store.directory)
     }
 
     func cleanUp(_ offer: MigrationOffer, holdsSlot: Bool) async {

@@ -195,12 +195,7 @@ public struct MigrationSource: Sendable {
         if let guests, guests.knows(vm) {
             return try await moveLive(vm: vm, guests: guests, to: target, authentication: authentication, options: options)
         }
-        guard store.contains(vm) else {
-            // Rule P3, in Hyper-V's words (no file paths in what the user sees).
-            throw .failure(.storage, .notFound, stage: .source,
-                           reason: "Hyper-V was unable to find a virtual machine with name '\(vm)' on host \(hostName ?? localAddress)",
-                           detail: "no state file \(store.path(of: vm))")
-        }
+        try checkRegistered(vm, in: store)
         let file = try VMFile.openForReading(store.path(of: vm), stage: .source)
         let size = file.size
         let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
@@ -219,56 +214,39 @@ public struct MigrationSource: Sendable {
         let settings = options.protocolSettings
         let principal: String
         do {
-        principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
-            conn.settings = settings
-            conn.binding = ConnectionBinding(migrationID: id, channel: 0)
-            let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
-                                                                  destinationName: target_.fqdn)
-            do {
-                if conn.version < 2 {
-                    hash = try await FileWork.run(.source) { () throws(MigrationServiceError) in try file.sha256(stage: .source) }
-                }
-                let offer = MigrationOffer(id: id, vm: vm, size: size, sha256: conn.version < 2 ? hash : WireProtocol.noDigest,
-                                           performance: options.performance, channels: UInt8(channels),
-                                           chunkSize: UInt32(chunkSize), sourceGeneration: osGeneration?.rawValue)
-                queuedAt = try await Self.offer(offer, on: conn, sent: sent)
-                await sent.report(.transferring)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in 1..<channels {
-                        group.addTask {
-                            try await Self.connect(from: localAddress, to: target_) { extra throws(MigrationServiceError) in
-                                extra.settings = settings
-                                extra.binding = ConnectionBinding(migrationID: offer.id, channel: UInt8(index))
-                                _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName,
-                                                                          destinationName: target_.fqdn)
-                                try await extra.send(.join(id: offer.id, channel: UInt8(index)))
-                                guard case .ready = try await extra.receive() else {
-                                    throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
-                                }
-                                try await ChunkSender(conn: extra, file: file, offer: offer, channel: index, sent: sent).run()
-                            }
-                        }
+            principal = try await Self.connect(from: localAddress, to: target) { conn throws(MigrationServiceError) in
+                conn.settings = settings
+                conn.binding = ConnectionBinding(migrationID: id, channel: 0)
+                let principal = try await authentication.authenticate(conn, purpose: .migration, target: targetName,
+                                                                      destinationName: target_.fqdn)
+                do {
+                    if conn.version < 2 {
+                        hash = try await FileWork.run(.source) { () throws(MigrationServiceError) in try file.sha256(stage: .source) }
                     }
-                    try await ChunkSender(conn: conn, file: file, offer: offer, channel: 0, sent: sent).run()
-                    try await group.waitForAll()
+                    let offer = MigrationOffer(id: id, vm: vm, size: size, sha256: conn.version < 2 ? hash : WireProtocol.noDigest,
+                                               performance: options.performance, channels: UInt8(channels),
+                                               chunkSize: UInt32(chunkSize), sourceGeneration: osGeneration?.rawValue)
+                    queuedAt = try await Self.offer(offer, on: conn, sent: sent)
+                    await sent.report(.transferring)
+                    try await Self.send(file, offer: offer, on: conn, channels: channels, from: localAddress, to: target_,
+                                        authentication: authentication, targetName: targetName, settings: settings, sent: sent)
+                    await sent.report(.committing)
+                    // Let go first: the VM leaves this host's VMs before the destination may register it, so a
+                    // crash of either side can never leave it registered on both (kill -9 in the commit window).
+                    outgoing = try store.letGo(vm, id: id)
+                    try await conn.send(.commit)
+                    guard case .committed = try await conn.receive() else {
+                        throw MigrationServiceError.protocolViolation("expected committed", stage: .source)
+                    }
+                } catch let error as MigrationServiceError {
+                    if conn.receivedError { refused.set(true) }
+                    if outgoing == nil { await conn.sendError(error) }
+                    throw error.asSeenBySource(destination: target_.fqdn)
+                } catch {
+                    throw MigrationServiceError.connectionLost("\(error)", stage: .source)
                 }
-                await sent.report(.committing)
-                // Let go first: the VM leaves this host's VMs before the destination may register it, so a
-                // crash of either side can never leave it registered on both (kill -9 in the commit window).
-                outgoing = try store.letGo(vm, id: id)
-                try await conn.send(.commit)
-                guard case .committed = try await conn.receive() else {
-                    throw MigrationServiceError.protocolViolation("expected committed", stage: .source)
-                }
-            } catch let error as MigrationServiceError {
-                if conn.receivedError { refused.set(true) }
-                if outgoing == nil { await conn.sendError(error) }
-                throw error.asSeenBySource(destination: target_.fqdn)
-            } catch {
-                throw MigrationServiceError.connectionLost("\(error)", stage: .source)
+                return principal
             }
-            return principal
-        }
         } catch {
             if let outgoing {
                 if refused.isSet {
@@ -290,6 +268,41 @@ public struct MigrationSource: Sendable {
         return MigrationReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
                           queuedAt: queuedAt)
+    }
+
+    /// Rule P3, in Hyper-V's words (no file paths in what the user sees): `vm` must be a VM of this host.
+    private func checkRegistered(_ vm: String, in store: VMStore) throws(MigrationServiceError) {
+        guard store.contains(vm) else {
+            throw .failure(.storage, .notFound, stage: .source,
+                           reason: "Hyper-V was unable to find a virtual machine with name '\(vm)' on host \(hostName ?? localAddress)",
+                           detail: "no state file \(store.path(of: vm))")
+        }
+    }
+
+    /// Sends `file` as `offer`'s chunks: on `conn` (channel 0) and, with the SMB option, on `channels - 1` more
+    /// connections, each authenticated as `authentication` and joined to the move.
+    private static func send(_ file: VMFile, offer: MigrationOffer, on conn: FrameConnection, channels: Int,
+                             from localAddress: String, to target: MigrationTarget, authentication: MigrationAuthentication,
+                             targetName: GSSName, settings: ProtocolSettings, sent: SentBytes) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 1..<channels {
+                group.addTask {
+                    try await Self.connect(from: localAddress, to: target) { extra throws(MigrationServiceError) in
+                        extra.settings = settings
+                        extra.binding = ConnectionBinding(migrationID: offer.id, channel: UInt8(index))
+                        _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName,
+                                                                  destinationName: target.fqdn)
+                        try await extra.send(.join(id: offer.id, channel: UInt8(index)))
+                        guard case .ready = try await extra.receive() else {
+                            throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
+                        }
+                        try await ChunkSender(conn: extra, file: file, offer: offer, channel: index, sent: sent).run()
+                    }
+                }
+            }
+            try await ChunkSender(conn: conn, file: file, offer: offer, channel: 0, sent: sent).run()
+            try await group.waitForAll()
+        }
     }
 
     /// Authenticates to the destination as `credential` and hangs up (Test-VMMigration-like check):

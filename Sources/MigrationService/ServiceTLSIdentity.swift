@@ -1,5 +1,6 @@
 import _CryptoExtras
 import Foundation
+import NIOPosix
 import NIOSSL
 import X509
 
@@ -58,19 +59,21 @@ public struct ServiceTLSIdentity: Sendable {
         }
     }
 
-    /// The configured identity, or a generated one; the RSA key generation (tens of milliseconds) runs on a thread
-    /// of its own, off the event loops and Swift's cooperative pool.
+    /// The configured identity, or a generated one; the RSA key generation (tens of milliseconds) runs on NIO's
+    /// blocking thread pool (as file work does), off the event loops and Swift's cooperative pool.
     static func forHost(_ configuration: HostConfiguration) async throws(MigrationServiceError) -> ServiceTLSIdentity {
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsPrivateKey {
             return try load(certificate: certificate, privateKey: key)
         }
         let name = configuration.fqdn
-        let result: Result<ServiceTLSIdentity, MigrationServiceError> = await withCheckedContinuation { done in
-            Thread {
-                done.resume(returning: Result { () throws(MigrationServiceError) in
-                    try generate(commonName: name)
-                })
-            }.start()
+        let result: Result<ServiceTLSIdentity, MigrationServiceError>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(MigrationServiceError) in try generate(commonName: name) }
+            }
+        } catch {
+            throw .configuration("Cannot make a TLS certificate for \(name): the blocking thread pool is not running (\(error))",
+                                 stage: .source)
         }
         return try result.get()
     }

@@ -81,25 +81,8 @@ final class LDAPServer: Sendable {
                 executable: executable, arguments: arguments,
                 environment: runner.environment, standardOutputPath: output + ".stdout", standardErrorPath: output)
             CleanupRegistry.shared.register(realm: realmID, directory: nil, pid: child.pid)
-            let deadline = ContinuousClock.now + timeout
-            var failure: TestRealmError?
-            while true {
-                if let exit = child.exitState {
-                    failure = .ldapServerDidNotStart(
-                        port: port, reason: "slapd exited with \(exit.signaled ? "signal" : "status") \(exit.status)",
-                        logTail: CommandRunner.tail(output))
-                    break
-                }
-                // Both listeners: slapd binds the TCP one first, and our own tools use the ldapi socket.
-                if LoopbackPort.acceptsConnections(port, host: host), LoopbackPort.acceptsConnections(unixSocket: socketPath) { break }
-                if ContinuousClock.now >= deadline {
-                    await child.stop()
-                    failure = .ldapServerDidNotStart(port: port, reason: "not ready after \(timeout)",
-                                                     logTail: CommandRunner.tail(output))
-                    break
-                }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+            let failure = await waitUntilReady(child, port: port, host: host, socketPath: socketPath, timeout: timeout,
+                                               output: output)
             if let failure {
                 CleanupRegistry.shared.unregister(realm: realmID, pid: child.pid)
                 if attempt < 4, case .ldapServerDidNotStart(_, _, let tail) = failure,
@@ -115,21 +98,47 @@ final class LDAPServer: Sendable {
                 settings: LDAPSettings(uri: uri, suffix: suffix, rootDN: rootDN, rootPassword: rootPassword),
                 socketURI: socketURI, passwordFile: passwordFile, runner: runner,
                 start: (files, realmID, timeout, host, replication?.serverID))
-            guard seed else { return server }
-            do {
-                try await server.ldapmodify(add: true, ldif: """
-                    dn: \(suffix)
-                    objectClass: dcObject
-                    objectClass: organization
-                    dc: testrealm
-                    o: TestRealm
-
-                    """)
-            } catch {
-                await server.stop()
-                throw error
-            }
+            if seed { try await server.addSuffix() }
             return server
+        }
+    }
+
+    /// Waits until `child` (slapd on `port`) accepts on both its TCP port and its ldapi socket; nil when it does,
+    /// otherwise why not (it exited, or it was not ready after `timeout` and was stopped).
+    private static func waitUntilReady(_ child: ChildProcess, port: UInt16, host: String, socketPath: String,
+                                       timeout: Duration, output: String) async -> TestRealmError? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let exit = child.exitState {
+                return .ldapServerDidNotStart(
+                    port: port, reason: "slapd exited with \(exit.signaled ? "signal" : "status") \(exit.status)",
+                    logTail: CommandRunner.tail(output))
+            }
+            // Both listeners: slapd binds the TCP one first, and our own tools use the ldapi socket.
+            if LoopbackPort.acceptsConnections(port, host: host), LoopbackPort.acceptsConnections(unixSocket: socketPath) { return nil }
+            if ContinuousClock.now >= deadline {
+                await child.stop()
+                return .ldapServerDidNotStart(port: port, reason: "not ready after \(timeout)",
+                                          logTail: CommandRunner.tail(output))
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Adds the suffix entry (a new, empty database); stops the server when that fails.
+    private func addSuffix() async throws {
+        do {
+            try await ldapmodify(add: true, ldif: """
+                dn: \(Self.suffix)
+                objectClass: dcObject
+                objectClass: organization
+                dc: testrealm
+                o: TestRealm
+
+                """)
+        } catch {
+            await stop()
+            throw error
         }
     }
 

@@ -81,6 +81,16 @@ struct RealmFiles: Sendable {
         """
         if ldap != nil { text += "  database_module = ldapdb\n" }
         text += " }\n"
+        text += otherRealms(configuration, extraRealmPorts: extraRealmPorts)
+        text += domainRealm(configuration)
+        if let ldap { text += dbModules(ldap, replicated: configuration.replicated) }
+        text += "\n[logging]\n default = FILE:\(libraryLog)\n"
+        return text
+    }
+
+    /// krb5.conf's `[realms]` entries of the trusted realms (`extraRealms`, TCP) and of other TestRealms (`knownRealms`).
+    private func otherRealms(_ configuration: TestRealm.Configuration, extraRealmPorts: [String: UInt16]) -> String {
+        var text = ""
         for extra in configuration.extraRealms {
             let port = extraRealmPorts[extra] ?? 1
             text += " \(extra) = {\n  kdc = tcp/127.0.0.1:\(port)\n }\n"
@@ -88,7 +98,13 @@ struct RealmFiles: Sendable {
         for known in configuration.knownRealms {
             text += " \(known.name) = {\n  kdc = 127.0.0.1:\(known.kdcPort)\n }\n"
         }
-        text += "\n[domain_realm]\n"
+        return text
+    }
+
+    /// krb5.conf's `[domain_realm]`: the realm's domains, each extra realm's lower-cased name, the known realms' domains.
+    private func domainRealm(_ configuration: TestRealm.Configuration) -> String {
+        let realm = configuration.name
+        var text = "\n[domain_realm]\n"
         for domain in configuration.domains {
             text += " .\(domain) = \(realm)\n \(domain) = \(realm)\n"
         }
@@ -101,24 +117,25 @@ struct RealmFiles: Sendable {
                 text += " .\(domain) = \(known.name)\n \(domain) = \(known.name)\n"
             }
         }
-        if let ldap {
-            text += """
-
-            [dbmodules]
-             ldapdb = {
-              db_library = kldap
-              ldap_kerberos_container_dn = \(ldap.containerDN)
-              ldap_kdc_dn = \(ldap.rootDN)
-              ldap_kadmind_dn = \(ldap.rootDN)
-              ldap_service_password_file = \(ldapServicePasswordFile)
-              ldap_servers = \(ldap.uri)
-              ldap_conns_per_server = 2
-            \(configuration.replicated ? "  disable_last_success = true\n  disable_lockout = true\n" : "") }
-
-            """
-        }
-        text += "\n[logging]\n default = FILE:\(libraryLog)\n"
         return text
+    }
+
+    /// krb5.conf's `[dbmodules]` for the LDAP back end (lockout and last-success writes off on replicated slapds).
+    private func dbModules(_ ldap: LDAPSettings, replicated: Bool) -> String {
+        """
+
+        [dbmodules]
+         ldapdb = {
+          db_library = kldap
+          ldap_kerberos_container_dn = \(ldap.containerDN)
+          ldap_kdc_dn = \(ldap.rootDN)
+          ldap_kadmind_dn = \(ldap.rootDN)
+          ldap_service_password_file = \(ldapServicePasswordFile)
+          ldap_servers = \(ldap.uri)
+          ldap_conns_per_server = 2
+        \(replicated ? "  disable_last_success = true\n  disable_lockout = true\n" : "") }
+
+        """
     }
 
     /// kdc.conf: KDC side. Loopback listeners on `kdcPort`, database, lifetimes, logs.
