@@ -67,9 +67,11 @@ let package = Package(
             dependencies: ["CGSSAPI", "KerberosCrypto", "WindowsStatus",
                            .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings),
-        .target(name: "TestRealm", dependencies: [.product(name: "Logging", package: "swift-log")],
+        // RFC 2849 syntax only (no schema, no C): read by Directory's importer and TestRealm's directory queries.
+        .target(name: "LDIFFormat", swiftSettings: swiftSettings),
+        .target(name: "TestRealm", dependencies: ["LDIFFormat", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
-        .target(name: "Directory", dependencies: ["WindowsStatus"], swiftSettings: swiftSettings),
+        .target(name: "Directory", dependencies: ["LDIFFormat", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "Hosts", dependencies: ["Directory", "MigrationVocabulary", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "MigrationRules", dependencies: ["Hosts", "Directory", "MigrationVocabulary", "WindowsStatus"],
                 swiftSettings: swiftSettings),
@@ -207,6 +209,7 @@ let package = Package(
                                    .product(name: "NIOTestUtils", package: "swift-nio")],
                     exclude: ["peer"],  // the independent python suite-2 source (IndependentPeerTests)
                     swiftSettings: swiftSettings),
+        .testTarget(name: "LDIFFormatTests", dependencies: ["LDIFFormat"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CredSSPTests",
             dependencies: ["CredSSP", "TestRealm", "TestSupport", "GSS", "WindowsStatus",

@@ -1,4 +1,5 @@
 import Foundation
+import LDIFFormat
 
 /// The private OpenLDAP `slapd` behind an LDAP-backed realm: Kerberos schema, back_mdb, suffix
 /// `dc=testrealm`, listening on `ldap://127.0.0.1:PORT/` and an ldapi socket in the realm directory.
@@ -262,7 +263,7 @@ final class LDAPServer: Sendable {
         guard let entry = entries.first else {
             throw TestRealmError.invalidArgument("no LDAP entry for principal \(principal)")
         }
-        return entry.values["krballowedtodelegateto"] ?? []
+        return entry.all("krbAllowedToDelegateTo").map(\.value)
     }
 
     // MARK: LDAP tools
@@ -284,34 +285,18 @@ final class LDAPServer: Sendable {
         return entry.dn
     }
 
-    private struct Entry {
-        var dn: String
-        var values: [String: [String]]
-    }
-
     /// Entries whose `krbPrincipalName` equals `principal`, below the Kerberos container.
-    private func search(principal: String, attributes: [String]) async throws -> [Entry] {
+    private func search(principal: String, attributes: [String]) async throws -> [LDIFRecord] {
         let result = try await runner.run(
             "/usr/bin/ldapsearch",
             ["-LLL", "-o", "ldif-wrap=no", "-x", "-D", settings.rootDN, "-y", passwordFile, "-H", socketURI,
              "-b", settings.containerDN, "-s", "sub", "(krbPrincipalName=\(Self.filterEscaped(principal)))"]
                 + attributes)
-        var entries: [Entry] = []
-        for line in result.standardOutput.split(separator: "\n", omittingEmptySubsequences: true) {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            var rest = line[line.index(after: colon)...]
-            let encoded = rest.hasPrefix(":")
-            if encoded { rest = rest.dropFirst() }
-            let raw = rest.trimmingCharacters(in: .whitespaces)
-            let value = encoded ? (Data(base64Encoded: raw).map { String(decoding: $0, as: UTF8.self) } ?? raw) : raw
-            if name == "dn" {
-                entries.append(Entry(dn: value, values: [:]))
-            } else if !entries.isEmpty {
-                entries[entries.count - 1].values[name, default: []].append(value)
-            }
+        do {
+            return try LDIFReader.read(result.standardOutput, file: "ldapsearch").records
+        } catch {
+            throw TestRealmError.invalidArgument("ldapsearch printed LDIF that cannot be read: \(error)")
         }
-        return entries
     }
 
     /// RFC 4515 escaping of an assertion value.

@@ -1,9 +1,33 @@
 import Foundation
-import WindowsStatus
 
-/// The line-level LDIF reader behind ``LDIF/read(_:file:)``: unfolds lines, drops comments,
-/// decodes values and groups them into records.
-struct LDIFParser {
+/// Reads LDIF (RFC 2849) as `ldifde -f`, `ldapsearch -LLL` and Samba's `ldbsearch` produce it: `version: 1`,
+/// comments, folded lines (continuations start with one space), `attr:: base64`, `changetype: add`, and search
+/// references (`ref: ldap://…` records) and `ldapsearch -L` result summaries, which are skipped (references with a
+/// note). It knows no schema: ``Options`` let a caller turn binary values into text and check DNs.
+public struct LDIFReader {
+    /// What the reader leaves to its caller.
+    public struct Options: Sendable {
+        /// The text form of a base64 value of attribute `key` (lower-cased), or nil to keep the default (UTF-8 text,
+        /// else the base64 kept with `binary` set). Directory turns `objectSid`/`objectGUID` into `S-1-5-…` / a GUID.
+        public var binaryValue: (@Sendable (_ key: String, _ bytes: [UInt8]) -> String?)?
+        /// Whether a `dn:` value is well formed (nil: any).
+        public var isValidDN: (@Sendable (String) -> Bool)?
+
+        public init(binaryValue: (@Sendable (_ key: String, _ bytes: [UInt8]) -> String?)? = nil,
+                    isValidDN: (@Sendable (String) -> Bool)? = nil) {
+            self.binaryValue = binaryValue
+            self.isValidDN = isValidDN
+        }
+    }
+
+    /// The content records of `text` and what was skipped. Errors name `file`, the line and the attribute.
+    public static func read(_ text: String, file: String = "<ldif>", options: Options = Options()) throws(LDIFError) -> LDIFDocument {
+        var reader = LDIFReader(file: file, options: options)
+        try reader.run(Array(text.utf8))
+        return LDIFDocument(records: reader.records, notes: reader.notes)
+    }
+
+    let options: Options
     let file: String
     private(set) var records: [LDIFRecord] = []
     private(set) var notes: [LDIFNote] = []
@@ -14,14 +38,17 @@ struct LDIFParser {
     private var logicalLine = 0
     private var inComment = false
 
-    init(file: String) { self.file = file }
+    private init(file: String, options: Options) {
+        self.file = file
+        self.options = options
+    }
 
-    func error(_ message: String, line: Int, attribute: String? = nil) -> DirectoryError {
-        DirectoryError(status: .invalidArgument, message: message, file: file, line: line, attribute: attribute)
+    func error(_ message: String, line: Int, attribute: String? = nil) -> LDIFError {
+        LDIFError(message: message, file: file, line: line, attribute: attribute)
     }
 
     /// Reads every line of `bytes` (LF or CRLF).
-    mutating func run(_ bytes: [UInt8]) throws(DirectoryError) {
+    private mutating func run(_ bytes: [UInt8]) throws(LDIFError) {
         var lineNumber = 0
         var start = 0
         let n = bytes.count
@@ -38,7 +65,7 @@ struct LDIFParser {
         finishRecord()
     }
 
-    private mutating func take(_ line: ArraySlice<UInt8>, number: Int) throws(DirectoryError) {
+    private mutating func take(_ line: ArraySlice<UInt8>, number: Int) throws(LDIFError) {
         guard let first = line.first else {
             try finishLogical()
             inComment = false
@@ -67,7 +94,7 @@ struct LDIFParser {
     }
 
     /// Splits one unfolded line into attribute and value and hands it on.
-    private mutating func finishLogical() throws(DirectoryError) {
+    private mutating func finishLogical() throws(LDIFError) {
         defer { logical.removeAll(keepingCapacity: true) }
         if logical.isEmpty || skipping { return }
         guard let colon = logical.firstIndex(of: UInt8(ascii: ":")) else {
@@ -75,7 +102,7 @@ struct LDIFParser {
         }
         var name = String(decoding: logical[..<colon], as: UTF8.self)
         if let semi = name.firstIndex(of: ";") { name = String(name[..<semi]) }
-        guard !name.isEmpty, name.utf8.allSatisfy({ LDIF.isAttrChar($0) }) else {
+        guard !name.isEmpty, name.utf8.allSatisfy({ LDIFSyntax.isAttrChar($0) }) else {
             throw error("Invalid attribute name '\(name)'", line: logicalLine, attribute: name)
         }
         var i = colon + 1
@@ -86,27 +113,26 @@ struct LDIFParser {
         }
         while i < logical.count, logical[i] == UInt8(ascii: " ") { i += 1 }
         let raw = logical[i...]
-        let key = LDIF.asciiLower(name)
+        let key = LDIFSyntax.asciiLower(name)
         var value = String(decoding: raw, as: UTF8.self)
         var binary = false
         if base64 { (value, binary) = try decode(raw, name: name, key: key) }
         try handle(name: name, key: key, value: value, binary: binary)
     }
 
-    /// A base64 value: UTF-8 text, a SID or GUID in its text form, or other binary kept in base64.
-    private func decode(_ raw: ArraySlice<UInt8>, name: String, key: String) throws(DirectoryError) -> (String, Bool) {
+    /// A base64 value: the caller's text form, UTF-8 text, or other binary kept in base64.
+    private func decode(_ raw: ArraySlice<UInt8>, name: String, key: String) throws(LDIFError) -> (String, Bool) {
         guard let data = Data(base64Encoded: Data(raw)) else {
             throw error("Invalid base64 value", line: logicalLine, attribute: name)
         }
         let bytes = [UInt8](data)
-        if key == "objectsid", let sid = BinaryValues.sid(bytes) { return (sid, false) }
-        if key == "objectguid", let guid = BinaryValues.guid(bytes) { return (guid, false) }
+        if let text = options.binaryValue?(key, bytes) { return (text, false) }
         if let text = String(validating: bytes, as: UTF8.self) { return (text, false) }
         guard key != "dn" else { throw error("The DN is not UTF-8", line: logicalLine, attribute: name) }
         return (data.base64EncodedString(), true)
     }
 
-    private mutating func handle(name: String, key: String, value: String, binary: Bool) throws(DirectoryError) {
+    private mutating func handle(name: String, key: String, value: String, binary: Bool) throws(LDIFError) {
         if key == "version" && current == nil && records.isEmpty && notes.isEmpty {
             guard value == "1" else { throw error("Unsupported LDIF version \(value)", line: logicalLine, attribute: name) }
             return
@@ -115,7 +141,7 @@ struct LDIFParser {
             guard current == nil else {
                 throw error("A second 'dn:' in one record (records are separated by an empty line)", line: logicalLine, attribute: "dn")
             }
-            guard value.isEmpty || DistinguishedName(value) != nil else {
+            guard value.isEmpty || options.isValidDN?(value) != false else {
                 throw error("Malformed DN '\(value)'", line: logicalLine, attribute: "dn")
             }
             current = LDIFRecord(dn: value, line: logicalLine, values: [])
@@ -139,33 +165,5 @@ struct LDIFParser {
             return
         }
         current?.values.append(LDIFRecord.Value(name: name, value: value, line: logicalLine, binary: binary))
-    }
-}
-
-/// Text forms of AD's binary identifiers, as `ldbsearch` and PowerShell show them.
-public enum BinaryValues {
-    /// `S-1-5-21-…` from a binary SID (revision, count, 48-bit authority, 32-bit little-endian sub-authorities).
-    public static func sid(_ b: [UInt8]) -> String? {
-        guard b.count >= 8, b[0] == 1 else { return nil }
-        let count = Int(b[1])
-        guard b.count == 8 + 4 * count else { return nil }
-        var authority: UInt64 = 0
-        for i in 2..<8 { authority = authority << 8 | UInt64(b[i]) }
-        var text = "S-1-\(authority)"
-        for k in 0..<count {
-            let o = 8 + 4 * k
-            let sub = UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
-            text += "-\(sub)"
-        }
-        return text
-    }
-
-    /// `7d75b28b-c967-4d87-a9da-59988e42d4e1` from a 16-byte GUID (first three fields little-endian).
-    public static func guid(_ b: [UInt8]) -> String? {
-        guard b.count == 16 else { return nil }
-        let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
-        let hex = order.map { b[$0] < 16 ? "0" + String(b[$0], radix: 16) : String(b[$0], radix: 16) }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
-            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
     }
 }
