@@ -248,18 +248,7 @@ public struct MigrationSource: Sendable {
                 return principal
             }
         } catch {
-            if let outgoing {
-                if refused.isSet {
-                    // The destination answered the commit with an error: it registered nothing. The VM comes back.
-                    store.takeBack(vm, from: outgoing)
-                } else {
-                    throw Self.uncertain(vm: vm, destination: target.fqdn, cause: error,
-                                         check: "'\(vm)' is no longer registered on \(hostName ?? localAddress); its state file is kept "
-                                             + "in \(store.outgoingDirectory). Check whether '\(vm)' is registered on \(target.fqdn): if it is, "
-                                             + "delete the kept file; if it is not, move it back to \(store.path(of: vm))")
-                }
-            }
-            throw error
+            throw afterFailedMove(vm, error, outgoing: outgoing, refused: refused.isSet, store: store, destination: target.fqdn)
         }
         // The destination holds the VM now: the let-go copy is deleted.
         if let outgoing { unlink(outgoing) }
@@ -268,6 +257,22 @@ public struct MigrationSource: Sendable {
         return MigrationReport(vm: vm, bytes: size, sha256: hash.map { String($0, radix: 16).leftPadded(2) }.joined(),
                           destinationPrincipal: principal, performance: options.performance, channels: channels,
                           queuedAt: queuedAt)
+    }
+
+    /// The error a failed move of a state file ends with. Let go already (`outgoing`): when the destination refused the
+    /// commit it registered nothing and the VM comes back here; otherwise the outcome is uncertain and the kept file is
+    /// named for the operator.
+    private func afterFailedMove(_ vm: String, _ error: MigrationServiceError, outgoing: String?, refused: Bool, store: VMStore,
+                                 destination: String) -> MigrationServiceError {
+        guard let outgoing else { return error }
+        guard !refused else {
+            store.takeBack(vm, from: outgoing)
+            return error
+        }
+        return Self.uncertain(vm: vm, destination: destination, cause: error,
+                              check: "'\(vm)' is no longer registered on \(hostName ?? localAddress); its state file is kept "
+                                  + "in \(store.outgoingDirectory). Check whether '\(vm)' is registered on \(destination): if it is, "
+                                  + "delete the kept file; if it is not, move it back to \(store.path(of: vm))")
     }
 
     /// Rule P3, in Hyper-V's words (no file paths in what the user sees): `vm` must be a VM of this host.
