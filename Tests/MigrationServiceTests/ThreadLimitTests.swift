@@ -56,7 +56,7 @@ struct PidsCgroup {
 /// Issue #15's shutdown hang: when the process is at its thread limit, a CredSSP connection whose session thread
 /// cannot be made must fail at once (not wait for ever), and SIGTERM must still stop the daemon. A real
 /// `migauth serve` is put in a pids cgroup capped at the threads it has, so the kernel refuses a new one until one ends.
-@Suite("Thread limit: a daemon that cannot make a thread answers and stops", .serialized, .timeLimit(.minutes(3)),
+@Suite("Thread limit: a daemon that cannot make a thread answers and stops", .serialized, .timeLimit(.minutes(6)),
        .enabled(if: PidsCgroup.unavailable == nil, "\(PidsCgroup.unavailable ?? "")"))
 struct ThreadLimitTests {
     /// Threads of process `pid` named `name` (`/proc/<pid>/task/*/comm`).
