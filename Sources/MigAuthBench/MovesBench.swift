@@ -11,30 +11,7 @@ import TestRealm
 /// Usage: `migauth-bench moves [--moves N] [--warm-up W] [--every K] [--kind credssp|kerberos] [--kilobytes S]`
 enum MovesBench {
     static func run(_ arguments: [String]) async throws {
-        var moves = 600
-        var warmUp = 50
-        var every = 100
-        var kind = "credssp"
-        var kilobytes = 256
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            func number() throws -> Int {
-                guard let text = iterator.next(), let value = Int(text), value > 0 else {
-                    throw BenchError("\(argument) needs a positive whole number")
-                }
-                return value
-            }
-            switch argument {
-            case "--moves": moves = try number()
-            case "--warm-up": warmUp = try number()
-            case "--every": every = try number()
-            case "--kilobytes": kilobytes = try number()
-            case "--kind":
-                kind = iterator.next() ?? ""
-                guard ["credssp", "kerberos"].contains(kind) else { throw BenchError("--kind is credssp or kerberos") }
-            default: throw BenchError("unknown option \(argument)")
-            }
-        }
+        let (moves, warmUp, every, kind, kilobytes) = try parse(arguments)
         let loadBefore = ServiceBench.loadAverage()
         try await TestRealm.withRealm { realm in
             let lab = try await BenchRealm.prepare(realm)
@@ -79,17 +56,52 @@ enum MovesBench {
             await destination.stop()
             print("moves: \(moves) sequential \(kind) moves of \(kilobytes) KiB after \(warmUp) to warm up, in-process source and destination (\(String(format: "%.1f", Double(moves) / elapsed)) moves/s)")
             print("load average before: \(loadBefore), after: \(ServiceBench.loadAverage())")
-            print("| moves after warm-up | resident set | growth since warm-up |")
-            print("|---|---|---|")
-            for s in samples {
-                print(String(format: "| %d | %.1f MB | %+.1f MB |", s.moves, Double(s.bytes) / 1e6, Double(s.bytes - base) / 1e6))
+            printSamples(samples, base: base)
+        }
+    }
+
+    /// `--moves N --warm-up W --every K --kind credssp|kerberos --kilobytes S`, with their defaults.
+    static func parse(_ arguments: [String]) throws -> (moves: Int, warmUp: Int, every: Int, kind: String, kilobytes: Int) {
+        var moves = 600
+        var warmUp = 50
+        var every = 100
+        var kind = "credssp"
+        var kilobytes = 256
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            func number() throws -> Int {
+                guard let text = iterator.next(), let value = Int(text), value > 0 else {
+                    throw BenchError("\(argument) needs a positive whole number")
+                }
+                return value
             }
-            // The slope over the second half (the first moves after warm-up still fill caches and pools).
-            let half = samples[samples.count / 2]
-            if let last = samples.last, last.moves > half.moves {
-                print(String(format: "growth over moves %d–%d: %.2f KB per move", half.moves, last.moves,
-                             Double(last.bytes - half.bytes) / 1e3 / Double(last.moves - half.moves)))
+            switch argument {
+            case "--moves": moves = try number()
+            case "--warm-up": warmUp = try number()
+            case "--every": every = try number()
+            case "--kilobytes": kilobytes = try number()
+            case "--kind":
+                kind = iterator.next() ?? ""
+                guard ["credssp", "kerberos"].contains(kind) else { throw BenchError("--kind is credssp or kerberos") }
+            default: throw BenchError("unknown option \(argument)")
             }
+        }
+        return (moves, warmUp, every, kind, kilobytes)
+    }
+
+    /// The resident set at each sample and the slope over the second half.
+    static func printSamples(_ samples: [(moves: Int, bytes: Int)], base: Int) {
+        print("| moves after warm-up | resident set | growth since warm-up |")
+        print("|---|---|---|")
+        for s in samples {
+            print(String(format: "| %d | %.1f MB | %+.1f MB |", s.moves, Double(s.bytes) / 1e6, Double(s.bytes - base) / 1e6))
+        }
+        // The slope over the second half (the first moves after warm-up still fill caches and pools).
+        let half = samples[samples.count / 2]
+        if let last = samples.last, last.moves > half.moves {
+            print(String(format: "growth over moves %d–%d: %.2f KB per move", half.moves, last.moves,
+                         Double(last.bytes - half.bytes) / 1e3 / Double(last.moves - half.moves)))
         }
     }
 }
+

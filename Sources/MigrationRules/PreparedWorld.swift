@@ -163,10 +163,15 @@ public struct PreparedWorld: Sendable {
 
         domainIndex = domains
         domainCount = domainNames.count
+        trusts = Self.trustMatrix(domainNames, directory: dir)
+    }
+
+    /// Whether domain `a` trusts domain `b`, row-major over `domainNames` × `domainNames`.
+    private static func trustMatrix(_ domainNames: [String], directory: Directory) -> [Bool] {
         var trusts: [Bool] = []
         trusts.reserveCapacity(domainNames.count * domainNames.count)
-        for a in domainNames { for b in domainNames { trusts.append(dir.trusts(a, b)) } }
-        self.trusts = trusts
+        for a in domainNames { for b in domainNames { trusts.append(directory.trusts(a, b)) } }
+        return trusts
     }
 
     /// N1 as ``N1Networks`` decides it without a requested address: the address a move to `h` would use.
