@@ -220,16 +220,8 @@ public actor CredSSPClient {
             throw CredSSPError.unexpected("No server key")
         }
         let expected = PublicKeyBinding.server(version: version, nonce: nonce, subjectPublicKey: key)
-        let actual: [UInt8]
-        do {
-            actual = try inner.unwrap(sealed)
-        } catch {
-            throw CredSSPError(.publicKeyMismatch, .messageAltered, "The server's pubKeyAuth cannot be decrypted: \(error)")
-        }
-        guard actual == expected else {
-            throw CredSSPError(.publicKeyMismatch, .messageAltered,
-                               "The server's pubKeyAuth does not match its TLS public key: possible man in the middle")
-        }
+        try PublicKeyBinding.verify(sealed, expected: expected, inner: inner, peer: "server's",
+                                    mismatch: "The server's pubKeyAuth does not match its TLS public key: possible man in the middle")
     }
 
     private func send(_ engine: TLSEngine, _ request: TSRequest) throws -> [UInt8] {

@@ -197,16 +197,8 @@ public actor CredSSPServer {
             nonce = clientNonce
         }
         let expected = PublicKeyBinding.client(version: version, nonce: nonce, subjectPublicKey: key.subjectPublicKey)
-        let actual: [UInt8]
-        do {
-            actual = try inner.unwrap(sealed)
-        } catch {
-            throw CredSSPError(.publicKeyMismatch, .messageAltered, "The client's pubKeyAuth cannot be decrypted: \(error)")
-        }
-        guard actual == expected else {
-            throw CredSSPError(.publicKeyMismatch, .messageAltered,
-                               "The client's pubKeyAuth does not match this server's TLS public key: possible man in the middle")
-        }
+        try PublicKeyBinding.verify(sealed, expected: expected, inner: inner, peer: "client's",
+                                    mismatch: "The client's pubKeyAuth does not match this server's TLS public key: possible man in the middle")
         return nonce
     }
 

@@ -7,6 +7,19 @@ import X509
 /// Versions 5 and later hash the key with the client nonce (the CVE-2018-0886 fix); earlier versions send the
 /// key itself (client) and the key with its first byte incremented (server).
 enum PublicKeyBinding {
+    /// Unwraps the peer's `pubKeyAuth` with the inner context and requires `expected`. `peer` ("client's" or
+    /// "server's") and `mismatch` word the errors (SEC_E_MESSAGE_ALTERED either way).
+    static func verify(_ sealed: [UInt8], expected: [UInt8], inner: any CredSSPInnerAuthenticator, peer: String,
+                       mismatch: String) throws {
+        let actual: [UInt8]
+        do {
+            actual = try inner.unwrap(sealed)
+        } catch {
+            throw CredSSPError(.publicKeyMismatch, .messageAltered, "The \(peer) pubKeyAuth cannot be decrypted: \(error)")
+        }
+        guard actual == expected else { throw CredSSPError(.publicKeyMismatch, .messageAltered, mismatch) }
+    }
+
     static let clientMagic = Array("CredSSP Client-To-Server Binding Hash\0".utf8)
     static let serverMagic = Array("CredSSP Server-To-Client Binding Hash\0".utf8)
 

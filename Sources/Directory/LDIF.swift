@@ -35,10 +35,4 @@ public enum LDIF {
     public static func write(_ records: [LDIFRecord], header: String? = nil) -> String {
         LDIFWriter.write(records, header: header)
     }
-
-    /// ASCII lower-casing (attribute names are ASCII).
-    static func asciiLower(_ s: String) -> String {
-        if !s.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) { return s }
-        return String(decoding: s.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
-    }
 }

@@ -70,7 +70,7 @@ struct LDIFImporter {
 
     mutating func read(_ records: [LDIFRecord]) throws(DirectoryError) {
         for r in records where !r.dn.isEmpty {
-            let classes = r.all("objectClass").map { LDIF.asciiLower($0.value) }
+            let classes = r.all("objectClass").map { ServiceTarget.asciiLower($0.value) }
             let cls = Set(classes)
             if cls.contains("domaindns") {
                 noteDomain(try domainOf(r))
@@ -113,7 +113,7 @@ struct LDIFImporter {
         // AD keeps sAMAccountName unique among a domain's users, computers and groups; a second object of the same
         // name would silently replace the first (and a DC replaced by a member server leaves a domain without one).
         let line = r.first("sAMAccountName")?.line ?? r.line
-        let samKey = d + "\\" + LDIF.asciiLower(sam)
+        let samKey = d + "\\" + ServiceTarget.asciiLower(sam)
         if let first = accountLines[samKey] {
             throw error("sAMAccountName '\(sam)' is used twice in \(d) (lines \(first) and \(line)): account names are unique in a domain",
                         line, "sAMAccountName", status: .alreadyExists)

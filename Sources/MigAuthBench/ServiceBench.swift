@@ -78,7 +78,8 @@ enum ServiceBench {
             | clear TCP over loopback, 1 MiB writes | \(String(format: "%.0f", clear)) MB/s |
             | in-process wrapInPlace + unwrapInPlace, 1 MiB | \(String(format: "%.0f", inProcess)) MB/s |
             """)
-            printRatios(gcm: gcm, memory1: protectedMemory, disk2: protectedDisk2, compressed2: compressed2, memory2: memory2)
+            printRatios(gcm: gcm, protectedMemory: protectedMemory, protectedDisk2: protectedDisk2, compressed2: compressed2,
+                        memory2: memory2)
             print("(\(handshakes) handshakes, \(megabytes) MiB per move, best of \(rounds) moves; load average before: \(loadBefore), after: \(loadAverage()))")
         }
     }
@@ -152,8 +153,8 @@ enum ServiceBench {
     }
 
     /// The protected stream's rates against in-process GCM and against each other.
-    static func printRatios(gcm: Double, memory1: Double?, disk2: Double, compressed2: Double, memory2: [String: Double]) {
-        let protectedMemory = memory1, protectedDisk2 = disk2
+    static func printRatios(gcm: Double, protectedMemory: Double?, protectedDisk2: Double, compressed2: Double,
+                            memory2: [String: Double]) {
         func ratio(_ a: Double?, _ b: Double?) -> String {
             guard let a, let b, b > 0 else { return "n/a" }
             return String(format: "%.2f", a / b)
