@@ -387,10 +387,11 @@ final class OutcomeResolver: Sendable {
             let principal = MigrationServiceNames.hostPrincipal(fqdn: c.fqdn, realm: c.realm)
             let credential: GSSCredential
             do {
-                credential = try GSSCredential.acquire(
+                // A ccache read, and with the client keytab maybe an AS exchange: on GSS's blocking pool.
+                credential = try await GSSCredential.acquire(
                     name: GSSName(principal: principal), usage: .initiate,
-                    store: GSSCredentialStore(ccache: "FILE:\(c.ccacheDirectory)/host-\(c.fqdn).ccache",
-                                              clientKeytab: c.clientKeytab ?? c.keytab))
+                    from: GSSCredentialStore(ccache: "FILE:\(c.ccacheDirectory)/host-\(c.fqdn).ccache",
+                                             clientKeytab: c.clientKeytab ?? c.keytab))
             } catch {
                 throw MigrationServiceError.credentialUnavailable(error, destination: record.destination)
             }

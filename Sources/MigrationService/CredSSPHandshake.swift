@@ -38,7 +38,7 @@ enum CredSSPHandshake {
     /// `credential` gives the service's acceptor credential for the mechanisms asked; it is called once, for SPNEGO
     /// (inside CredSSP) and Kerberos (the sealing context) together.
     static func server(_ conn: FrameConnection, identity: ServiceTLSIdentity, realm: String,
-                       credential: @escaping @Sendable ([GSSMechanism]) throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> SignOnCredentials {
+                       credential: @escaping @Sendable ([GSSMechanism]) async throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> SignOnCredentials {
         let stage = conn.stage
         let delivered: CredSSPCredentials
         let acceptor: GSSCredential
@@ -46,7 +46,7 @@ enum CredSSPHandshake {
             do {
                 // One acceptor credential (one keytab read) for both: SPNEGO inside CredSSP, Kerberos for the
                 // sealing context.
-                acceptor = try credential([.spnego, .kerberos])
+                acceptor = try await credential([.spnego, .kerberos])
             } catch {
                 throw MigrationServiceError.failure(.authentication, error.windowsStatus, stage: stage,
                                                     reason: "The service has no usable keys", detail: error.description, gss: error)

@@ -195,7 +195,7 @@ enum KerberosHandshake {
     /// connection. The caller authorizes and then sends `authResult`. Failures are sent to the
     /// client before they are thrown.
     static func server(_ conn: FrameConnection,
-                       credential: @Sendable () throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
+                       credential: @Sendable () async throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
         do throws(MigrationServiceError) {
             return try await serverSteps(conn, credential: credential)
         } catch {
@@ -205,11 +205,11 @@ enum KerberosHandshake {
     }
 
     private static func serverSteps(_ conn: FrameConnection,
-                                    credential: @Sendable () throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
+                                    credential: @Sendable () async throws(GSSError) -> GSSCredential) async throws(MigrationServiceError) -> Peer {
         let stage = conn.stage
         let acceptorCredential: GSSCredential
         do {
-            acceptorCredential = try credential()
+            acceptorCredential = try await credential()
         } catch {
             throw MigrationServiceError.failure(.authentication, error.windowsStatus, stage: stage,
                                                 reason: "The service has no usable keys", detail: error.description, gss: error)

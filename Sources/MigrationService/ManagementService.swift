@@ -35,9 +35,9 @@ struct CredSSPSignOn: ManagementSignOn {
     func accept(_ conn: FrameConnection, configuration: HostConfiguration) async throws(MigrationServiceError) -> SignedOnUser {
         let principal = MigrationServiceNames.hostPrincipal(fqdn: configuration.fqdn, realm: configuration.realm)
         let keytab = configuration.keytab
-        let credentials = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm) { mechanisms throws(GSSError) in
-            try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
-                                      store: GSSCredentialStore(keytab: keytab))
+        let credentials = try await CredSSPHandshake.server(conn, identity: identity, realm: configuration.realm) { mechanisms async throws(GSSError) in
+            try await GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
+                                            from: GSSCredentialStore(keytab: keytab))
         }
         return SignedOnUser(principal: credentials.principal, onwardCredential: credentials.credential, signOn: credentials)
     }
@@ -54,8 +54,8 @@ struct KerberosSignOn: ManagementSignOn {
         let store = GSSCredentialStore(ccache: "FILE:\(configuration.ccacheDirectory)/host-\(configuration.fqdn).ccache",
                                        keytab: configuration.keytab,
                                        clientKeytab: configuration.clientKeytab ?? configuration.keytab)
-        let peer = try await KerberosHandshake.server(conn) { () throws(GSSError) in
-            try GSSCredential.acquire(name: GSSName(principal: principal), usage: .both, store: store)
+        let peer = try await KerberosHandshake.server(conn) { () async throws(GSSError) in
+            try await GSSCredential.acquire(name: GSSName(principal: principal), usage: .both, from: store)
         }
         return SignedOnUser(principal: peer.principal, onwardCredential: peer.delegatedCredential)
     }

@@ -187,9 +187,10 @@ public final class MigrationDestination: Sendable {
                                                     detail: "offered \(offered.suites.map(\.rawValue)), allowed \(configuration.protection.suites.map(\.rawValue))")
             }
             conn.settings = settings
-            let acceptor = { @Sendable (mechanisms: [GSSMechanism]) throws(GSSError) -> GSSCredential in
-                try GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
-                                          store: GSSCredentialStore(keytab: keytab))
+            // A keytab read: on GSS's blocking pool, not Swift's.
+            let acceptor = { @Sendable (mechanisms: [GSSMechanism]) async throws(GSSError) -> GSSCredential in
+                try await GSSCredential.acquire(name: GSSName(principal: principal), usage: .accept, mechanisms: mechanisms,
+                                                from: GSSCredentialStore(keytab: keytab))
             }
             // Purpose 3 (protocol version 3): a source asking what became of a live move (Kerberos only).
             let (kind, asked) = try await KerberosHandshake.serverHello(
@@ -201,7 +202,7 @@ public final class MigrationDestination: Sendable {
                 user.wipe()
                 return (KerberosHandshake.Peer(principal: user.principal, delegatedCredential: nil), asked)
             }
-            return (try await KerberosHandshake.server(conn) { () throws(GSSError) in try acceptor([.kerberos]) }, asked)
+            return (try await KerberosHandshake.server(conn) { () async throws(GSSError) in try await acceptor([.kerberos]) }, asked)
         } catch {
             if error.kind == .authentication { await log.append(.authenticationFailed(status: error.status)) }
             logger.info("handshake failed: \(PeerText.forLog(error.detail))")

@@ -1,6 +1,5 @@
 import _CryptoExtras
 import Foundation
-import NIOPosix
 import NIOSSL
 import X509
 
@@ -59,22 +58,15 @@ public struct ServiceTLSIdentity: Sendable {
         }
     }
 
-    /// The configured identity, or a generated one; the RSA key generation (tens of milliseconds) runs on NIO's
-    /// blocking thread pool (as file work does), off the event loops and Swift's cooperative pool.
+    /// The configured identity (two file reads), or a generated one (the RSA key generation takes tens of
+    /// milliseconds); either runs on NIO's blocking thread pool (``FileWork``), off the event loops and Swift's
+    /// cooperative pool.
     static func forHost(_ configuration: HostConfiguration) async throws(MigrationServiceError) -> ServiceTLSIdentity {
-        if let certificate = configuration.tlsCertificate, let key = configuration.tlsPrivateKey {
-            return try load(certificate: certificate, privateKey: key)
-        }
+        let configured = configuration.tlsCertificate.flatMap { certificate in configuration.tlsPrivateKey.map { (certificate, $0) } }
         let name = configuration.fqdn
-        let result: Result<ServiceTLSIdentity, MigrationServiceError>
-        do {
-            result = try await NIOThreadPool.singleton.runIfActive {
-                Result { () throws(MigrationServiceError) in try generate(commonName: name) }
-            }
-        } catch {
-            throw .configuration("Cannot make a TLS certificate for \(name): the blocking thread pool is not running (\(error))",
-                                 stage: .source)
+        return try await FileWork.run(.source) { () throws(MigrationServiceError) in
+            if let (certificate, key) = configured { return try load(certificate: certificate, privateKey: key) }
+            return try generate(commonName: name)
         }
-        return try result.get()
     }
 }
