@@ -116,7 +116,7 @@ struct CompressionTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let answer = try await FaultTests.offered(lab, destination, vm: "vm-zbad", size: 2 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             #expect(ChunkCodec.usesZstd(conn.negotiation))
             var frame = ByteBuffer()
@@ -130,6 +130,6 @@ struct CompressionTests {
         #expect(answer?.status == .illegalMessage, "\(String(describing: answer))")
         #expect(await FaultTests.failure(of: "vm-zbad", destination) == .illegalMessage)
         await destination.stop()
-        FaultTests.expectClean(lab, port: port, vm: "vm-zbad")
+        await FaultTests.expectClean(lab, endpoint, vm: "vm-zbad")
     }
 }

@@ -57,12 +57,20 @@ struct FaultTests {
         return nil
     }
 
-    /// After `destination.stop()`: nothing registered or staged, no descriptor left on its files or port.
-    static func expectClean(_ lab: ServiceLab, port: Int, vm: String) {
+    /// After `destination.stop()`: nothing registered or staged, no descriptor left on its files or its
+    /// address and port. Other suites of this process may take the freed port at once (as a listener or as
+    /// a connection's local port), so the check matches address and port and waits a while for a socket on
+    /// them to go; a descriptor the destination leaked stays, and the check fails.
+    static func expectClean(_ lab: ServiceLab, _ endpoint: ServiceEndpoint, vm: String) async {
         #expect(!lab.destinationVMs.contains(vm))
         #expect(lab.destinationVMs.stagingFiles().isEmpty)
         #expect(openFiles(under: lab.directory).isEmpty, "\(openFiles(under: lab.directory))")
-        #expect(openSockets(port: port) == 0)
+        var open = openSockets(endpoint)
+        for _ in 0..<50 where open != 0 {
+            try? await Task.sleep(for: .milliseconds(100))
+            open = openSockets(endpoint)
+        }
+        #expect(open == 0, "sockets of this process on \(endpoint) 5 s after the destination stopped")
     }
 
     /// The error the destination answers to `frames` (written raw right after connecting).
@@ -83,7 +91,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let unknownKind = try await Self.answer(to: [0, 0, 0, 4, 0x77, 1, 2, 3], lab, destination)
         #expect(unknownKind?.status == .illegalMessage)
         #expect(unknownKind?.stage == .destination)
@@ -95,9 +103,9 @@ struct FaultTests {
         #expect(oversized?.detail.contains("frame length 2147483647") == true, "\(String(describing: oversized))")
         let empty = try await Self.answer(to: [0, 0, 0, 0], lab, destination)
         #expect(empty?.status == .illegalMessage)
-        #expect(openSockets(port: port) >= 1, "the listener itself is visible to the check")
+        #expect(openSockets(endpoint) >= 1, "the listener itself is visible to the check")
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "none")
+        await Self.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("a garbage context token is refused with SEC_E_INVALID_TOKEN (0x80090308), a token of an unknown mechanism with SEC_E_SECPKG_NOT_FOUND (0x80090305)",
@@ -111,7 +119,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             try await conn.sendClear(.hello(minVersion: 1, maxVersion: 1, purpose: .migration, authentication: .kerberos))
             guard case .helloAck = try await conn.receive() else { throw .protocolViolation("no helloAck", stage: .source) }
@@ -127,7 +135,7 @@ struct FaultTests {
         #expect(error?.stage == .destination)
         #expect(error?.detail.contains("gss_accept_sec_context") == true, "\(String(describing: error))")
         #expect(events == [.authenticationFailed(status: expected)])
-        Self.expectClean(lab, port: port, vm: "none")
+        await Self.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("a silent peer is closed when it has not authenticated within the handshake timeout")
@@ -142,7 +150,7 @@ struct FaultTests {
         }
         #expect(error?.kind == .connectionLost, "\(String(describing: error))")
         await destination.stop()
-        Self.expectClean(lab, port: endpoint.port, vm: "none")
+        await Self.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("a hello with another protocol version is refused with ERROR_REVISION_MISMATCH")
@@ -150,7 +158,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let error = try await Self.raw(lab, destination) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             try await conn.sendClear(.hello(minVersion: 3, maxVersion: 4, purpose: .migration, authentication: .kerberos))
             do throws(MigrationServiceError) { _ = try await conn.receive(); return nil } catch { return error }
@@ -158,7 +166,7 @@ struct FaultTests {
         #expect(error?.status == .revisionMismatch)
         #expect(error?.detail.contains("client speaks 3…4, server speaks 1…2") == true)
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "none")
+        await Self.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("a truncated frame and a peer closing mid-handshake leave the destination serving and clean")
@@ -166,7 +174,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         try await Self.raw(lab, destination) { conn throws(MigrationServiceError) in
             try await conn.write([ByteBuffer(bytes: [0, 0, 0, 100, 1, 2, 3])])  // then closes
         }
@@ -180,7 +188,7 @@ struct FaultTests {
         await destination.stop()
         let arrived = lab.contents(lab.destinationVMs, "vm-after") == bytes
         #expect(arrived)
-        Self.expectClean(lab, port: port, vm: "none")
+        await Self.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("a replayed sealed chunk is rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered", arguments: ProtectionSuite.allCases)
@@ -188,7 +196,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let answer = try await Self.offered(lab, destination, vm: "vm-replay", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             let first = try Self.chunkFrame(conn, sequence: 0)
             try await conn.write(first)
@@ -198,7 +206,7 @@ struct FaultTests {
         #expect(answer?.status == .outOfSequence, "\(String(describing: answer))")
         #expect(await Self.failure(of: "vm-replay", destination) == .outOfSequence)
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "vm-replay")
+        await Self.expectClean(lab, endpoint, vm: "vm-replay")
     }
 
     @Test("reordered sealed chunks are rejected (SEC_E_OUT_OF_SEQUENCE); nothing is registered", arguments: ProtectionSuite.allCases)
@@ -206,7 +214,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let answer = try await Self.offered(lab, destination, vm: "vm-reorder", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             let first = try Self.chunkFrame(conn, sequence: 0)
             let second = try Self.chunkFrame(conn, sequence: 1)
@@ -216,7 +224,7 @@ struct FaultTests {
         }
         #expect(answer?.status == .outOfSequence, "\(String(describing: answer))")
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "vm-reorder")
+        await Self.expectClean(lab, endpoint, vm: "vm-reorder")
     }
 
     @Test("an altered sealed chunk is rejected (SEC_E_MESSAGE_ALTERED); nothing is registered", arguments: ProtectionSuite.allCases)
@@ -224,7 +232,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let answer = try await Self.offered(lab, destination, vm: "vm-altered", size: 3 * 65536, suite: suite) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             var frame = try Self.chunkFrame(conn, sequence: 0)
             let index = frame[1].readerIndex + 1000
@@ -235,7 +243,7 @@ struct FaultTests {
         #expect(answer?.status == .messageAltered, "\(String(describing: answer))")
         #expect(answer?.kind == .integrity)
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "vm-altered")
+        await Self.expectClean(lab, endpoint, vm: "vm-altered")
     }
 
     @Test("a management hello on the migration port is refused")
@@ -257,13 +265,13 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         try await Self.offered(lab, destination, vm: "vm-cut", size: 3 * 65536) { conn throws(MigrationServiceError) in
             try await conn.write(Self.chunkFrame(conn, sequence: 0))
         }
         #expect(await Self.failure(of: "vm-cut", destination) == .connectionReset)
         await destination.stop()
-        Self.expectClean(lab, port: port, vm: "vm-cut")
+        await Self.expectClean(lab, endpoint, vm: "vm-cut")
     }
 
     @Test("a destination that dies mid-stream: the move fails, the VM stays whole on the source")
@@ -271,7 +279,7 @@ struct FaultTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         let bytes = try lab.createVM("vm-dies", size: 2 * 1024 * 1024)
         let error = await #expect(throws: MigrationServiceError.self) {
             try await lab.source.move(vm: "vm-dies", to: lab.target(destination), credential: lab.userCredential(),
@@ -283,7 +291,7 @@ struct FaultTests {
         let whole = lab.contents(lab.sourceVMs, "vm-dies") == bytes
         #expect(whole)
         #expect(await Self.failure(of: "vm-dies", destination) != nil, "the destination recorded the failed migration")
-        Self.expectClean(lab, port: port, vm: "vm-dies")
+        await Self.expectClean(lab, endpoint, vm: "vm-dies")
     }
 }
 
@@ -294,21 +302,23 @@ func openFiles(under directory: String) -> [String] {
         .filter { $0.hasPrefix(directory) }
 }
 
-/// TCP sockets of this process whose local or remote port is `port` (from /proc/net/tcp).
-func openSockets(port: Int) -> Int {
+/// TCP sockets of this process whose local or remote end is `endpoint`, an IPv4 address (from /proc/net/tcp,
+/// where an end reads as the address's four bytes in host order and the port, in hexadecimal).
+func openSockets(_ endpoint: ServiceEndpoint) -> Int {
     let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     let inodes = Set(fds.compactMap { fd -> String? in
         guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
               link.hasPrefix("socket:[") else { return nil }
         return String(link.dropFirst(8).dropLast())
     })
-    let hexPort = String(format: "%04X", port)
+    let bytes = endpoint.address.split(separator: ".").compactMap { UInt8($0) }
+    guard bytes.count == 4 else { return -1 }  // not IPv4: the caller's check fails
+    let end = bytes.reversed().map { String(format: "%02X", $0) }.joined() + String(format: ":%04X", endpoint.port)
     let table = readProcFile("/proc/net/tcp")
     return table.split(separator: "\n").dropFirst().filter { line in
         let f = line.split(separator: " ")
         guard f.count > 9 else { return false }
-        let ports = [f[1], f[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
-        return ports.contains(hexPort) && inodes.contains(String(f[9]))
+        return (f[1] == end || f[2] == end) && inodes.contains(String(f[9]))
     }.count
 }
 

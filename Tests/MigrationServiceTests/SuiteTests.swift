@@ -94,7 +94,7 @@ struct SuiteTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         // Truncated: 100 bytes cut from the ciphertext, the length fixed up to match.
         let truncated = try await FaultTests.offered(lab, destination, vm: "vm-trunc", size: 3 * 65536) { conn throws(MigrationServiceError) -> MigrationServiceError? in
             var frame = try FaultTests.chunkFrame(conn, sequence: 0)
@@ -124,7 +124,7 @@ struct SuiteTests {
         #expect(wrong?.status == .illegalMessage, "\(String(describing: wrong))")
         #expect(wrong?.detail.contains("suite 1 frame on a suite 2 connection") == true, "\(String(describing: wrong))")
         await destination.stop()
-        for vm in ["vm-trunc", "vm-drop", "vm-wrong"] { FaultTests.expectClean(lab, port: port, vm: vm) }
+        for vm in ["vm-trunc", "vm-drop", "vm-wrong"] { await FaultTests.expectClean(lab, endpoint, vm: vm) }
     }
 
     /// A hand-made client opening: `sent` goes on the wire, the transcript (hence the channel
@@ -160,7 +160,7 @@ struct SuiteTests {
         let lab = try await ServiceLab.make()
         defer { lab.remove() }
         let destination = try await lab.startDestination()
-        let port = try requireEndpoint(destination).port
+        let endpoint = try requireEndpoint(destination)
         @Sendable func offer(_ chosen: UInt8, _ offered: [UInt8]) -> SuiteOffer {
             SuiteOffer(chosen: chosen, offered: offered, nonce: [UInt8](repeating: 9, count: 16),
                        migrationID: ConnectionBinding.none.migrationID, channel: 0)
@@ -187,7 +187,7 @@ struct SuiteTests {
         let honest = try await Self.forgedOpening(lab, destination) { _ in (offer(2, [2, 1]), offer(2, [2, 1]), nil) }
         #expect(honest == nil, "\(String(describing: honest))")
         await destination.stop()
-        FaultTests.expectClean(lab, port: port, vm: "none")
+        await FaultTests.expectClean(lab, endpoint, vm: "none")
     }
 
     @Test("suite 2's keys are bound to the migration: an offer for another migration id is refused")
