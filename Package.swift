@@ -48,6 +48,9 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         // migauth serve: ServiceGroup, graceful shutdown on SIGTERM/SIGINT, SIGHUP reloads.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // TestRealm: child programs (KDCs, slapd, kinit, daemons) started and awaited; FilePath/FileDescriptor.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C stays here: the module map over MIT GSSAPI/krb5 and one small shim header.
@@ -69,7 +72,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         // RFC 2849 syntax only (no schema, no C): read by Directory's importer and TestRealm's directory queries.
         .target(name: "LDIFFormat", swiftSettings: swiftSettings),
-        .target(name: "TestRealm", dependencies: ["LDIFFormat", .product(name: "Logging", package: "swift-log")],
+        .target(name: "TestRealm", dependencies: ["LDIFFormat", .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "Subprocess", package: "swift-subprocess"),
+                                                  .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: swiftSettings),
         .target(name: "Directory", dependencies: ["LDIFFormat", "WindowsStatus"], swiftSettings: swiftSettings),
         .target(name: "Hosts", dependencies: ["Directory", "MigrationVocabulary", "WindowsStatus"], swiftSettings: swiftSettings),

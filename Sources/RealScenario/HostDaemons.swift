@@ -44,7 +44,7 @@ actor HostDaemons {
         let output = e.directory + "/serve.out"
         try? FileManager.default.removeItem(atPath: output)
         let realm = realms[e.domain] ?? fallback
-        let process = try realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output,
+        let process = try await realm.launch(executable, ["serve", "--config", e.configuration], outputPath: output,
                                        extraEnvironment: e.krb5Config.map { ["KRB5_CONFIG": $0] } ?? [:])
         let daemon = Daemon(key: key, process: process, output: output)
         daemons[key] = daemon

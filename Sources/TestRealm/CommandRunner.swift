@@ -31,7 +31,7 @@ struct CommandRunner: Sendable {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)
         }
-        let child = try ChildProcess(
+        let child = try await ChildProcess(
             executable: executable, arguments: arguments,
             environment: environment.merging(extraEnvironment) { $1 },
             input: input.map { Data($0.utf8) }, inputDirectory: scratchDirectory,

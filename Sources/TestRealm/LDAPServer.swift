@@ -78,7 +78,7 @@ final class LDAPServer: Sendable {
             let uri = "ldap://\(host):\(port)/"
             let (executable, arguments) = ChildProcess.dyingWithParent(
                 "/usr/sbin/slapd", ["-f", base + "/slapd.conf", "-h", uri + " " + socketURI, "-d", "256"])
-            let child = try ChildProcess(
+            let child = try await ChildProcess(
                 executable: executable, arguments: arguments,
                 environment: runner.environment, standardOutputPath: output + ".stdout", standardErrorPath: output)
             CleanupRegistry.shared.register(realm: realmID, directory: nil, pid: child.pid)

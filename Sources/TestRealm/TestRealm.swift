@@ -383,12 +383,12 @@ public actor TestRealm {
     /// this process dies. The caller owns it: end it with ``ChildProcess/stop(grace:)``.
     /// `extraEnvironment` replaces or adds variables (e.g. `KRB5_CONFIG` of a trust configuration).
     public nonisolated func launch(_ executable: String, _ arguments: [String], outputPath: String? = nil,
-                                   dieWithParent: Bool = true, extraEnvironment: [String: String] = [:]) throws -> ChildProcess {
+                                   dieWithParent: Bool = true, extraEnvironment: [String: String] = [:]) async throws -> ChildProcess {
         let output = outputPath ?? (files.directory + "/" + Self.fileSafe((executable as NSString).lastPathComponent)
                                     + "-" + UUID().uuidString.prefix(8) + ".out")
         let (path, argv) = dieWithParent ? ChildProcess.dyingWithParent(executable, arguments)
                                          : (executable, arguments)
-        return try ChildProcess(executable: path, arguments: argv,
+        return try await ChildProcess(executable: path, arguments: argv,
                                 environment: runner.environment.merging(extraEnvironment) { $1 },
                                 standardOutputPath: output, standardErrorPath: output)
     }
@@ -519,7 +519,7 @@ public actor TestRealm {
         let logStart = CommandRunner.read(files.kdcLog).utf8.count
         let (executable, arguments) = ChildProcess.dyingWithParent(
             "/usr/sbin/krb5kdc", ["-n", "-r", realm, "-P", files.kdcPIDFile])
-        let child = try ChildProcess(
+        let child = try await ChildProcess(
             executable: executable, arguments: arguments,
             environment: runner.environment, standardOutputPath: files.kdcOutput,
             standardErrorPath: files.kdcOutput + ".err")

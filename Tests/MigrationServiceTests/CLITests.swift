@@ -26,7 +26,7 @@ struct CLITests {
     static func run(_ args: [String], _ lab: ServiceLab, environment: [String: String]) async throws -> (Int32, String, String) {
         let id = UUID().uuidString
         let out = "\(lab.directory)/\(id).out", err = "\(lab.directory)/\(id).err"
-        let child = try ChildProcess(executable: migauth, arguments: args, environment: environment,
+        let child = try await ChildProcess(executable: migauth, arguments: args, environment: environment,
                                      standardOutputPath: out, standardErrorPath: err)
         let state = await child.wait()
         return (state.status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
@@ -67,7 +67,7 @@ struct CLITests {
         try sourceConfiguration(lab).save(sourceFile)
         let out = lab.directory + "/serve.out"
         let env = Self.environment(lab.realm)
-        let daemon = try ChildProcess(executable: Self.migauth, arguments: ["serve", "--config", destinationFile],
+        let daemon = try await ChildProcess(executable: Self.migauth, arguments: ["serve", "--config", destinationFile],
                                       environment: env, standardOutputPath: out,
                                       standardErrorPath: lab.directory + "/serve.err")
         let ready = try await Self.line(in: out, startingWith: "READY ")
@@ -116,7 +116,7 @@ struct CLITests {
         try source.save(sourceFile)
         let out = lab.directory + "/source-serve.out"
         let env = Self.environment(lab.realm)
-        let daemon = try ChildProcess(executable: Self.migauth, arguments: ["serve", "--config", sourceFile],
+        let daemon = try await ChildProcess(executable: Self.migauth, arguments: ["serve", "--config", sourceFile],
                                       environment: env, standardOutputPath: out,
                                       standardErrorPath: lab.directory + "/source-serve.err")
         let ready = try await Self.line(in: out, startingWith: "READY ")

@@ -233,7 +233,7 @@ struct CommitWindowKillTests {
 
             let ccache = try await lab.realm.kinit(lab.user, password: lab.userPassword)
             let cliOutput = lab.directory + "/migrate.log"
-            let cli = try ChildProcess(
+            let cli = try await ChildProcess(
                 executable: CLITests.migauth,
                 arguments: ["migrate", "--vm", vm, "--to", lab.destinationFQDN, "--endpoint", "127.0.0.1:\(link.port)",
                             "--ccache", ccache, "--performance", "tcpip", "--via", source.management,

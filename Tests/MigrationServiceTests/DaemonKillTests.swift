@@ -42,7 +42,7 @@ final class ServedDestinationLab: @unchecked Sendable {
     /// Starts the destination daemon: the process, its stdout and stderr paths, and the move's target.
     func serve(_ tag: String) async throws -> (ChildProcess, String, String, MigrationTarget) {
         let out = "\(lab.directory)/\(tag).out", err = "\(lab.directory)/\(tag).err"
-        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", file],
+        let daemon = try await ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", file],
                                       environment: CLITests.environment(lab.realm), standardOutputPath: out,
                                       standardErrorPath: err)
         daemons.append(daemon)

@@ -47,7 +47,7 @@ struct ServedSourceLab {
         let out = lab.directory + "/source-serve.out", err = lab.directory + "/source-serve.err"
         let environment = CLITests.environment(lab.realm)
         let serveArguments = ["serve", "--config", file, "--shutdown-grace", String(grace)]
-        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: serveArguments,
+        let daemon = try await ChildProcess(executable: CLITests.migauth, arguments: serveArguments,
                                       environment: environment, standardOutputPath: out, standardErrorPath: err)
         let ready = try await CLITests.line(in: out, startingWith: "READY ")
         let management = try #require(ready.split(separator: " ").first { $0.hasPrefix("management=") }?.dropFirst(11))
@@ -60,7 +60,7 @@ struct ServedSourceLab {
     /// management endpoint.
     func serveAgain(_ tag: String) async throws -> (ChildProcess, String, String, String) {
         let out = "\(lab.directory)/\(tag).out", err = "\(lab.directory)/\(tag).err"
-        let daemon = try ChildProcess(executable: CLITests.migauth, arguments: serveArguments, environment: environment,
+        let daemon = try await ChildProcess(executable: CLITests.migauth, arguments: serveArguments, environment: environment,
                                       standardOutputPath: out, standardErrorPath: err)
         let ready: String
         do {
@@ -78,7 +78,7 @@ struct ServedSourceLab {
         let ccache = try await lab.realm.kinit(lab.user, password: lab.userPassword)
         let id = UUID().uuidString
         let out = "\(lab.directory)/\(id).out", err = "\(lab.directory)/\(id).err"
-        let child = try ChildProcess(
+        let child = try await ChildProcess(
             executable: CLITests.migauth,
             arguments: ["migrate", "--vm", vm, "--to", lab.destinationFQDN,
                         "--endpoint", try requireEndpoint(destination).description, "--via", via ?? management,

@@ -56,7 +56,7 @@ struct FaultMatrixTests {
 
     static func serve(_ config: String, _ lab: ServiceLab, _ env: [String: String], tag: String) async throws -> Daemon {
         let output = "\(lab.directory)/\(tag).log"
-        let process = try ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", config],
+        let process = try await ChildProcess(executable: CLITests.migauth, arguments: ["serve", "--config", config],
                                        environment: env, standardOutputPath: output, standardErrorPath: output)
         let ready = try await CLITests.line(in: output, startingWith: "READY ")
         func field(_ name: String) -> String {
@@ -133,7 +133,7 @@ struct FaultMatrixTests {
         args += remote ? ["--via", source?.management ?? "", "--source-fqdn", lab.sourceFQDN, "--realm", lab.realmName]
                        : ["--from-config", sourceFile]
         let cliOutput = lab.directory + "/migrate.log"
-        let cli = try ChildProcess(executable: CLITests.migauth, arguments: args, environment: env,
+        let cli = try await ChildProcess(executable: CLITests.migauth, arguments: args, environment: env,
                                    standardOutputPath: cliOutput, standardErrorPath: cliOutput)
 
         // Wait for the phase (or for the CLI to end first, which fails the cell below).

@@ -152,7 +152,7 @@ struct NetnsDeployTests {
         try NetnsLab.relayScript.write(toFile: script, atomically: true, encoding: .utf8)
         let relayOut = lab.directory + "/relay.out"
         let (relayExe, relayArgs) = ChildProcess.dyingWithParent("/usr/bin/python3", [script, String(lab.realm.kdcPort), net.a, net.b])
-        processes.append(try ChildProcess(executable: relayExe, arguments: relayArgs, environment: ["PATH": "/usr/bin:/bin"],
+        processes.append(try await ChildProcess(executable: relayExe, arguments: relayArgs, environment: ["PATH": "/usr/bin:/bin"],
                                           standardOutputPath: relayOut, standardErrorPath: lab.directory + "/relay.err"))
         var relayPort = ""
         for _ in 0..<200 where relayPort.isEmpty {
@@ -189,16 +189,16 @@ struct NetnsDeployTests {
             authenticationType: .kerberos,  // Kerberos sign-ons and moves (the default is CredSSP, as in Hyper-V)
             qemu: QEMUHostSettings(binary: QEMULab.binary, runDirectory: lab.directory + "/d"))
         try destination.save(destinationFile)
-        func serve(_ namespace: String, _ file: String, _ name: String) throws -> (ChildProcess, String, String) {
+        func serve(_ namespace: String, _ file: String, _ name: String) async throws -> (ChildProcess, String, String) {
             let out = "\(lab.directory)/\(name).out", err = "\(lab.directory)/\(name).err"
             let (exe, args) = NetnsLab.inside(namespace, CLITests.migauth, ["serve", "--config", file])
-            let p = try ChildProcess(executable: exe, arguments: args, environment: environment,
+            let p = try await ChildProcess(executable: exe, arguments: args, environment: environment,
                                      standardOutputPath: out, standardErrorPath: err)
             processes.append(p)
             return (p, out, err)
         }
-        let (sourceDaemon, sourceOut, sourceErr) = try serve(net.a, sourceFile, "source")
-        let (destinationDaemon, destinationOut, destinationErr) = try serve(net.b, destinationFile, "destination")
+        let (sourceDaemon, sourceOut, sourceErr) = try await serve(net.a, sourceFile, "source")
+        let (destinationDaemon, destinationOut, destinationErr) = try await serve(net.b, destinationFile, "destination")
         let sourceReady = try await CLITests.line(in: sourceOut, startingWith: "READY ")
         let destinationReady = try await CLITests.line(in: destinationOut, startingWith: "READY ")
         #expect(sourceReady.hasPrefix("READY migration=\(NetnsLab.sourceAddress):"))
@@ -215,7 +215,7 @@ struct NetnsDeployTests {
                 "migrate", "--vm", vm, "--to", lab.destinationFQDN, "--endpoint", String(migration), "--via", String(management),
                 "--source-fqdn", lab.sourceFQDN, "--realm", lab.realmName, "--ccache", ccache,
                 "--local-address", NetnsLab.destinationAddress])
-            let p = try ChildProcess(executable: exe, arguments: args, environment: environment,
+            let p = try await ChildProcess(executable: exe, arguments: args, environment: environment,
                                      standardOutputPath: out, standardErrorPath: err)
             processes.append(p)
             let state = await p.wait()

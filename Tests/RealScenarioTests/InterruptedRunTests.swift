@@ -32,8 +32,8 @@ struct InterruptedRunTests {
         static func realmDirectories(in tmp: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("testrealm-") }
         }
-        func start(_ name: String) throws -> ChildProcess {
-            try ChildProcess(executable: RealTestPaths.migauth, arguments: ["scenario", "run", "--real", file],
+        func start(_ name: String) async throws -> ChildProcess {
+            try await ChildProcess(executable: RealTestPaths.migauth, arguments: ["scenario", "run", "--real", file],
                              environment: ["TMPDIR": tmp, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
                              standardOutputPath: tmp + "/../\(name).out", standardErrorPath: tmp + "/../\(name).err")
         }
@@ -98,7 +98,7 @@ struct InterruptedRunTests {
     func signalCleansUp(_ signal: Int32) async throws {
         let (lab, base) = try Self.makeLab()
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let run = try lab.start("run")
+        let run = try await lab.start("run")
         let dir = try await lab.waitForRealm(run, name: "run", thenSend: signal)
         #expect(!dir.isEmpty)
         let end = await run.wait()
@@ -110,13 +110,13 @@ struct InterruptedRunTests {
     func nextRunRemovesWhatAKilledRunLeft() async throws {
         let (lab, base) = try Self.makeLab()
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let killed = try lab.start("killed")
+        let killed = try await lab.start("killed")
         let dir = try await lab.waitForRealm(killed, name: "killed", thenSend: SIGKILL)
         _ = await killed.wait()
         #expect(lab.realmDirectories() == [dir])
         #expect(FileManager.default.fileExists(atPath: lab.tmp + "/" + dir + "/hosts/testserver01/host.json"))
         // The next run removes it before it starts its own realm, and says so on stderr.
-        let next = try lab.start("next")
+        let next = try await lab.start("next")
         let nextDir = try await Self.waitForAnother(lab, besides: dir, run: next)
         #expect(lab.realmDirectories() == [nextDir])
         let stderr = (try? String(contentsOfFile: lab.tmp + "/../next.err", encoding: .utf8)) ?? ""

@@ -10,7 +10,7 @@ import Testing
         let keytab = try await realm.exportKeytab(["gsstest/hosta.test"])
         let port = try LoopbackPort.free()
         let output = realm.directory + "/gss-server.out"
-        let server = try realm.launch("/usr/bin/gss-server",
+        let server = try await realm.launch("/usr/bin/gss-server",
                                       ["-port", "\(port)", "-keytab", keytab, "gsstest@hosta.test"],
                                       outputPath: output)
         #expect(server.isRunning)
@@ -26,15 +26,15 @@ import Testing
     @Test func shortProgramExitStatusAndInput() async throws {
         let output = NSTemporaryDirectory() + "/testrealm-cat-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let child = try ChildProcess(executable: "/bin/cat", arguments: [], environment: [:],
+        let child = try await ChildProcess(executable: "/bin/cat", arguments: [], environment: [:],
                                      input: Data("hello\n".utf8), standardOutputPath: output)
         let exit = await child.wait()
         #expect(!exit.signaled && exit.status == 0)
         #expect(FileManager.default.contents(atPath: output) == Data("hello\n".utf8))
-        let failing = try ChildProcess(executable: "/bin/false", arguments: [], environment: [:])
+        let failing = try await ChildProcess(executable: "/bin/false", arguments: [], environment: [:])
         #expect(await failing.wait().status == 1)
-        #expect(throws: TestRealmError.self) {
-            _ = try ChildProcess(executable: "/nonexistent/program", arguments: [], environment: [:])
+        await #expect(throws: TestRealmError.self) {
+            _ = try await ChildProcess(executable: "/nonexistent/program", arguments: [], environment: [:])
         }
     }
 }
