@@ -15,8 +15,8 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     private var started = false
     private var stopping = false
     private var threadID: pthread_t?
-    /// Sessions (actors) currently assigned to this thread; guarded by the shared set's mutex (``pool``).
-    fileprivate var sessions = 0
+    /// Sessions (actors) currently assigned to this thread (a hint for choosing the least busy thread).
+    fileprivate let sessions = Atomic<Int>(0)
 
     /// The thread's name (`/proc/self/task/*/comm`): ``sharedName`` for the shared set.
     private let name: String
@@ -28,44 +28,24 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     // MARK: The shared set
 
     /// How many shared threads at most: enough for the cores, and for a few sign-ons waiting on a KDC at once.
-    static let poolSize = max(4, ProcessInfo.processInfo.activeProcessorCount)
+    static var poolSize: Int { CredSSPThreadSet.shared.size }
 
-    /// The shared threads started so far.
-    private static let pool = Mutex<[CredSSPSessionThread]>([])
+    /// A thread of the shared set for a new session (``CredSSPThreadSet/assign()``); ``release()`` it at the end.
+    static func assign() throws(CredSSPError) -> CredSSPSessionThread { try CredSSPThreadSet.shared.assign() }
 
-    /// The shared thread with the fewest sessions, starting a new one while there are fewer than ``poolSize``;
-    /// call ``release()`` when the session ends. Throws when no thread exists and none can be started (the
-    /// process is at its thread limit), so a connection fails at once instead of waiting for ever.
-    static func assign() throws(CredSSPError) -> CredSSPSessionThread {
-        try pool.withLock { threads throws(CredSSPError) -> CredSSPSessionThread in
-            let idle = threads.min { $0.sessions < $1.sessions }
-            let chosen: CredSSPSessionThread
-            if let idle, idle.sessions == 0 || threads.count >= poolSize {
-                chosen = idle
-            } else {
-                let thread = CredSSPSessionThread(name: sharedName)
-                if thread.start() {
-                    threads.append(thread)
-                    chosen = thread
-                } else if let idle {
-                    chosen = idle  // at the thread limit: share a running thread
-                } else {
-                    throw CredSSPError(.invalidState, .insufficientMemory,
-                                       "Cannot start a CredSSP session thread: the process is at its thread limit")
-                }
-            }
-            chosen.sessions += 1
-            return chosen
-        }
-    }
+    /// The shared threads started so far (tests).
+    static var startedThreads: Int { CredSSPThreadSet.shared.count }
 
     /// Ends one session's use of a shared thread (the thread itself stays for later sessions).
     func release() {
-        Self.pool.withLock { _ in sessions = max(0, sessions - 1) }
+        sessions.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    /// The shared threads started so far (tests).
-    static var startedThreads: Int { pool.withLock { $0.count } }
+    /// A new thread named `name`, started; nil when the system refuses a new thread.
+    static func started(name: String = sharedName) -> CredSSPSessionThread? {
+        let thread = CredSSPSessionThread(name: name)
+        return thread.start() ? thread : nil
+    }
 
     // MARK: Executor
 
@@ -81,7 +61,7 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
 
     /// Starts the thread (once); false when the system refuses a new thread.
     @discardableResult
-    private func start() -> Bool {
+    fileprivate func start() -> Bool {
         condition.lock()
         defer { condition.unlock() }
         if started { return true }
@@ -155,4 +135,67 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
             for job in batch { job.runSynchronously(on: executor) }
         }
     }
+}
+
+/// At most `size` session threads shared by all CredSSP sessions (``shared``), started on demand or all at once
+/// (``startAll()``, which a server calls before it accepts connections: see ``CredSSPThreads``).
+final class CredSSPThreadSet: Sendable {
+    static let shared = CredSSPThreadSet(size: max(4, ProcessInfo.processInfo.activeProcessorCount))
+
+    let size: Int
+    private let threads = Mutex<[CredSSPSessionThread]>([])
+    private let makeThread: @Sendable () -> CredSSPSessionThread?
+
+    /// `makeThread` starts a thread, nil when the system refuses one (tests give one that refuses).
+    init(size: Int, makeThread: @escaping @Sendable () -> CredSSPSessionThread? = { CredSSPSessionThread.started() }) {
+        self.size = size
+        self.makeThread = makeThread
+    }
+
+    /// The threads started so far.
+    var count: Int { threads.withLock { $0.count } }
+
+    /// Starts threads until there are `size` or the system refuses one; the number running then.
+    @discardableResult
+    func startAll() -> Int {
+        threads.withLock { threads in
+            while threads.count < size, let thread = makeThread() { threads.append(thread) }
+            return threads.count
+        }
+    }
+
+    /// The thread with the fewest sessions, starting a new one while there are fewer than `size` and none is idle.
+    /// Throws when no thread exists and none can be started (the process is at its thread limit), so a connection
+    /// fails at once instead of waiting for ever; at the limit with threads running, a running one is shared.
+    func assign() throws(CredSSPError) -> CredSSPSessionThread {
+        try threads.withLock { threads throws(CredSSPError) -> CredSSPSessionThread in
+            let least = threads.min { $0.sessions.load(ordering: .relaxed) < $1.sessions.load(ordering: .relaxed) }
+            let chosen: CredSSPSessionThread
+            if let least, least.sessions.load(ordering: .relaxed) == 0 || threads.count >= size {
+                chosen = least
+            } else if let thread = makeThread() {
+                threads.append(thread)
+                chosen = thread
+            } else if let least {
+                chosen = least  // at the thread limit: share a running thread
+            } else {
+                throw CredSSPError(.invalidState, .insufficientMemory,
+                                   "Cannot start a CredSSP session thread: the process is at its thread limit")
+            }
+            chosen.sessions.wrappingAdd(1, ordering: .relaxed)
+            return chosen
+        }
+    }
+}
+
+/// The threads CredSSP clients and servers run on.
+public enum CredSSPThreads {
+    /// Starts all of them now (later calls start only those missing) and returns how many run. A server calls this
+    /// before it accepts connections: afterwards no CredSSP session creates a thread, so a process held at its thread
+    /// limit (a pids cgroup, `ulimit -u`) still serves CredSSP, and no session takes the place of a thread the
+    /// runtime needs back (Swift's cooperative pool waits, in the enqueuing thread, until it can make a worker).
+    /// Without it, threads start at the first sessions, and a session that cannot get any fails at once with
+    /// SEC_E_INSUFFICIENT_MEMORY.
+    @discardableResult
+    public static func start() -> Int { CredSSPThreadSet.shared.startAll() }
 }

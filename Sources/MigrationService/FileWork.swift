@@ -1,3 +1,4 @@
+import CredSSP
 import GSS
 import NIOCore
 import NIOPosix
@@ -46,11 +47,13 @@ enum FileWork {
 /// Every thread pool a listener's connections use, started before the listener binds. NIO stops the process (a
 /// precondition) when it cannot create a pool thread, so a pool started lazily — at the first sign-on or the first
 /// file write — would crash a daemon that has reached its thread limit (a pids cgroup, `ulimit -u`) instead of
-/// letting it refuse or serve with the threads it has. After this only CredSSP's session threads are made on
-/// demand, and their creation fails softly (SEC_E_INSUFFICIENT_MEMORY, or a running one is shared).
+/// letting it refuse or serve with the threads it has. CredSSP's session threads start here too, so after this no
+/// code of ours makes a thread: at a kernel cap, a session never takes the place of a worker Swift's cooperative pool
+/// needs back (docs/credssp.md).
 enum ServingThreads {
     static func start() {
         GSSThreadPool.start()  // KDC calls: sign-on, S4U2Proxy, host tickets
         FileWork.startPool()   // state files: reads, writes, SHA-256
+        CredSSPThreads.start() // CredSSP sessions (TLS and the inner SPNEGO steps)
     }
 }
