@@ -19,7 +19,7 @@ struct RealRunTests {
         return report
     }
 
-    @Test("host TGTs last 60 s only where the model lets one end (advance-clock), else the model's 10 hours")
+    @Test("host TGTs last 120 s only where the model lets one end (advance-clock), else the model's 10 hours")
     func hostTicketLifetimePerScenario() throws {
         let expiring = try Scenario.load(file: RealTestPaths.fixture("a3-expiry-without-purge.yaml"))
         #expect(RealScenarioRunner.hostTicketLifetime(for: expiring) == RealScenarioRunner.hostTicketLifetime)
