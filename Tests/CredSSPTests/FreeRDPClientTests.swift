@@ -25,6 +25,11 @@ import WindowsStatus
         var freerdp: FreeRDP.Outcome
     }
 
+    /// The server side failed; with FreeRDP's exit status and output.
+    struct ServeFailed: Error, CustomStringConvertible {
+        let description: String
+    }
+
     /// One `xfreerdp /auth-only` connection to `server` with `password`.
     static func connect(_ server: CredSSPServer, password: String, extra: [String] = []) async throws -> Run {
         let (listener, port) = try await RawLoopback.listen()
@@ -41,8 +46,13 @@ import WindowsStatus
         let (arguments, outcome) = freerdp
         // FreeRDP has exited: a connection it made is served to its end, and none comes any more.
         try? await listener.channel.close()
-        let result = try await served
-        return Run(result: result?.result, request: result?.request, arguments: arguments, freerdp: outcome)
+        do {
+            let result = try await served
+            return Run(result: result?.result, request: result?.request, arguments: arguments, freerdp: outcome)
+        } catch {
+            // Our end's transport failed (FreeRDP closed or reset): what FreeRDP printed says why.
+            throw ServeFailed(description: "\(error)\nxfreerdp exit \(outcome.status), its output:\n\(outcome.output)")
+        }
     }
 
     /// FreeRDP's argv and output never hold the password (it goes through stdin).
