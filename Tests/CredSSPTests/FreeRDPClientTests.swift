@@ -64,9 +64,20 @@ import WindowsStatus
     @Test(arguments: [6, 5, 4, 3, 2])
     func freeRDPClientDelegatesItsCredentials(version: Int) async throws {
         try await NTLMUsers.withUserFiles { _ in
-            let server = try Self.server(policy: CredSSPPolicy(minimumVersion: 2, version: version))
-            let run = try await Self.connect(server, password: NTLMUsers.password)
-            let credentials = try #require(try run.result?.get(), "\(String(describing: run.result)) \(run.freerdp.output)")
+            let policy = CredSSPPolicy(minimumVersion: 2, version: version)
+            var server = try Self.server(policy: policy)
+            var run = try await Self.connect(server, password: NTLMUsers.password)
+            if case .failure(let error)? = run.result, error.kind == .transport {
+                // xfreerdp hung up mid-exchange: seen in loaded full runs (2 of 5 on 2026-12-03, version 6, the first
+                // case), never alone. Once more, on a new server; what it printed the first time is shown.
+                print("FreeRDP hung up mid-CredSSP (version \(version): \(error)); once more. xfreerdp exit \(run.freerdp.status), output:\n\(run.freerdp.output)")
+                server = try Self.server(policy: policy)
+                run = try await Self.connect(server, password: NTLMUsers.password)
+            }
+            guard case .success(let credentials)? = run.result else {
+                Issue.record("no credentials: \(String(describing: run.result))\nxfreerdp exit \(run.freerdp.status), output:\n\(run.freerdp.output)")
+                return
+            }
             #expect(credentials.domain == NTLMUsers.domain)
             #expect(credentials.user == NTLMUsers.user)
             #expect(credentials.password == NTLMUsers.password)
