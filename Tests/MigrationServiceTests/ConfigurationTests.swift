@@ -10,6 +10,24 @@ import WindowsStatus
 /// Addresses, host configuration files and the message codec (no network).
 @Suite("Configuration and codec")
 struct ConfigurationTests {
+    @Test("MigrationServiceError compares on its code (kind, HRESULT, end), not on its texts")
+    func errorEqualityByCode() {
+        let a = MigrationServiceError.connection(.authentication, .noCredentials, destination: "hv2.contoso.test",
+                                                 detail: "minor 0x96C73A07")
+        let sameCode = MigrationServiceError.connection(.authentication, .noCredentials, destination: "hv3.contoso.test")
+        let otherStatus = MigrationServiceError.connection(.authentication, .accessDenied, destination: "hv2.contoso.test")
+        let otherEnd = MigrationServiceError(kind: .authentication, status: .noCredentials, stage: .destination,
+                                             message: a.message, detail: a.detail)
+        #expect(a.message != sameCode.message)
+        #expect(a == sameCode)
+        #expect(a.hashValue == sameCode.hashValue)
+        #expect(a != otherStatus)
+        #expect(a != otherEnd)
+        #expect(Set([a, sameCode, otherStatus, otherEnd]).count == 3)
+        #expect(a.code == MigrationServiceError.Code(kind: .authentication, status: 0x8009_030E, stage: .source))
+        #expect(a.code.description == "authentication 0x8009030E at the source")
+    }
+
     @Test("endpoints take any literal IPv4 or IPv6 address (loopback is the tests' choice, not a rule); names and bad ports are refused")
     func addresses() throws {
         #expect(try ServiceEndpoint(parsing: "127.0.0.12:6600") == ServiceEndpoint(address: "127.0.0.12", port: 6600))
