@@ -23,7 +23,11 @@ public actor CredSSPServer {
     /// Shared with the other servers of the same certificate, key and versions (``TLSContexts``).
     private let tlsContext: NIOSSLContext
     private let key: CertificatePublicKey
-    private var tls: TLSEngine?
+    private let session = SessionTLS()
+    private var tls: TLSEngine? {
+        get { session.engine }
+        set { session.engine = newValue }
+    }
     /// This actor's thread, one of a small shared set: TLS and the inner authentication (which may block on a KDC)
     /// run there.
     private let thread: CredSSPSessionThread
@@ -55,11 +59,16 @@ public actor CredSSPServer {
         self.thread = try CredSSPSessionThread.assign()
     }
 
-    /// Runs on the session thread (the TLS engine is bound to it): closing the engine frees its channel, also when
-    /// the exchange was abandoned half-way (a peer that went away, a timeout).
-    isolated deinit {
-        tls?.close()
-        thread.release()
+    /// Closes the TLS engine on the session thread (the engine is bound to it), which frees its channel, also when
+    /// the exchange was abandoned half-way (a peer that went away, a timeout). Not an `isolated deinit`: with one,
+    /// Swift 6.3's optimizer hits a cycle (ActorIsolationRequest on this deinit) in release builds of modules
+    /// that use this type.
+    deinit {
+        let session = self.session, thread = self.thread
+        thread.execute {
+            session.close()
+            thread.release()
+        }
     }
 
     /// Advances the exchange with the client's next token.

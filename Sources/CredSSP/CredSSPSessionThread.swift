@@ -11,7 +11,12 @@ import Synchronization
 ///   step delays the other sessions on the same thread only: a new session goes to the least busy thread.
 final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
-    private var work: [UnownedJob] = []
+    /// Jobs of the actors on this thread, and clean-ups sent by their deinits (``execute(_:)``).
+    private enum Work {
+        case job(UnownedJob)
+        case call(@Sendable () -> Void)
+    }
+    private var work: [Work] = []
     private var started = false
     private var stopping = false
     private var threadID: pthread_t?
@@ -50,9 +55,18 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     // MARK: Executor
 
     func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        push(.job(UnownedJob(job)))
+    }
+
+    /// Runs `body` on this thread, after the work already queued: a session's clean-up from its deinit, which
+    /// runs wherever the last reference to the session went (the TLS engine may only be touched here).
+    func execute(_ body: @escaping @Sendable () -> Void) {
+        push(.call(body))
+    }
+
+    private func push(_ item: Work) {
         condition.lock()
-        work.append(job)
+        work.append(item)
         let start = !started
         condition.signal()
         condition.unlock()
@@ -132,7 +146,12 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
             let batch = work
             work = []
             condition.unlock()
-            for job in batch { job.runSynchronously(on: executor) }
+            for item in batch {
+                switch item {
+                case .job(let job): job.runSynchronously(on: executor)
+                case .call(let body): body()
+                }
+            }
         }
     }
 }
@@ -198,4 +217,17 @@ public enum CredSSPThreads {
     /// SEC_E_INSUFFICIENT_MEMORY.
     @discardableResult
     public static func start() -> Int { CredSSPThreadSet.shared.startAll() }
+}
+
+/// Where a CredSSP session keeps its TLS engine, so that its deinit can hand the engine to the session thread
+/// (``CredSSPSessionThread/execute(_:)``), the one thread that touches it: the actor uses it only on that
+/// thread, and once the session is gone nothing else can reach it.
+final class SessionTLS: @unchecked Sendable {
+    var engine: TLSEngine?
+
+    /// Closes the engine (frees its channel); call on the session thread.
+    func close() {
+        engine?.close()
+        engine = nil
+    }
 }

@@ -1,4 +1,5 @@
 import NIOPosix
+import Synchronization
 
 /// Runs GSSAPI calls that may wait for the KDC on NIO's blocking thread pool, off the cooperative
 /// pool and off event loops; used by the `async` variants of blocking calls.
@@ -20,14 +21,74 @@ enum GSSBlocking {
     /// its thread limit (a pids cgroup, `ulimit -u`).
     static func start() { _ = pool }
 
+    /// GSS's calls on ``pool``, counted (``GSSThreadPool/waitUntilIdle(timeout:)``).
+    static let calls = GSSCallPool(pool: pool)
+
+    static func waitUntilIdle(timeout: Duration) async -> Bool { await calls.waitUntilIdle(timeout: timeout) }
+
     /// Runs `body` on the pool. A task cancelled before its call started gets a GSS_S_FAILURE
     /// error instead (the call is not made); once started, a call runs to its end.
     static func run<T: Sendable>(_ operation: GSSOperation,
                                  _ body: @escaping @Sendable () throws(GSSError) -> T) async throws(GSSError) -> T {
+        try await calls.run(operation, body)
+    }
+}
+
+/// Blocking GSS calls on a thread pool, counted until each is over.
+final class GSSCallPool: Sendable {
+    private let pool: NIOThreadPool
+    /// Calls submitted and not yet over.
+    private let inFlight = Atomic<Int>(0)
+
+    init(pool: NIOThreadPool) { self.pool = pool }
+
+    var callsInFlight: Int { inFlight.load(ordering: .acquiring) }
+
+    /// A call's closure, which the pool thread drops as soon as the call returns, before the call counts as over:
+    /// the pool's work item does not keep what the closure captured (names, credentials, contexts whose deinit
+    /// calls MIT) alive on that thread past the count.
+    private final class Call<T>: @unchecked Sendable {
+        private let operation: GSSOperation
+        private var body: (@Sendable () throws(GSSError) -> T)?
+        init(_ operation: GSSOperation, _ body: @escaping @Sendable () throws(GSSError) -> T) {
+            self.operation = operation
+            self.body = body
+        }
+
+        /// Drops a call that was never run; true if it had not run.
+        func drop() -> Bool { body.take() != nil }
+
+        func run() -> Result<T, GSSError> {
+            guard let body = self.body.take() else { return .failure(GSSError(operation, .failure, "The call was already made")) }
+            return Result { () throws(GSSError) in try body() }
+        }
+    }
+
+    /// Waits until no call is running or queued, at most `timeout`; false if one still is.
+    func waitUntilIdle(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while callsInFlight > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return true
+    }
+
+    /// Runs `body` on the pool (see ``GSSBlocking/run(_:_:)``).
+    func run<T: Sendable>(_ operation: GSSOperation,
+                          _ body: @escaping @Sendable () throws(GSSError) -> T) async throws(GSSError) -> T {
         let outcome: Result<T, GSSError>
+        let call = Call(operation, body)
+        inFlight.add(1, ordering: .acquiringAndReleasing)
         do {
-            outcome = try await pool.runIfActive { Result { () throws(GSSError) in try body() } }
+            outcome = try await pool.runIfActive { [self] in
+                let result = call.run()
+                self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
+                return result
+            }
         } catch {
+            // Not run (cancelled before it started, or no pool): it will not count down itself.
+            if call.drop() { self.inFlight.subtract(1, ordering: .acquiringAndReleasing) }
             let reason = error is CancellationError ? "The task was cancelled before the call started"
                 : "The blocking thread pool is not running (\(error))"
             throw GSSError(operation, .failure, reason)
@@ -42,6 +103,14 @@ public enum GSSThreadPool {
     /// the pool otherwise starts at the first `async` call, and NIO stops the process (a precondition)
     /// when a thread cannot be created then — a daemon at its thread limit would crash instead of refusing.
     public static func start() { GSSBlocking.start() }
+
+    /// Waits until no GSS call runs on these threads (at most `timeout`); false if one still does. A program calls
+    /// it before it exits: MIT's library tears its locks down at exit, and a call still running then (one whose
+    /// caller stopped waiting for it, or a credential released there) aborts the process in `k5_mutex_lock`.
+    @discardableResult
+    public static func waitUntilIdle(timeout: Duration = .seconds(5)) async -> Bool {
+        await GSSBlocking.waitUntilIdle(timeout: timeout)
+    }
 }
 
 /// Moves a non-copyable value to the blocking queue and back. Filled until taken, exactly once.

@@ -7,16 +7,21 @@ import QEMU
 import Synchronization
 import TestRealm
 
-/// `migauth-bench qemu [--megabytes 512]`: one guest (a random blob of that size in RAM, TCG), migrated
-/// live on loopback three ways in one run: QEMU's own plain TCP migration, QEMU's TLS migration
-/// (`tls-creds-x509`, GnuTLS), and through two migauth endpoints with Kerberos (sealed chunks).
-/// Figures: RAM transferred / total time, total time, downtime (QEMU's; for migauth plus the commit handshake).
+/// `migauth-bench qemu [--megabytes 512] [--no-daemons]`: one guest (a random blob of that size in RAM, TCG),
+/// migrated live on loopback four ways in one run: QEMU's own plain TCP migration, QEMU's TLS migration
+/// (`tls-creds-x509`, GnuTLS), through a migauth source and destination in this process with Kerberos
+/// (sealed chunks), and between two `migauth serve` processes (``QEMUDaemonsBench``).
+/// Figures: RAM transferred / total time, total time, downtime (QEMU's; for migauth plus the commit handshake),
+/// and end to end: from the request (QMP `migrate`; `MigrationSource.move`) until the guest runs at the
+/// destination (QEMU's own: the source reports `completed` and the destination answers `running` after `cont`;
+/// migauth: `committed`, which includes the Kerberos handshake and starting the destination's QEMU).
 enum QEMUBench {
     struct Figures {
         var name: String
         var transferred: UInt64
         var totalMilliseconds: Double
         var downtimeMilliseconds: Double
+        var endToEndMilliseconds: Double = .nan
         var note: String = ""
         var megabytesPerSecond: Double { Double(transferred) / (totalMilliseconds / 1000) / 1e6 }
     }
@@ -25,10 +30,12 @@ enum QEMUBench {
 
     static func run(_ arguments: [String]) async throws {
         var megabytes = 512
+        var daemons = true
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
             case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
+            case "--no-daemons": daemons = false
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -48,15 +55,30 @@ enum QEMUBench {
             results.append(Figures(name: "QEMU TLS (tls-creds-x509)", transferred: 0, totalMilliseconds: .nan,
                                    downtimeMilliseconds: .nan, note: "failed: \(error)"))
         }
-        results.append(try await throughMigAuth(machine: machine, work: work + "/migauth"))
-        print("| path (\(megabytes) MiB random RAM, TCG, loopback) | RAM transferred | total time | MB/s | downtime | note |")
-        print("|---|---|---|---|---|---|")
+        let inProcess = try await throughMigAuth(machine: machine, work: work + "/migauth")
+        results.append(inProcess)
+        if daemons {
+            do {
+                results.append(try await QEMUDaemonsBench.run(machine: machine, work: work + "/daemons"))
+            } catch {
+                results.append(Figures(name: "two migauth daemons", transferred: 0, totalMilliseconds: .nan,
+                                       downtimeMilliseconds: .nan, note: "failed: \(error)"))
+            }
+        }
+        print("| path (\(megabytes) MiB random RAM, TCG, loopback) | RAM transferred | total time | MB/s | downtime | end to end | note |")
+        print("|---|---|---|---|---|---|---|")
         for r in results {
             print("| \(r.name) | \(r.transferred >> 20) MiB | \(String(format: "%.0f", r.totalMilliseconds)) ms | "
-                  + "\(String(format: "%.0f", r.megabytesPerSecond)) | \(String(format: "%.0f", r.downtimeMilliseconds)) ms | \(r.note) |")
+                  + "\(String(format: "%.0f", r.megabytesPerSecond)) | \(String(format: "%.0f", r.downtimeMilliseconds)) ms | "
+                  + "\(String(format: "%.0f", r.endToEndMilliseconds)) ms | \(r.note) |")
         }
-        if let plain = results.first, let ours = results.last {
-            print("migauth / plain TCP: \(String(format: "%.0f", 100 * ours.megabytesPerSecond / plain.megabytesPerSecond)) %")
+        if let plain = results.first {
+            let ours = inProcess
+            print("migauth / plain TCP: \(String(format: "%.0f", 100 * ours.megabytesPerSecond / plain.megabytesPerSecond)) % of the rate; "
+                  + "end to end \(String(format: "%.2f", ours.endToEndMilliseconds / plain.endToEndMilliseconds))× QEMU's time")
+            if let served = results.last, daemons, served.endToEndMilliseconds.isFinite {
+                print("two daemons: end to end \(String(format: "%.2f", served.endToEndMilliseconds / plain.endToEndMilliseconds))× QEMU's time")
+            }
         }
         print("load average before: \(loadBefore), after: \(ServiceBench.loadAverage())")
     }
@@ -87,6 +109,24 @@ enum QEMUBench {
             default: try await Task.sleep(for: .milliseconds(5))
             }
         }
+    }
+
+    /// Resumes a destination that finished its incoming migration (`-S`: it waits for `cont`) and waits until it runs.
+    static func waitRunning(_ p: QEMUProcess) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            switch try await p.status() {
+            case "running": return
+            case "paused": try await p.qmp.execute("cont")
+            default: try await Task.sleep(for: .milliseconds(1))   // inmigrate: still loading the last pages
+            }
+        }
+        throw BenchError("the destination did not run within 30 s of the migration")
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        let c = d.components
+        return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
     }
 
     static func figures(_ name: String, _ r: JSONValue) -> Figures {
@@ -127,8 +167,12 @@ enum QEMUBench {
         }
         try await dst.qmp.execute("migrate-incoming", ["uri": .string("tcp:127.0.0.1:\(port)")])
         try await src.qmp.execute("migrate-set-parameters", parameters)
+        let clock = ContinuousClock()
+        let start = clock.now
         try await src.qmp.execute("migrate", ["uri": .string("tcp:127.0.0.1:\(port)")])
-        let result = figures(tls ? "QEMU TLS (tls-creds-x509)" : "QEMU plain TCP", try await waitDone(src))
+        var result = figures(tls ? "QEMU TLS (tls-creds-x509)" : "QEMU plain TCP", try await waitDone(src))
+        try await waitRunning(dst)
+        result.endToEndMilliseconds = milliseconds(clock.now - start)
         await src.stop()
         await dst.stop()
         return result
@@ -152,6 +196,7 @@ enum QEMUBench {
             let atCommit = Mutex<(JSONValue, ContinuousClock.Instant)?>(nil)
             let committed = Mutex<ContinuousClock.Instant?>(nil)
             let clock = ContinuousClock()
+            let start = clock.now
             let report = try await source.move(vm: "bench", to: MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name),
                                                credential: credential,
                                                options: MoveOptions(performance: .tcpIP, progress: { p in
@@ -163,8 +208,8 @@ enum QEMUBench {
             let done = committed.withLock { $0 } ?? clock.now
             guard let (r, committing) = atCommit.withLock({ $0 }) else { throw BenchError("no figures at switch-over") }
             var f = figures("migauth, Kerberos (sealed chunks)", r)
-            let elapsed = (done - committing).components
-            let handshake = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+            let handshake = milliseconds(done - committing)
+            f.endToEndMilliseconds = milliseconds(done - start)
             f.note = "downtime = QEMU's + the commit handshake (\(String(format: "%.0f", handshake)) ms); \(report.bytes >> 20) MiB of stream"
             f.downtimeMilliseconds += handshake
             await destination.stop()

@@ -4,7 +4,7 @@ import WindowsStatus
 /// failures are the same when the same kind of failure ended the same end of a migration with the
 /// same HRESULT. The texts (Hyper-V's message, the detail, the GSS failure behind it) describe one
 /// occurrence and are not part of its identity.
-extension MigrationServiceError: Hashable {
+extension MigrationServiceError {
     /// The stable identity of a migration failure: kind, HRESULT, and the end that failed.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         public let kind: Kind

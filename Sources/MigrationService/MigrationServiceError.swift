@@ -6,7 +6,7 @@ import WindowsStatus
 public typealias MigrationStage = Stage
 
 /// A failed migration, move request or daemon operation: what Hyper-V would show, and why.
-public struct MigrationServiceError: Error, Sendable, CustomStringConvertible {
+public struct MigrationServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of failure.
     public enum Kind: UInt8, Sendable, Hashable {
         /// Kerberos could not authenticate (no credentials, refused S4U2Proxy, KDC down, stale keytab…).
