@@ -60,17 +60,10 @@ public actor CredSSPClient {
         self.thread = try CredSSPSessionThread.assign()
     }
 
-    /// Closes the TLS engine on the session thread (the engine is bound to it), which frees its channel, also when
-    /// the exchange was abandoned half-way (a peer that went away, a timeout). Not an `isolated deinit`: with one,
-    /// Swift 6.3's optimizer hits a cycle (ActorIsolationRequest on this deinit) in release builds of modules
-    /// that use this type.
-    deinit {
-        let session = self.session, thread = self.thread
-        thread.execute {
-            session.close()
-            thread.release()
-        }
-    }
+    /// The session thread closes the TLS engine (bound to it), also when the exchange was abandoned half-way (a
+    /// peer that went away, a timeout). Not an `isolated deinit`: with one, Swift 6.3's optimizer hits a cycle
+    /// (ActorIsolationRequest on this deinit) in release builds of modules that use this type.
+    deinit { thread.end(session) }
 
     /// Advances the exchange. Call first with `nil`, then with each token the server sends.
     public func step(_ input: [UInt8]?) async throws(CredSSPError) -> CredSSPClientStep {

@@ -11,10 +11,10 @@ import Synchronization
 ///   step delays the other sessions on the same thread only: a new session goes to the least busy thread.
 final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
-    /// Jobs of the actors on this thread, and clean-ups sent by their deinits (``execute(_:)``).
+    /// Jobs of the actors on this thread, and the ends of sessions sent by their deinits (``end(_:)``).
     private enum Work {
         case job(UnownedJob)
-        case call(@Sendable () -> Void)
+        case end(SessionTLS)
     }
     private var work: [Work] = []
     private var started = false
@@ -58,10 +58,11 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
         push(.job(UnownedJob(job)))
     }
 
-    /// Runs `body` on this thread, after the work already queued: a session's clean-up from its deinit, which
-    /// runs wherever the last reference to the session went (the TLS engine may only be touched here).
-    func execute(_ body: @escaping @Sendable () -> Void) {
-        push(.call(body))
+    /// Ends a session (its deinit calls this, wherever the last reference went): on this thread, after the work
+    /// already queued, closes its TLS engine (bound to this thread), which frees its channel, then ``release()``s
+    /// its place.
+    func end(_ session: SessionTLS) {
+        push(.end(session))
     }
 
     private func push(_ item: Work) {
@@ -149,7 +150,9 @@ final class CredSSPSessionThread: SerialExecutor, @unchecked Sendable {
             for item in batch {
                 switch item {
                 case .job(let job): job.runSynchronously(on: executor)
-                case .call(let body): body()
+                case .end(let session):
+                    session.close()
+                    release()
                 }
             }
         }
@@ -220,7 +223,7 @@ public enum CredSSPThreads {
 }
 
 /// Where a CredSSP session keeps its TLS engine, so that its deinit can hand the engine to the session thread
-/// (``CredSSPSessionThread/execute(_:)``), the one thread that touches it: the actor uses it only on that
+/// (``CredSSPSessionThread/end(_:)``), the one thread that touches it: the actor uses it only on that
 /// thread, and once the session is gone nothing else can reach it.
 final class SessionTLS: @unchecked Sendable {
     var engine: TLSEngine?

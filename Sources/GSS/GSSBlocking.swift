@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOPosix
 import Synchronization
 
@@ -13,6 +16,10 @@ enum GSSBlocking {
     static let pool: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: threadCount)
         pool.start()
+        // MIT tears its mutexes down in its exit destructor, which runs after the atexit handlers: a call still
+        // running then (one whose caller stopped waiting, or a credential released there) aborts the process in
+        // `k5_mutex_lock`. So exit waits for the pool's calls first, 5 s at most (a KDC that does not answer).
+        atexit { _ = GSSBlocking.calls.waitUntilIdle(timeout: .seconds(5)) }
         return pool
     }()
 
@@ -21,10 +28,8 @@ enum GSSBlocking {
     /// its thread limit (a pids cgroup, `ulimit -u`).
     static func start() { _ = pool }
 
-    /// GSS's calls on ``pool``, counted (``GSSThreadPool/waitUntilIdle(timeout:)``).
+    /// GSS's calls on ``pool``, counted, so that the process's exit can wait for them.
     static let calls = GSSCallPool(pool: pool)
-
-    static func waitUntilIdle(timeout: Duration) async -> Bool { await calls.waitUntilIdle(timeout: timeout) }
 
     /// Runs `body` on the pool. A task cancelled before its call started gets a GSS_S_FAILURE
     /// error instead (the call is not made); once started, a call runs to its end.
@@ -55,21 +60,19 @@ final class GSSCallPool: Sendable {
             self.body = body
         }
 
-        /// Drops a call that was never run; true if it had not run.
-        func drop() -> Bool { body.take() != nil }
-
         func run() -> Result<T, GSSError> {
             guard let body = self.body.take() else { return .failure(GSSError(operation, .failure, "The call was already made")) }
             return Result { () throws(GSSError) in try body() }
         }
     }
 
-    /// Waits until no call is running or queued, at most `timeout`; false if one still is.
-    func waitUntilIdle(timeout: Duration) async -> Bool {
+    /// Blocks until no call is running or queued, at most `timeout`; false if one still is. For the exit
+    /// handler (and tests on a blocking thread), not for async code.
+    func waitUntilIdle(timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while callsInFlight > 0 {
             guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(2))
+            usleep(1_000)
         }
         return true
     }
@@ -87,8 +90,8 @@ final class GSSCallPool: Sendable {
                 return result
             }
         } catch {
-            // Not run (cancelled before it started, or no pool): it will not count down itself.
-            if call.drop() { self.inFlight.subtract(1, ordering: .acquiringAndReleasing) }
+            // runIfActive throws only when it did not run the call (cancelled before it started, or no pool).
+            inFlight.subtract(1, ordering: .acquiringAndReleasing)
             let reason = error is CancellationError ? "The task was cancelled before the call started"
                 : "The blocking thread pool is not running (\(error))"
             throw GSSError(operation, .failure, reason)
@@ -103,14 +106,6 @@ public enum GSSThreadPool {
     /// the pool otherwise starts at the first `async` call, and NIO stops the process (a precondition)
     /// when a thread cannot be created then — a daemon at its thread limit would crash instead of refusing.
     public static func start() { GSSBlocking.start() }
-
-    /// Waits until no GSS call runs on these threads (at most `timeout`); false if one still does. A program calls
-    /// it before it exits: MIT's library tears its locks down at exit, and a call still running then (one whose
-    /// caller stopped waiting for it, or a credential released there) aborts the process in `k5_mutex_lock`.
-    @discardableResult
-    public static func waitUntilIdle(timeout: Duration = .seconds(5)) async -> Bool {
-        await GSSBlocking.waitUntilIdle(timeout: timeout)
-    }
 }
 
 /// Moves a non-copyable value to the blocking queue and back. Filled until taken, exactly once.

@@ -68,9 +68,8 @@ enum QEMUBench {
         print("| path (\(megabytes) MiB random RAM, TCG, loopback) | RAM transferred | total time | MB/s | downtime | end to end | note |")
         print("|---|---|---|---|---|---|---|")
         for r in results {
-            print("| \(r.name) | \(r.transferred >> 20) MiB | \(String(format: "%.0f", r.totalMilliseconds)) ms | "
-                  + "\(String(format: "%.0f", r.megabytesPerSecond)) | \(String(format: "%.0f", r.downtimeMilliseconds)) ms | "
-                  + "\(String(format: "%.0f", r.endToEndMilliseconds)) ms | \(r.note) |")
+            print("| \(r.name) | \(r.transferred > 0 ? "\(r.transferred >> 20) MiB" : "–") | \(cell(r.totalMilliseconds, " ms")) | "
+                  + "\(cell(r.megabytesPerSecond)) | \(cell(r.downtimeMilliseconds, " ms")) | \(cell(r.endToEndMilliseconds, " ms")) | \(r.note) |")
         }
         if let plain = results.first {
             let ours = inProcess
@@ -124,9 +123,11 @@ enum QEMUBench {
         throw BenchError("the destination did not run within 30 s of the migration")
     }
 
-    static func milliseconds(_ d: Duration) -> Double {
-        let c = d.components
-        return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
+    static func milliseconds(_ d: Duration) -> Double { ServiceBench.seconds(d) * 1000 }
+
+    /// A figure for the table, "–" where the path has none (the two daemons have no QEMU rate or downtime).
+    static func cell(_ value: Double, _ unit: String = "") -> String {
+        value.isFinite ? String(format: "%.0f", value) + unit : "–"
     }
 
     static func figures(_ name: String, _ r: JSONValue) -> Figures {

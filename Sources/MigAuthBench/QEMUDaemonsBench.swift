@@ -44,14 +44,12 @@ enum QEMUDaemonsBench {
                                                vms: [VirtualMachineDeclaration(name: "bench", qemu: machine)])
             let destinationFile = try configuration("TestServer02", destinationFQDN, destinationAddress, peer: sourceFQDN,
                                                     peerAddress: sourceAddress, vms: [])
-            var environment = realm.environment
-            environment["PATH"] = "/usr/bin:/bin:/usr/sbin:/sbin"
             var daemons: [ChildProcess] = []
             do {
-                let (source, sourceReady) = try await serve(migauth, sourceFile, work + "/source", environment)
+                let (source, sourceReady) = try await serve(migauth, sourceFile, work + "/source.out", realm)
                 daemons.append(source)
-                let (destination, destinationReady) = try await serve(migauth, destinationFile, work + "/destination",
-                                                                      environment)
+                let (destination, destinationReady) = try await serve(migauth, destinationFile, work + "/destination.out",
+                                                                      realm)
                 daemons.append(destination)
                 let management = try field("management=", in: sourceReady)
                 let endpoint = try field("migration=", in: destinationReady)
@@ -59,18 +57,16 @@ enum QEMUDaemonsBench {
                 try (BenchRealm.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
                 let clock = ContinuousClock()
                 let start = clock.now
-                let migrate = try await ChildProcess(
-                    executable: migauth,
-                    arguments: ["migrate", "--vm", "bench", "--to", destinationFQDN, "--endpoint", endpoint,
-                                "--via", management, "--source-fqdn", sourceFQDN, "--realm", realm.name,
-                                "--local-address", workstationAddress, "--sign-on", "credssp",
-                                "--user", BenchRealm.user, "--password-file", passwordFile],
-                    environment: environment, standardOutputPath: work + "/migrate.out",
-                    standardErrorPath: work + "/migrate.err")
+                let migrate = try await realm.launch(
+                    migauth, ["migrate", "--vm", "bench", "--to", destinationFQDN, "--endpoint", endpoint,
+                              "--via", management, "--source-fqdn", sourceFQDN, "--realm", realm.name,
+                              "--local-address", workstationAddress, "--sign-on", "credssp",
+                              "--user", BenchRealm.user, "--password-file", passwordFile],
+                    outputPath: work + "/migrate.out")
                 let exit = await migrate.wait()
                 let elapsed = QEMUBench.milliseconds(clock.now - start)
                 guard exit.status == 0, !exit.signaled else {
-                    throw BenchError("migauth migrate exited \(exit.status): \(text(work + "/migrate.err"))")
+                    throw BenchError("migauth migrate exited \(exit.status): \(text(work + "/migrate.out"))")
                 }
                 var f = QEMUBench.Figures(name: "two migauth daemons, CredSSP shell, Kerberos move", transferred: 0,
                                           totalMilliseconds: .nan, downtimeMilliseconds: .nan)
@@ -86,12 +82,11 @@ enum QEMUDaemonsBench {
         }
     }
 
-    /// `migauth serve --config file`; returns the process and its READY line.
-    static func serve(_ migauth: String, _ file: String, _ tag: String,
-                      _ environment: [String: String]) async throws -> (ChildProcess, String) {
-        let out = tag + ".out", err = tag + ".err"
-        let daemon = try await ChildProcess(executable: migauth, arguments: ["serve", "--config", file],
-                                            environment: environment, standardOutputPath: out, standardErrorPath: err)
+    /// `migauth serve --config file` with the realm's environment (killed if the bench dies), output to `out`;
+    /// returns the process and its READY line.
+    static func serve(_ migauth: String, _ file: String, _ out: String,
+                      _ realm: TestRealm) async throws -> (ChildProcess, String) {
+        let daemon = try await realm.launch(migauth, ["serve", "--config", file], outputPath: out)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let line = text(out).split(separator: "\n").first(where: { $0.hasPrefix("READY ") }) {
@@ -101,7 +96,7 @@ enum QEMUDaemonsBench {
             try await Task.sleep(for: .milliseconds(20))
         }
         await daemon.stop()
-        throw BenchError("migauth serve --config \(file) did not start: \(text(err))")
+        throw BenchError("migauth serve --config \(file) did not start: \(text(out).suffix(600))")
     }
 
     /// `management=ADDR:PORT` → `ADDR:PORT` from a READY line.

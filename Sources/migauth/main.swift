@@ -1,7 +1,6 @@
 // migauth: scenarios, diagnosis and a persistent simulated environment, over the Scenario library.
 import ArgumentParser
 import Foundation
-import GSS
 
 do {
     var command = try MigAuth.parseAsRoot()
@@ -10,14 +9,10 @@ do {
     } else {
         try command.run()
     }
-    // MIT's library tears its locks down at exit: no GSS call may still run then (see GSSThreadPool.waitUntilIdle).
-    await GSSThreadPool.waitUntilIdle()
 } catch let error as CLIError {
     FileHandle.standardError.write(Data("migauth: \(error.description)\n".utf8))
-    await GSSThreadPool.waitUntilIdle()
     exit(2)
 } catch {
-    await GSSThreadPool.waitUntilIdle()
     MigAuth.exit(withError: error)
 }
 

@@ -3,9 +3,11 @@ import Foundation
 import NIOPosix
 import Synchronization
 import Testing
+import TestSupport
 
-/// What `GSSThreadPool.waitUntilIdle` waits for (a program calls it before it exits: MIT tears its locks down at
-/// exit), on a pool of the test's own so that other suites' GSS calls do not count.
+/// What the exit handler of GSS's pool waits for (MIT tears its locks down at exit: no GSS call may still run
+/// then), on a pool of the test's own so that other suites' GSS calls do not count. The wait blocks, so the
+/// test waits on its blocking threads (`BlockingWork`), not on Swift's cooperative pool.
 @Suite("GSS thread pool: idle before exit")
 struct ThreadPoolIdleTests {
     static func withPool(_ body: (GSSCallPool) async throws -> Void) async throws {
@@ -23,7 +25,7 @@ struct ThreadPoolIdleTests {
     @Test("a running call keeps the pool busy until it is over; then it is idle at once")
     func busyUntilTheCallEnds() async throws {
         try await Self.withPool { calls in
-            #expect(await calls.waitUntilIdle(timeout: .zero), "idle before any call")
+            #expect(calls.waitUntilIdle(timeout: .zero), "idle before any call")
             let started = Mutex(false), finish = Mutex(false)
             let call = Task {
                 try await calls.run(.acquireCredential) { () throws(GSSError) -> Int in
@@ -35,9 +37,10 @@ struct ThreadPoolIdleTests {
             }
             while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
             #expect(calls.callsInFlight == 1)
-            #expect(await calls.waitUntilIdle(timeout: .milliseconds(50)) == false, "a call is running")
+            #expect(try await BlockingWork.run { calls.waitUntilIdle(timeout: .milliseconds(50)) } == false,
+                    "a call is running")
             finish.withLock { $0 = true }
-            #expect(await calls.waitUntilIdle(timeout: .seconds(60)))
+            #expect(try await BlockingWork.run { calls.waitUntilIdle(timeout: .seconds(60)) })
             #expect(try await call.value == 7)
         }
     }
