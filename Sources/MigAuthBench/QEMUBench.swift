@@ -31,11 +31,16 @@ enum QEMUBench {
     static func run(_ arguments: [String]) async throws {
         var megabytes = 512
         var daemons = true
+        var smbConnections = [2, 4]
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
             case "--megabytes": megabytes = Int(iterator.next() ?? "") ?? megabytes
             case "--no-daemons": daemons = false
+            case "--smb":
+                // Connections of the SMB paths, comma-separated (default 2,4; "none" skips them).
+                let value = iterator.next() ?? ""
+                smbConnections = value == "none" ? [] : value.split(separator: ",").compactMap { Int($0) }.filter { (2...16).contains($0) }
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -57,6 +62,15 @@ enum QEMUBench {
         }
         let inProcess = try await throughMigAuth(machine: machine, work: work + "/migauth")
         results.append(inProcess)
+        // The SMB option: QEMU multifd, one authenticated connection per channel; QEMU's own multifd as its anchor.
+        var multifd: [(anchor: Figures, ours: Figures)] = []
+        for connections in smbConnections {
+            let anchor = try await qemuOwn(machine: machine, work: work + "/tcp-multifd-\(connections)", tls: false,
+                                           multifd: connections - 1)
+            let ours = try await throughMigAuth(machine: machine, work: work + "/migauth-smb-\(connections)", smbChannels: connections)
+            results += [anchor, ours]
+            multifd.append((anchor, ours))
+        }
         if daemons {
             do {
                 results.append(try await QEMUDaemonsBench.run(machine: machine, work: work + "/daemons"))
@@ -75,6 +89,11 @@ enum QEMUBench {
             let ours = inProcess
             print("migauth / plain TCP: \(String(format: "%.0f", 100 * ours.megabytesPerSecond / plain.megabytesPerSecond)) % of the rate; "
                   + "end to end \(String(format: "%.2f", ours.endToEndMilliseconds / plain.endToEndMilliseconds))× QEMU's time")
+            for (anchor, ours) in multifd {
+                print("\(ours.name) / \(anchor.name): \(String(format: "%.0f", 100 * ours.megabytesPerSecond / anchor.megabytesPerSecond)) % of the rate; "
+                      + "end to end \(String(format: "%.2f", ours.endToEndMilliseconds / anchor.endToEndMilliseconds))× its time, "
+                      + "\(String(format: "%.2f", ours.endToEndMilliseconds / plain.endToEndMilliseconds))× plain TCP's")
+            }
             if let served = results.last, daemons, served.endToEndMilliseconds.isFinite {
                 print("two daemons: end to end \(String(format: "%.2f", served.endToEndMilliseconds / plain.endToEndMilliseconds))× QEMU's time")
             }
@@ -136,7 +155,7 @@ enum QEMUBench {
     }
 
     /// QEMU's own migration, source → destination over loopback TCP, plain or with TLS.
-    static func qemuOwn(machine: QEMUMachine, work: String, tls: Bool) async throws -> Figures {
+    static func qemuOwn(machine: QEMUMachine, work: String, tls: Bool, multifd: Int = 0) async throws -> Figures {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         var source = machine
         var destination = QEMUMachine(memoryMiB: machine.memoryMiB)
@@ -166,12 +185,20 @@ enum QEMUBench {
             parameters["tls-creds"] = "tls0"
             parameters["tls-hostname"] = "localhost"
         }
+        if multifd > 0 {
+            for p in [src, dst] {
+                try await p.qmp.execute("migrate-set-capabilities",
+                                        ["capabilities": .array([.object(["capability": "multifd", "state": .bool(true)])])])
+                try await p.qmp.execute("migrate-set-parameters", ["multifd-channels": .number(Double(multifd))])
+            }
+        }
         try await dst.qmp.execute("migrate-incoming", ["uri": .string("tcp:127.0.0.1:\(port)")])
         try await src.qmp.execute("migrate-set-parameters", parameters)
         let clock = ContinuousClock()
         let start = clock.now
         try await src.qmp.execute("migrate", ["uri": .string("tcp:127.0.0.1:\(port)")])
-        var result = figures(tls ? "QEMU TLS (tls-creds-x509)" : "QEMU plain TCP", try await waitDone(src))
+        let name = tls ? "QEMU TLS (tls-creds-x509)" : multifd > 0 ? "QEMU plain TCP, multifd \(multifd)" : "QEMU plain TCP"
+        var result = figures(name, try await waitDone(src))
         try await waitRunning(dst)
         result.endToEndMilliseconds = milliseconds(clock.now - start)
         await src.stop()
@@ -180,7 +207,7 @@ enum QEMUBench {
     }
 
     /// The same guest through a migauth source and destination (Kerberos, sealed 1 MiB chunks).
-    static func throughMigAuth(machine: QEMUMachine, work: String) async throws -> Figures {
+    static func throughMigAuth(machine: QEMUMachine, work: String, smbChannels: Int? = nil) async throws -> Figures {
         try await TestRealm.withRealm { realm in
             let lab = try await BenchRealm.prepare(realm)
             let fqdn = BenchRealm.fqdn, keytab = lab.keytab, ccache = lab.ccache
@@ -200,7 +227,8 @@ enum QEMUBench {
             let start = clock.now
             let report = try await source.move(vm: "bench", to: MigrationTarget(fqdn: fqdn, endpoint: endpoint, realm: realm.name),
                                                credential: credential,
-                                               options: MoveOptions(performance: .tcpIP, progress: { p in
+                                               options: MoveOptions(performance: smbChannels == nil ? .tcpIP : .smb,
+                                                                    channels: smbChannels ?? 1, progress: { p in
                 if p.phase == .committed { committed.withLock { $0 = clock.now } }
                 guard p.phase == .committing, let r = try? await process.qmp.execute("query-migrate") else { return }
                 atCommit.withLock { $0 = (r, clock.now) }
@@ -208,7 +236,7 @@ enum QEMUBench {
             // Until `committed`: the destination runs the guest from then on (the source's QEMU quits afterwards).
             let done = committed.withLock { $0 } ?? clock.now
             guard let (r, committing) = atCommit.withLock({ $0 }) else { throw BenchError("no figures at switch-over") }
-            var f = figures("migauth, Kerberos (sealed chunks)", r)
+            var f = figures(smbChannels.map { "migauth, Kerberos, SMB \($0) connections (multifd \($0 - 1))" } ?? "migauth, Kerberos (sealed chunks)", r)
             let handshake = milliseconds(done - committing)
             f.endToEndMilliseconds = milliseconds(done - start)
             f.note = "downtime = QEMU's + the commit handshake (\(String(format: "%.0f", handshake)) ms); \(report.bytes >> 20) MiB of stream"

@@ -14,7 +14,7 @@ do {
     case "qemu": try await QEMUBench.run(rest)
     case "moves": try await MovesBench.run(rest)
     default:
-        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream), credssp (CredSSP exchanges vs pyspnego), qemu (live QEMU migration: plain TCP, TLS, through migauth in process and between two migauth daemons), moves (resident set over many sequential moves)")
+        print("usage: migauth-bench <suite> [options]\nsuites: gss (GSS context and wrap/unwrap vs C), sim (migration decisions, LDIF import), service (migration service handshake and protected stream), credssp (CredSSP exchanges vs pyspnego), qemu (live QEMU migration: plain TCP, TLS, through migauth in process, SMB as QEMU multifd (--smb 2,4), and between two migauth daemons), moves (resident set over many sequential moves)")
         exit(suite == "help" || suite == "--help" ? 0 : 2)
     }
 } catch {

@@ -1,7 +1,9 @@
 import Foundation
+import GSS
 import NIOCore
 import NIOPosix
 import QEMU
+import Synchronization
 import WindowsStatus
 
 /// QEMU's migration stream carried over an authenticated connection (docs/migration-service.md, "Live
@@ -20,44 +22,120 @@ enum LiveStream {
                  detail: error.description)
     }
 
+    /// One connection QEMU opened into the source daemon's migration socket, and what QEMU writes on it.
+    typealias QEMUStream = NIOAsyncChannel<ByteBuffer, Never>
+    typealias QEMUBytes = NIOAsyncChannelInboundStream<ByteBuffer>
+
     /// Source: asks `guest` to migrate into a socket under `runDirectory` and sends everything QEMU writes as
-    /// sealed chunks on `conn`. Returns (chunks, bytes) once QEMU has closed the stream and reports the
-    /// migration `completed` (the guest is then paused in `postmigrate`).
+    /// sealed chunks. QEMU's main stream (the first connection it opens) goes on `conn`, channel 0. With
+    /// `multifd` > 0 QEMU migrates with that many multifd channels (the SMB option) and opens one more
+    /// connection per channel; `openChannel(k, stream)` carries the k-th of them (k = 1 … multifd) on a
+    /// connection of its own, joined to the move as channel k. Returns channel 0's (chunks, bytes) once QEMU has
+    /// closed every stream and reports the migration `completed` (the guest is then paused in `postmigrate`).
+    /// The first failure of any channel ends them all and is the one thrown.
     static func send(from guest: QEMUProcess, vm: String, id: MigrationID, runDirectory: String, conn: FrameConnection,
-                     chunkSize: Int, sent: SentBytes) async throws(MigrationServiceError) -> (UInt32, UInt64) {
+                     chunkSize: Int, sent: SentBytes, multifd: Int = 0,
+                     openChannel: @escaping @Sendable (Int, QEMUBytes) async -> Result<Void, MigrationServiceError> = { _, _ in .success(()) })
+        async throws(MigrationServiceError) -> (UInt32, UInt64) {
         let socketPath = "\(runDirectory)/out-\(id.description.prefix(12)).sock"
         defer { unlink(socketPath) }
         let server = try await bindStreamSocket(socketPath, vm: vm)
         do throws(QEMUError) {
+            try await configureChannels(guest, multifd: multifd)
             try await guest.qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(maximumBandwidth))])
             try await guest.qmp.execute("migrate", ["uri": .string("unix:\(socketPath)")])
         } catch {
             try? await server.channel.close()
             throw failure(error, vm: vm, stage: .source, what: "Starting the migration")
         }
-        // Until QEMU connects, watch for a migration that failed before it could (the accept would wait forever).
-        let watchdog = watchUntilConnected(guest, closing: server.channel)
+        let streams = StreamSet(server: server.channel)
+        // Until QEMU has connected every channel and written its first bytes on each, watch for a migration that
+        // failed first (the accept, or the wait for those bytes, would last forever).
+        let watchdog = watchUntilConnected(guest) {
+            streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source, reason: "QEMU could not migrate '\(vm)'",
+                                  detail: "its migration failed before it opened every stream"))
+        }
         defer { watchdog.cancel() }
-        let result: Result<(UInt32, UInt64), MigrationServiceError>
+        var main: (UInt32, UInt64)? = nil
         do {
-            result = try await server.executeThenClose { inbound in
-                var connections = inbound.makeAsyncIterator()
-                guard let stream = try await connections.next() else {
-                    return .failure(MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .source,
-                                                                  reason: "QEMU did not start the migration of '\(vm)'",
-                                                                  detail: "its migration socket closed before QEMU connected"))
-                }
-                watchdog.cancel()
-                return try await stream.executeThenClose { bytes, _ in
-                    await relay(bytes, vm: vm, to: Chunker(conn: conn, chunkSize: chunkSize, sent: sent))
+            main = try await server.executeThenClose { inbound in
+                await withTaskGroup(of: Void.self) { group in
+                    var accepted: [AcceptedStream] = []
+                    var connections = inbound.makeAsyncIterator()
+                    for k in 0...multifd {
+                        let next: AcceptedStream?
+                        do {
+                            next = try await connections.next()
+                        } catch {
+                            streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source,
+                                                  reason: "Reading the migration stream of '\(vm)' failed", detail: "\(error)"))
+                            break
+                        }
+                        guard let stream = next else {
+                            streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source,
+                                                  reason: "QEMU did not start the migration of '\(vm)'",
+                                                  detail: "its migration socket closed after \(k) of \(multifd + 1) connections"))
+                            break
+                        }
+                        streams.add(stream.channel.channel)
+                        accepted.append(stream)
+                    }
+                    // Which stream is which, by its first bytes: QEMU connects the main stream first, but it does
+                    // not wait for that connection before it opens the multifd channels. Each multifd channel is
+                    // carried as soon as it is known; the main stream here, once all are.
+                    var mainStream: QEMUStream? = nil
+                    var nextChannel = 1
+                    await withTaskGroup(of: (Int, UInt32?).self) { kinds in
+                        for (i, stream) in accepted.enumerated() {
+                            kinds.addTask { (i, try? await stream.magic.get()) }
+                        }
+                        for await (i, magic) in kinds {
+                            let stream = accepted[i].channel
+                            if magic == QEMUStreamMagic.main, mainStream == nil {
+                                mainStream = stream
+                            } else if magic == QEMUStreamMagic.multifd, nextChannel <= multifd {
+                                let k = nextChannel
+                                nextChannel += 1
+                                group.addTask {
+                                    let result = await carry(stream, vm: vm) { bytes in await openChannel(k, bytes) }
+                                    if case .failure(let error) = result { streams.fail(error) }
+                                }
+                            } else {
+                                if magic != nil {
+                                    streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source,
+                                                          reason: "QEMU's migration stream of '\(vm)' is not one this host can carry",
+                                                          detail: "a stream starting with 0x\(String(magic ?? 0, radix: 16))"))
+                                }
+                                group.addTask { _ = await carry(stream, vm: vm) { _ in .success(()) } }
+                            }
+                        }
+                    }
+                    watchdog.cancel()
+                    guard let mainStream else {
+                        streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source, reason: "QEMU did not start the migration of '\(vm)'",
+                                              detail: "no main stream among its \(accepted.count) connections"))
+                        return nil
+                    }
+                    let chunker = Chunker(conn: conn, chunkSize: chunkSize, sent: sent)
+                    let result = await carry(mainStream, vm: vm) { bytes in await relay(bytes, vm: vm, to: chunker) }
+                    await group.waitForAll()
+                    switch result {
+                    case .success(let counts): return counts
+                    case .failure(let error):
+                        streams.fail(error)
+                        return nil
+                    }
                 }
             }
         } catch {
-            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "Reading the migration stream of '\(vm)' failed",
-                           detail: "\(error)")
+            streams.fail(.failure(.storage, .unspecifiedFailure, stage: .source, reason: "Reading the migration stream of '\(vm)' failed",
+                                  detail: "\(error)"))
         }
-        let counts = try result.get()
-        // The stream ended: QEMU says whether that was the end of a migration or a failure.
+        if let error = streams.failure { throw error }
+        guard let counts = main else {
+            throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "QEMU did not start the migration of '\(vm)'")
+        }
+        // The streams ended: QEMU says whether that was the end of a migration or a failure.
         let status = try await waitForOutcome(guest, vm: vm, stage: .source)
         guard status == "completed" else {
             throw .failure(.storage, .unspecifiedFailure, stage: .source, reason: "QEMU could not migrate '\(vm)'",
@@ -66,16 +144,41 @@ enum LiveStream {
         return counts
     }
 
-    /// The unix socket QEMU writes its migration stream into (one connection: QEMU's).
+    /// Runs `body` on what QEMU writes on `stream`, then closes it.
+    private static func carry<T>(_ stream: QEMUStream, vm: String,
+                                 _ body: (QEMUBytes) async -> Result<T, MigrationServiceError>) async -> Result<T, MigrationServiceError> {
+        do {
+            return try await stream.executeThenClose { bytes, _ in await body(bytes) }
+        } catch {
+            return .failure(.failure(.storage, .unspecifiedFailure, stage: .source, reason: "Reading the migration stream of '\(vm)' failed",
+                                     detail: "\(error)"))
+        }
+    }
+
+    /// Turns QEMU's multifd capability on with `multifd` channels, or off (0). Both ends of a move set it alike
+    /// before the stream starts (QEMU keeps it from one migration to the next).
+    static func configureChannels(_ process: QEMUProcess, multifd: Int) async throws(QEMUError) {
+        let capability: JSONValue = .object(["capability": .string("multifd"), "state": .bool(multifd > 0)])
+        try await process.qmp.execute("migrate-set-capabilities", ["capabilities": .array([capability])])
+        if multifd > 0 {
+            try await process.qmp.execute("migrate-set-parameters", ["multifd-channels": .number(Double(multifd))])
+        }
+    }
+
+    /// The unix socket QEMU writes its migration stream into (QEMU's connections: its main stream, then one per
+    /// multifd channel).
     private static func bindStreamSocket(_ socketPath: String, vm: String) async throws(MigrationServiceError)
-        -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, Never>, Never> {
+        -> NIOAsyncChannel<AcceptedStream, Never> {
         do {
             return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .childChannelOption(ChannelOptions.recvAllocator,
                                     value: AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 1 << 20, maximum: 4 << 20))
                 .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { child in
                     child.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: child)
+                        let magic = child.eventLoop.makePromise(of: UInt32.self)
+                        try child.pipeline.syncOperations.addHandler(QEMUStreamMagic(magic))
+                        return AcceptedStream(channel: try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: child),
+                                              magic: magic.futureResult)
                     }
                 }
         } catch {
@@ -84,15 +187,14 @@ enum LiveStream {
         }
     }
 
-    /// Closes `server` when the guest's migration fails or its QEMU ends before QEMU connected; cancel it once
-    /// QEMU has connected.
-    private static func watchUntilConnected(_ guest: QEMUProcess, closing server: any Channel) -> Task<Void, Never> {
+    /// Calls `failed` when the guest's migration fails or its QEMU ends; cancel it once QEMU has opened its streams.
+    private static func watchUntilConnected(_ guest: QEMUProcess, failed: @escaping @Sendable () -> Void) -> Task<Void, Never> {
         Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
                 let status = (try? await guest.qmp.execute("query-migrate"))?["status"]?.string
                 if status == "failed" || status == "cancelled" || !guest.isAlive {
-                    try? await server.close()
+                    failed()
                     return
                 }
             }
@@ -100,7 +202,7 @@ enum LiveStream {
     }
 
     /// Sends everything QEMU writes as sealed chunks; the chunk and byte counts once QEMU closed the stream.
-    private static func relay(_ bytes: NIOAsyncChannelInboundStream<ByteBuffer>, vm: String,
+    static func relay(_ bytes: QEMUBytes, vm: String,
                               to chunker: Chunker) async -> Result<(UInt32, UInt64), MigrationServiceError> {
         var chunker = chunker
         var pieces = bytes.makeAsyncIterator()
@@ -115,7 +217,11 @@ enum LiveStream {
                                                         detail: "\(error)")
                 }
                 guard let piece = next else { break }
+                // What one read returned goes out at once: holding bytes back for a fuller chunk can stall both
+                // QEMUs (with multifd, the destination waits for a channel's first bytes before it reads the
+                // main stream, while the source waits for the main stream to drain before it fills that channel).
                 try await chunker.append(piece)
+                try await chunker.flush()
             }
             try await chunker.flush()
             return .success((chunker.sequence, chunker.total))
@@ -125,17 +231,23 @@ enum LiveStream {
     }
 
     /// Polls `query-migrate` until the migration is no longer under way; returns its status
-    /// (`completed`, `failed`, `cancelled`, …).
-    static func waitForOutcome(_ process: QEMUProcess, vm: String, stage: MigrationStage) async throws(MigrationServiceError) -> String {
+    /// (`completed`, `failed`, `cancelled`, …). An error `abort` returns ends the wait with it.
+    static func waitForOutcome(_ process: QEMUProcess, vm: String, stage: MigrationStage,
+                               abort: @Sendable () -> MigrationServiceError? = { nil }) async throws(MigrationServiceError) -> String {
         let clock = ContinuousClock()
         let deadline = clock.now + completionTimeout
         while clock.now < deadline {
+            if let error = abort() { throw error }
             guard process.isAlive else {
                 throw .failure(.storage, .unspecifiedFailure, stage: stage, reason: "The QEMU of '\(vm)' exited during the migration")
             }
             let reply: JSONValue
-            do {
-                reply = try await process.qmp.execute("query-migrate")
+            do throws(QEMUError) {
+                // Short: a QEMU whose main loop waits for a multifd channel that has failed does not answer, and the
+                // failure (`abort`) must still end the wait.
+                reply = try await process.qmp.execute("query-migrate", timeout: .seconds(1))
+            } catch where error.kind == .timeout {
+                continue
             } catch {
                 throw failure(error, vm: vm, stage: stage, what: "The migration")
             }
@@ -166,8 +278,91 @@ enum LiveStream {
     }
 }
 
-/// Cuts QEMU's stream into chunks of `chunkSize` plaintext bytes: each is built straight after its
-/// message header (`chunk` kind + `ChunkHeader`, offset = position in the stream) and sealed in place.
+/// A connection QEMU opened into the source daemon's migration socket, and its first four bytes once they came.
+struct AcceptedStream: Sendable {
+    let channel: LiveStream.QEMUStream
+    let magic: EventLoopFuture<UInt32>
+}
+
+/// Reads the first four bytes of a QEMU migration connection (passing everything on unchanged): `QEVM` starts the
+/// main stream, 0x11223344 a multifd channel. The promise fails when the connection closes first.
+final class QEMUStreamMagic: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// QEMU_VM_FILE_MAGIC and MULTIFD_MAGIC.
+    static let main: UInt32 = 0x5145_564D
+    static let multifd: UInt32 = 0x1122_3344
+
+    private let promise: EventLoopPromise<UInt32>
+    private var held: ByteBuffer? = nil
+    private var known = false
+
+    init(_ promise: EventLoopPromise<UInt32>) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !known else { return context.fireChannelRead(data) }
+        var buffer = unwrapInboundIn(data)
+        if var first = held {
+            first.writeBuffer(&buffer)
+            buffer = first
+            held = nil
+        }
+        guard let magic = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else {
+            held = buffer
+            return
+        }
+        known = true
+        promise.succeed(magic)
+        context.fireChannelRead(wrapInboundOut(buffer))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !known {
+            known = true
+            if let held { context.fireChannelRead(wrapInboundOut(held)) }
+            held = nil
+            promise.fail(ChannelError.eof)
+        }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if !known { promise.fail(ChannelError.ioOnClosedChannel) }
+    }
+}
+
+/// The source's QEMU connections of one move and the first failure among its channels: that failure closes
+/// them all (and the socket QEMU connects to), so QEMU's migration fails at once and every channel ends.
+final class StreamSet: Sendable {
+    private let state: Mutex<(channels: [any Channel], failure: MigrationServiceError?)>
+
+    init(server: any Channel) { state = Mutex(([server], nil)) }
+
+    /// The failure that ended the move, if one did.
+    var failure: MigrationServiceError? { state.withLock { $0.failure } }
+
+    /// Closes `channel` too when a channel fails (at once if one has).
+    func add(_ channel: any Channel) {
+        let failed = state.withLock { s -> Bool in
+            s.channels.append(channel)
+            return s.failure != nil
+        }
+        if failed { channel.close(promise: nil) }
+    }
+
+    /// Records `error` unless a failure came first, and closes every connection.
+    func fail(_ error: MigrationServiceError) {
+        let channels = state.withLock { s -> [any Channel] in
+            if s.failure == nil { s.failure = error }
+            return s.channels
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+}
+
+/// Cuts QEMU's stream into chunks of at most `chunkSize` plaintext bytes (what one read returned, split at
+/// `chunkSize`): each is built straight after its message header (`chunk` kind + `ChunkHeader`, offset = position in
+/// the stream) and sealed in place.
 struct Chunker {
     let conn: FrameConnection
     let chunkSize: Int
@@ -269,8 +464,10 @@ extension MigrationSource {
         let guest = try await Self.runningGuest(vm, in: guests, host: host)
         let memory = UInt64(guest.machine.memoryMiB) << 20
         let chunkSize = min(max(options.chunkSize, 4096), WireProtocol.maximumChunkSize)
+        // SMB: QEMU multifd, one connection per multifd channel besides the main stream's.
+        let channels = options.performance == .smb ? min(max(options.channels, 1), WireProtocol.maximumChannels) : 1
         let offer = MigrationOffer(id: .random(), vm: vm, size: memory, sha256: WireProtocol.noDigest,
-                                   performance: options.performance, channels: 1, chunkSize: UInt32(chunkSize),
+                                   performance: options.performance, channels: UInt8(channels), chunkSize: UInt32(chunkSize),
                                    vmKind: .qemuLive, sourceGeneration: osGeneration?.rawValue)
         let sent = SentBytes(total: memory, progress: options.progress)
         await sent.report(.connecting)
@@ -297,8 +494,13 @@ extension MigrationSource {
                     }
                     queuedAt = try await Self.offer(offer, on: conn, sent: sent)
                     await sent.report(.transferring)
-                    let (chunks, bytes) = try await LiveStream.send(from: guest, vm: vm, id: offer.id, runDirectory: runDirectory,
-                                                                    conn: conn, chunkSize: chunkSize, sent: sent)
+                    let localAddress = self.localAddress
+                    let (chunks, bytes) = try await LiveStream.send(
+                        from: guest, vm: vm, id: offer.id, runDirectory: runDirectory, conn: conn, chunkSize: chunkSize, sent: sent,
+                        multifd: channels - 1) { k, bytes in
+                        await Self.carryChannel(k, bytes, offer: offer, from: localAddress, to: target, authentication: authentication,
+                                                targetName: targetName, settings: settings, sent: sent)
+                    }
                     // QEMU completed: the guest is paused here (postmigrate). The destination echoes once its
                     // QEMU has loaded the whole state (paused, not running).
                     try await conn.send(.channelDone(chunks: chunks, bytes: bytes))
@@ -335,7 +537,40 @@ extension MigrationSource {
         await sent.report(.committed)
         await guest.stop()
         return MigrationReport(vm: vm, bytes: sent.sentBytes, sha256: "", destinationPrincipal: principal,
-                               performance: options.performance, channels: 1, queuedAt: queuedAt)
+                               performance: options.performance, channels: channels, queuedAt: queuedAt)
+    }
+
+    /// Carries QEMU's multifd connection `stream` as channel `k` of the live move `offer`: a connection of its own,
+    /// authenticated as `authentication`, joined to the move; the destination echoes its `channelDone` once it has
+    /// written everything into its QEMU.
+    private static func carryChannel(_ k: Int, _ bytes: LiveStream.QEMUBytes, offer: MigrationOffer, from localAddress: String,
+                                     to target: MigrationTarget, authentication: MigrationAuthentication, targetName: GSSName,
+                                     settings: ProtocolSettings, sent: SentBytes) async -> Result<Void, MigrationServiceError> {
+        do throws(MigrationServiceError) {
+            try await connect(from: localAddress, to: target) { extra throws(MigrationServiceError) in
+                extra.settings = settings
+                extra.binding = ConnectionBinding(migrationID: offer.id, channel: UInt8(k))
+                _ = try await authentication.authenticate(extra, purpose: .migration, target: targetName, destinationName: target.fqdn)
+                do throws(MigrationServiceError) {
+                    try await extra.send(.join(id: offer.id, channel: UInt8(k)))
+                    guard case .ready = try await extra.receive() else {
+                        throw MigrationServiceError.protocolViolation("expected ready", stage: .source)
+                    }
+                    let chunker = Chunker(conn: extra, chunkSize: Int(offer.chunkSize), sent: sent)
+                    let (chunks, total) = try await LiveStream.relay(bytes, vm: offer.vm, to: chunker).get()
+                    try await extra.send(.channelDone(chunks: chunks, bytes: total))
+                    guard case .channelDone(let c, let b) = try await extra.receive(), c == chunks, b == total else {
+                        throw MigrationServiceError.protocolViolation("the destination did not confirm channel \(k)", stage: .source)
+                    }
+                } catch {
+                    if !extra.receivedError { await extra.sendError(error) }
+                    throw error
+                }
+            }
+            return .success(())
+        } catch {
+            return .failure(error.asSeenBySource(destination: target.fqdn))
+        }
     }
 }
 
@@ -352,6 +587,7 @@ extension MigrationDestination {
         let socketName = "in-\(offer.id.description.prefix(12))"
         let streamPath = "\(settings.runDirectory)/\(socketName).sock"
         var process: QEMUProcess? = nil
+        var channels: IncomingLive? = nil
         var holdsSlot = false
         var resumed = false
         let records = LiveCommitRecords(vmDirectory: configuration.vmDirectory)
@@ -365,11 +601,18 @@ extension MigrationDestination {
             let incoming = try await guests.launch(offer.vm, machine: machine, incoming: true, socketName: socketName)
             process = incoming
             do {
+                try await LiveStream.configureChannels(incoming, multifd: Int(offer.channels) - 1)
                 try await incoming.qmp.execute("migrate-incoming", ["uri": .string("unix:\(streamPath)")])
             } catch {
                 throw LiveStream.failure(error, vm: offer.vm, stage: .destination, what: "Receiving")
             }
+            // QEMU takes the first connection to its socket as the main stream: this one, before any channel joins.
             let feed = try await Self.connectFeed(streamPath, vm: offer.vm)
+            let joining = IncomingLive(offer: offer, user: user, streamPath: streamPath, watch: watch, closeMain: conn.close)
+            channels = joining
+            // A failed channel must also end a write into QEMU that waits for that channel's pages.
+            joining.closeOnFailure { feed.channel.close(promise: nil) }
+            state.withLock { $0.live[offer.id] = joining }
             await log.append(.started(vm: offer.vm, user: user))
             try await conn.send(.ready)
             // Progress timeout (limits.progressTimeout), as for a state file: a stalled source cannot hold
@@ -377,7 +620,7 @@ extension MigrationDestination {
             watch.add(conn)
             let watchdog = Task { await watch.run(timeout: timeout) }
             defer { watchdog.cancel() }
-            let (chunks, bytes) = try await Self.load(offer, from: conn, through: feed, into: incoming,
+            let (chunks, bytes) = try await Self.load(offer, from: conn, through: feed, into: incoming, channels: joining,
                                                       hostName: configuration.hostName)
             try await conn.send(.channelDone(chunks: chunks, bytes: bytes))
             guard case .commit = try await conn.receive() else {
@@ -397,28 +640,35 @@ extension MigrationDestination {
             await log.append(.committed(vm: offer.vm, bytes: bytes))
             try? await conn.send(.committed)
         } catch {
+            // The multifd channels end with the move (their connections closed, their QEMU sockets too); the first
+            // failure of any channel is the move's.
+            let cause = channels?.fail(error) ?? error
             // Not resumed: not committed (before the gate goes, so a waiting outcome query reads the final record).
             if recorded && !resumed { records.remove(offer.id) }
             if watch.timedOut {
                 logger.info("live migration of '\(offer.vm)' made no progress for \(timeout) s: closed")
             }
             if !resumed, let process {
+                // QEMU keeps why its incoming migration failed in `query-migrate`, not in its log.
+                if let reply = try? await process.qmp.execute("query-migrate", timeout: .seconds(1)), let why = reply["error-desc"]?.string {
+                    logger.info("incoming QEMU of \(offer.vm): \(reply["status"]?.string ?? "?"): \(why)")
+                }
                 await process.stop(grace: .seconds(2))
                 let tail = process.logTail()
                 if !tail.isEmpty { logger.info("incoming QEMU of \(offer.vm): \(tail)") }
                 unlink(process.logPath)
             }
             unlink(streamPath)
-            await log.append(.failed(vm: offer.vm, status: error.status, detail: error.detail))
+            await log.append(.failed(vm: offer.vm, status: cause.status, detail: cause.detail))
             await cleanUp(offer, holdsSlot: holdsSlot)
-            throw error
+            throw cause
         }
         unlink(streamPath)
         await cleanUp(offer, holdsSlot: holdsSlot)
     }
 
-    /// The host's guests when this host runs QEMU and the offer is one it can take: a valid name, one channel, a
-    /// chunk size the wire allows, whole MiB of memory within `maximumIncomingMemoryMiB`.
+    /// The host's guests when this host runs QEMU and the offer is one it can take: a valid name, one channel (SMB:
+    /// 1 … 16, QEMU's main stream and its multifd channels), a chunk size the wire allows, whole MiB of memory within `maximumIncomingMemoryMiB`.
     private func admitLive(_ offer: MigrationOffer, configuration: DestinationConfiguration) throws(MigrationServiceError) -> QEMUGuests {
         guard let guests else {
             throw MigrationServiceError.failure(.configuration, .notSupported, stage: .destination,
@@ -428,7 +678,8 @@ extension MigrationDestination {
         try VMStore.checkName(offer.vm, stage: .destination)
         let settings = guests.settings
         let mib = offer.size >> 20
-        guard offer.channels == 1, offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
+        guard (1...WireProtocol.maximumChannels).contains(Int(offer.channels)), offer.performance == .smb || offer.channels == 1,
+              offer.chunkSize >= 1, Int(offer.chunkSize) <= WireProtocol.maximumChunkSize,
               offer.size > 0, offer.size & ((1 << 20) - 1) == 0 else {
             throw MigrationServiceError.protocolViolation("bad live offer (memory \(offer.size), \(offer.channels) channels, chunk \(offer.chunkSize))",
                                                           stage: .destination)
@@ -482,9 +733,11 @@ extension MigrationDestination {
     }
 
     /// Feeds the stream from `conn` into the incoming QEMU until `channelDone`, then waits until QEMU has loaded
-    /// the whole state (it stays paused: `-S`); the stream's chunk and byte counts.
+    /// the whole state (it stays paused: `-S`) and every multifd channel has delivered its stream; the main
+    /// stream's chunk and byte counts.
     private static func load(_ offer: MigrationOffer, from conn: FrameConnection, through feed: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
-                             into incoming: QEMUProcess, hostName: String) async throws(MigrationServiceError) -> (UInt32, UInt64) {
+                             into incoming: QEMUProcess, channels: IncomingLive,
+                             hostName: String) async throws(MigrationServiceError) -> (UInt32, UInt64) {
         let fed: Result<(UInt32, UInt64, String), MigrationServiceError>
         do {
             fed = try await feed.executeThenClose { _, outbound in
@@ -493,7 +746,12 @@ extension MigrationDestination {
                 let result = await Self.feed(conn: conn, offer: offer, into: outbound)
                 guard case .success(let (chunks, bytes)) = result else { return result.map { ($0.0, $0.1, "") } }
                 do throws(MigrationServiceError) {
-                    let status = try await LiveStream.waitForOutcome(incoming, vm: offer.vm, stage: .destination)
+                    // A multifd channel that fails ends the wait (QEMU would wait for its pages until the timeout).
+                    let status = try await LiveStream.waitForOutcome(incoming, vm: offer.vm, stage: .destination) { channels.failure }
+                    if status == "completed" {
+                        try channels.verifyComplete()
+                        channels.end()
+                    }
                     return .success((chunks, bytes, status))
                 } catch {
                     return .failure(error)
@@ -541,13 +799,21 @@ extension MigrationDestination {
 
     /// Receives the stream's chunks on `conn` and writes each one's plaintext into QEMU's socket, until
     /// `channelDone`. Chunks must come in sequence and at the stream's running offset.
-    private static func feed(conn: FrameConnection, offer: MigrationOffer,
-                             into outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async -> Result<(UInt32, UInt64), MigrationServiceError> {
+    private static func feed(conn: FrameConnection, offer: MigrationOffer, into outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+                             startingWith first: WireMessage? = nil) async -> Result<(UInt32, UInt64), MigrationServiceError> {
         var expected: UInt32 = 0
         var total: UInt64 = 0
+        var pending = first
         do throws(MigrationServiceError) {
             while true {
-                switch try await conn.receive() {
+                let message: WireMessage
+                if let first = pending {
+                    message = first
+                    pending = nil
+                } else {
+                    message = try await conn.receive()
+                }
+                switch message {
                 case .chunk(let header, let data):
                     guard header.sequence == expected else {
                         throw MigrationServiceError.failure(.integrity, .outOfSequence, stage: .destination,
@@ -581,5 +847,160 @@ extension MigrationDestination {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension MigrationDestination {
+    /// Channel `channel` of a live move joins: one of QEMU's multifd channels (the SMB option). Its stream goes into
+    /// the incoming QEMU's socket, connected at its first chunk (QEMU reads a multifd channel's header as soon as it
+    /// accepts the connection); its `channelDone` is echoed once everything is written, and the socket stays open
+    /// until the move has loaded or failed. A failure here fails the move (its main connection is closed).
+    func joinLive(_ live: IncomingLive, channel: UInt8, user: String, conn: FrameConnection) async throws(MigrationServiceError) {
+        guard live.user == user else {
+            throw MigrationServiceError.failure(.authorization, .accessDenied, stage: .destination,
+                                                reason: "Channel \(channel) of '\(live.offer.vm)' was opened by another user")
+        }
+        try live.join(channel, close: conn.close)
+        await log.append(.channelJoined(vm: live.offer.vm, channel: Int(channel)))
+        do throws(MigrationServiceError) {
+            try await conn.send(.ready)
+            live.watch.add(conn)
+            let first = try await conn.receive()
+            guard case .chunk = first else {
+                throw MigrationServiceError.protocolViolation("channel \(channel) of a live move carried no chunk", stage: .destination)
+            }
+            let feed = try await Self.connectFeed(live.streamPath, vm: live.offer.vm)
+            live.closeOnFailure { feed.channel.close(promise: nil) }
+            let result: Result<(UInt32, UInt64), MigrationServiceError>
+            do {
+                result = try await feed.executeThenClose { _, outbound in
+                    let fed = await Self.feed(conn: conn, offer: live.offer, into: outbound, startingWith: first)
+                    guard case .success(let (chunks, bytes)) = fed else { return fed }
+                    live.channelDone(channel)
+                    do throws(MigrationServiceError) {
+                        try await conn.send(.channelDone(chunks: chunks, bytes: bytes))
+                    } catch {
+                        return .failure(error)
+                    }
+                    // QEMU reads this channel until the main stream says it has loaded everything.
+                    await live.waitForEnd()
+                    return fed
+                }
+            } catch {
+                throw MigrationServiceError.failure(.storage, .unspecifiedFailure, stage: .destination,
+                                                    reason: "Feeding the incoming QEMU of '\(live.offer.vm)' failed", detail: "\(error)")
+            }
+            _ = try result.get()
+        } catch {
+            // The source hears this channel's error before its main connection closes.
+            await conn.sendError(error)
+            live.fail(error)
+            throw error
+        }
+    }
+}
+
+/// A live move being received with more than one channel (QEMU multifd): who may join it, what its channels
+/// delivered, and its first failure, which ends them all.
+final class IncomingLive: Sendable {
+    let offer: MigrationOffer
+    let user: String
+    /// The incoming QEMU's migration socket.
+    let streamPath: String
+    /// The progress timeout's view of the move's connections.
+    let watch: ProgressWatch
+    private let state: Mutex<State>
+
+    private struct State {
+        var joined: Set<UInt8> = [0]
+        var done: Set<UInt8> = []
+        var failure: MigrationServiceError?
+        var ended = false
+        var closers: [@Sendable () -> Void]
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    init(offer: MigrationOffer, user: String, streamPath: String, watch: ProgressWatch, closeMain: (@Sendable () -> Void)?) {
+        self.offer = offer
+        self.user = user
+        self.streamPath = streamPath
+        self.watch = watch
+        state = Mutex(State(closers: closeMain.map { [$0] } ?? []))
+    }
+
+    /// The first failure of any channel.
+    var failure: MigrationServiceError? { state.withLock { $0.failure } }
+
+    /// Admits channel `channel` (1 … channels − 1, once, while the move runs); `close` ends it when the move fails.
+    func join(_ channel: UInt8, close: (@Sendable () -> Void)?) throws(MigrationServiceError) {
+        let ok = state.withLock { s -> Bool in
+            guard s.failure == nil, !s.ended, channel >= 1, channel < offer.channels, s.joined.insert(channel).inserted else { return false }
+            if let close { s.closers.append(close) }
+            return true
+        }
+        guard ok else {
+            throw MigrationServiceError.protocolViolation("channel \(channel) cannot join '\(offer.vm)'", stage: .destination)
+        }
+    }
+
+    /// Runs `close` when the move fails (at once if it has): for the connections into QEMU.
+    func closeOnFailure(_ close: @escaping @Sendable () -> Void) {
+        let failed = state.withLock { s -> Bool in
+            if s.failure == nil { s.closers.append(close) }
+            return s.failure != nil
+        }
+        if failed { close() }
+    }
+
+    /// Channel `channel` has written its whole stream into QEMU's socket.
+    func channelDone(_ channel: UInt8) { _ = state.withLock { $0.done.insert(channel) } }
+
+    /// After QEMU loaded everything: every channel joined and delivered its stream.
+    func verifyComplete() throws(MigrationServiceError) {
+        let (joined, done, failure) = state.withLock { ($0.joined.count, $0.done.count, $0.failure) }
+        if let failure { throw failure }
+        guard joined == Int(offer.channels), done == Int(offer.channels) - 1 else {
+            throw MigrationServiceError.failure(.integrity, .crcError, stage: .destination,
+                                                reason: "The virtual machine '\(offer.vm)' did not arrive completely",
+                                                detail: "\(joined) of \(offer.channels) channels joined, \(done + 1) done")
+        }
+    }
+
+    /// The move has loaded: the channels may close their sockets.
+    func end() { finish { $0.ended = true } }
+
+    /// Records `error` unless a failure came first, closes every channel's connection, and returns the first failure.
+    @discardableResult
+    func fail(_ error: MigrationServiceError) -> MigrationServiceError {
+        var first = error
+        var closers: [@Sendable () -> Void] = []
+        finish { s in
+            if s.failure == nil { s.failure = error }
+            first = s.failure ?? error
+            closers = s.closers
+        }
+        for close in closers { close() }
+        return first
+    }
+
+    /// Returns once the move has loaded or failed.
+    func waitForEnd() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                guard !s.ended, s.failure == nil else { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func finish(_ change: (inout State) -> Void) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            change(&s)
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }

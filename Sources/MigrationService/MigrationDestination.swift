@@ -31,6 +31,8 @@ public final class MigrationDestination: Sendable {
         var settings = ProtocolSettings()
         /// Live moves being received, until they end (CommitOutcome.swift).
         var liveGates: [MigrationID: LiveCommitGate] = [:]
+        /// Live moves being received, for their multifd channels to join.
+        var live: [MigrationID: IncomingLive] = [:]
         /// Live moves an outcome query ended before their `commit`: a `commit` of one is refused.
         var fenced: Set<MigrationID> = []
     }
@@ -168,7 +170,7 @@ public final class MigrationDestination: Sendable {
             }
         } catch {
             logger.log(level: error.kind == .connectionLost ? .debug : .info, "migration connection failed: \(PeerText.forLog("\(error)"))")
-            await conn.sendError(error)
+            if !conn.sentError { await conn.sendError(error) }
         }
     }
 
@@ -319,12 +321,17 @@ public final class MigrationDestination: Sendable {
         state.withLock { s in
             s.active[offer.id] = nil
             s.liveGates[offer.id] = nil
+            s.live[offer.id] = nil
             s.inFlight.remove(offer.vm)
         }
         if holdsSlot { await slots.release() } else { await slots.leave(offer.id) }
     }
 
     private func joinMigration(_ id: MigrationID, channel: UInt8, user: String, conn: FrameConnection) async throws(MigrationServiceError) {
+        if let live = state.withLock({ $0.live[id] }) {
+            try await joinLive(live, channel: channel, user: user, conn: conn)
+            return
+        }
         guard let migration = state.withLock({ $0.active[id] }) else {
             throw MigrationServiceError.protocolViolation("no migration \(id) to join", stage: .destination)
         }

@@ -155,14 +155,15 @@ public final class QEMUProcess: Sendable {
         }
     }
 
-    /// Ends the process: QMP `quit`, then SIGKILL of this pid if it has not exited after `grace`.
+    /// Ends the process: QMP `quit`, then SIGKILL of this pid if it has not exited after `grace` (also when its
+    /// monitor does not answer: a blocked main loop takes neither `quit` nor SIGTERM).
     public func stop(grace: Duration = .seconds(5)) async {
-        if isAlive { _ = try? await qmp.execute("quit") }
-        await qmp.closed()
         let clock = ContinuousClock()
         let deadline = clock.now + grace
+        if isAlive { _ = try? await qmp.execute("quit", timeout: grace) }
         while isAlive, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         await kill()
+        await qmp.closed()
     }
 
     /// SIGKILL of this process (its own pid only; nothing if it has already been reaped), and reaps it.

@@ -2,17 +2,33 @@ import Foundation
 import NIOCore
 import NIOExtras
 import NIOPosix
+import Synchronization
 
 /// A QMP monitor connection over the unix socket a QEMU process listens on (`-qmp unix:PATH,server=on,wait=off`).
 ///
 /// One task owns the socket: it writes each command and reads lines until the command's reply
 /// (`return` or `error`); asynchronous events in between are skipped. Commands run one at a time,
-/// in the order they were asked. Nothing blocks a thread: NIO does the I/O.
+/// in the order they were asked. Nothing blocks a thread: NIO does the I/O. A command whose answer does not come
+/// within its timeout fails with `.timeout`: QEMU answers from its main loop, which a stuck incoming migration can
+/// block (QEMU 7.2 waits on a semaphore there for multifd channels that ended at a packet boundary).
 public final class QMPClient: Sendable {
     private struct Request: Sendable {
         let line: ByteBuffer
-        let reply: CheckedContinuation<JSONValue, any Error>
+        let reply: Reply
     }
+
+    /// The answer to one command, given once: by the monitor, by its timeout, or by the connection's end.
+    private final class Reply: Sendable {
+        private let waiting: Mutex<CheckedContinuation<JSONValue, any Error>?>
+
+        init(_ continuation: CheckedContinuation<JSONValue, any Error>) { waiting = Mutex(continuation) }
+
+        func resume(returning value: JSONValue) { waiting.withLock { $0.take() }?.resume(returning: value) }
+        func resume(throwing error: any Error) { waiting.withLock { $0.take() }?.resume(throwing: error) }
+    }
+
+    /// How long a command waits for its answer unless its caller says otherwise.
+    public static let defaultTimeout: Duration = .seconds(30)
 
     private let requests: AsyncStream<Request>.Continuation
     private let owner: Task<Void, Never>
@@ -66,9 +82,11 @@ public final class QMPClient: Sendable {
         return QMPClient(path: path, requests: continuation, owner: Task {})
     }
 
-    /// Runs `command` with `arguments` and returns its `return` value; a QMP `error` throws `.command`.
+    /// Runs `command` with `arguments` and returns its `return` value; a QMP `error` throws `.command`, no answer
+    /// within `timeout` throws `.timeout` (the command may still run; later commands queue behind it).
     @discardableResult
-    public func execute(_ command: String, _ arguments: [String: JSONValue]? = nil) async throws(QEMUError) -> JSONValue {
+    public func execute(_ command: String, _ arguments: [String: JSONValue]? = nil,
+                        timeout: Duration = QMPClient.defaultTimeout) async throws(QEMUError) -> JSONValue {
         var object: [String: JSONValue] = ["execute": .string(command)]
         if let arguments { object["arguments"] = .object(arguments) }
         var line = ByteBufferAllocator().buffer(capacity: 128)
@@ -76,9 +94,19 @@ public final class QMPClient: Sendable {
         line.writeString("\n")
         let sent = line
         do {
+            let path = path
+            let timer = Mutex<Task<Void, Never>?>(nil)
+            defer { timer.withLock { $0 }?.cancel() }
             return try await withCheckedThrowingContinuation { continuation in
-                if case .terminated = requests.yield(Request(line: sent, reply: continuation)) {
-                    continuation.resume(throwing: QEMUError(.monitor, "the QMP connection \(path) is closed"))
+                let reply = Reply(continuation)
+                timer.withLock {
+                    $0 = Task {
+                        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                        reply.resume(throwing: QEMUError(.timeout, "\(command): no answer from \(path) within \(timeout)"))
+                    }
+                }
+                if case .terminated = requests.yield(Request(line: sent, reply: reply)) {
+                    reply.resume(throwing: QEMUError(.monitor, "the QMP connection \(path) is closed"))
                 }
             }
         } catch let error as QEMUError {

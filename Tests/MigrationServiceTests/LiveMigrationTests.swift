@@ -138,12 +138,12 @@ struct LiveLab {
 struct LiveMigrationTests {
     /// Moves the lab's guest, saving the source's region at switch-over (the source is paused in
     /// postmigrate then, the destination loaded and paused), and checks the destination's region equals it.
-    static func moveAndCompare(_ live: LiveLab, authentication: MigrationAuthentication) async throws {
+    static func moveAndCompare(_ live: LiveLab, authentication: MigrationAuthentication, smbChannels: Int? = nil) async throws {
         let sourceProcess = try #require(live.sourceGuests.process(live.vm))
         let atSwitchOver = Mutex<Data?>(nil)
         let statusAtSwitchOver = Mutex<String?>(nil)
         let path = live.lab.directory + "/source-region.bin"
-        let options = MoveOptions(progress: { p in
+        let options = MoveOptions(performance: smbChannels == nil ? .compression : .smb, channels: smbChannels ?? 4, progress: { p in
             if p.phase == .committing {
                 statusAtSwitchOver.withLock { $0 = nil }
                 let status = try? await sourceProcess.status()
@@ -171,32 +171,39 @@ struct LiveMigrationTests {
         #expect(QEMULab.processes(mentioning: "\(live.lab.directory)/s/").isEmpty)
         #expect(await live.sourceGuests.list().isEmpty)
         let events = await live.destination.events()
-        #expect(events.contains(.committed(vm: live.vm, bytes: report.bytes)))
+        // The destination counts the main stream's bytes (QEMU multifd: the pages go on the other channels).
+        #expect(events.contains { if case .committed(vm: live.vm, _) = $0 { true } else { false } }, "\(events)")
+        #expect(report.channels == (smbChannels ?? 1))
+        let joined = Set(events.compactMap { if case .channelJoined(vm: live.vm, let channel) = $0 { channel } else { nil } })
+        #expect(joined == Set(1..<(smbChannels ?? 1)), "each multifd channel joined on a connection of its own: \(events)")
     }
 
-    @Test("a guest with 256 MiB of random RAM live-migrates with Kerberos: the destination runs with the source's memory, the source's QEMU is gone")
-    func kerberos() async throws {
+    @Test("a guest with 256 MiB of random RAM live-migrates with Kerberos: the destination runs with the source's memory, the source's QEMU is gone (1 connection; 2, 4: SMB as QEMU multifd, each multifd channel on a Kerberos-authenticated connection of its own)",
+          arguments: [1, 2, 4])
+    func kerberos(channels: Int) async throws {
         let live = try await LiveLab.start()
         let credential = try await live.lab.userCredential()
-        try await Self.moveAndCompare(live, authentication: .kerberos(credential))
+        try await Self.moveAndCompare(live, authentication: .kerberos(credential), smbChannels: channels > 1 ? channels : nil)
         await live.stop()
     }
 
-    @Test("the same with CredSSP (the destination checks the delivered password)")
-    func credSSP() async throws {
+    @Test("the same with CredSSP: the destination checks the delivered password (3: SMB, on every multifd channel's connection)",
+          arguments: [1, 3])
+    func credSSP(channels: Int) async throws {
         let live = try await LiveLab.start(credSSP: true)
         let user = try await SignOnCredentials.signOn(user: live.lab.user, realm: live.lab.realmName,
                                                       password: live.lab.userPassword, destination: live.lab.destinationFQDN)
-        try await Self.moveAndCompare(live, authentication: .credSSP(user))
+        try await Self.moveAndCompare(live, authentication: .credSSP(user), smbChannels: channels > 1 ? channels : nil)
         await live.stop()
     }
 
     /// Runs a move that must fail, calling `during` once `after` bytes have been sent.
-    static func failingMove(_ live: LiveLab, via relay: LinkRelay? = nil, after bytes: UInt64 = 48 << 20,
+    static func failingMove(_ live: LiveLab, via relay: LinkRelay? = nil, after bytes: UInt64 = 48 << 20, channels: Int = 1,
                             during: @escaping @Sendable () async -> Void) async throws -> MigrationServiceError? {
         let credential = try await live.lab.userCredential()
         let fired = Mutex(false)
-        let options = MoveOptions(chunkSize: 1 << 20, progress: { p in
+        let options = MoveOptions(performance: channels > 1 ? .smb : .compression, channels: channels,
+                                  chunkSize: 1 << 20, progress: { p in
             guard p.bytesSent >= bytes, fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
             await during()
         })
@@ -210,11 +217,12 @@ struct LiveMigrationTests {
         }
     }
 
-    @Test("the destination's QEMU killed mid-stream: the guest keeps running on the source only")
-    func destinationQEMUKilled() async throws {
+    @Test("the destination's QEMU killed mid-stream: the guest keeps running on the source only (1 connection; 3: multifd)",
+          arguments: [1, 3])
+    func destinationQEMUKilled(channels: Int) async throws {
         let live = try await LiveLab.start()
         let directory = live.lab.directory
-        let error = try await Self.failingMove(live) {
+        let error = try await Self.failingMove(live, channels: channels) {
             for pid in QEMULab.processes(mentioning: "\(directory)/d/") { kill(pid, SIGKILL) }
         }
         #expect(error != nil)
@@ -248,12 +256,14 @@ struct LiveMigrationTests {
         await live.stop()
     }
 
-    @Test("a tampered chunk: the destination refuses it (SEC_E_MESSAGE_ALTERED) and the guest keeps running on the source only")
-    func tamperedChunk() async throws {
+    @Test("a tampered chunk: the destination refuses it (SEC_E_MESSAGE_ALTERED) and the guest keeps running on the source only (1 connection; 3: multifd, the chunk on a multifd channel, whose end leaves the incoming QEMU's monitor blocked)",
+          .timeLimit(.minutes(2)), arguments: [1, 3])
+    func tamperedChunk(channels: Int) async throws {
         let live = try await LiveLab.start()
         let relay = try await live.relay()
-        relay.tamper(afterBytes: 20 << 20)
-        let error = try await Self.failingMove(live, via: relay, after: .max) {}
+        // With multifd, the second connection is always a multifd channel (the main one connects first).
+        relay.tamper(afterBytes: 20 << 20, connection: channels > 1 ? 1 : nil)
+        let error = try await Self.failingMove(live, via: relay, after: .max, channels: channels) {}
         #expect(error != nil)
         let failed = await live.destination.waitForEvents { $0.contains { if case .failed = $0 { true } else { false } } }
         #expect(failed, "the destination never recorded the failure")
